@@ -1,0 +1,5 @@
+DROP MATERIALIZED VIEW IF EXISTS daily_ohlcv CASCADE;
+DROP TABLE IF EXISTS order_book_snapshots;
+DROP TABLE IF EXISTS market_trades;
+DROP TABLE IF EXISTS market_data;
+DROP TABLE IF EXISTS instruments;

@@ -1,0 +1,14 @@
+DROP TABLE IF EXISTS portfolio_snapshots;
+DROP TABLE IF EXISTS positions;
+DROP TABLE IF EXISTS trades_executed;
+DROP TABLE IF EXISTS order_history;
+DROP TABLE IF EXISTS exchange_orders;
+DROP TABLE IF EXISTS strategy_trades_archive;
+DROP TABLE IF EXISTS strategy_trades;
+DROP TABLE IF EXISTS exchange_connections;
+DROP TABLE IF EXISTS accounts;
+DROP TABLE IF EXISTS strategy_versions;
+DROP TABLE IF EXISTS strategies;
+DROP TABLE IF EXISTS api_keys;
+DROP TABLE IF EXISTS user_sessions;
+DELETE FROM users WHERE id = 'system';

@@ -1,0 +1,11 @@
+DROP TABLE IF EXISTS technical_indicators;
+DROP TABLE IF EXISTS predictions;
+DROP TABLE IF EXISTS ml_models;
+DROP TABLE IF EXISTS backtest_trades;
+DROP TABLE IF EXISTS backtest_results;
+DROP TABLE IF EXISTS backtests;
+DROP TABLE IF EXISTS risk_events;
+DROP TABLE IF EXISTS risk_limits;
+DROP TABLE IF EXISTS performance_metrics;
+DROP TABLE IF EXISTS strategy_performance;
+DROP TABLE IF EXISTS strategy_metrics;

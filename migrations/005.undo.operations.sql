@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS api_usage;
+DROP TABLE IF EXISTS system_logs;

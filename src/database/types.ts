@@ -1,0 +1,58 @@
+/**
+ * The one small interface the rest of tradestore talks to. Two adapters implement it:
+ * `postgres.ts` (a server, through `pg`) and `embedded.ts` (PGlite with TimescaleDB, in-process).
+ *
+ * Both return NUMERIC and BIGINT values as strings, never JS numbers: money stays exact.
+ */
+
+export type Row = Record<string, unknown>;
+
+export interface QueryResult<R = Row> {
+  rows: R[];
+  /** Rows affected by INSERT/UPDATE/DELETE/COPY, or rows returned by SELECT. */
+  rowCount: number;
+}
+
+/** A value that bulk load accepts for one column. Dates are written as UTC ISO strings. */
+export type CopyValue = string | number | bigint | boolean | Date | null | undefined;
+
+export interface Queryable {
+  /** One statement; every value is a bind parameter ($1, $2, …). */
+  query<R = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** A script of several statements without parameters (migrations, maintenance). */
+  exec(sql: string): Promise<void>;
+  /**
+   * Bulk load through COPY FROM STDIN. `table` and `columns` must be plain identifiers that
+   * come from the code, never from input; they are checked and quoted.
+   */
+  copyFrom(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number>;
+}
+
+export interface Capabilities {
+  /** 'postgres' for a server reached through DATABASE_URL, 'embedded' for PGlite. */
+  backend: 'postgres' | 'embedded';
+  /** server_version, e.g. "15.20". */
+  serverVersion: string;
+  /** server_version_num, e.g. 150020. */
+  serverVersionNum: number;
+  /** Installed TimescaleDB version, or null when the extension is not installed. */
+  timescaledb: string | null;
+  /** TimescaleDB could be installed (listed in pg_available_extensions). */
+  timescaledbAvailable: boolean;
+  /** A background job scheduler runs the database's own policies (TimescaleDB workers). */
+  jobScheduler: boolean;
+  /** pg_stat_statements is installed and loaded, so slow statements can be read. */
+  pgStatStatements: boolean;
+  /** Row-level security can be enforced: the server has it and a non-bypassing role can be used. */
+  rowLevelSecurity: boolean;
+}
+
+export interface Database extends Queryable {
+  readonly backend: 'postgres' | 'embedded';
+  /** Detected at connect; refreshed by `refreshCapabilities()` (after migrations install extensions). */
+  readonly capabilities: Capabilities;
+  refreshCapabilities(): Promise<Capabilities>;
+  /** Runs `fn` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
