@@ -66,7 +66,8 @@ export class EmbeddedDatabase extends PGliteQueryable implements Database {
     }
     try {
       const pg = await PGlite.create({ dataDir, extensions: { timescaledb } });
-      await pg.exec("SET TimeZone = 'UTC'");
+      // The extension is built into this PGlite; installing it at open keeps capabilities true from the start.
+      await pg.exec("SET TimeZone = 'UTC'; CREATE EXTENSION IF NOT EXISTS timescaledb");
       const db = new EmbeddedDatabase(pg, release, dataDir);
       await db.refreshCapabilities();
       return db;

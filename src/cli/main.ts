@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig } from '../config.ts';
+import { openDatabase } from '../database/open.ts';
+import { DirectoryLockedError } from '../database/lockFile.ts';
+import { MigrationError } from '../schema/migrator.ts';
+import { UserInputError } from '../users/users.ts';
+import { seedCommand, userCommand } from './admin.ts';
+import { demoCommand } from './demo.ts';
+import { migrateCommand } from './migrate.ts';
+import { USAGE, UsageError } from './usage.ts';
+
+const out = (line: string) => process.stdout.write(line + '\n');
+
+/** Runs one CLI command and returns the exit code: 0 done, 1 failed, 2 bad usage or configuration. */
+export async function run(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    out(USAGE);
+    return command ? 0 : 2;
+  }
+  const handlers: Record<string, true> = { migrate: true, seed: true, user: true, demo: true };
+  try {
+    if (!handlers[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    const config = loadConfig();
+    const db = await openDatabase(config);
+    try {
+      if (command === 'migrate') await migrateCommand(db, args, out);
+      else if (command === 'seed') await seedCommand(db, args, out);
+      else if (command === 'user') await userCommand(db, args, out);
+      else await demoCommand(db, out, config.databaseUrl ? 'DATABASE_URL' : config.dataDir);
+    } finally {
+      await db.close();
+    }
+    return 0;
+  } catch (error) {
+    const e = error as Error;
+    if (e instanceof UsageError || e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`tradestore: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    const known = e instanceof MigrationError || e instanceof UserInputError || e instanceof DirectoryLockedError;
+    process.stderr.write(`tradestore: ${e.message}\n`);
+    const cause = (e as { cause?: Error }).cause;
+    if (cause instanceof DirectoryLockedError) process.stderr.write(`  ${cause.message}\n`);
+    if (!known && process.env.TRADESTORE_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await run(process.argv.slice(2));

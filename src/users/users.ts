@@ -1,0 +1,68 @@
+import argon2 from 'argon2';
+import type { Database } from '../database/types.ts';
+
+export class UserInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserInputError';
+  }
+}
+
+export interface NewUser {
+  id: string;
+  email: string;
+  /** Hashed with argon2id; without one the user can only use API keys. */
+  password?: string | undefined;
+  firstName?: string | undefined;
+  lastName?: string | undefined;
+}
+
+export interface CreatedUser {
+  id: string;
+  email: string;
+  hasPassword: boolean;
+  createdAt: Date;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,254}$/;
+// Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function validateNewUser(user: NewUser): void {
+  if (!ID.test(user.id)) {
+    throw new UserInputError('id must be 1-255 characters: letters, digits and _ . @ : - (starting with a letter or digit)');
+  }
+  if (user.email.length > 255 || !EMAIL.test(user.email)) throw new UserInputError(`email is not a valid address: ${JSON.stringify(user.email)}`);
+  if (user.password !== undefined && user.password.length < 8) throw new UserInputError('password must have at least 8 characters');
+}
+
+export function hashPassword(password: string): Promise<string> {
+  // argon2id with the library's defaults (64 MiB, 3 passes, parallelism 4).
+  return argon2.hash(password, { type: argon2.argon2id });
+}
+
+export function verifyPassword(hash: string, password: string): Promise<boolean> {
+  return argon2.verify(hash, password);
+}
+
+export async function createUser(db: Database, user: NewUser): Promise<CreatedUser> {
+  validateNewUser(user);
+  const passwordHash = user.password === undefined ? null : await hashPassword(user.password);
+  try {
+    const { rows } = await db.query<{ id: string; email: string; created_at: Date }>(
+      `INSERT INTO users (id, email, password_hash, first_name, last_name)
+       VALUES ($1, $2, $3, $4, $5) RETURNING id, email, created_at`,
+      [user.id, user.email, passwordHash, user.firstName ?? null, user.lastName ?? null],
+    );
+    const row = rows[0]!;
+    return { id: row.id, email: row.email, hasPassword: passwordHash !== null, createdAt: row.created_at };
+  } catch (error) {
+    const e = error as { code?: string; constraint?: string };
+    if (e.code === '23505') {
+      throw new UserInputError(
+        e.constraint === 'users_email_key' ? `a user with email ${user.email} already exists` : `a user with id ${user.id} already exists`,
+      );
+    }
+    throw error;
+  }
+}
