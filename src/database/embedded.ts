@@ -67,7 +67,9 @@ export class EmbeddedDatabase extends PGliteQueryable implements Database {
     try {
       const pg = await PGlite.create({ dataDir, extensions: { timescaledb } });
       // The extension is built into this PGlite; installing it at open keeps capabilities true from the start.
-      await pg.exec("SET TimeZone = 'UTC'; CREATE EXTENSION IF NOT EXISTS timescaledb");
+      // LOAD first: on a reopened directory the library is otherwise loaded lazily without its
+      // licensed (TSL) half, and policy functions fail with 'not supported under the current license'.
+      await pg.exec("SET TimeZone = 'UTC'; LOAD 'timescaledb'; CREATE EXTENSION IF NOT EXISTS timescaledb");
       const db = new EmbeddedDatabase(pg, release, dataDir);
       await db.refreshCapabilities();
       return db;

@@ -136,14 +136,13 @@ async function jobFor(db: Database, proc: string, relation: string): Promise<Job
   return rows[0];
 }
 
-/** The hypertable behind a continuous aggregate (its jobs are listed under that name). */
-async function caggMaterialization(db: Database, view: string): Promise<string | undefined> {
-  const { rows } = await db.query<{ name: string }>(
-    `SELECT materialization_hypertable_name AS name FROM timescaledb_information.continuous_aggregates
-      WHERE view_schema = 'public' AND view_name = $1`,
+async function isContinuousAggregate(db: Database, view: string): Promise<boolean> {
+  if (!db.capabilities.timescaledb) return false;
+  const { rows } = await db.query(
+    `SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_schema = 'public' AND view_name = $1`,
     [view],
   );
-  return rows[0]?.name;
+  return rows.length > 0;
 }
 
 /**
@@ -191,9 +190,9 @@ export async function applyLifecycle(db: Database): Promise<LifecycleReport> {
   }
   for (const rule of AGGREGATES) {
     if (!(await exists(db, rule.view))) continue;
-    const materialization = db.capabilities.timescaledb ? await caggMaterialization(db, rule.view) : undefined;
-    if (materialization) {
-      const job = await jobFor(db, 'policy_refresh_continuous_aggregate', materialization);
+    if (await isContinuousAggregate(db, rule.view)) {
+      // The jobs view lists a continuous aggregate's policy under the view's own name.
+      const job = await jobFor(db, 'policy_refresh_continuous_aggregate', rule.view);
       const same =
         job &&
         (await sameInterval(db, job.config.start_offset, rule.startOffset)) &&

@@ -105,9 +105,8 @@ export function eachBackend(
   options: { only?: BackendName[] } = {},
 ): void {
   for (const backend of options.only ?? (['embedded', 'postgres'] as const)) {
-    const skip = backend === 'postgres' && !REQUIRE ? serverUnavailable() : Promise.resolve(null);
     describe(`${title} [${backend}]`, async () => {
-      const reason = await skip;
+      const reason = backend === 'postgres' && !REQUIRE ? await serverUnavailable() : null;
       if (reason) {
         describe('skipped', { skip: reason }, () => {});
         return;

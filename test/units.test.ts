@@ -1,0 +1,49 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { renderSql } from '../src/schema/sqlBlocks.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { encodeCopyText, quoteIdent } from '../src/database/copyText.ts';
+import { redactUrl } from '../src/database/postgres.ts';
+
+describe('migration SQL blocks', () => {
+  const sql = ['A;', '-- @if timescaledb', 'T;', '-- @else', 'P;', '-- @end', 'B;'].join('\n');
+  it('keeps the TimescaleDB branch only where TimescaleDB is installed', () => {
+    assert.deepEqual(renderSql(sql, { timescaledb: true }).split('\n').filter(Boolean), ['A;', 'T;', 'B;']);
+    assert.deepEqual(renderSql(sql, { timescaledb: false }).split('\n').filter(Boolean), ['A;', 'P;', 'B;']);
+  });
+  it('keeps line numbers, so database errors point at the file line', () => {
+    assert.equal(renderSql(sql, { timescaledb: false }).split('\n').length, 7);
+  });
+  it('rejects unbalanced or unknown blocks with the file and line', () => {
+    assert.throws(() => renderSql('-- @if timescaledb\nX;', { timescaledb: true }, 'f.sql'), /f\.sql:1: @if without @end/);
+    assert.throws(() => renderSql('-- @end', { timescaledb: true }, 'f.sql'), /f\.sql:1: @end without @if/);
+    assert.throws(() => renderSql('-- @if redis', { timescaledb: true }, 'f.sql'), /unknown feature "redis"/);
+  });
+});
+
+describe('configuration', () => {
+  it('defaults to the embedded database and port 8080', () => {
+    assert.deepEqual(loadConfig({}), { databaseUrl: null, dataDir: './.tradestore/db', redisUrl: null, port: 8080 });
+  });
+  it('names the variable that is wrong', () => {
+    assert.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), (e: Error) => e instanceof ConfigError && /DATABASE_URL is not a URL/.test(e.message));
+    assert.throws(() => loadConfig({ REDIS_URL: 'http://x' }), /REDIS_URL must start with redis: or rediss:/);
+    assert.throws(() => loadConfig({ PORT: '80a' }), /PORT must be a port number/);
+  });
+  it('hides passwords in URLs it prints', () => {
+    assert.equal(redactUrl('postgres://u:secret@h:5432/d'), 'postgres://u:***@h:5432/d');
+  });
+});
+
+describe('COPY text encoding', () => {
+  it('escapes separators and writes NULL, booleans and dates', () => {
+    const { text, count } = encodeCopyText(4, [['a\tb\\c\nd', null, true, new Date('2026-01-01T00:00:00Z')]]);
+    assert.equal(count, 1);
+    assert.equal(text, 'a\\tb\\\\c\\nd\t\\N\tt\t2026-01-01T00:00:00.000Z\n');
+  });
+  it('refuses identifiers that are not plain names', () => {
+    assert.equal(quoteIdent('trades'), '"trades"');
+    assert.throws(() => quoteIdent('trades; DROP TABLE users'), /not a plain SQL identifier/);
+    assert.throws(() => quoteIdent('Trades'), /not a plain SQL identifier/);
+  });
+});
