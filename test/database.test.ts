@@ -25,10 +25,14 @@ eachBackend('database layer', (get) => {
   });
 
   it('returns NUMERIC and BIGINT as strings, DATE as text, timestamps as UTC Dates', async () => {
-    const { rows } = await get().db.query<{ n: unknown; b: unknown; d: unknown; t: unknown }>(
+    const { rows } = await get().db.query<{ n: unknown; b: unknown; d: unknown; t: unknown; na: unknown; ba: unknown; c: unknown }>(
       `SELECT 12345678901234567.123456789::numeric AS n, 9007199254740993::bigint AS b, DATE '2026-03-01' AS d,
-              TIMESTAMPTZ '2026-03-01 00:00:00+05:30' AS t`,
+              TIMESTAMPTZ '2026-03-01 00:00:00+05:30' AS t, ARRAY[1.10, 22001.05]::numeric[] AS na,
+              ARRAY[9007199254740993, NULL]::bigint[] AS ba, count(*) AS c`,
     );
+    assert.deepEqual(rows[0]!.na, ['1.10', '22001.05']);
+    assert.deepEqual(rows[0]!.ba, ['9007199254740993', null]);
+    assert.equal(rows[0]!.c, '1');
     assert.equal(rows[0]!.n, '12345678901234567.123456789');
     assert.equal(rows[0]!.b, '9007199254740993');
     assert.equal(rows[0]!.d, '2026-03-01');

@@ -7,9 +7,13 @@ import { copyStatement, encodeCopyText } from './copyText.ts';
 import { detectCapabilities } from './capabilities.ts';
 import type { Capabilities, CopyValue, Database, Queryable, QueryResult } from './types.ts';
 
-/** PGlite parses INT8 into JS numbers and DATE into local-time Dates; tradestore wants strings. */
+const INT8_ARRAY = 1016;
+
+/** PGlite parses INT8 into JS numbers (BigInt inside arrays) and DATE into local-time Dates; tradestore wants strings. */
 const parsers = {
   [types.INT8]: (value: string) => value,
+  // An int8 array holds only digits, signs and unquoted NULLs, so 'NULL' is always SQL NULL.
+  [INT8_ARRAY]: (value: string) => types.arrayParser(value, (e: string) => (e === 'NULL' ? null : e), types.INT8),
   [types.DATE]: (value: string) => value,
 };
 

@@ -7,11 +7,18 @@ import { detectCapabilities } from './capabilities.ts';
 import type { Capabilities, CopyValue, Database, Queryable, QueryResult } from './types.ts';
 
 const DATE_OID = 1082;
+const NUMERIC_ARRAY_OID = 1231;
+const TEXT_ARRAY_OID = 1009;
 
-/** Types: NUMERIC and INT8 already arrive as strings in `pg`; DATE is kept as 'YYYY-MM-DD' (no local-time Date). */
+/**
+ * NUMERIC and INT8 already arrive as strings in `pg`, but NUMERIC[] would be parsed with
+ * parseFloat: it is parsed as a text array instead, so every element stays an exact string.
+ * DATE is kept as 'YYYY-MM-DD' rather than a Date at local midnight.
+ */
 const typeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === DATE_OID) return (value: string) => value;
+    if (oid === NUMERIC_ARRAY_OID) return pg.types.getTypeParser(TEXT_ARRAY_OID, format);
     return pg.types.getTypeParser(oid, format);
   },
 } as pg.CustomTypesConfig;
