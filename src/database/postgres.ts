@@ -15,11 +15,11 @@ const TEXT_ARRAY_OID = 1009;
  * parseFloat: it is parsed as a text array instead, so every element stays an exact string.
  * DATE is kept as 'YYYY-MM-DD' rather than a Date at local midnight.
  */
+const builtinParser = pg.types.getTypeParser as (oid: number, format?: 'text' | 'binary') => (value: string) => unknown;
 const typeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === DATE_OID) return (value: string) => value;
-    if (oid === NUMERIC_ARRAY_OID) return pg.types.getTypeParser(TEXT_ARRAY_OID, format);
-    return pg.types.getTypeParser(oid, format);
+    return builtinParser(oid === NUMERIC_ARRAY_OID ? TEXT_ARRAY_OID : oid, format);
   },
 } as pg.CustomTypesConfig;
 
