@@ -121,3 +121,22 @@ eachBackend(
   },
   { only: ['postgres'] },
 );
+
+eachBackend(
+  'a failing migration',
+  (get) => {
+    it('rolls back the whole run and names the migration that failed', async () => {
+      const { db } = get();
+      // A table in the way of migration 005 makes its CREATE TABLE fail.
+      await db.exec('CREATE TABLE api_usage (x int)');
+      await assert.rejects(migrate(db), (e: Error) => {
+        assert.ok(e instanceof MigrationError);
+        assert.match(e.message, /do step of migration 5 \(operations\) failed, nothing was applied: relation "api_usage" already exists/);
+        return true;
+      });
+      assert.equal((await migrationStatus(db)).databaseVersion, 0);
+      assert.equal(await relationExists(db, 'users'), false, 'migration 1 was rolled back with the rest');
+    });
+  },
+  { only: ['embedded'] },
+);

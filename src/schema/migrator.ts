@@ -12,8 +12,8 @@ export const LEDGER_TABLE = 'schema_migrations';
 const MIGRATION_LOCK_KEY = 7_265_738_776_102;
 
 export class MigrationError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'MigrationError';
   }
 }
@@ -148,7 +148,17 @@ export async function migrate(db: Database, options: { to?: number } = {}): Prom
     const ledger = await readLedger(tx);
     checkLedger(files, ledger);
     const from = ledger.length ? Number(ledger[ledger.length - 1]!.version) : 0;
-    const applied = (await postgratorFor(tx, timescaledb).migrate(String(target))) as FileMigration[];
+    const postgrator = postgratorFor(tx, timescaledb);
+    let current: FileMigration | undefined;
+    postgrator.on('migration-started', (m: FileMigration) => (current = m));
+    let applied: FileMigration[];
+    try {
+      applied = (await postgrator.migrate(String(target))) as FileMigration[];
+    } catch (error) {
+      // Name the file: "relation already exists" alone does not say where to look.
+      const where = current ? `${current.action} step of migration ${current.version} (${current.name})` : 'migration';
+      throw new MigrationError(`${where} failed, nothing was applied: ${(error as Error).message}`, { cause: error });
+    }
     if (target === 0) await tx.exec(`DROP TABLE IF EXISTS public.${LEDGER_TABLE}`);
     return {
       from,
