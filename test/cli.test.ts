@@ -34,12 +34,12 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const up = await runCli(['migrate', 'up'], env);
       assert.equal(up.code, 0, up.stderr);
       assert.match(up.stdout, /applied 001 venue/);
-      assert.match(up.stdout, /database version 5 \(was 0/);
+      assert.match(up.stdout, /database version 6 \(was 0/);
 
       const status = await runCli(['migrate', 'status', '--json'], env);
       assert.equal(status.code, 0, status.stderr);
       const parsed = JSON.parse(status.stdout) as { databaseVersion: number; entries: { checksum: string }[] };
-      assert.equal(parsed.databaseVersion, 5);
+      assert.equal(parsed.databaseVersion, 6);
       assert.ok(parsed.entries.every((e) => e.checksum === 'ok'));
 
       const seed1 = await runCli(['seed'], env);
@@ -57,7 +57,7 @@ for (const backend of ['embedded', 'postgres'] as const) {
 
       const down = await runCli(['migrate', 'down', '--to', '2'], env);
       assert.equal(down.code, 0, down.stderr);
-      assert.match(down.stdout, /undone  005 operations[\s\S]*undone  003 trading/);
+      assert.match(down.stdout, /undone  006 ingest[\s\S]*undone  005 operations[\s\S]*undone  003 trading/);
       const zero = await runCli(['migrate', 'down'], env);
       assert.equal(zero.code, 0, zero.stderr);
       assert.match(zero.stdout, /database version 0 \(was 2/);

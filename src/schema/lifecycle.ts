@@ -65,6 +65,8 @@ export const RETENTION: readonly RetentionRule[] = [
   // Plain tables: always carried out by the service.
   { table: 'user_sessions', column: 'created_at', keep: '30 days', seeds: '001' },
   { table: 'positions', column: 'closed_at', keep: '7 years', where: "status = 'closed'", seeds: '001' },
+  // tradestore's own exactly-once ledger: redeliveries happen within minutes.
+  { table: 'ingest_applied', column: 'applied_at', keep: '7 days', seeds: '—' },
 ];
 
 export const COMPRESSION: readonly CompressionRule[] = [

@@ -1,0 +1,91 @@
+import type { Queryable } from '../../database/types.ts';
+import { add, cmp, describeFit } from './decimals.ts';
+import type { ApplyResult, Effects, Entry } from './types.ts';
+
+interface Balance {
+  userId: string;
+  asset: string;
+  available: string;
+  locked: string;
+  changed: boolean;
+}
+
+const pairKey = (userId: string, asset: string) => `${userId}\u0000${asset}`;
+
+/**
+ * Seed 000's BalanceManager without its floats, for a whole batch: the (user, asset) rows are
+ * read once under FOR UPDATE, every change is checked in order against the running values
+ * (available and locked never go negative; a change that would is rejected alone), each
+ * accepted change writes a balance_history row with before and after, and each row is written
+ * back once.
+ */
+export async function applyBalances(tx: Queryable, entries: Entry<'BALANCE_UPDATE'>[], effects: Effects): Promise<ApplyResult> {
+  const rejected: ApplyResult['rejected'] = [];
+  const users = [...new Set(entries.map((e) => e.event.data.userId))];
+  const known = new Set(
+    (await tx.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1::text[])', [users])).rows.map((r) => r.id),
+  );
+  const pairs = [...new Map(entries.map((e) => [pairKey(e.event.data.userId, e.event.data.asset), e.event.data])).values()];
+  const { rows } = await tx.query<{ user_id: string; asset: string; available: string; locked: string }>(
+    `SELECT b.user_id, b.asset, b.available_balance::text AS available, b.locked_balance::text AS locked
+       FROM balances b JOIN unnest($1::text[], $2::text[]) AS p(user_id, asset) USING (user_id, asset)
+      ORDER BY b.user_id, b.asset FOR UPDATE OF b`,
+    [pairs.map((p) => p.userId), pairs.map((p) => p.asset)],
+  );
+  const balances = new Map<string, Balance>(
+    rows.map((r) => [pairKey(r.user_id, r.asset), { userId: r.user_id, asset: r.asset, available: r.available, locked: r.locked, changed: false }]),
+  );
+  const history: unknown[][] = [];
+  const now = new Date();
+  for (const entry of entries) {
+    const d = entry.event.data;
+    if (!known.has(d.userId)) {
+      rejected.push({ key: entry.key, reason: `unknown user ${d.userId}` });
+      continue;
+    }
+    const k = pairKey(d.userId, d.asset);
+    const current = balances.get(k) ?? { userId: d.userId, asset: d.asset, available: '0', locked: '0', changed: false };
+    const available = add(current.available, d.availableChange);
+    const locked = add(current.locked, d.lockedChange);
+    const reason =
+      cmp(available, '0') < 0
+        ? `insufficient available ${d.asset} for ${d.userId}: ${current.available} ${sign(d.availableChange)} would be ${available}`
+        : cmp(locked, '0') < 0
+          ? `insufficient locked ${d.asset} for ${d.userId}: ${current.locked} ${sign(d.lockedChange)} would be ${locked}`
+          : (describeFit('availableChange', d.availableChange) ?? describeFit('lockedChange', d.lockedChange) ??
+            describeFit('available balance', available) ?? describeFit('locked balance', locked));
+    if (reason) {
+      rejected.push({ key: entry.key, reason });
+      continue;
+    }
+    history.push([
+      d.userId, d.asset, d.changeType, d.availableChange, current.available, available,
+      d.lockedChange, current.locked, locked, d.referenceId ?? null, d.description ?? null, entry.event.eventId ?? entry.key,
+      d.timestamp ?? now,
+    ]);
+    balances.set(k, { userId: d.userId, asset: d.asset, available, locked, changed: true });
+  }
+  const changed = [...balances.values()].filter((b) => b.changed);
+  if (changed.length) {
+    await tx.query(
+      `INSERT INTO balances (user_id, asset, available_balance, locked_balance, last_updated)
+       SELECT u.user_id, u.asset, u.available, u.locked, now()
+         FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[]) AS u(user_id, asset, available, locked)
+       ON CONFLICT (user_id, asset) DO UPDATE
+         SET available_balance = EXCLUDED.available_balance, locked_balance = EXCLUDED.locked_balance, last_updated = now()`,
+      [changed.map((b) => b.userId), changed.map((b) => b.asset), changed.map((b) => b.available), changed.map((b) => b.locked)],
+    );
+    const column = (i: number) => history.map((row) => row[i]);
+    await tx.query(
+      `INSERT INTO balance_history (user_id, asset, change_type, amount, balance_before, balance_after,
+                                    locked_change, locked_before, locked_after, reference_id, description, event_id, created_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
+                            $7::numeric[], $8::numeric[], $9::numeric[], $10::text[], $11::text[], $12::text[], $13::timestamptz[])`,
+      Array.from({ length: 13 }, (_, i) => column(i)),
+    );
+  }
+  effects.balances.push(...changed.map((b) => ({ userId: b.userId, asset: b.asset, available: b.available, locked: b.locked })));
+  return { rejected };
+}
+
+const sign = (change: string) => (change.startsWith('-') ? `- ${change.slice(1)}` : `+ ${change}`);

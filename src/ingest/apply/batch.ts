@@ -1,0 +1,131 @@
+import type { Database, Queryable } from '../../database/types.ts';
+import type { EventType } from '../events/catalogue.ts';
+import { applyBalances } from './balances.ts';
+import { applyOrders } from './orders.ts';
+import { applyTrades } from './trades.ts';
+import { emptyEffects, type ApplyResult, type Effects, type Entry, type Rejection } from './types.ts';
+
+export interface BatchOutcome {
+  /** Keys applied by this batch. */
+  applied: string[];
+  /** Keys that had been applied before (a redelivery, or a repeated producer eventId): nothing changed. */
+  duplicates: string[];
+  /** Entries that go to the dead letters, with the reason. */
+  rejected: Rejection[];
+  effects: Effects;
+}
+
+type Applier = (tx: Queryable, entries: Entry[], effects: Effects) => Promise<ApplyResult>;
+
+/** One applier per type. Types with different ordering keys are independent of each other. */
+const APPLIERS: { [T in EventType]: (tx: Queryable, entries: Entry<T>[], effects: Effects) => Promise<ApplyResult> } = {
+  TRADE_ADDED: applyTrades,
+  ORDER_UPDATE: applyOrders,
+  BALANCE_UPDATE: applyBalances,
+};
+
+const eventKey = (entry: Entry) => (entry.event.eventId ? `event:${entry.event.eventId}` : null);
+
+/**
+ * Applies a batch of entries in ONE transaction, and records in that same transaction which
+ * entries it applied or rejected (ingest_applied). A batch that is replayed after a crash, or an
+ * entry delivered twice, finds its keys there and changes nothing.
+ */
+export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchOutcome> {
+  return db.transaction(async (tx) => {
+    const outcome: BatchOutcome = { applied: [], duplicates: [], rejected: [], effects: emptyEffects() };
+    const keys = [...new Set(entries.flatMap((e) => [e.key, eventKey(e) ?? []].flat()))];
+    const { rows } = await tx.query<{ key: string; outcome: 'applied' | 'rejected'; reason: string | null }>(
+      'SELECT key, outcome, reason FROM ingest_applied WHERE key = ANY($1::text[])',
+      [keys],
+    );
+    const seen = new Map(rows.map((r) => [r.key, r]));
+    const fresh: Entry[] = [];
+    const batchEvents = new Set<string>();
+    for (const entry of entries) {
+      const before = seen.get(entry.key);
+      const ev = eventKey(entry);
+      if (before?.outcome === 'rejected') outcome.rejected.push({ key: entry.key, reason: before.reason ?? 'rejected' });
+      else if (before || (ev && (seen.has(ev) || batchEvents.has(ev)))) outcome.duplicates.push(entry.key);
+      else {
+        fresh.push(entry);
+        if (ev) batchEvents.add(ev);
+      }
+    }
+    const byType = new Map<EventType, Entry[]>();
+    for (const entry of fresh) {
+      const list = byType.get(entry.event.type) ?? [];
+      list.push(entry);
+      byType.set(entry.event.type, list);
+    }
+    const newlyRejected: Rejection[] = [];
+    for (const [type, list] of byType) {
+      const result = await (APPLIERS[type] as Applier)(tx, list, outcome.effects);
+      newlyRejected.push(...result.rejected);
+    }
+    const rejectedKeys = new Set(newlyRejected.map((r) => r.key));
+    const appliedEntries = fresh.filter((e) => !rejectedKeys.has(e.key));
+    const ledger: [string, 'applied' | 'rejected', string | null][] = [
+      ...appliedEntries.flatMap((e): [string, 'applied', null][] => {
+        const ev = eventKey(e);
+        return ev ? [[e.key, 'applied', null], [ev, 'applied', null]] : [[e.key, 'applied', null]];
+      }),
+      ...newlyRejected.map((r): [string, 'rejected', string] => [r.key, 'rejected', r.reason]),
+    ];
+    if (ledger.length) {
+      await tx.query(
+        `INSERT INTO ingest_applied (key, outcome, reason)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`,
+        [ledger.map((l) => l[0]), ledger.map((l) => l[1]), ledger.map((l) => l[2])],
+      );
+    }
+    outcome.applied.push(...appliedEntries.map((e) => e.key));
+    outcome.rejected.push(...newlyRejected);
+    return outcome;
+  });
+}
+
+/** SQLSTATE classes that mean "this data cannot be stored", as opposed to "try again later". */
+const DATA_ERROR_CLASSES = new Set(['22', '23', '42', 'P0']);
+
+export function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && DATA_ERROR_CLASSES.has(code.slice(0, 2));
+}
+
+/**
+ * applyBatch, and when the database rejects the batch for its data (a constraint, an overflow),
+ * finds the entries responsible by splitting the batch in order-preserving halves; each entry
+ * that fails alone is recorded as rejected with the database's message. Errors that are not
+ * about the data (connection lost, deadlock) are thrown for the caller to retry.
+ */
+export async function applyIsolating(db: Database, entries: Entry[]): Promise<BatchOutcome> {
+  try {
+    return await applyBatch(db, entries);
+  } catch (error) {
+    if (!isDataError(error)) throw error;
+    if (entries.length === 1) {
+      const entry = entries[0]!;
+      const reason = `rejected by the database: ${(error as Error).message}`;
+      await db.query(
+        `INSERT INTO ingest_applied (key, outcome, reason) VALUES ($1, 'rejected', $2) ON CONFLICT (key) DO NOTHING`,
+        [entry.key, reason],
+      );
+      return { applied: [], duplicates: [], rejected: [{ key: entry.key, reason }], effects: emptyEffects() };
+    }
+    const middle = Math.ceil(entries.length / 2);
+    const first = await applyIsolating(db, entries.slice(0, middle));
+    const second = await applyIsolating(db, entries.slice(middle));
+    return {
+      applied: [...first.applied, ...second.applied],
+      duplicates: [...first.duplicates, ...second.duplicates],
+      rejected: [...first.rejected, ...second.rejected],
+      effects: {
+        trades: [...first.effects.trades, ...second.effects.trades],
+        candles: [...first.effects.candles, ...second.effects.candles],
+        orders: [...first.effects.orders, ...second.effects.orders],
+        balances: [...first.effects.balances, ...second.effects.balances],
+      },
+    };
+  }
+}

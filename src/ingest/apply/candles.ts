@@ -1,0 +1,155 @@
+import type { Queryable } from '../../database/types.ts';
+import { add, cmp, mul } from './decimals.ts';
+
+/** The venue's candle tables. Names come from this fixed map, never from input. */
+export const CANDLE_INTERVALS = {
+  '1m': { table: 'ohlcv_1m', ms: 60_000 },
+  '5m': { table: 'ohlcv_5m', ms: 5 * 60_000 },
+  '15m': { table: 'ohlcv_15m', ms: 15 * 60_000 },
+  '1h': { table: 'ohlcv_1h', ms: 60 * 60_000 },
+  '4h': { table: 'ohlcv_4h', ms: 4 * 60 * 60_000 },
+  '1d': { table: 'ohlcv_1d', ms: 24 * 60 * 60_000 },
+} as const;
+export type CandleInterval = keyof typeof CANDLE_INTERVALS;
+
+/** A trade as it was inserted: sequence_number orders trades with equal timestamps. */
+export interface InsertedTrade {
+  market: string;
+  price: string;
+  quantity: string;
+  isBuyerMaker: boolean;
+  executedAt: Date;
+  sequence: bigint;
+}
+
+interface Bucket {
+  market: string;
+  openTime: number;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  quoteVolume: string;
+  count: number;
+  takerBuyVolume: string;
+  takerBuyQuoteVolume: string;
+  firstAt: Date;
+  lastAt: Date;
+}
+
+/** Epoch-aligned buckets are UTC-aligned: every interval divides a UTC day. */
+export const bucketStart = (ms: number, intervalMs: number) => Math.floor(ms / intervalMs) * intervalMs;
+
+/**
+ * Merges the batch's newly inserted trades into one bucket per (market, bucket) in memory,
+ * with exact decimal sums, ordered by (executed_at, sequence_number) like a recomputation.
+ */
+export function mergeBuckets(trades: readonly InsertedTrade[], intervalMs: number): Bucket[] {
+  const sorted = [...trades].sort(
+    (a, b) => a.executedAt.getTime() - b.executedAt.getTime() || (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0),
+  );
+  const buckets = new Map<string, Bucket>();
+  for (const t of sorted) {
+    const openTime = bucketStart(t.executedAt.getTime(), intervalMs);
+    const id = `${t.market}\u0000${openTime}`;
+    const quote = mul(t.price, t.quantity);
+    const takerBuys = !t.isBuyerMaker;
+    const b = buckets.get(id);
+    if (!b) {
+      buckets.set(id, {
+        market: t.market,
+        openTime,
+        open: t.price,
+        high: t.price,
+        low: t.price,
+        close: t.price,
+        volume: t.quantity,
+        quoteVolume: quote,
+        count: 1,
+        takerBuyVolume: takerBuys ? t.quantity : '0',
+        takerBuyQuoteVolume: takerBuys ? quote : '0',
+        firstAt: t.executedAt,
+        lastAt: t.executedAt,
+      });
+      continue;
+    }
+    if (cmp(t.price, b.high) > 0) b.high = t.price;
+    if (cmp(t.price, b.low) < 0) b.low = t.price;
+    b.close = t.price;
+    b.lastAt = t.executedAt;
+    b.volume = add(b.volume, t.quantity);
+    b.quoteVolume = add(b.quoteVolume, quote);
+    b.count += 1;
+    if (takerBuys) {
+      b.takerBuyVolume = add(b.takerBuyVolume, t.quantity);
+      b.takerBuyQuoteVolume = add(b.takerBuyQuoteVolume, quote);
+    }
+  }
+  return [...buckets.values()];
+}
+
+/**
+ * Upserts each bucket once. An existing candle keeps its open unless the batch has a strictly
+ * earlier trade, and takes the batch's close when the batch's last trade is not earlier than its
+ * own (later sequence numbers win ties), so the candle always equals a recomputation.
+ */
+async function upsertBuckets(tx: Queryable, table: string, intervalMs: number, buckets: Bucket[]): Promise<void> {
+  if (buckets.length === 0) return;
+  const col = <K extends keyof Bucket>(k: K) => buckets.map((b) => b[k]);
+  await tx.query(
+    `INSERT INTO ${table} AS c (market, open_time, close_time, open_price, high_price, low_price, close_price,
+                               volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume,
+                               first_trade_at, last_trade_at)
+     SELECT u.market, u.open_time, u.open_time + $14::interval, u.open, u.high, u.low, u.close,
+            u.volume, u.quote_volume, u.count, u.tb_volume, u.tb_quote, u.first_at, u.last_at
+       FROM unnest($1::text[], $2::timestamptz[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[],
+                   $7::numeric[], $8::numeric[], $9::int[], $10::numeric[], $11::numeric[], $12::timestamptz[], $13::timestamptz[])
+            AS u(market, open_time, open, high, low, close, volume, quote_volume, count, tb_volume, tb_quote, first_at, last_at)
+     ON CONFLICT (market, open_time) DO UPDATE SET
+       open_price   = CASE WHEN c.first_trade_at IS NULL OR EXCLUDED.first_trade_at < c.first_trade_at
+                           THEN EXCLUDED.open_price ELSE c.open_price END,
+       close_price  = CASE WHEN c.last_trade_at IS NULL OR EXCLUDED.last_trade_at >= c.last_trade_at
+                           THEN EXCLUDED.close_price ELSE c.close_price END,
+       high_price   = GREATEST(c.high_price, EXCLUDED.high_price),
+       low_price    = LEAST(c.low_price, EXCLUDED.low_price),
+       volume       = c.volume + EXCLUDED.volume,
+       quote_volume = c.quote_volume + EXCLUDED.quote_volume,
+       trade_count  = c.trade_count + EXCLUDED.trade_count,
+       taker_buy_volume       = c.taker_buy_volume + EXCLUDED.taker_buy_volume,
+       taker_buy_quote_volume = c.taker_buy_quote_volume + EXCLUDED.taker_buy_quote_volume,
+       first_trade_at = LEAST(c.first_trade_at, EXCLUDED.first_trade_at),
+       last_trade_at  = GREATEST(c.last_trade_at, EXCLUDED.last_trade_at)`,
+    [
+      col('market'),
+      buckets.map((b) => new Date(b.openTime)),
+      col('open'),
+      col('high'),
+      col('low'),
+      col('close'),
+      col('volume'),
+      col('quoteVolume'),
+      col('count'),
+      col('takerBuyVolume'),
+      col('takerBuyQuoteVolume'),
+      col('firstAt'),
+      col('lastAt'),
+      `${intervalMs - 1} milliseconds`,
+    ],
+  );
+}
+
+/** Feeds newly inserted trades into all six candle tables; returns the buckets touched. */
+export async function applyCandles(
+  tx: Queryable,
+  trades: readonly InsertedTrade[],
+): Promise<{ market: string; interval: string; openTime: Date }[]> {
+  const touched: { market: string; interval: string; openTime: Date }[] = [];
+  if (trades.length === 0) return touched;
+  for (const [interval, { table, ms }] of Object.entries(CANDLE_INTERVALS)) {
+    const buckets = mergeBuckets(trades, ms);
+    await upsertBuckets(tx, table, ms, buckets);
+    for (const b of buckets) touched.push({ market: b.market, interval, openTime: new Date(b.openTime) });
+  }
+  return touched;
+}
