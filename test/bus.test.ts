@@ -7,22 +7,9 @@ import { RedisBus } from '../src/bus/redis.ts';
 import type { Bus } from '../src/bus/types.ts';
 import { compareIds } from '../src/bus/types.ts';
 
-export const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
-const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
+import { REDIS_URL, redisUnavailable } from './helpers/redis.ts';
 
-async function redisUnavailable(): Promise<string | null> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return null;
-  } catch (error) {
-    return `Redis at ${REDIS_URL} unreachable: ${(error as Error).message}`;
-  } finally {
-    client.disconnect();
-  }
-}
+const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

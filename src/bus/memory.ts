@@ -165,6 +165,11 @@ export class MemoryBus implements Bus {
     this.events.emit(`channel:${channel}`, message);
   }
 
+  /** The embedded read cache listens for these (there is no shared cache server to clear). */
+  async invalidate(keys: string[]): Promise<void> {
+    if (keys.length) this.events.emit('invalidate', keys);
+  }
+
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     this.events.on(`channel:${channel}`, onMessage);
     return async () => {

@@ -195,6 +195,10 @@ export class RedisBus implements Bus {
     await this.cmd.publish(channel, message);
   }
 
+  async invalidate(keys: string[]): Promise<void> {
+    if (keys.length) await this.cmd.del(...keys);
+  }
+
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     if (!this.sub) {
       this.sub = new Redis(this.options.url, { connectionName: 'tradestore-sub', maxRetriesPerRequest: 2, protocol: 2 });

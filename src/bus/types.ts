@@ -77,6 +77,8 @@ export interface Bus {
   /** Puts dead letters back on the stream (and removes them from the dead letters); returns how many. */
   replayDead(ids: string[] | 'all'): Promise<number>;
   publish(channel: string, message: string): Promise<void>;
+  /** Deletes cache entries that a committed change made stale. */
+  invalidate(keys: string[]): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
   stats(): Promise<BusStats>;
   ping(): Promise<boolean>;

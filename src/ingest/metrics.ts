@@ -1,0 +1,32 @@
+import type { BatchOutcome } from './apply/batch.ts';
+
+/** Counters of one worker, read by /metrics and /health. */
+export class IngestMetrics {
+  eventsApplied = 0;
+  duplicates = 0;
+  deadLettered = 0;
+  batches = 0;
+  lastBatchSize = 0;
+  lastBatchMs = 0;
+  /** Entries held back because an earlier entry of the same key is pending elsewhere. */
+  deferred = 0;
+  private readonly window: { at: number; count: number }[] = [];
+
+  recordBatch(size: number, outcome: BatchOutcome, ms: number): void {
+    this.batches += 1;
+    this.lastBatchSize = size;
+    this.lastBatchMs = ms;
+    this.eventsApplied += outcome.applied.length;
+    this.duplicates += outcome.duplicates.length;
+    const now = Date.now();
+    this.window.push({ at: now, count: outcome.applied.length });
+    while (this.window.length && this.window[0]!.at < now - 10_000) this.window.shift();
+  }
+
+  /** Events applied per second over the last 10 seconds. */
+  eventsPerSecond(): number {
+    const now = Date.now();
+    const recent = this.window.filter((w) => w.at >= now - 10_000);
+    return recent.reduce((sum, w) => sum + w.count, 0) / 10;
+  }
+}

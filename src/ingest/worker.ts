@@ -1,0 +1,234 @@
+import type { Database } from '../database/types.ts';
+import type { Bus, BusEntry, NewDeadLetter } from '../bus/types.ts';
+import { compareIds } from '../bus/types.ts';
+import { decodeEvent } from './events/decode.ts';
+import { applyIsolating, type BatchOutcome } from './apply/batch.ts';
+import type { Entry } from './apply/types.ts';
+import { publishEffects } from './publish.ts';
+import { IngestMetrics } from './metrics.ts';
+
+export interface WorkerOptions {
+  /** Consumer name in the group; a stable name lets a restarted worker resume its own pending entries at once. */
+  consumer: string;
+  batchSize?: number;
+  /** How long one read waits for new entries. */
+  blockMs?: number;
+  /** Entries another consumer left unacknowledged this long are taken over. */
+  claimIdleMs?: number;
+  /** After this many deliveries without being applied, an entry goes to the dead letters. */
+  maxDeliveries?: number;
+  log?: (line: string) => void;
+}
+
+interface Held {
+  entry: BusEntry;
+  decoded: Entry | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The ingest worker: list → stream, read through the consumer group, decode, apply in one
+ * transaction per batch, dead-letter what cannot be applied, acknowledge only after commit,
+ * publish what changed.
+ *
+ * Ordering: every event has an ordering key (market, order, user). An entry is applied only when
+ * no earlier entry with the same key is still pending anywhere in the group; since the group
+ * hands out entries in id order, that earlier entry is either applied already or held by some
+ * consumer, which will apply it (or, if it died, someone claims it). So events of one key are
+ * applied in emission order with any number of workers.
+ */
+export class IngestWorker {
+  readonly metrics = new IngestMetrics();
+  private readonly batchSize: number;
+  private readonly blockMs: number;
+  private readonly claimIdleMs: number;
+  private readonly maxDeliveries: number;
+  private readonly log: (line: string) => void;
+  private held: Held[] = [];
+  /** Ordering keys of entries held by other consumers, by entry id. */
+  private readonly foreignKeys = new Map<string, string | null>();
+  private stopping = false;
+  private running: Promise<void> | null = null;
+  private lastClaim = 0;
+  private backoffMs = 0;
+  databaseHealthy = true;
+  busHealthy = true;
+  lastError: string | null = null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: Bus,
+    private readonly options: WorkerOptions,
+  ) {
+    this.batchSize = options.batchSize ?? 500;
+    this.blockMs = options.blockMs ?? 500;
+    this.claimIdleMs = options.claimIdleMs ?? 30_000;
+    this.maxDeliveries = options.maxDeliveries ?? 5;
+    this.log = options.log ?? (() => {});
+  }
+
+  private key(id: string): string {
+    return `entry:${this.bus.stream}:${id}`;
+  }
+
+  /** Runs until stop(); resolves when the batch in flight is committed and acknowledged. */
+  start(): Promise<void> {
+    this.running ??= this.loop();
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    await this.guard('bus', () => this.bus.ensureGroup());
+    await this.guard('bus', async () => this.hold(await this.bus.readOwnPending(this.options.consumer, this.batchSize)));
+    while (!this.stopping) {
+      if (this.backoffMs) await sleep(this.backoffMs);
+      await this.step();
+    }
+  }
+
+  /** Runs `fn`; on failure marks that side unhealthy and backs off (doubling, at most 5 s). */
+  private async guard<T>(side: 'bus' | 'database', fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await fn();
+      if (side === 'bus') this.busHealthy = true;
+      else this.databaseHealthy = true;
+      if (this.busHealthy && this.databaseHealthy) this.backoffMs = 0;
+      return result;
+    } catch (error) {
+      if (side === 'bus') this.busHealthy = false;
+      else this.databaseHealthy = false;
+      this.lastError = `${side}: ${(error as Error).message}`;
+      this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5000);
+      this.log(`ingest: ${this.lastError}; retrying in ${this.backoffMs} ms`);
+      return undefined;
+    }
+  }
+
+  private hold(entries: BusEntry[]): void {
+    const known = new Set(this.held.map((h) => h.entry.id));
+    for (const entry of entries) if (!known.has(entry.id)) this.held.push({ entry, decoded: null });
+    this.held.sort((a, b) => compareIds(a.entry.id, b.entry.id));
+  }
+
+  /** One iteration: fetch, decode, gate, apply, dead-letter, acknowledge, publish. */
+  async step(): Promise<void> {
+    const fetched = await this.guard('bus', async () => {
+      await this.bus.moveList(this.batchSize);
+      if (Date.now() - this.lastClaim >= Math.min(this.claimIdleMs / 2, 5000)) {
+        this.lastClaim = Date.now();
+        this.hold(await this.bus.claimStale(this.options.consumer, this.claimIdleMs, this.batchSize));
+      }
+      const room = this.batchSize - this.held.length;
+      if (room > 0) this.hold(await this.bus.read(this.options.consumer, room, this.held.length ? 20 : this.blockMs));
+      return true;
+    });
+    if (!fetched || this.held.length === 0) return;
+
+    const dead: NewDeadLetter[] = [];
+    const deadIds: string[] = [];
+    for (const h of this.held) {
+      if (h.decoded) continue;
+      const result = decodeEvent(h.entry.payload);
+      if (result.ok) h.decoded = { key: this.key(h.entry.id), event: result.event };
+      else {
+        dead.push({ source: h.entry.id, payload: h.entry.payload, reason: result.reason, attempts: h.entry.deliveries });
+        deadIds.push(h.entry.id);
+      }
+    }
+    for (const h of this.held) {
+      if (h.decoded && h.entry.deliveries > this.maxDeliveries && !deadIds.includes(h.entry.id)) {
+        const reason = `delivered ${h.entry.deliveries} times without being applied${this.lastError ? ` (last error: ${this.lastError})` : ''}`;
+        dead.push({ source: h.entry.id, payload: h.entry.payload, reason, attempts: h.entry.deliveries });
+        deadIds.push(h.entry.id);
+      }
+    }
+    const live = this.held.filter((h) => !deadIds.includes(h.entry.id));
+    const ready = await this.guard('bus', () => this.readyEntries(live));
+    if (!ready) return;
+
+    let outcome: BatchOutcome | undefined;
+    if (ready.length) {
+      const started = Date.now();
+      outcome = await this.guard('database', () => applyIsolating(this.db, ready.map((h) => h.decoded!)));
+      if (!outcome) {
+        // Nothing was committed; the bad-input dead letters can still go, the rest is retried.
+        if (dead.length) await this.finish(dead, deadIds, undefined, []);
+        return;
+      }
+      this.metrics.recordBatch(ready.length, outcome, Date.now() - started);
+    }
+    const byKey = new Map(ready.map((h) => [h.decoded!.key, h]));
+    for (const r of outcome?.rejected ?? []) {
+      const h = byKey.get(r.key)!;
+      dead.push({ source: h.entry.id, payload: h.entry.payload, reason: r.reason, attempts: h.entry.deliveries });
+    }
+    await this.finish(dead, deadIds, outcome, ready.map((h) => h.entry.id));
+  }
+
+  /** Dead letters first, then acknowledgement: a crash in between re-sends (idempotently), never loses. */
+  private async finish(dead: NewDeadLetter[], deadIds: string[], outcome: BatchOutcome | undefined, appliedIds: string[]): Promise<void> {
+    const done = await this.guard('bus', async () => {
+      await this.bus.deadLetter(dead);
+      await this.bus.ack([...deadIds, ...appliedIds]);
+      return true;
+    });
+    if (!done) return;
+    this.metrics.deadLettered += dead.length;
+    const finished = new Set([...deadIds, ...appliedIds]);
+    this.held = this.held.filter((h) => !finished.has(h.entry.id));
+    for (const id of finished) this.foreignKeys.delete(id);
+    for (const d of dead) this.log(`ingest: dead letter ${d.source}: ${d.reason}`);
+    if (outcome) await this.guard('bus', () => publishEffects(this.db, this.bus, outcome.effects));
+  }
+
+  /**
+   * The held entries that may be applied now: those with no earlier entry of the same ordering
+   * key still pending, here or at another consumer.
+   */
+  private async readyEntries(live: Held[]): Promise<Held[]> {
+    if (live.length === 0) return [];
+    const mine = new Set(live.map((h) => h.entry.id));
+    const maxId = live[live.length - 1]!.entry.id;
+    const pending = await this.bus.pendingUpTo(maxId, 100_000);
+    const foreign = pending.filter((p) => !mine.has(p.id) && p.consumer !== this.options.consumer);
+    const unknown = foreign.map((p) => p.id).filter((id) => !this.foreignKeys.has(id));
+    if (unknown.length) {
+      const payloads = await this.bus.payloads(unknown);
+      for (const id of unknown) {
+        const decoded = decodeEvent(payloads.get(id) ?? '');
+        this.foreignKeys.set(id, decoded.ok ? decoded.event.key : null);
+      }
+    }
+    const stillForeign = new Set(foreign.map((p) => p.id));
+    for (const id of this.foreignKeys.keys()) if (!stillForeign.has(id)) this.foreignKeys.delete(id);
+    // Earliest pending id per key at other consumers.
+    const earliestElsewhere = new Map<string, string>();
+    for (const p of foreign) {
+      const key = this.foreignKeys.get(p.id);
+      if (key && !earliestElsewhere.has(key)) earliestElsewhere.set(key, p.id);
+    }
+    const blockedKeys = new Set<string>();
+    const ready: Held[] = [];
+    for (const h of live) {
+      const key = h.decoded!.event.key;
+      if (key === null) {
+        ready.push(h);
+        continue;
+      }
+      const before = earliestElsewhere.get(key);
+      if (blockedKeys.has(key) || (before && compareIds(before, h.entry.id) < 0)) {
+        blockedKeys.add(key);
+        continue;
+      }
+      ready.push(h);
+    }
+    this.metrics.deferred = live.length - ready.length;
+    return ready;
+  }
+}
