@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+
 /**
  * Configuration comes from the environment. Every variable is checked once, here, and a bad
  * value stops the process with a message that names it.
@@ -17,6 +19,13 @@ export interface Config {
   /** Redis server; when unset, the in-process bus is used. */
   redisUrl: string | null;
   port: number;
+  bus: { stream: string; list: string; group: string; dead: string };
+  ingest: {
+    consumer: string;
+    batchSize: number;
+    claimIdleMs: number;
+    maxDeliveries: number;
+  };
 }
 
 export const DEFAULT_DATA_DIR = './.tradestore/db';
@@ -42,11 +51,36 @@ function port(name: string, value: string | undefined, fallback: number): number
   return n;
 }
 
+function int(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(value)})`);
+  return n;
+}
+
+function key(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined || value.trim() === '') return fallback;
+  if (!/^[A-Za-z0-9_:.-]{1,200}$/.test(value)) throw new ConfigError(`${name} must be 1-200 characters of letters, digits and _ : . - (got ${JSON.stringify(value)})`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     databaseUrl: url('DATABASE_URL', env.DATABASE_URL, ['postgres:', 'postgresql:']),
     dataDir: env.TRADESTORE_DATA_DIR?.trim() || DEFAULT_DATA_DIR,
     redisUrl: url('REDIS_URL', env.REDIS_URL, ['redis:', 'rediss:']),
     port: port('PORT', env.PORT, 8080),
+    bus: {
+      stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, 'tradestore:events'),
+      list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, 'db_processor'),
+      group: key('TRADESTORE_GROUP', env.TRADESTORE_GROUP, 'tradestore'),
+      dead: key('TRADESTORE_DEAD_LETTERS', env.TRADESTORE_DEAD_LETTERS, 'tradestore:dead'),
+    },
+    ingest: {
+      consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),
+      batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 500, 1, 10_000),
+      claimIdleMs: int('TRADESTORE_CLAIM_IDLE_MS', env.TRADESTORE_CLAIM_IDLE_MS, 30_000, 100, 86_400_000),
+      maxDeliveries: int('TRADESTORE_MAX_DELIVERIES', env.TRADESTORE_MAX_DELIVERIES, 5, 1, 1000),
+    },
   };
 }

@@ -22,13 +22,24 @@ describe('migration SQL blocks', () => {
 });
 
 describe('configuration', () => {
-  it('defaults to the embedded database and port 8080', () => {
-    assert.deepEqual(loadConfig({}), { databaseUrl: null, dataDir: './.tradestore/db', redisUrl: null, port: 8080 });
+  it('defaults to the embedded database, the in-process bus and port 8080', () => {
+    const config = loadConfig({});
+    assert.deepEqual({ ...config, ingest: { ...config.ingest, consumer: 'x' } }, {
+      databaseUrl: null,
+      dataDir: './.tradestore/db',
+      redisUrl: null,
+      port: 8080,
+      bus: { stream: 'tradestore:events', list: 'db_processor', group: 'tradestore', dead: 'tradestore:dead' },
+      ingest: { consumer: 'x', batchSize: 500, claimIdleMs: 30_000, maxDeliveries: 5 },
+    });
+    assert.match(config.ingest.consumer, /-\d+$/, 'host name and pid');
   });
   it('names the variable that is wrong', () => {
     assert.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), (e: Error) => e instanceof ConfigError && /DATABASE_URL is not a URL/.test(e.message));
     assert.throws(() => loadConfig({ REDIS_URL: 'http://x' }), /REDIS_URL must start with redis: or rediss:/);
     assert.throws(() => loadConfig({ PORT: '80a' }), /PORT must be a port number/);
+    assert.throws(() => loadConfig({ TRADESTORE_BATCH_SIZE: '0' }), /TRADESTORE_BATCH_SIZE must be an integer from 1 to 10000/);
+    assert.throws(() => loadConfig({ TRADESTORE_STREAM: 'a b' }), /TRADESTORE_STREAM must be 1-200 characters/);
   });
   it('hides passwords in URLs it prints', () => {
     assert.equal(redactUrl('postgres://u:secret@h:5432/d'), 'postgres://u:***@h:5432/d');

@@ -6,6 +6,7 @@ import { UserInputError } from '../users/users.ts';
 import { seedCommand, userCommand } from './admin.ts';
 import { demoCommand } from './demo.ts';
 import { migrateCommand } from './migrate.ts';
+import { dlqCommand, simulateCommand, startCommand } from './service.ts';
 import { USAGE, UsageError } from './usage.ts';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -17,10 +18,15 @@ export async function run(argv: string[]): Promise<number> {
     out(USAGE);
     return command ? 0 : 2;
   }
-  const handlers: Record<string, true> = { migrate: true, seed: true, user: true, demo: true };
+  const withDatabase: Record<string, true> = { migrate: true, seed: true, user: true, demo: true };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand };
   try {
-    if (!handlers[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     const config = loadConfig();
+    if (standalone[command]) {
+      await standalone[command](config, args, out);
+      return 0;
+    }
     const db = await openDatabase(config);
     try {
       if (command === 'migrate') await migrateCommand(db, args, out);

@@ -14,12 +14,23 @@ Usage:
   tradestore seed                       markets, instruments, example strategies, fees, config (idempotent)
   tradestore user create --id ID --email EMAIL [--password P]
                                         create a user; the password is hashed with argon2id
+  tradestore start [--migrate] [--simulate RATE] [--no-ingest]
+                                        run the ingest worker with /health and /metrics on PORT
+  tradestore simulate [--rate N] [--count N] [--via stream|list] [--users N] [--seed N]
+                                        send seed-000 engine events to Redis at a steady rate
+  tradestore dlq list [--json] [--limit N]
+  tradestore dlq replay (--id ID ... | --all)
+                                        show dead letters; put them back on the stream
   tradestore demo                       migrate and seed the configured database and describe it
   tradestore help                       this text
 
 Configuration (environment):
   DATABASE_URL         PostgreSQL server (postgres://…); unset = embedded database
   TRADESTORE_DATA_DIR  embedded database directory (default ./.tradestore/db)
+  REDIS_URL            Redis server (redis://…); unset = in-process bus
+  PORT                 HTTP port of start (default 8080)
+  TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_GROUP, TRADESTORE_DEAD_LETTERS, TRADESTORE_CONSUMER,
+  TRADESTORE_BATCH_SIZE, TRADESTORE_CLAIM_IDLE_MS, TRADESTORE_MAX_DELIVERIES  (see README)
 `;
 
 /** Parses a non-negative integer option, naming the option when it is not one. */
