@@ -1,7 +1,10 @@
 import type { Database, Queryable } from '../../database/types.ts';
 import type { EventType } from '../events/catalogue.ts';
 import { applyBalances } from './balances.ts';
+import { ROW_SPECS, rowApplier, type RowSpec } from './feeds.ts';
 import { applyOrders } from './orders.ts';
+import { applyPositions } from './positions.ts';
+import { applyStrategyTrades } from './strategyTrades.ts';
 import { applyTrades } from './trades.ts';
 import { emptyEffects, type ApplyResult, type Effects, type Entry, type Rejection } from './types.ts';
 
@@ -17,11 +20,31 @@ export interface BatchOutcome {
 
 type Applier = (tx: Queryable, entries: Entry[], effects: Effects) => Promise<ApplyResult>;
 
-/** One applier per type. Types with different ordering keys are independent of each other. */
+const rows = <T extends EventType>(type: T) => rowApplier(ROW_SPECS[type] as RowSpec<T>);
+
+/**
+ * The applier of each type. Entries of one applier are handed over together, in emission order;
+ * types that depend on each other (a round trip's opening and closing) share an applier.
+ */
 const APPLIERS: { [T in EventType]: (tx: Queryable, entries: Entry<T>[], effects: Effects) => Promise<ApplyResult> } = {
   TRADE_ADDED: applyTrades,
   ORDER_UPDATE: applyOrders,
   BALANCE_UPDATE: applyBalances,
+  POSITION_UPDATE: applyPositions,
+  STRATEGY_TRADE_OPENED: applyStrategyTrades,
+  STRATEGY_TRADE_CLOSED: applyStrategyTrades,
+  MARKET_TRADE: rows('MARKET_TRADE'),
+  CANDLE: rows('CANDLE'),
+  ORDER_BOOK: rows('ORDER_BOOK'),
+  FILL: rows('FILL'),
+  PORTFOLIO_SNAPSHOT: rows('PORTFOLIO_SNAPSHOT'),
+  PERFORMANCE_METRIC: rows('PERFORMANCE_METRIC'),
+  STRATEGY_PERFORMANCE: rows('STRATEGY_PERFORMANCE'),
+  PREDICTION: rows('PREDICTION'),
+  INDICATOR: rows('INDICATOR'),
+  RISK_EVENT: rows('RISK_EVENT'),
+  SYSTEM_LOG: rows('SYSTEM_LOG'),
+  API_USAGE: rows('API_USAGE'),
 };
 
 const eventKey = (entry: Entry) => (entry.event.eventId ? `event:${entry.event.eventId}` : null);
@@ -52,15 +75,16 @@ export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchO
         if (ev) batchEvents.add(ev);
       }
     }
-    const byType = new Map<EventType, Entry[]>();
+    const byApplier = new Map<Applier, Entry[]>();
     for (const entry of fresh) {
-      const list = byType.get(entry.event.type) ?? [];
+      const applier = APPLIERS[entry.event.type] as Applier;
+      const list = byApplier.get(applier) ?? [];
       list.push(entry);
-      byType.set(entry.event.type, list);
+      byApplier.set(applier, list);
     }
     const newlyRejected: Rejection[] = [];
-    for (const [type, list] of byType) {
-      const result = await (APPLIERS[type] as Applier)(tx, list, outcome.effects);
+    for (const [applier, list] of byApplier) {
+      const result = await applier(tx, list, outcome.effects);
       newlyRejected.push(...result.rejected);
     }
     const rejectedKeys = new Set(newlyRejected.map((r) => r.key));

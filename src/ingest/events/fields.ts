@@ -110,3 +110,9 @@ export const jsonObject = z
     error: 'expected a JSON object',
   })
   .transform((v) => stringify(v) ?? '{}');
+
+/** A JSON array (positions of a portfolio snapshot) → JSON text, numbers exactly as they arrived. */
+export const jsonArray = z
+  .array(z.unknown(), { error: 'expected a JSON array' })
+  .max(10_000)
+  .transform((v) => stringify(v) ?? '[]');
