@@ -87,3 +87,11 @@ describe('bad messages get a reason that names the problem', () => {
     assert.match(reason(big), /payload too large: \d+ bytes/);
   });
 });
+
+describe('docs/EVENTS.md', () => {
+  it('is the catalogue the code validates against (run `npm run docs:events` after changing a schema)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { renderEventsDoc } = await import('../src/ingest/events/docs.ts');
+    assert.equal(readFileSync(new URL('../docs/EVENTS.md', import.meta.url), 'utf8'), renderEventsDoc());
+  });
+});
