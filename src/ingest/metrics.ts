@@ -11,6 +11,20 @@ export class IngestMetrics {
   /** Entries held back because an earlier entry of the same key is pending elsewhere. */
   deferred = 0;
   private readonly window: { at: number; count: number }[] = [];
+  /** Milliseconds from XADD (a stream id starts with its append time) to commit, most recent last. */
+  private latencies: number[] = [];
+
+  recordCommit(entryIds: string[], committedAt = Date.now()): void {
+    for (const id of entryIds) this.latencies.push(committedAt - Number(id.slice(0, id.indexOf('-'))));
+    if (this.latencies.length > 200_000) this.latencies = this.latencies.slice(-100_000);
+  }
+
+  /** Latency percentiles (0-100) over the recorded commits, then forgets them. */
+  takeLatencyPercentiles(...percentiles: number[]): number[] {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    this.latencies = [];
+    return percentiles.map((p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : Number.NaN));
+  }
 
   recordBatch(size: number, outcome: BatchOutcome, ms: number): void {
     this.batches += 1;

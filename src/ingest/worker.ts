@@ -162,6 +162,7 @@ export class IngestWorker {
         return;
       }
       this.metrics.recordBatch(ready.length, outcome, Date.now() - started);
+      this.metrics.recordCommit(ready.map((h) => h.entry.id));
     }
     const byKey = new Map(ready.map((h) => [h.decoded!.key, h]));
     for (const r of outcome?.rejected ?? []) {

@@ -1,6 +1,6 @@
 import { after, before, describe } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -23,7 +23,7 @@ export interface Fresh {
   env: Record<string, string>;
 }
 
-export const ADMIN_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/postgres';
+export const ADMIN_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 
 let serverCheck: Promise<string | null> | undefined;

@@ -1,0 +1,53 @@
+// npm run bench: measures tradestore against references on the same machine, in one run, and
+// writes bench/results.json (sections are merged, so each benchmark keeps its own key).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, userInfo } from 'node:os';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { benchIngest } from './ingest.ts';
+
+const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
+const redisUrl = process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const resultsFile = new URL('./results.json', import.meta.url);
+
+async function versions() {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  const postgres = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+  await client.end();
+  const redis = new Redis(redisUrl);
+  const info = await redis.info('server');
+  redis.disconnect();
+  return { postgres, redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown' };
+}
+
+const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
+results.machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  memory_gib: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  ...(await versions()),
+  measured_at: new Date().toISOString(),
+};
+const ingest = await benchIngest({ adminUrl, redisUrl, log });
+results.ingest = {
+  ...ingest,
+  vs_baseline: Number((ingest.tradestore_events_per_s / ingest.baseline_events_per_s).toFixed(1)),
+  vs_copy: Number((ingest.tradestore_events_per_s / ingest.copy_rows_per_s).toFixed(3)),
+};
+writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+
+const rows: [string, string, string][] = [
+  ['raw COPY into trades (ceiling)', `${ingest.copy_rows_per_s.toLocaleString('en')} rows/s`, `${ingest.copy_rows} rows`],
+  ["seed 000's loop (baseline)", `${ingest.baseline_events_per_s.toLocaleString('en')} events/s`, `${ingest.baseline_events} events`],
+  ['tradestore, Redis → committed', `${ingest.tradestore_events_per_s.toLocaleString('en')} events/s`, `${ingest.tradestore_events} events, batch ${ingest.batch_size}`],
+  ['  × baseline (target ≥ 50)', `${results.ingest.vs_baseline}`, ''],
+  ['  ÷ raw COPY (target ≥ 0.30)', `${results.ingest.vs_copy}`, ''],
+  [`latency XADD → commit at ${ingest.offered_per_s}/s`, `p50 ${ingest.latency_p50_ms} ms, p99 ${ingest.latency_p99_ms} ms`, `${ingest.latency_events} events`],
+];
+const width = Math.max(...rows.map((r) => r[0].length));
+console.log(`\ningest (${results.machine.cores} cores, PostgreSQL ${results.machine.postgres}, Redis ${results.machine.redis})`);
+for (const [name, value, note] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${note}`);
+console.log(`\nwrote ${resultsFile.pathname}`);
