@@ -113,7 +113,7 @@ async function measureTradestore(target: BenchTarget, events: number, latencySec
   const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore' };
   const producer = new RedisBus({ url: target.redisUrl, names });
   const workerBus = new RedisBus({ url: target.redisUrl, names });
-  const batchSize = 500;
+  const batchSize = 2000;
   const worker = new IngestWorker(scratch.db, workerBus, { consumer: 'bench', batchSize, blockMs: 50 });
   try {
     await producer.ensureGroup();

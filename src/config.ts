@@ -78,7 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     ingest: {
       consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),
-      batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 500, 1, 10_000),
+      batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),
       claimIdleMs: int('TRADESTORE_CLAIM_IDLE_MS', env.TRADESTORE_CLAIM_IDLE_MS, 30_000, 100, 86_400_000),
       maxDeliveries: int('TRADESTORE_MAX_DELIVERIES', env.TRADESTORE_MAX_DELIVERIES, 5, 1, 1000),
     },

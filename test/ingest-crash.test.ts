@@ -8,7 +8,7 @@ import { ensureSimulatorUsers } from '../src/simulator/run.ts';
 import { freshDatabase, serverUnavailable, type Fresh } from './helpers/backends.ts';
 import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
 import { candleMismatches } from './helpers/candles.ts';
-import { differencesFromSimulator, spawnService, waitFor } from './helpers/service.ts';
+import { differencesFromSimulator, killAll, spawnService, waitFor } from './helpers/service.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 
@@ -29,6 +29,7 @@ describe('ingest under crashes and concurrency [postgres+redis]', async () => {
     await seed(fresh.db);
   });
   after(async () => {
+    killAll();
     await fresh.dispose();
   });
 

@@ -26,7 +26,7 @@ async function health(service: ServiceProcess): Promise<number | null> {
   const port = /localhost:(\d+)/.exec(service.output())?.[1];
   if (!port) return null;
   try {
-    return (await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(3000) })).status;
+    return (await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5000) })).status;
   } catch {
     return null;
   }

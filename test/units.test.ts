@@ -30,7 +30,7 @@ describe('configuration', () => {
       redisUrl: null,
       port: 8080,
       bus: { stream: 'tradestore:events', list: 'db_processor', group: 'tradestore', dead: 'tradestore:dead' },
-      ingest: { consumer: 'x', batchSize: 500, claimIdleMs: 30_000, maxDeliveries: 5 },
+      ingest: { consumer: 'x', batchSize: 2000, claimIdleMs: 30_000, maxDeliveries: 5 },
     });
     assert.match(config.ingest.consumer, /-\d+$/, 'host name and pid');
   });

@@ -118,6 +118,12 @@ export class MemoryBus implements Bus {
     return this.redeliver(this.pendingIds((p) => p.deliveredAt <= cutoff, count), consumer);
   }
 
+  async pendingByConsumer(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const p of this.pel.values()) counts.set(p.consumer, (counts.get(p.consumer) ?? 0) + 1);
+    return counts;
+  }
+
   async pendingUpTo(maxId: string, count: number): Promise<PendingInfo[]> {
     return this.pendingIds((_, id) => compareIds(id, maxId) <= 0, count).map((id) => {
       const p = this.pel.get(id)!;

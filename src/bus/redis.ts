@@ -96,8 +96,10 @@ export class RedisBus implements Bus {
   }
 
   async read(consumer: string, count: number, blockMs: number): Promise<BusEntry[]> {
+    // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
+    const block = blockMs > 0 ? ['BLOCK', String(blockMs)] : [];
     const reply = (await this.blocking.call(
-      'XREADGROUP', 'GROUP', this.names.group, consumer, 'COUNT', String(count), 'BLOCK', String(blockMs), 'STREAMS', this.stream, '>',
+      'XREADGROUP', 'GROUP', this.names.group, consumer, 'COUNT', String(count), ...block, 'STREAMS', this.stream, '>',
     )) as [string, RawEntry[]][] | null;
     return this.toEntries(reply?.[0]?.[1] ?? null, 1);
   }
@@ -126,6 +128,11 @@ export class RedisBus implements Bus {
     const args = ['XPENDING', this.stream, this.names.group, from, to, String(count), ...(consumer ? [consumer] : [])];
     const rows = (await this.cmd.call(args[0]!, ...args.slice(1))) as [string, string, number, number][];
     return rows.map(([id, owner, , deliveries]) => ({ id, consumer: owner, deliveries: Number(deliveries) }));
+  }
+
+  async pendingByConsumer(): Promise<Map<string, number>> {
+    const summary = (await this.cmd.call('XPENDING', this.stream, this.names.group)) as [number, string | null, string | null, [string, string][] | null];
+    return new Map((summary[3] ?? []).map(([consumer, n]) => [consumer, Number(n)]));
   }
 
   pendingUpTo(maxId: string, count: number): Promise<PendingInfo[]> {

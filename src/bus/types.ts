@@ -66,6 +66,8 @@ export interface Bus {
   readOwnPending(consumer: string, count: number): Promise<BusEntry[]>;
   /** Takes over entries that other consumers left unacknowledged for `minIdleMs`. */
   claimStale(consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]>;
+  /** How many entries each consumer has pending (one cheap summary call). */
+  pendingByConsumer(): Promise<Map<string, number>>;
   /** Pending entries of the whole group with ids up to `maxId`, oldest first. */
   pendingUpTo(maxId: string, count: number): Promise<PendingInfo[]>;
   /** Payloads of entries by id (missing ones are left out). */

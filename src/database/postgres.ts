@@ -50,14 +50,7 @@ class ClientQueryable implements Queryable {
       await pipeline(Readable.from([text]), stream);
       return Number(stream.rowCount ?? count);
     };
-    if (this.client instanceof pg.Pool) {
-      const client = await this.client.connect();
-      try {
-        return await run(client);
-      } finally {
-        client.release();
-      }
-    }
+    if (this.client instanceof pg.Pool) return withClient(this.client, run);
     return run(this.client as pg.PoolClient);
   }
 }
@@ -103,23 +96,48 @@ export class PostgresDatabase extends ClientQueryable implements Database {
     return this.#capabilities;
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return withClient(this.pool, async (client) => {
       await client.query('BEGIN');
-      const result = await fn(new ClientQueryable(client));
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+      try {
+        const result = await fn(new ClientQueryable(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
   }
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+}
+
+/**
+ * Runs `fn` on one pooled connection. A connection that loses its server between two queries
+ * emits 'error' on the client, which would crash the process unheard; here it is caught, the
+ * running work fails through its next query, and the connection is destroyed, not reused.
+ */
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (error) {
+    // A statement the server refused (it has a SQLSTATE) leaves a usable connection; anything
+    // else (a reset socket, a timeout) may leave it dead or mid-transaction.
+    const code = (error as { code?: unknown }).code;
+    if (!(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))) broken ??= error as Error;
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
   }
 }
 

@@ -61,7 +61,7 @@ export class IngestWorker {
     private readonly bus: Bus,
     private readonly options: WorkerOptions,
   ) {
-    this.batchSize = options.batchSize ?? 500;
+    this.batchSize = options.batchSize ?? 2000;
     this.blockMs = options.blockMs ?? 500;
     this.claimIdleMs = options.claimIdleMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? 5;
@@ -81,11 +81,15 @@ export class IngestWorker {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
+    // Entries read ahead but not applied stay pending in the group; a restart or another
+    // consumer picks them up.
+    this.prefetched = null;
   }
 
   private async loop(): Promise<void> {
     await this.guard('bus', () => this.bus.ensureGroup());
-    await this.guard('bus', async () => this.hold(await this.bus.readOwnPending(this.options.consumer, this.batchSize)));
+    // All of this consumer's pending entries come back at once: a later entry must not overtake them.
+    await this.guard('bus', async () => this.hold(await this.bus.readOwnPending(this.options.consumer, 100_000)));
     while (!this.stopping) {
       if (this.backoffMs) await sleep(this.backoffMs);
       await this.step();
@@ -116,19 +120,33 @@ export class IngestWorker {
     this.held.sort((a, b) => compareIds(a.entry.id, b.entry.id));
   }
 
+  /** Entries read while the previous batch was being applied. */
+  private prefetched: Promise<BusEntry[] | undefined> | null = null;
+
+  /** Moves the seed list and reads up to `room` new entries. */
+  private async fetch(room: number, blockMs: number): Promise<BusEntry[]> {
+    await this.bus.moveList(this.batchSize);
+    return this.bus.read(this.options.consumer, room, blockMs);
+  }
+
   /** One iteration: fetch, decode, gate, apply, dead-letter, acknowledge, publish. */
   async step(): Promise<void> {
-    const fetched = await this.guard('bus', async () => {
-      await this.bus.moveList(this.batchSize);
-      if (Date.now() - this.lastClaim >= Math.min(this.claimIdleMs / 2, 5000)) {
-        this.lastClaim = Date.now();
-        this.hold(await this.bus.claimStale(this.options.consumer, this.claimIdleMs, this.batchSize));
-      }
-      const room = this.batchSize - this.held.length;
-      if (room > 0) this.hold(await this.bus.read(this.options.consumer, room, this.held.length ? 20 : this.blockMs));
-      return true;
-    });
-    if (!fetched || this.held.length === 0) return;
+    if (this.prefetched) {
+      this.hold((await this.prefetched) ?? []);
+      this.prefetched = null;
+    }
+    // Claiming does not depend on room: held entries may all be waiting for what a dead consumer left.
+    if (Date.now() - this.lastClaim >= Math.min(this.claimIdleMs / 2, 5000)) {
+      this.lastClaim = Date.now();
+      const claimed = await this.guard('bus', () => this.bus.claimStale(this.options.consumer, this.claimIdleMs, this.batchSize));
+      this.hold(claimed ?? []);
+    }
+    if (this.held.length < this.batchSize) {
+      const fetched = await this.guard('bus', () => this.fetch(this.batchSize - this.held.length, this.held.length ? 0 : this.blockMs));
+      if (!fetched) return;
+      this.hold(fetched);
+    }
+    if (this.held.length === 0) return;
 
     const dead: NewDeadLetter[] = [];
     const deadIds: string[] = [];
@@ -155,6 +173,9 @@ export class IngestWorker {
     let outcome: BatchOutcome | undefined;
     if (ready.length) {
       const started = Date.now();
+      // The next batch is read from the bus while this one is applied.
+      const room = this.batchSize - (this.held.length - ready.length);
+      if (!this.stopping && room > 0) this.prefetched = this.guard('bus', () => this.fetch(room, 0));
       outcome = await this.guard('database', () => applyIsolating(this.db, ready.map((h) => h.decoded!)));
       if (!outcome) {
         // Nothing was committed; the bad-input dead letters can still go, the rest is retried.
@@ -185,7 +206,7 @@ export class IngestWorker {
     this.held = this.held.filter((h) => !finished.has(h.entry.id));
     for (const id of finished) this.foreignKeys.delete(id);
     for (const d of dead) this.log(`ingest: dead letter ${d.source}: ${d.reason}`);
-    if (outcome) await this.guard('bus', () => publishEffects(this.db, this.bus, outcome.effects));
+    if (outcome) await this.guard('bus', () => publishEffects(this.bus, outcome.effects));
   }
 
   /**
@@ -194,10 +215,20 @@ export class IngestWorker {
    */
   private async readyEntries(live: Held[]): Promise<Held[]> {
     if (live.length === 0) return [];
-    const mine = new Set(live.map((h) => h.entry.id));
+    const held = new Set(this.held.map((h) => h.entry.id));
     const maxId = live[live.length - 1]!.entry.id;
+    // Usually every pending entry is one this worker holds: one summary call settles it.
+    const holders = await this.bus.pendingByConsumer();
+    const pendingTotal = [...holders.values()].reduce((a, b) => a + b, 0);
+    if (pendingTotal <= held.size) {
+      this.foreignKeys.clear();
+      this.metrics.deferred = 0;
+      return live;
+    }
+    // Anything pending that this worker does not hold can block: entries of other consumers,
+    // and its own entries from before a restart that it has not taken back yet.
     const pending = await this.bus.pendingUpTo(maxId, 100_000);
-    const foreign = pending.filter((p) => !mine.has(p.id) && p.consumer !== this.options.consumer);
+    const foreign = pending.filter((p) => !held.has(p.id));
     const unknown = foreign.map((p) => p.id).filter((id) => !this.foreignKeys.has(id));
     if (unknown.length) {
       const payloads = await this.bus.payloads(unknown);

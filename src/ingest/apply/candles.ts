@@ -1,5 +1,6 @@
 import type { Queryable } from '../../database/types.ts';
 import { add, cmp, mul } from './decimals.ts';
+import type { Candle } from './types.ts';
 
 /** The venue's candle tables. Names come from this fixed map, never from input. */
 export const CANDLE_INTERVALS = {
@@ -94,10 +95,13 @@ export function mergeBuckets(trades: readonly InsertedTrade[], intervalMs: numbe
  * earlier trade, and takes the batch's close when the batch's last trade is not earlier than its
  * own (later sequence numbers win ties), so the candle always equals a recomputation.
  */
-async function upsertBuckets(tx: Queryable, table: string, intervalMs: number, buckets: Bucket[]): Promise<void> {
-  if (buckets.length === 0) return;
+async function upsertBuckets(tx: Queryable, table: string, interval: string, intervalMs: number, buckets: Bucket[]): Promise<Candle[]> {
+  if (buckets.length === 0) return [];
   const col = <K extends keyof Bucket>(k: K) => buckets.map((b) => b[k]);
-  await tx.query(
+  const { rows } = await tx.query<{
+    market: string; open_time: Date; close_time: Date; open_price: string; high_price: string; low_price: string; close_price: string;
+    volume: string; quote_volume: string; trade_count: number; taker_buy_volume: string; taker_buy_quote_volume: string;
+  }>(
     `INSERT INTO ${table} AS c (market, open_time, close_time, open_price, high_price, low_price, close_price,
                                volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume,
                                first_trade_at, last_trade_at)
@@ -119,7 +123,9 @@ async function upsertBuckets(tx: Queryable, table: string, intervalMs: number, b
        taker_buy_volume       = c.taker_buy_volume + EXCLUDED.taker_buy_volume,
        taker_buy_quote_volume = c.taker_buy_quote_volume + EXCLUDED.taker_buy_quote_volume,
        first_trade_at = LEAST(c.first_trade_at, EXCLUDED.first_trade_at),
-       last_trade_at  = GREATEST(c.last_trade_at, EXCLUDED.last_trade_at)`,
+       last_trade_at  = GREATEST(c.last_trade_at, EXCLUDED.last_trade_at)
+     RETURNING c.market, c.open_time, c.close_time, c.open_price::text, c.high_price::text, c.low_price::text, c.close_price::text,
+               c.volume::text, c.quote_volume::text, c.trade_count, c.taker_buy_volume::text, c.taker_buy_quote_volume::text`,
     [
       col('market'),
       buckets.map((b) => new Date(b.openTime)),
@@ -137,19 +143,29 @@ async function upsertBuckets(tx: Queryable, table: string, intervalMs: number, b
       `${intervalMs - 1} milliseconds`,
     ],
   );
+  return rows.map((r) => ({
+    market: r.market,
+    interval,
+    openTime: r.open_time,
+    closeTime: r.close_time,
+    open: r.open_price,
+    high: r.high_price,
+    low: r.low_price,
+    close: r.close_price,
+    volume: r.volume,
+    quoteVolume: r.quote_volume,
+    tradeCount: r.trade_count,
+    takerBuyVolume: r.taker_buy_volume,
+    takerBuyQuoteVolume: r.taker_buy_quote_volume,
+  }));
 }
 
-/** Feeds newly inserted trades into all six candle tables; returns the buckets touched. */
-export async function applyCandles(
-  tx: Queryable,
-  trades: readonly InsertedTrade[],
-): Promise<{ market: string; interval: string; openTime: Date }[]> {
-  const touched: { market: string; interval: string; openTime: Date }[] = [];
+/** Feeds newly inserted trades into all six candle tables; returns the candles as now stored. */
+export async function applyCandles(tx: Queryable, trades: readonly InsertedTrade[]): Promise<Candle[]> {
+  const touched: Candle[] = [];
   if (trades.length === 0) return touched;
   for (const [interval, { table, ms }] of Object.entries(CANDLE_INTERVALS)) {
-    const buckets = mergeBuckets(trades, ms);
-    await upsertBuckets(tx, table, ms, buckets);
-    for (const b of buckets) touched.push({ market: b.market, interval, openTime: new Date(b.openTime) });
+    touched.push(...(await upsertBuckets(tx, table, interval, ms, mergeBuckets(trades, ms))));
   }
   return touched;
 }

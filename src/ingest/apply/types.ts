@@ -13,10 +13,27 @@ export interface Rejection {
   reason: string;
 }
 
+export interface Candle {
+  market: string;
+  interval: string;
+  openTime: Date;
+  closeTime: Date;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  quoteVolume: string;
+  tradeCount: number;
+  takerBuyVolume: string;
+  takerBuyQuoteVolume: string;
+}
+
 /** What a committed batch changed, for post-commit publication and cache invalidation. */
 export interface Effects {
   trades: { market: string; id: string; price: string; quantity: string; isBuyerMaker: boolean; executedAt: Date }[];
-  candles: { market: string; interval: string; openTime: Date }[];
+  /** Candles as stored after the batch (the upsert returns them). */
+  candles: Candle[];
   orders: { id: string; market: string; userId: string | null; status: string; filledQuantity: string }[];
   balances: { userId: string; asset: string; available: string; locked: string }[];
 }
