@@ -1,9 +1,14 @@
 import type { Bus } from '../bus/types.ts';
 import type { Database } from '../database/types.ts';
+import { seed } from '../schema/seed.ts';
 import type { EngineSimulator } from './engine.ts';
 
-/** Registers the simulator's users (an exchange creates its users before they trade). */
+/**
+ * Prepares a database for the simulator: the seed's markets (idempotent) and the simulator's
+ * users (an exchange creates its users before they trade).
+ */
 export async function ensureSimulatorUsers(db: Database, sim: EngineSimulator): Promise<void> {
+  await seed(db);
   await db.query(
     `INSERT INTO users (id, email) SELECT u, u || '@simulator.invalid' FROM unnest($1::text[]) AS u ON CONFLICT DO NOTHING`,
     [sim.users],
