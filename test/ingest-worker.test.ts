@@ -107,6 +107,39 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal((await bus.listDead(100)).some((d) => d.payload.includes('late-user')), false);
     });
 
+    it('publishes what a commit changed, one message per channel', async () => {
+      const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10 });
+      const received: unknown[] = [];
+      const stop = await bus.subscribe('tradestore:trades:RELIANCE_INR', (m) => received.push(JSON.parse(m)));
+      const candles: unknown[] = [];
+      const stopCandles = await bus.subscribe('tradestore:candles:RELIANCE_INR:1m', (m) => candles.push(JSON.parse(m)));
+      await bus.add(msg('TRADE_ADDED', { market: 'RELIANCE_INR', id: 'p-1', isBuyerMaker: false, price: '2850.5', quantity: '1', timestamp: 1763700002000 }));
+      await bus.add(msg('TRADE_ADDED', { market: 'RELIANCE_INR', id: 'p-2', isBuyerMaker: true, price: '2851', quantity: '2', timestamp: 1763700003000 }));
+      await drain(worker, bus);
+      for (let i = 0; i < 100 && (received.length === 0 || candles.length === 0); i++) await new Promise((r) => setTimeout(r, 10));
+      await stop();
+      await stopCandles();
+      const trades = received.flat() as { id: string; price: string }[];
+      assert.deepEqual(trades.map((t) => [t.id, t.price]), [['p-1', '2850.50000000'], ['p-2', '2851.00000000']]);
+      const candle = (candles.flat() as { open: string; close: string; volume: string; tradeCount: number }[]).at(-1)!;
+      assert.deepEqual([candle.open, candle.close, candle.tradeCount], ['2850.50000000', '2851.00000000', 2]);
+    });
+
+    it('dead-letters an entry after too many deliveries', async () => {
+      // A worker that reads an entry and dies before applying it, twice; the third reader gives up on it.
+      await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '1' }));
+      await bus.read('doomed', 10, 10);
+      await new Promise((r) => setTimeout(r, 30));
+      await bus.claimStale('doomed-2', 20, 10);
+      await new Promise((r) => setTimeout(r, 30));
+      const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10, claimIdleMs: 20, maxDeliveries: 2 });
+      await drain(worker, bus);
+      const letter = (await bus.listDead(100)).find((d) => d.payload.includes('"XYZ"'))!;
+      assert.match(letter.reason, /^delivered 3 times without being applied/);
+      assert.equal(letter.attempts, 3);
+      assert.equal((await fresh.db.query(`SELECT 1 FROM balances WHERE asset = 'XYZ'`)).rows.length, 0);
+    });
+
     it('changes nothing when the same events are delivered twice', async () => {
       const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10 });
       const trade = msg('TRADE_ADDED', { market: 'HDFC_INR', id: 't-dup', isBuyerMaker: false, price: '10.5', quantity: '2', timestamp: 1763700001000 });

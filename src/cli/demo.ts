@@ -31,5 +31,6 @@ export async function demoCommand(db: Database, out: (line: string) => void, whe
     );
     out(`TimescaleDB: ${ht.rows[0]?.n} hypertables, ${jobs.rows[0]?.n} lifecycle policies`);
   }
-  out('Not yet part of the demo: the ingest service, the live feed, the API and the dashboard (tracked as issues 3 and 4).');
+  out('Live feed: `npx tradestore start --simulate 200` runs the ingest service on this database with a simulated engine');
+  out('(health and metrics on http://localhost:8080). The read API and the dashboard are not part of the demo yet.');
 }

@@ -1,0 +1,55 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli } from './helpers/cli.ts';
+import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
+
+const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
+
+describe('tradestore dlq [redis]', async () => {
+  const reason = REQUIRE ? null : await redisUnavailable();
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  const t = testNames();
+  const bus = redisBus(t.names);
+  after(async () => {
+    await bus.close();
+    await t.cleanup();
+  });
+
+  it('lists dead letters and replays one, then all', async () => {
+    await bus.ensureGroup();
+    await bus.deadLetter([
+      { source: '1-0', payload: '{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}', reason: 'unknown user ghost', attempts: 1 },
+      { source: '2-0', payload: '{"type":"NOPE","data":{}}', reason: 'unknown type "NOPE"', attempts: 2 },
+    ]);
+    const list = await runCli(['dlq', 'list', '--json'], t.env);
+    assert.equal(list.code, 0, list.stderr);
+    const letters = JSON.parse(list.stdout) as { id: string; source: string; reason: string; attempts: number }[];
+    assert.deepEqual(letters.map((l) => [l.source, l.reason, l.attempts]), [['1-0', 'unknown user ghost', 1], ['2-0', 'unknown type "NOPE"', 2]]);
+    const text = await runCli(['dlq', 'list'], t.env);
+    assert.match(text.stdout, /source 1-0  attempts 1[\s\S]*reason:  unknown user ghost/);
+
+    const one = await runCli(['dlq', 'replay', '--id', letters[0]!.id], t.env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /replayed 1 dead letter onto/);
+    const all = await runCli(['dlq', 'replay', '--all'], t.env);
+    assert.match(all.stdout, /replayed 1 dead letter onto/);
+    const entries = await bus.read('check', 10, 10);
+    assert.deepEqual(entries.map((e) => e.payload), ['{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}', '{"type":"NOPE","data":{}}']);
+    assert.equal((await bus.stats()).deadLetters, 0);
+  });
+
+  it('says what is wrong with bad arguments', async () => {
+    const none = await runCli(['dlq', 'replay'], t.env);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /dlq replay needs --id ID \(repeatable\) or --all/);
+    const unknown = await runCli(['dlq', 'replay', '--id', '999-9'], t.env);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no dead letter with id 999-9/);
+    const noRedis = await runCli(['dlq', 'list'], {});
+    assert.equal(noRedis.code, 2);
+    assert.match(noRedis.stderr, /dlq needs REDIS_URL/);
+  });
+});
