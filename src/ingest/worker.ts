@@ -23,6 +23,8 @@ export interface WorkerOptions {
 interface Held {
   entry: BusEntry;
   decoded: Entry | null;
+  /** Why the payload is not a valid event (it goes to the dead letters). */
+  invalid: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,14 +116,25 @@ export class IngestWorker {
     }
   }
 
-  private hold(entries: BusEntry[]): void {
+  /** Decodes and validates entries; runs while the database applies the previous batch when prefetched. */
+  private decode(entries: BusEntry[]): Held[] {
+    return entries.map((entry) => {
+      const result = decodeEvent(entry.payload);
+      return result.ok
+        ? { entry, decoded: { key: this.key(entry.id), event: result.event, redelivered: entry.deliveries > 1 }, invalid: null }
+        : { entry, decoded: null, invalid: result.reason };
+    });
+  }
+
+  private hold(entries: BusEntry[] | Held[]): void {
     const known = new Set(this.held.map((h) => h.entry.id));
-    for (const entry of entries) if (!known.has(entry.id)) this.held.push({ entry, decoded: null });
+    const held = entries.length && 'payload' in entries[0]! ? this.decode(entries as BusEntry[]) : (entries as Held[]);
+    for (const h of held) if (!known.has(h.entry.id)) this.held.push(h);
     this.held.sort((a, b) => compareIds(a.entry.id, b.entry.id));
   }
 
-  /** Entries read while the previous batch was being applied. */
-  private prefetched: Promise<BusEntry[] | undefined> | null = null;
+  /** Entries read (and decoded) while the previous batch was being applied. */
+  private prefetched: Promise<Held[] | undefined> | null = null;
 
   /** Moves the seed list and reads up to `room` new entries. */
   private async fetch(room: number, blockMs: number): Promise<BusEntry[]> {
@@ -149,24 +162,19 @@ export class IngestWorker {
     if (this.held.length === 0) return;
 
     const dead: NewDeadLetter[] = [];
-    const deadIds: string[] = [];
+    const deadIds = new Set<string>();
     for (const h of this.held) {
-      if (h.decoded) continue;
-      const result = decodeEvent(h.entry.payload);
-      if (result.ok) h.decoded = { key: this.key(h.entry.id), event: result.event };
-      else {
-        dead.push({ source: h.entry.id, payload: h.entry.payload, reason: result.reason, attempts: h.entry.deliveries });
-        deadIds.push(h.entry.id);
-      }
-    }
-    for (const h of this.held) {
-      if (h.decoded && h.entry.deliveries > this.maxDeliveries && !deadIds.includes(h.entry.id)) {
-        const reason = `delivered ${h.entry.deliveries} times without being applied${this.lastError ? ` (last error: ${this.lastError})` : ''}`;
+      const reason =
+        h.invalid ??
+        (h.entry.deliveries > this.maxDeliveries
+          ? `delivered ${h.entry.deliveries} times without being applied${this.lastError ? ` (last error: ${this.lastError})` : ''}`
+          : null);
+      if (reason) {
         dead.push({ source: h.entry.id, payload: h.entry.payload, reason, attempts: h.entry.deliveries });
-        deadIds.push(h.entry.id);
+        deadIds.add(h.entry.id);
       }
     }
-    const live = this.held.filter((h) => !deadIds.includes(h.entry.id));
+    const live = this.held.filter((h) => !deadIds.has(h.entry.id));
     const ready = await this.guard('bus', () => this.readyEntries(live));
     if (!ready) return;
 
@@ -175,11 +183,11 @@ export class IngestWorker {
       const started = Date.now();
       // The next batch is read from the bus while this one is applied.
       const room = this.batchSize - (this.held.length - ready.length);
-      if (!this.stopping && room > 0) this.prefetched = this.guard('bus', () => this.fetch(room, 0));
+      if (!this.stopping && room > 0) this.prefetched = this.guard('bus', async () => this.decode(await this.fetch(room, 0)));
       outcome = await this.guard('database', () => applyIsolating(this.db, ready.map((h) => h.decoded!)));
       if (!outcome) {
         // Nothing was committed; the bad-input dead letters can still go, the rest is retried.
-        if (dead.length) await this.finish(dead, deadIds, undefined, []);
+        if (dead.length) await this.finish(dead, [...deadIds], undefined, []);
         return;
       }
       this.metrics.recordBatch(ready.length, outcome, Date.now() - started);
@@ -190,7 +198,7 @@ export class IngestWorker {
       const h = byKey.get(r.key)!;
       dead.push({ source: h.entry.id, payload: h.entry.payload, reason: r.reason, attempts: h.entry.deliveries });
     }
-    await this.finish(dead, deadIds, outcome, ready.map((h) => h.entry.id));
+    await this.finish(dead, [...deadIds], outcome, ready.map((h) => h.entry.id));
   }
 
   /** Dead letters first, then acknowledgement: a crash in between re-sends (idempotently), never loses. */

@@ -57,11 +57,14 @@ const eventKey = (entry: Entry) => (entry.event.eventId ? `event:${entry.event.e
 export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchOutcome> {
   return db.transaction(async (tx) => {
     const outcome: BatchOutcome = { applied: [], duplicates: [], rejected: [], effects: emptyEffects() };
-    const keys = [...new Set(entries.flatMap((e) => [e.key, eventKey(e) ?? []].flat()))];
-    const { rows } = await tx.query<{ key: string; outcome: 'applied' | 'rejected'; reason: string | null }>(
-      'SELECT key, outcome, reason FROM ingest_applied WHERE key = ANY($1::text[])',
-      [keys],
-    );
+    // First deliveries cannot have been applied yet; only redeliveries and producer eventIds are looked up.
+    const keys = [...new Set(entries.flatMap((e) => [e.redelivered === false ? [] : e.key, eventKey(e) ?? []].flat()))];
+    const { rows } = keys.length
+      ? await tx.query<{ key: string; outcome: 'applied' | 'rejected'; reason: string | null }>(
+          'SELECT key, outcome, reason FROM ingest_applied WHERE key = ANY($1::text[])',
+          [keys],
+        )
+      : { rows: [] };
     const seen = new Map(rows.map((r) => [r.key, r]));
     const fresh: Entry[] = [];
     const batchEvents = new Set<string>();
