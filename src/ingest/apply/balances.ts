@@ -1,5 +1,6 @@
 import type { Queryable } from '../../database/types.ts';
 import { add, cmp, describeFit } from './decimals.ts';
+import { existingKeys } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 interface Balance {
@@ -21,10 +22,7 @@ const pairKey = (userId: string, asset: string) => `${userId}\u0000${asset}`;
  */
 export async function applyBalances(tx: Queryable, entries: Entry<'BALANCE_UPDATE'>[], effects: Effects): Promise<ApplyResult> {
   const rejected: ApplyResult['rejected'] = [];
-  const users = [...new Set(entries.map((e) => e.event.data.userId))];
-  const known = new Set(
-    (await tx.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1::text[])', [users])).rows.map((r) => r.id),
-  );
+  const known = await existingKeys(tx, 'users', entries.map((e) => e.event.data.userId));
   const pairs = [...new Map(entries.map((e) => [pairKey(e.event.data.userId, e.event.data.asset), e.event.data])).values()];
   const { rows } = await tx.query<{ user_id: string; asset: string; available: string; locked: string }>(
     `SELECT b.user_id, b.asset, b.available_balance::text AS available, b.locked_balance::text AS locked

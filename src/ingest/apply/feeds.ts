@@ -1,7 +1,7 @@
 import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { EventOf, EventType } from '../events/catalogue.ts';
-import { insertRows, missingReferences, referenceKey, type Column, type Reference } from './rows.ts';
+import { insertRows, withoutMissingReferences, type Column, type Reference } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Data<T extends EventType> = EventOf<T>['data'];
@@ -285,19 +285,7 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
 export function rowApplier<T extends EventType>(spec: RowSpec<T>) {
   return async (tx: Queryable, entries: Entry<T>[], _effects: Effects): Promise<ApplyResult> => {
     const rejected: ApplyResult['rejected'] = [];
-    let accepted = entries;
-    for (const ref of spec.references ?? []) {
-      const missing = await missingReferences(tx, ref, accepted.map((e) => e.event.data));
-      if (missing.size === 0) continue;
-      accepted = accepted.filter((e) => {
-        const key = ref.key(e.event.data);
-        if (key && missing.has(referenceKey(key))) {
-          rejected.push({ key: e.key, reason: ref.describe(e.event.data) });
-          return false;
-        }
-        return true;
-      });
-    }
+    let accepted = await withoutMissingReferences(tx, spec.references ?? [], entries, rejected);
     if (spec.identity) {
       const last = new Map<string, Entry<T>>();
       for (const e of accepted) last.set(spec.identity(e.event.data), e);

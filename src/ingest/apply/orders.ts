@@ -1,7 +1,7 @@
 import type { Queryable } from '../../database/types.ts';
 import type { OrderUpdate } from '../events/venue.ts';
 import { add, cmp, describeFit } from './decimals.ts';
-import { knownMarkets } from './trades.ts';
+import { existingKeys } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 interface OrderState {
@@ -75,13 +75,6 @@ async function loadOrders(tx: Queryable, ids: string[]): Promise<Map<string, Ord
       },
     ]),
   );
-}
-
-async function knownUsers(tx: Queryable, ids: Iterable<string>): Promise<Set<string>> {
-  const names = [...new Set(ids)];
-  if (names.length === 0) return new Set();
-  const { rows } = await tx.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1::text[])', [names]);
-  return new Set(rows.map((r) => r.id));
 }
 
 /**
@@ -177,8 +170,8 @@ export async function applyOrders(tx: Queryable, entries: Entry<'ORDER_UPDATE'>[
   const rejected: ApplyResult['rejected'] = [];
   const orders = await loadOrders(tx, [...new Set(entries.map((e) => e.event.data.orderId))]);
   const context = {
-    markets: await knownMarkets(tx, entries.flatMap((e) => (e.event.data.market ? [e.event.data.market] : []))),
-    users: await knownUsers(tx, entries.flatMap((e) => (e.event.data.userId ? [e.event.data.userId] : []))),
+    markets: await existingKeys(tx, 'markets', entries.flatMap((e) => (e.event.data.market ? [e.event.data.market] : []))),
+    users: await existingKeys(tx, 'users', entries.flatMap((e) => (e.event.data.userId ? [e.event.data.userId] : []))),
   };
   const history: HistoryRow[] = [];
   const now = new Date();

@@ -1,7 +1,7 @@
 import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { EventOf } from '../events/catalogue.ts';
-import { missingReferences, referenceKey, type Reference } from './rows.ts';
+import { withoutMissingReferences, type Reference } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Update = EventOf<'POSITION_UPDATE'>['data'];
@@ -64,16 +64,7 @@ const REFERENCES: Reference<Update>[] = [
  */
 export async function applyPositions(tx: Queryable, entries: Entry<'POSITION_UPDATE'>[], _effects: Effects): Promise<ApplyResult> {
   const rejected: ApplyResult['rejected'] = [];
-  let accepted = entries;
-  for (const ref of REFERENCES) {
-    const missing = await missingReferences(tx, ref, accepted.map((e) => e.event.data));
-    accepted = accepted.filter((e) => {
-      const key = ref.key(e.event.data);
-      const bad = key !== null && missing.has(referenceKey(key));
-      if (bad) rejected.push({ key: e.key, reason: ref.describe(e.event.data) });
-      return !bad;
-    });
-  }
+  const accepted = await withoutMissingReferences(tx, REFERENCES, entries, rejected);
   const identities = [...new Map(accepted.map((e) => [keyOf(identityOf(e.event.data)), identityOf(e.event.data)])).values()];
   const open = new Map<string, Row>();
   if (identities.length) {

@@ -1,6 +1,6 @@
 import type { Queryable } from '../../database/types.ts';
 import { quoteIdent } from '../../database/copyText.ts';
-import type { Entry } from './types.ts';
+import type { Entry, Rejection } from './types.ts';
 
 /**
  * Set-based writes for the feed messages: one INSERT … SELECT FROM unnest(…) per batch and
@@ -62,4 +62,43 @@ export async function missingReferences<D>(tx: Queryable, ref: Reference<D>, ite
     ref.columns.map((_, i) => [...keys.values()].map((k) => k[i])),
   );
   return new Set(rows.map((r) => JSON.stringify(ref.columns.map(([name]) => String(r[name])))));
+}
+
+/** Tables whose keys appliers check before writing; the key column comes from this fixed map. */
+const KEY_COLUMNS = { users: 'id', markets: 'symbol', strategies: 'id' } as const;
+
+/** Which of the given keys exist in `table`; one query per batch. */
+export async function existingKeys(tx: Queryable, table: keyof typeof KEY_COLUMNS, keys: Iterable<string>): Promise<Set<string>> {
+  const wanted = [...new Set(keys)];
+  if (wanted.length === 0) return new Set();
+  const column = KEY_COLUMNS[table];
+  const { rows } = await tx.query<{ k: string }>(
+    `SELECT ${quoteIdent(column)} AS k FROM ${quoteIdent(table)} WHERE ${quoteIdent(column)} = ANY($1::text[])`,
+    [wanted],
+  );
+  return new Set(rows.map((r) => r.k));
+}
+
+/**
+ * Drops the entries whose references do not exist, recording each in `rejected` with the
+ * reference's reason; returns the rest, in order.
+ */
+export async function withoutMissingReferences<E extends Entry>(
+  tx: Queryable,
+  refs: readonly Reference<E['event']['data']>[],
+  entries: E[],
+  rejected: Rejection[],
+): Promise<E[]> {
+  let accepted = entries;
+  for (const ref of refs) {
+    const missing = await missingReferences(tx, ref, accepted.map((e) => e.event.data));
+    if (missing.size === 0) continue;
+    accepted = accepted.filter((e) => {
+      const key = ref.key(e.event.data);
+      const bad = key !== null && missing.has(referenceKey(key));
+      if (bad) rejected.push({ key: e.key, reason: ref.describe(e.event.data) });
+      return !bad;
+    });
+  }
+  return accepted;
 }

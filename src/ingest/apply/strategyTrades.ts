@@ -1,6 +1,7 @@
 import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { EventOf } from '../events/catalogue.ts';
+import { existingKeys } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Opened = EventOf<'STRATEGY_TRADE_OPENED'>['data'];
@@ -33,9 +34,10 @@ export async function applyStrategyTrades(
 ): Promise<ApplyResult> {
   const rejected: ApplyResult['rejected'] = [];
   const ids = [...new Set(entries.map((e) => e.event.data.id))];
-  const strategyIds = [...new Set(entries.flatMap((e) => (e.event.type === 'STRATEGY_TRADE_OPENED' ? [(e.event.data as Opened).strategyId] : [])))];
-  const strategies = new Set(
-    (await tx.query<{ id: string }>('SELECT id FROM strategies WHERE id = ANY($1::text[])', [strategyIds])).rows.map((r) => r.id),
+  const strategies = await existingKeys(
+    tx,
+    'strategies',
+    entries.flatMap((e) => (e.event.type === 'STRATEGY_TRADE_OPENED' ? [(e.event.data as Opened).strategyId] : [])),
   );
   const { rows } = await tx.query<{ id: string; strategy_id: string; side: string; entry_price: string; quantity: string; fees: string; entry_time: Date; status: string }>(
     `SELECT id, strategy_id, side, entry_price::text, quantity::text, fees::text, entry_time, status

@@ -1,15 +1,8 @@
 import type { Queryable } from '../../database/types.ts';
 import { applyCandles, type InsertedTrade } from './candles.ts';
 import { describeFit } from './decimals.ts';
+import { existingKeys } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
-
-/** Markets that exist, of those named; one query per batch. */
-export async function knownMarkets(tx: Queryable, markets: Iterable<string>): Promise<Set<string>> {
-  const names = [...new Set(markets)];
-  if (names.length === 0) return new Set();
-  const { rows } = await tx.query<{ symbol: string }>('SELECT symbol FROM markets WHERE symbol = ANY($1::text[])', [names]);
-  return new Set(rows.map((r) => r.symbol));
-}
 
 /**
  * Inserts the batch's trades in one statement. A trade that is already stored (same market,
@@ -17,7 +10,7 @@ export async function knownMarkets(tx: Queryable, markets: Iterable<string>): Pr
  */
 export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[], effects: Effects): Promise<ApplyResult> {
   const rejected: ApplyResult['rejected'] = [];
-  const markets = await knownMarkets(tx, entries.map((e) => e.event.data.market));
+  const markets = await existingKeys(tx, 'markets', entries.map((e) => e.event.data.market));
   const accepted = entries.filter((e) => {
     const d = e.event.data;
     const reason = !markets.has(d.market)
