@@ -91,7 +91,7 @@ export class IngestWorker {
   private async loop(): Promise<void> {
     await this.guard('bus', () => this.bus.ensureGroup());
     // All of this consumer's pending entries come back at once: a later entry must not overtake them.
-    await this.guard('bus', async () => this.hold(await this.bus.readOwnPending(this.options.consumer, 100_000)));
+    await this.guard('bus', async () => this.hold(this.decode(await this.bus.readOwnPending(this.options.consumer, 100_000))));
     while (!this.stopping) {
       if (this.backoffMs) await sleep(this.backoffMs);
       await this.step();
@@ -126,9 +126,8 @@ export class IngestWorker {
     });
   }
 
-  private hold(entries: BusEntry[] | Held[]): void {
+  private hold(held: Held[]): void {
     const known = new Set(this.held.map((h) => h.entry.id));
-    const held = entries.length && 'payload' in entries[0]! ? this.decode(entries as BusEntry[]) : (entries as Held[]);
     for (const h of held) if (!known.has(h.entry.id)) this.held.push(h);
     this.held.sort((a, b) => compareIds(a.entry.id, b.entry.id));
   }
@@ -152,12 +151,12 @@ export class IngestWorker {
     if (Date.now() - this.lastClaim >= Math.min(this.claimIdleMs / 2, 5000)) {
       this.lastClaim = Date.now();
       const claimed = await this.guard('bus', () => this.bus.claimStale(this.options.consumer, this.claimIdleMs, this.batchSize));
-      this.hold(claimed ?? []);
+      this.hold(this.decode(claimed ?? []));
     }
     if (this.held.length < this.batchSize) {
       const fetched = await this.guard('bus', () => this.fetch(this.batchSize - this.held.length, this.held.length ? 0 : this.blockMs));
       if (!fetched) return;
-      this.hold(fetched);
+      this.hold(this.decode(fetched));
     }
     if (this.held.length === 0) return;
 
