@@ -4,6 +4,9 @@ import pg from 'pg';
 import { PostgresDatabase } from '../src/database/postgres.ts';
 import { RedisBus } from '../src/bus/redis.ts';
 import { IngestWorker } from '../src/ingest/worker.ts';
+import { applyBatch } from '../src/ingest/apply/batch.ts';
+import type { Entry } from '../src/ingest/apply/types.ts';
+import { decodeEvent } from '../src/ingest/events/decode.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { EngineSimulator } from '../src/simulator/engine.ts';
@@ -14,6 +17,7 @@ export interface IngestResults {
   copy_rows_per_s: number;
   baseline_events_per_s: number;
   tradestore_events_per_s: number;
+  apply_only_events_per_s: number;
   offered_per_s: number;
   latency_p50_ms: number;
   latency_p99_ms: number;
@@ -96,6 +100,32 @@ async function measureBaseline(target: BenchTarget, events: number): Promise<num
   }
 }
 
+/**
+ * Diagnostic: the same event mix, decoded beforehand and applied straight to the database in
+ * batches (no Redis, no decoding on the clock). It shows how much of the end-to-end rate the
+ * database work alone allows on this machine.
+ */
+async function measureApplyOnly(target: BenchTarget, events: number, batchSize: number): Promise<number> {
+  const scratch = await scratchDatabase(target.adminUrl);
+  try {
+    const sim = new EngineSimulator({ seed: 5, prefix: 'apply' });
+    await ensureSimulatorUsers(scratch.db, sim);
+    const entries: Entry[] = [...sim.deposits(), ...sim.batch(events)].map((payload, i) => {
+      const decoded = decodeEvent(payload);
+      if (!decoded.ok) throw new Error(`simulator sent an invalid event: ${decoded.reason}`);
+      return { key: `entry:apply-only:${i}`, event: decoded.event, redelivered: false };
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < entries.length; i += batchSize) {
+      const outcome = await applyBatch(scratch.db, entries.slice(i, i + batchSize));
+      if (outcome.rejected.length) throw new Error(`apply-only: ${outcome.rejected.length} events rejected: ${outcome.rejected[0]!.reason}`);
+    }
+    return rate(entries.length, performance.now() - t0);
+  } finally {
+    await scratch.drop();
+  }
+}
+
 async function drain(bus: RedisBus, worker: IngestWorker, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -113,7 +143,7 @@ async function measureTradestore(target: BenchTarget, events: number, latencySec
   const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore' };
   const producer = new RedisBus({ url: target.redisUrl, names });
   const workerBus = new RedisBus({ url: target.redisUrl, names });
-  const batchSize = 2000;
+  const batchSize = Number(process.env.BENCH_BATCH_SIZE ?? 2000);
   const worker = new IngestWorker(scratch.db, workerBus, { consumer: 'bench', batchSize, blockMs: 50 });
   try {
     await producer.ensureGroup();
@@ -158,10 +188,13 @@ export async function benchIngest(target: BenchTarget, sizes = { copyRows: 200_0
   const baseline = await measureBaseline(target, sizes.baselineEvents);
   target.log(`ingest: tradestore end to end, ${sizes.tradestoreEvents} events, then ${sizes.latencySeconds} s at half the maximum…`);
   const t = await measureTradestore(target, sizes.tradestoreEvents, sizes.latencySeconds);
+  target.log(`ingest: the database apply alone, ${sizes.tradestoreEvents} pre-decoded events…`);
+  const applyOnly = await measureApplyOnly(target, sizes.tradestoreEvents, t.batchSize);
   return {
     copy_rows_per_s: copy,
     baseline_events_per_s: baseline,
     tradestore_events_per_s: t.maxRate,
+    apply_only_events_per_s: applyOnly,
     offered_per_s: t.offered,
     latency_p50_ms: t.p50,
     latency_p99_ms: t.p99,

@@ -43,6 +43,7 @@ const rows: [string, string, string][] = [
   ['raw COPY into trades (ceiling)', `${ingest.copy_rows_per_s.toLocaleString('en')} rows/s`, `${ingest.copy_rows} rows`],
   ["seed 000's loop (baseline)", `${ingest.baseline_events_per_s.toLocaleString('en')} events/s`, `${ingest.baseline_events} events`],
   ['tradestore, Redis → committed', `${ingest.tradestore_events_per_s.toLocaleString('en')} events/s`, `${ingest.tradestore_events} events, batch ${ingest.batch_size}`],
+  ['database apply alone (diagnostic)', `${ingest.apply_only_events_per_s.toLocaleString('en')} events/s`, 'same mix, pre-decoded, no Redis'],
   ['  × baseline (target ≥ 50)', `${results.ingest.vs_baseline}`, ''],
   ['  ÷ raw COPY (target ≥ 0.30)', `${results.ingest.vs_copy}`, ''],
   [`latency XADD → commit at ${ingest.offered_per_s}/s`, `p50 ${ingest.latency_p50_ms} ms, p99 ${ingest.latency_p99_ms} ms`, `${ingest.latency_events} events`],

@@ -155,5 +155,32 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.ok(worker.metrics.duplicates >= 2);
       assert.deepEqual(await candleMismatches(fresh.db), []);
     });
+
+    it('never applies a committed batch again when its acknowledgement fails', async () => {
+      // The bus refuses the first acknowledgement after the commit, as when Redis drops the connection there.
+      let failures = 1;
+      const flaky = new Proxy(bus, {
+        get(target, prop, receiver) {
+          if (prop === 'ack') {
+            return async (ids: string[]) => {
+              if (failures-- > 0) throw new Error('connection lost (test)');
+              return target.ack(ids);
+            };
+          }
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const worker = new IngestWorker(fresh.db, flaky, { consumer: 'w1', blockMs: 10 });
+      await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'ACK', availableChange: '5' }));
+      await bus.add(msg('TRADE_ADDED', { market: 'HDFC_INR', id: 't-ack', isBuyerMaker: false, price: '11', quantity: '1', timestamp: 1763700005000 }));
+      const deadBefore = (await bus.stats()).deadLetters;
+      await drain(worker, bus);
+      assert.equal(failures, -1, 'the acknowledgement failed once and was retried');
+      assert.equal((await bus.stats()).deadLetters, deadBefore, 'nothing was dead-lettered');
+      const { rows } = await fresh.db.query<{ available_balance: string }>(`SELECT available_balance::text FROM balances WHERE user_id = 'u1' AND asset = 'ACK'`);
+      assert.equal(rows[0]!.available_balance, '5.00000000');
+      assert.equal((await fresh.db.query(`SELECT 1 FROM trades WHERE id = 't-ack'`)).rows.length, 1);
+    });
   });
 }

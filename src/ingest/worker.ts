@@ -3,7 +3,7 @@ import type { Bus, BusEntry, NewDeadLetter } from '../bus/types.ts';
 import { compareIds } from '../bus/types.ts';
 import { decodeEvent } from './events/decode.ts';
 import { applyIsolating, type BatchOutcome } from './apply/batch.ts';
-import type { Entry } from './apply/types.ts';
+import type { Effects, Entry } from './apply/types.ts';
 import { publishEffects } from './publish.ts';
 import { IngestMetrics } from './metrics.ts';
 
@@ -27,6 +27,19 @@ interface Held {
   invalid: string | null;
 }
 
+/**
+ * What is left to do for a committed batch (or for entries that were dead on arrival): dead
+ * letters, then acknowledgement, then publication. Done in commit order, while the next batch
+ * is being applied; until it is done its entries count as held by this worker.
+ */
+interface Completion {
+  dead: NewDeadLetter[];
+  ids: string[];
+  effects: Effects | null;
+  /** Steps already done, so that a retry after a Redis failure does not repeat them. */
+  acknowledged: boolean;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -48,6 +61,10 @@ export class IngestWorker {
   private readonly maxDeliveries: number;
   private readonly log: (line: string) => void;
   private held: Held[] = [];
+  /** Committed (or dead-lettered) batches whose acknowledgement and publication are still to do. */
+  private completions: Completion[] = [];
+  /** The completion run in progress, if any. */
+  private completing: Promise<void> | null = null;
   /** Ordering keys of entries held by other consumers, by entry id. */
   private readonly foreignKeys = new Map<string, string | null>();
   private stopping = false;
@@ -96,6 +113,9 @@ export class IngestWorker {
       if (this.backoffMs) await sleep(this.backoffMs);
       await this.step();
     }
+    // What was committed is acknowledged before exit, unless Redis is away (then the entries are
+    // redelivered later, and the ledger makes that change nothing).
+    await this.complete();
   }
 
   /** Runs `fn`; on failure marks that side unhealthy and backs off (doubling, at most 5 s). */
@@ -126,8 +146,16 @@ export class IngestWorker {
     });
   }
 
+  /** Ids this worker holds: read and not yet applied, or applied and not yet acknowledged. */
+  private heldIds(): Set<string> {
+    const ids = new Set(this.held.map((h) => h.entry.id));
+    for (const c of this.completions) for (const id of c.ids) ids.add(id);
+    return ids;
+  }
+
   private hold(held: Held[]): void {
-    const known = new Set(this.held.map((h) => h.entry.id));
+    // A claimed entry may be one this worker committed and has not acknowledged yet: never apply it twice.
+    const known = this.heldIds();
     for (const h of held) if (!known.has(h.entry.id)) this.held.push(h);
     this.held.sort((a, b) => compareIds(a.entry.id, b.entry.id));
   }
@@ -153,6 +181,8 @@ export class IngestWorker {
       const claimed = await this.guard('bus', () => this.bus.claimStale(this.options.consumer, this.claimIdleMs, this.batchSize));
       this.hold(this.decode(claimed ?? []));
     }
+    // Before a read that may block, what was committed is acknowledged and published.
+    if (this.held.length === 0) await this.complete();
     if (this.held.length < this.batchSize) {
       const fetched = await this.guard('bus', () => this.fetch(this.batchSize - this.held.length, this.held.length ? 0 : this.blockMs));
       if (!fetched) return;
@@ -180,40 +210,66 @@ export class IngestWorker {
     let outcome: BatchOutcome | undefined;
     if (ready.length) {
       const started = Date.now();
-      // The next batch is read from the bus while this one is applied.
+      // The next batch is read from the bus, and the previous one acknowledged and published,
+      // while this one is applied.
       const room = this.batchSize - (this.held.length - ready.length);
       if (!this.stopping && room > 0) this.prefetched = this.guard('bus', async () => this.decode(await this.fetch(room, 0)));
+      const completing = this.complete();
       outcome = await this.guard('database', () => applyIsolating(this.db, ready.map((h) => h.decoded!)));
-      if (!outcome) {
-        // Nothing was committed; the bad-input dead letters can still go, the rest is retried.
-        if (dead.length) await this.finish(dead, [...deadIds], undefined, []);
-        return;
+      await completing;
+      if (outcome) {
+        this.metrics.recordBatch(ready.length, outcome, Date.now() - started);
+        this.metrics.recordCommit(ready.map((h) => h.entry.id));
       }
-      this.metrics.recordBatch(ready.length, outcome, Date.now() - started);
-      this.metrics.recordCommit(ready.map((h) => h.entry.id));
+    } else {
+      await this.complete();
     }
+    // Nothing was committed when the apply failed; the entries dead on arrival can still go, the rest is retried.
+    const appliedIds = outcome ? ready.map((h) => h.entry.id) : [];
     const byKey = new Map(ready.map((h) => [h.decoded!.key, h]));
     for (const r of outcome?.rejected ?? []) {
       const h = byKey.get(r.key)!;
       dead.push({ source: h.entry.id, payload: h.entry.payload, reason: r.reason, attempts: h.entry.deliveries });
     }
-    await this.finish(dead, [...deadIds], outcome, ready.map((h) => h.entry.id));
+    const ids = [...deadIds, ...appliedIds];
+    if (ids.length === 0) return;
+    const finished = new Set(ids);
+    this.held = this.held.filter((h) => !finished.has(h.entry.id));
+    for (const id of finished) this.foreignKeys.delete(id);
+    this.completions.push({ dead, ids, effects: outcome?.effects ?? null, acknowledged: false });
+    // With no next batch to overlap with, the completion runs now.
+    if (!outcome || (this.held.length === 0 && !this.prefetched)) await this.complete();
+  }
+
+  /** Runs the pending completions in commit order; one run at a time. */
+  private complete(): Promise<void> {
+    this.completing ??= this.runCompletions().finally(() => {
+      this.completing = null;
+    });
+    return this.completing;
   }
 
   /** Dead letters first, then acknowledgement: a crash in between re-sends (idempotently), never loses. */
-  private async finish(dead: NewDeadLetter[], deadIds: string[], outcome: BatchOutcome | undefined, appliedIds: string[]): Promise<void> {
-    const done = await this.guard('bus', async () => {
-      await this.bus.deadLetter(dead);
-      await this.bus.ack([...deadIds, ...appliedIds]);
-      return true;
-    });
-    if (!done) return;
-    this.metrics.deadLettered += dead.length;
-    const finished = new Set([...deadIds, ...appliedIds]);
-    this.held = this.held.filter((h) => !finished.has(h.entry.id));
-    for (const id of finished) this.foreignKeys.delete(id);
-    for (const d of dead) this.log(`ingest: dead letter ${d.source}: ${d.reason}`);
-    if (outcome) await this.guard('bus', () => publishEffects(this.bus, outcome.effects));
+  private async runCompletions(): Promise<void> {
+    while (this.completions.length) {
+      const c = this.completions[0]!;
+      if (!c.acknowledged) {
+        const done = await this.guard('bus', async () => {
+          await this.bus.deadLetter(c.dead);
+          await this.bus.ack(c.ids);
+          return true;
+        });
+        if (!done) return;
+        c.acknowledged = true;
+        this.metrics.deadLettered += c.dead.length;
+        for (const d of c.dead) this.log(`ingest: dead letter ${d.source}: ${d.reason}`);
+      }
+      if (c.effects) {
+        const effects = c.effects;
+        if (!(await this.guard('bus', async () => (await publishEffects(this.bus, effects), true)))) return;
+      }
+      this.completions.shift();
+    }
   }
 
   /**
@@ -222,7 +278,7 @@ export class IngestWorker {
    */
   private async readyEntries(live: Held[]): Promise<Held[]> {
     if (live.length === 0) return [];
-    const held = new Set(this.held.map((h) => h.entry.id));
+    const held = this.heldIds();
     const maxId = live[live.length - 1]!.entry.id;
     // Usually every pending entry is one this worker holds: one summary call settles it.
     const holders = await this.bus.pendingByConsumer();
