@@ -26,6 +26,11 @@ export interface Config {
     claimIdleMs: number;
     maxDeliveries: number;
   };
+  api: {
+    /** Requests per key (or per client address, without a key) and endpoint in one window. */
+    rateLimit: number;
+    rateWindowMs: number;
+  };
 }
 
 export const DEFAULT_DATA_DIR = './.tradestore/db';
@@ -81,6 +86,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),
       claimIdleMs: int('TRADESTORE_CLAIM_IDLE_MS', env.TRADESTORE_CLAIM_IDLE_MS, 30_000, 100, 86_400_000),
       maxDeliveries: int('TRADESTORE_MAX_DELIVERIES', env.TRADESTORE_MAX_DELIVERIES, 5, 1, 1000),
+    },
+    api: {
+      rateLimit: int('TRADESTORE_RATE_LIMIT', env.TRADESTORE_RATE_LIMIT, 1200, 1, 10_000_000),
+      rateWindowMs: int('TRADESTORE_RATE_WINDOW_MS', env.TRADESTORE_RATE_WINDOW_MS, 60_000, 100, 86_400_000),
     },
   };
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { MemoryCache } from '../cache/cache.ts';
 import { compareIds, type Bus, type BusEntry, type BusStats, type DeadLetter, type NewDeadLetter, type PendingInfo } from './types.ts';
 
 interface Pending {
@@ -22,6 +23,7 @@ export class MemoryBus implements Bus {
   private dead: DeadLetter[] = [];
   private readonly deadSources = new Set<string>();
   private readonly events = new EventEmitter();
+  readonly cache = new MemoryCache();
   private lastMs = 0;
   private seq = 0;
   private deadSeq = 0;
@@ -172,8 +174,8 @@ export class MemoryBus implements Bus {
   }
 
   /** The embedded read cache listens for these (there is no shared cache server to clear). */
-  async invalidate(keys: string[]): Promise<void> {
-    if (keys.length) this.events.emit('invalidate', keys);
+  async invalidate(groups: string[]): Promise<void> {
+    await this.cache.invalidate(groups);
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {

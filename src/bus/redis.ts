@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { RedisCache } from '../cache/cache.ts';
 import { DEFAULT_NAMES, type Bus, type BusEntry, type BusNames, type BusStats, type DeadLetter, type NewDeadLetter, type PendingInfo } from './types.ts';
 
 /**
@@ -44,6 +45,7 @@ export class RedisBus implements Bus {
   private readonly cmd: Redis;
   private readonly blocking: Redis;
   private sub: Redis | null = null;
+  readonly cache: RedisCache;
 
   constructor(private readonly options: RedisBusOptions) {
     this.names = { ...DEFAULT_NAMES, ...options.names };
@@ -62,6 +64,7 @@ export class RedisBus implements Bus {
     };
     this.cmd = connect('cmd');
     this.blocking = connect('read');
+    this.cache = new RedisCache(this.cmd);
   }
 
   async ensureGroup(): Promise<void> {
@@ -202,8 +205,8 @@ export class RedisBus implements Bus {
     await this.cmd.publish(channel, message);
   }
 
-  async invalidate(keys: string[]): Promise<void> {
-    if (keys.length) await this.cmd.del(...keys);
+  async invalidate(groups: string[]): Promise<void> {
+    await this.cache.invalidate(groups);
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {

@@ -1,3 +1,4 @@
+import type { Cache } from '../cache/cache.ts';
 /**
  * The queue between the trading engine and the ingest workers: a stream read through a
  * consumer group (Redis Streams, or the in-process bus when REDIS_URL is unset), the seed's
@@ -79,8 +80,10 @@ export interface Bus {
   /** Puts dead letters back on the stream (and removes them from the dead letters); returns how many. */
   replayDead(ids: string[] | 'all'): Promise<number>;
   publish(channel: string, message: string): Promise<void>;
-  /** Deletes cache entries that a committed change made stale. */
-  invalidate(keys: string[]): Promise<void>;
+  /** The read-through cache on the same server (or in process, for the in-process bus). */
+  readonly cache: Cache;
+  /** Makes the cache groups that a committed change made stale. */
+  invalidate(groups: string[]): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
   stats(): Promise<BusStats>;
   ping(): Promise<boolean>;

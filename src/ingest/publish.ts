@@ -1,4 +1,5 @@
 import type { Bus } from '../bus/types.ts';
+import { CACHE_GROUPS, VENUE } from '../cache/cache.ts';
 import type { Effects } from './apply/types.ts';
 
 /** Channel names of the post-commit publications (the API's live streams subscribe to them). */
@@ -8,16 +9,6 @@ export const CHANNELS = {
   ordersByMarket: (market: string) => `tradestore:orders:${market}`,
   ordersByUser: (userId: string) => `tradestore:orders:user:${userId}`,
   balances: (userId: string) => `tradestore:balances:${userId}`,
-};
-
-/** Cache keys a committed change makes stale; the read API caches under these names. */
-export const CACHE_KEYS = {
-  recentTrades: (market: string) => `cache:trades:recent:${market}`,
-  ticker: (market: string) => `cache:ticker:24hr:${market}`,
-  klines: (market: string, interval: string) => `cache:klines:${market}:${interval}`,
-  depth: (market: string) => `cache:depth:${market}`,
-  openOrders: (userId: string) => `cache:orders:open:${userId}`,
-  balances: (userId: string) => `cache:balances:${userId}`,
 };
 
 /**
@@ -34,23 +25,24 @@ export async function publishEffects(bus: Bus, effects: Effects): Promise<void> 
   const stale = new Set<string>();
   for (const t of effects.trades) {
     push(CHANNELS.trades(t.market), t);
-    stale.add(CACHE_KEYS.recentTrades(t.market)).add(CACHE_KEYS.ticker(t.market));
+    stale.add(CACHE_GROUPS.recentTrades(t.market)).add(CACHE_GROUPS.ticker(t.market)).add(CACHE_GROUPS.price(VENUE, t.market));
   }
   for (const c of effects.candles) {
     push(CHANNELS.candles(c.market, c.interval), c);
-    stale.add(CACHE_KEYS.klines(c.market, c.interval));
+    // Derived intervals (3m, 1w, …) are cached in the group of the stored interval they are merged from.
+    stale.add(CACHE_GROUPS.klines(c.market, c.interval));
   }
   for (const o of effects.orders) {
     push(CHANNELS.ordersByMarket(o.market), o);
-    stale.add(CACHE_KEYS.depth(o.market));
+    stale.add(CACHE_GROUPS.orderbook(VENUE, o.market));
     if (o.userId) {
       push(CHANNELS.ordersByUser(o.userId), o);
-      stale.add(CACHE_KEYS.openOrders(o.userId));
+      stale.add(CACHE_GROUPS.openOrders(o.userId));
     }
   }
   for (const b of effects.balances) {
     push(CHANNELS.balances(b.userId), b);
-    stale.add(CACHE_KEYS.balances(b.userId));
+    stale.add(CACHE_GROUPS.balances(b.userId));
   }
   if (stale.size) await bus.invalidate([...stale]);
   // Sent together: the Redis client pipelines commands issued without waiting in between.

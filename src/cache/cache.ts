@@ -1,0 +1,102 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * A read-through cache whose invalidation cannot lose a race with a reader.
+ *
+ * Every cache group (one market's ticker, one user's balances, …) has a generation counter.
+ * An entry is stored together with the generation it was read under, and is served only while
+ * that is still the group's generation. Invalidation increments the counter. A reader that
+ * loaded from the database before a commit and stores its result after the invalidation stores
+ * it under the old generation, so nobody is served it: a stale read never outlives the
+ * invalidation, which the ingest service sends right after commit.
+ */
+export interface Cache {
+  /** The cached value of `group` (+ `variant`), or `load()`'s result, stored for `ttlMs`. */
+  read<T>(group: string, variant: string, ttlMs: number, load: () => Promise<T>): Promise<T>;
+  /** Makes every entry of these groups stale. */
+  invalidate(groups: string[]): Promise<void>;
+}
+
+interface Stored {
+  g: string;
+  v: unknown;
+}
+
+const entryKey = (group: string, variant: string) => (variant ? `${group}|${variant}` : group);
+const generationKey = (group: string) => `cachegen:${group}`;
+/** Generation counters outlive every entry by far; an expired counter only causes misses. */
+const GENERATION_TTL_MS = 24 * 60 * 60 * 1000;
+
+export class RedisCache implements Cache {
+  constructor(private readonly redis: Redis) {}
+
+  async read<T>(group: string, variant: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
+    const key = entryKey(group, variant);
+    let generation = '0';
+    try {
+      const [entry, g] = await this.redis.mget(key, generationKey(group));
+      generation = g ?? '0';
+      if (entry) {
+        const stored = JSON.parse(entry) as Stored;
+        if (stored.g === generation) return stored.v as T;
+      }
+    } catch {
+      // Redis away: read from the database, do not cache.
+      return load();
+    }
+    const value = await load();
+    const stored: Stored = { g: generation, v: value };
+    await this.redis.set(key, JSON.stringify(stored), 'PX', ttlMs).catch(() => {});
+    return value;
+  }
+
+  async invalidate(groups: string[]): Promise<void> {
+    if (groups.length === 0) return;
+    const multi = this.redis.multi();
+    for (const group of groups) multi.incr(generationKey(group)).pexpire(generationKey(group), GENERATION_TTL_MS);
+    await multi.exec();
+  }
+}
+
+/** The same semantics in process, for the embedded default. Bounded: the oldest entries go first. */
+export class MemoryCache implements Cache {
+  private readonly entries = new Map<string, { stored: Stored; expires: number }>();
+  private readonly generations = new Map<string, number>();
+
+  constructor(private readonly maxEntries = 10_000) {}
+
+  async read<T>(group: string, variant: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
+    const key = entryKey(group, variant);
+    const generation = String(this.generations.get(group) ?? 0);
+    const entry = this.entries.get(key);
+    if (entry && entry.expires > Date.now() && entry.stored.g === generation) return structuredClone(entry.stored.v) as T;
+    const value = await load();
+    this.entries.delete(key);
+    this.entries.set(key, { stored: { g: generation, v: structuredClone(value) }, expires: Date.now() + ttlMs });
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return value;
+  }
+
+  async invalidate(groups: string[]): Promise<void> {
+    for (const group of groups) this.generations.set(group, (this.generations.get(group) ?? 0) + 1);
+  }
+}
+
+/**
+ * Cache groups. Where a seed defines a Redis key layout, the group is that key (seed 001:
+ * price:{exchange}:{symbol}, orderbook:{exchange}:{symbol}, strategies:active,
+ * strategy:{strategy_id}); the venue's own markets use the exchange name 'venue'.
+ */
+export const VENUE = 'venue';
+export const CACHE_GROUPS = {
+  price: (exchange: string, symbol: string) => `price:${exchange}:${symbol}`,
+  orderbook: (exchange: string, symbol: string) => `orderbook:${exchange}:${symbol}`,
+  strategiesActive: () => 'strategies:active',
+  strategy: (id: string) => `strategy:${id}`,
+  ticker: (symbol: string) => `ticker:24hr:${symbol}`,
+  recentTrades: (symbol: string) => `trades:recent:${symbol}`,
+  klines: (symbol: string, interval: string) => `klines:${symbol}:${interval}`,
+  openOrders: (userId: string) => `orders:open:${userId}`,
+  balances: (userId: string) => `balances:${userId}`,
+  markets: () => 'markets',
+};

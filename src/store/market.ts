@@ -1,0 +1,474 @@
+import Big from 'big.js';
+import type { Queryable } from '../database/types.ts';
+import { CANDLE_INTERVALS } from '../ingest/apply/candles.ts';
+import { CACHE_GROUPS, VENUE, type Cache } from '../cache/cache.ts';
+import { InvalidArgumentError, NotFoundError } from './errors.ts';
+import { bucketOpen, isStored, KLINE_INTERVALS, nextOpen, type KlineInterval } from './intervals.ts';
+import { mergeKlines, type Kline } from './klines.ts';
+
+export type { Kline } from './klines.ts';
+
+/** A market the store can answer for: one of the venue's own, or an instrument of an exchange feed. */
+export interface Market {
+  symbol: string;
+  /** 'venue' for the venue's own markets, else the exchange the feed comes from. */
+  exchange: string;
+  baseAsset: string | null;
+  quoteAsset: string | null;
+  active: boolean;
+  tickSize: string | null;
+  stepSize: string | null;
+  minPrice: string | null;
+  maxPrice: string | null;
+  minQuantity: string | null;
+  maxQuantity: string | null;
+}
+
+export interface PublicTrade {
+  /** The engine's (or exchange's) trade id. */
+  id: string;
+  /** A number that increases with every stored trade of the venue: Binance's numeric trade id. */
+  sequence: string;
+  price: string;
+  quantity: string;
+  quoteQuantity: string;
+  isBuyerMaker: boolean | null;
+  time: number;
+}
+
+export interface Ticker24h {
+  symbol: string;
+  openTime: number;
+  closeTime: number;
+  open: string | null;
+  high: string | null;
+  low: string | null;
+  last: string | null;
+  lastQuantity: string | null;
+  prevClose: string | null;
+  volume: string;
+  quoteVolume: string;
+  count: number;
+  change: string | null;
+  changePercent: string | null;
+  weightedAvgPrice: string | null;
+  firstSequence: string | null;
+  lastSequence: string | null;
+}
+
+export interface Depth {
+  symbol: string;
+  /** The snapshot's update id; for the venue's markets, the time of the read in milliseconds. */
+  lastUpdateId: string;
+  time: number;
+  bids: [string, string][];
+  asks: [string, string][];
+}
+
+export interface KlineQuery {
+  interval: KlineInterval;
+  startTime?: number;
+  endTime?: number;
+  limit?: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MINUTE_MS = 60_000;
+
+export const LIMITS = {
+  klines: { default: 500, max: 1000 },
+  trades: { default: 500, max: 1000 },
+  depth: { default: 100, max: 5000 },
+} as const;
+
+export function limitOf(value: number | undefined, kind: keyof typeof LIMITS, parameter = 'limit'): number {
+  if (value === undefined) return LIMITS[kind].default;
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError(parameter, 'must be a positive integer');
+  return Math.min(value, LIMITS[kind].max);
+}
+
+interface CandleRow {
+  open_time: Date;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  quote_volume: string | null;
+  trade_count: number | null;
+  taker_buy_volume: string | null;
+  taker_buy_quote_volume: string | null;
+}
+
+const toKline = (r: CandleRow, interval: KlineInterval): Kline => {
+  const openTime = r.open_time.getTime();
+  return {
+    openTime,
+    closeTime: nextOpen(interval, openTime) - 1,
+    open: r.open,
+    high: r.high,
+    low: r.low,
+    close: r.close,
+    volume: r.volume,
+    quoteVolume: r.quote_volume ?? '0',
+    tradeCount: r.trade_count ?? 0,
+    takerBuyVolume: r.taker_buy_volume ?? '0',
+    takerBuyQuoteVolume: r.taker_buy_quote_volume ?? '0',
+  };
+};
+
+/** Ratio as Binance prints it: 3 decimals for percentages, 8 for prices. */
+const ratio = (a: string, b: string, times = 1, dp = 8) => (new Big(b).eq(0) ? null : new Big(a).times(times).div(b).toFixed(dp));
+
+/**
+ * Market data of the venue's markets (trades and candles built from them) and of exchange
+ * instruments (market_trades, market_data, order_book_snapshots). Reads go through the cache;
+ * the ingest service invalidates the groups a commit changes.
+ */
+export class MarketRepository {
+  constructor(
+    private readonly db: Queryable,
+    private readonly cache: Cache,
+  ) {}
+
+  /** All markets: the venue's own first, then exchange instruments. */
+  async list(): Promise<Market[]> {
+    return this.cache.read(CACHE_GROUPS.markets(), '', 60_000, async () => {
+      const venue = await this.db.query<Record<string, string | boolean>>(
+        `SELECT symbol, base_asset, quote_asset, is_active, tick_size::text, step_size::text, min_price::text, max_price::text,
+                min_quantity::text, max_quantity::text
+           FROM markets ORDER BY symbol`,
+      );
+      const external = await this.db.query<Record<string, string | boolean | null>>(
+        `SELECT symbol, exchange, base_asset, quote_asset, is_active, tick_size::text, lot_size::text,
+                min_order_size::text, max_order_size::text
+           FROM instruments ORDER BY exchange, symbol`,
+      );
+      return [
+        ...venue.rows.map((r): Market => ({
+          symbol: r.symbol as string,
+          exchange: VENUE,
+          baseAsset: r.base_asset as string,
+          quoteAsset: r.quote_asset as string,
+          active: r.is_active as boolean,
+          tickSize: r.tick_size as string,
+          stepSize: r.step_size as string,
+          minPrice: r.min_price as string,
+          maxPrice: r.max_price as string,
+          minQuantity: r.min_quantity as string,
+          maxQuantity: r.max_quantity as string,
+        })),
+        ...external.rows.map((r): Market => ({
+          symbol: r.symbol as string,
+          exchange: r.exchange as string,
+          baseAsset: r.base_asset as string | null,
+          quoteAsset: r.quote_asset as string | null,
+          active: r.is_active as boolean,
+          tickSize: r.tick_size as string | null,
+          stepSize: r.lot_size as string | null,
+          minPrice: null,
+          maxPrice: null,
+          minQuantity: r.min_order_size as string | null,
+          maxQuantity: r.max_order_size as string | null,
+        })),
+      ];
+    });
+  }
+
+  /**
+   * The market a symbol names: a venue market, else an exchange instrument with that symbol
+   * (`exchange` chooses when several exchanges list it).
+   */
+  async resolve(symbol: string, exchange?: string): Promise<Market> {
+    const all = await this.list();
+    const venue = exchange === undefined || exchange === VENUE ? all.find((m) => m.exchange === VENUE && m.symbol === symbol) : undefined;
+    if (venue) return venue;
+    const external = all.filter((m) => m.exchange !== VENUE && m.symbol === symbol && (exchange === undefined || m.exchange === exchange));
+    if (external.length === 1) return external[0]!;
+    if (external.length > 1) {
+      throw new InvalidArgumentError('exchange', `${symbol} is listed by ${external.map((m) => m.exchange).join(', ')}; name one`);
+    }
+    throw new NotFoundError('market', symbol);
+  }
+
+  /** Klines of one interval, ascending. With startTime: the first `limit` from there; else the last `limit` up to endTime (or now). */
+  async klines(market: Market, query: KlineQuery): Promise<Kline[]> {
+    const { interval } = query;
+    const limit = limitOf(query.limit, 'klines');
+    if (query.startTime !== undefined && query.endTime !== undefined && query.startTime > query.endTime) {
+      throw new InvalidArgumentError('startTime', 'must not be after endTime');
+    }
+    const group = market.exchange === VENUE ? CACHE_GROUPS.klines(market.symbol, KLINE_INTERVALS[interval].source) : CACHE_GROUPS.klines(`${market.exchange}:${market.symbol}`, interval);
+    const variant = `${interval}:${query.startTime ?? ''}:${query.endTime ?? ''}:${limit}`;
+    // Open-ended reads of the newest candles change with every trade; ranges are cached longer.
+    const ttl = query.endTime !== undefined && query.endTime < Date.now() - DAY_MS ? 3_600_000 : 60_000;
+    return this.cache.read(group, variant, ttl, () => this.readKlines(market, interval, query.startTime, query.endTime, limit));
+  }
+
+  private async readKlines(market: Market, interval: KlineInterval, startTime: number | undefined, endTime: number | undefined, limit: number): Promise<Kline[]> {
+    const end = startTime === undefined ? 'newest' : 'oldest';
+    if (market.exchange === VENUE && isStored(interval)) return this.storedKlines(market, interval, interval, startTime, endTime, limit, end);
+    if (market.exchange !== VENUE) {
+      const direct = await this.storedKlines(market, interval, interval, startTime, endTime, limit, end);
+      if (direct.length || interval === '1m') return direct;
+    }
+    // Derived: buckets with openTime in [startTime, endTime], each merged from whole source
+    // candles. Each bucket holds at most `ratio` source candles, so `limit * ratio` of them
+    // always cover `limit` buckets, and only a bucket beyond the first `limit` can be cut.
+    const source = market.exchange === VENUE ? KLINE_INTERVALS[interval].source : '1m';
+    const ratio = Math.ceil(KLINE_INTERVALS[interval].ms / CANDLE_INTERVALS[source].ms);
+    const firstOpen = startTime === undefined ? undefined : bucketOpen(interval, startTime) === startTime ? startTime : nextOpen(interval, bucketOpen(interval, startTime));
+    const lastClose = endTime === undefined ? undefined : nextOpen(interval, bucketOpen(interval, endTime)) - 1;
+    const rows = await this.storedKlines(market, source, source, firstOpen, lastClose, limit * ratio, end);
+    const merged = mergeKlines(rows, interval);
+    return end === 'oldest' ? merged.slice(0, limit) : merged.slice(-limit);
+  }
+
+  /** Up to `limit` candles as stored with open time in [from, to], the oldest or the newest of them; returned ascending. */
+  private async storedKlines(
+    market: Market,
+    stored: string,
+    interval: KlineInterval,
+    from: number | undefined,
+    to: number | undefined,
+    limit: number,
+    end: 'oldest' | 'newest',
+  ): Promise<Kline[]> {
+    const newestFirst = end === 'newest';
+    const range = [from === undefined ? null : new Date(from), to === undefined ? null : new Date(to)];
+    let rows: CandleRow[];
+    if (market.exchange === VENUE) {
+      const table = CANDLE_INTERVALS[stored as keyof typeof CANDLE_INTERVALS].table;
+      ({ rows } = await this.db.query<CandleRow>(
+        `SELECT open_time, open_price::text AS open, high_price::text AS high, low_price::text AS low, close_price::text AS close,
+                volume::text, quote_volume::text, trade_count, taker_buy_volume::text, taker_buy_quote_volume::text
+           FROM ${table}
+          WHERE market = $1 AND ($2::timestamptz IS NULL OR open_time >= $2) AND ($3::timestamptz IS NULL OR open_time <= $3)
+          ORDER BY open_time ${newestFirst ? 'DESC' : 'ASC'} LIMIT $4`,
+        [market.symbol, ...range, limit],
+      ));
+    } else {
+      ({ rows } = await this.db.query<CandleRow>(
+        `SELECT timestamp AS open_time, open::text, high::text, low::text, close::text, volume::text, quote_volume::text,
+                trades_count AS trade_count, taker_buy_volume::text, taker_buy_quote_volume::text
+           FROM market_data
+          WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
+            AND ($4::timestamptz IS NULL OR timestamp >= $4) AND ($5::timestamptz IS NULL OR timestamp <= $5)
+          ORDER BY timestamp ${newestFirst ? 'DESC' : 'ASC'} LIMIT $6`,
+        [market.exchange, market.symbol, stored, ...range, limit],
+      ));
+    }
+    if (newestFirst) rows.reverse();
+    return rows.map((r) => toKline(r, interval));
+  }
+
+  /** Recent trades, oldest first; `before`/`after` are sequence bounds for keyset paging (venue markets). */
+  async trades(market: Market, options: { limit?: number; startTime?: number; endTime?: number; fromSequence?: string } = {}): Promise<PublicTrade[]> {
+    const limit = limitOf(options.limit, 'trades');
+    const plain = options.startTime === undefined && options.endTime === undefined && options.fromSequence === undefined;
+    const load = () => this.readTrades(market, limit, options);
+    if (!plain) return load();
+    const group = market.exchange === VENUE ? CACHE_GROUPS.recentTrades(market.symbol) : CACHE_GROUPS.recentTrades(`${market.exchange}:${market.symbol}`);
+    return this.cache.read(group, String(limit), market.exchange === VENUE ? 60_000 : 1_000, load);
+  }
+
+  private async readTrades(
+    market: Market,
+    limit: number,
+    o: { startTime?: number; endTime?: number; fromSequence?: string },
+  ): Promise<PublicTrade[]> {
+    const ascending = o.startTime !== undefined || o.fromSequence !== undefined;
+    const start = o.startTime === undefined ? null : new Date(o.startTime);
+    const end = o.endTime === undefined ? null : new Date(o.endTime);
+    type Row = { id: string; sequence: string; price: string; quantity: string; quote: string; is_buyer_maker: boolean | null; time: Date };
+    let rows: Row[];
+    if (market.exchange === VENUE) {
+      if (o.fromSequence !== undefined && !/^\d{1,18}$/.test(o.fromSequence)) throw new InvalidArgumentError('fromId', 'must be a trade id');
+      ({ rows } = await this.db.query<Row>(
+        `SELECT id, sequence_number::text AS sequence, price::text, quantity::text, quote_quantity::text AS quote, is_buyer_maker,
+                executed_at AS time
+           FROM trades
+          WHERE market = $1 AND ($2::timestamptz IS NULL OR executed_at >= $2) AND ($3::timestamptz IS NULL OR executed_at <= $3)
+            AND ($4::bigint IS NULL OR sequence_number >= $4)
+          ORDER BY executed_at ${ascending ? 'ASC' : 'DESC'}, sequence_number ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
+        [market.symbol, start, end, o.fromSequence ?? null, limit],
+      ));
+    } else {
+      ({ rows } = await this.db.query<Row>(
+        `SELECT trade_id AS id, (extract(epoch FROM time) * 1000)::bigint::text AS sequence, price::text, quantity::text,
+                quote_quantity::text AS quote, is_buyer_maker, time
+           FROM market_trades
+          WHERE exchange = $1 AND symbol = $2 AND ($3::timestamptz IS NULL OR time >= $3) AND ($4::timestamptz IS NULL OR time <= $4)
+          ORDER BY time ${ascending ? 'ASC' : 'DESC'}, trade_id ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
+        [market.exchange, market.symbol, start, end, limit],
+      ));
+    }
+    if (!ascending) rows.reverse();
+    return rows.map((r) => ({
+      id: r.id,
+      sequence: r.sequence,
+      price: r.price,
+      quantity: r.quantity,
+      quoteQuantity: r.quote,
+      isBuyerMaker: r.is_buyer_maker,
+      time: r.time.getTime(),
+    }));
+  }
+
+  /**
+   * The rolling 24-hour ticker, exact at the window's edges: whole minutes inside the window come
+   * from the 1m candles, the partial minutes at both ends from the raw trades.
+   */
+  async ticker(market: Market, now = Date.now()): Promise<Ticker24h> {
+    // Not cached: the window moves with every millisecond, and the three small reads are cheap.
+    const windowStart = now - DAY_MS;
+    type Part = { part: string; count: string; volume: string | null; quote: string | null; low: string | null; high: string | null; open: string | null; close: string | null };
+    let parts: Part[];
+    type Edges = { first_seq: string | null; last_seq: string | null; last_qty: string | null; prev_close: string | null };
+    let edgeRows: Edges[];
+    if (market.exchange === VENUE) {
+      const headEnd = Math.ceil(windowStart / MINUTE_MS) * MINUTE_MS;
+      const tailStart = Math.floor(now / MINUTE_MS) * MINUTE_MS;
+      const raw = (part: string, from: string, to: string, toOp: string) =>
+        `SELECT '${part}' AS part, count(*)::text AS count, sum(quantity)::text AS volume, sum(quote_quantity)::text AS quote,
+                min(price)::text AS low, max(price)::text AS high,
+                (array_agg(price::text ORDER BY executed_at, sequence_number))[1] AS open,
+                (array_agg(price::text ORDER BY executed_at DESC, sequence_number DESC))[1] AS close
+           FROM trades WHERE market = $1 AND executed_at >= ${from} AND executed_at ${toOp} ${to}`;
+      ({ rows: parts } = await this.db.query<Part>(
+        `${raw('head', '$2', '$3', '<')}
+         UNION ALL
+         SELECT 'middle', coalesce(sum(trade_count), 0)::text, sum(volume)::text, sum(quote_volume)::text, min(low_price)::text,
+                max(high_price)::text, (array_agg(open_price::text ORDER BY open_time))[1],
+                (array_agg(close_price::text ORDER BY open_time DESC))[1]
+           FROM ohlcv_1m WHERE market = $1 AND open_time >= $3 AND open_time < $4
+         UNION ALL
+         ${raw('tail', '$4', '$5', '<=')}`,
+        [market.symbol, new Date(windowStart), new Date(headEnd), new Date(tailStart), new Date(now)],
+      ));
+      ({ rows: edgeRows } = await this.db.query<Edges>(
+        `SELECT (SELECT sequence_number::text FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at <= $3
+                  ORDER BY executed_at, sequence_number LIMIT 1) AS first_seq,
+                l.sequence_number::text AS last_seq, l.quantity::text AS last_qty,
+                (SELECT price::text FROM trades WHERE market = $1 AND executed_at < $2
+                  ORDER BY executed_at DESC, sequence_number DESC LIMIT 1) AS prev_close
+           FROM (SELECT 1) one
+           LEFT JOIN LATERAL (SELECT sequence_number, quantity FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at <= $3
+                               ORDER BY executed_at DESC, sequence_number DESC LIMIT 1) l ON true`,
+        [market.symbol, new Date(windowStart), new Date(now)],
+      ));
+    } else {
+      ({ rows: parts } = await this.db.query<Part>(
+        `SELECT 'all' AS part, count(*)::text AS count, sum(quantity)::text AS volume, sum(quote_quantity)::text AS quote,
+                min(price)::text AS low, max(price)::text AS high,
+                (array_agg(price::text ORDER BY time, trade_id))[1] AS open,
+                (array_agg(price::text ORDER BY time DESC, trade_id DESC))[1] AS close
+           FROM market_trades WHERE exchange = $1 AND symbol = $2 AND time >= $3 AND time <= $4`,
+        [market.exchange, market.symbol, new Date(windowStart), new Date(now)],
+      ));
+      ({ rows: edgeRows } = await this.db.query<Edges>(
+        `SELECT NULL::text AS first_seq, NULL::text AS last_seq,
+                (SELECT quantity::text FROM market_trades WHERE exchange = $1 AND symbol = $2 AND time >= $3 AND time <= $4
+                  ORDER BY time DESC, trade_id DESC LIMIT 1) AS last_qty,
+                (SELECT price::text FROM market_trades WHERE exchange = $1 AND symbol = $2 AND time < $3
+                  ORDER BY time DESC, trade_id DESC LIMIT 1) AS prev_close`,
+        [market.exchange, market.symbol, new Date(windowStart), new Date(now)],
+      ));
+    }
+    const edges = edgeRows[0]!;
+    const order = ['head', 'middle', 'tail', 'all'];
+    const present = parts.filter((p) => Number(p.count) > 0 && p.open !== null).sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
+    const sum = (f: (p: Part) => string | null) => present.reduce((acc, p) => acc.plus(f(p) ?? '0'), new Big(0)).toFixed();
+    const open = present[0]?.open ?? null;
+    const last = present.at(-1)?.close ?? null;
+    const volume = sum((p) => p.volume);
+    const quoteVolume = sum((p) => p.quote);
+    const pick = (f: (p: Part) => string | null, better: (a: Big, b: Big) => boolean) =>
+      present.reduce<string | null>((best, p) => {
+        const v = f(p);
+        return v !== null && (best === null || better(new Big(v), new Big(best))) ? v : best;
+      }, null);
+    return {
+      symbol: market.symbol,
+      openTime: windowStart,
+      closeTime: now,
+      open,
+      high: pick((p) => p.high, (a, b) => a.gt(b)),
+      low: pick((p) => p.low, (a, b) => a.lt(b)),
+      last,
+      lastQuantity: edges.last_qty,
+      prevClose: edges.prev_close,
+      volume,
+      quoteVolume,
+      count: present.reduce((n, p) => n + Number(p.count), 0),
+      change: open !== null && last !== null ? new Big(last).minus(open).toFixed() : null,
+      changePercent: open !== null && last !== null ? ratio(new Big(last).minus(open).toFixed(), open, 100, 3) : null,
+      weightedAvgPrice: ratio(quoteVolume, volume),
+      firstSequence: edges.first_seq,
+      lastSequence: edges.last_seq,
+    };
+  }
+
+  /** The latest price (seed 001's price:{exchange}:{symbol}). */
+  async price(market: Market): Promise<{ symbol: string; price: string | null; time: number | null }> {
+    return this.cache.read(CACHE_GROUPS.price(market.exchange, market.symbol), '', 60_000, async () => {
+      const { rows } =
+        market.exchange === VENUE
+          ? await this.db.query<{ price: string; time: Date }>(
+              `SELECT price::text, executed_at AS time FROM trades WHERE market = $1 ORDER BY executed_at DESC, sequence_number DESC LIMIT 1`,
+              [market.symbol],
+            )
+          : await this.db.query<{ price: string; time: Date }>(
+              `SELECT price::text, time FROM market_trades WHERE exchange = $1 AND symbol = $2 ORDER BY time DESC LIMIT 1`,
+              [market.exchange, market.symbol],
+            );
+      return { symbol: market.symbol, price: rows[0]?.price ?? null, time: rows[0]?.time.getTime() ?? null };
+    });
+  }
+
+  /** Volume-weighted average price over the last `minutes` minutes (Binance's avgPrice). */
+  async averagePrice(market: Market, minutes = 5, now = Date.now()): Promise<{ mins: number; price: string | null; closeTime: number }> {
+    const from = new Date(now - minutes * MINUTE_MS);
+    const { rows } =
+      market.exchange === VENUE
+        ? await this.db.query<{ q: string | null; v: string | null }>(
+            `SELECT sum(quote_quantity)::text AS q, sum(quantity)::text AS v FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at <= $3`,
+            [market.symbol, from, new Date(now)],
+          )
+        : await this.db.query<{ q: string | null; v: string | null }>(
+            `SELECT sum(quote_quantity)::text AS q, sum(quantity)::text AS v FROM market_trades WHERE exchange = $1 AND symbol = $2 AND time >= $3 AND time <= $4`,
+            [market.exchange, market.symbol, from, new Date(now)],
+          );
+    const { q, v } = rows[0]!;
+    return { mins: minutes, price: q && v ? ratio(q, v) : null, closeTime: now };
+  }
+
+  /** Order-book depth: the venue's from its open orders, an exchange's from the latest snapshot (seed 001's orderbook:{exchange}:{symbol}). */
+  async depth(market: Market, limit?: number): Promise<Depth> {
+    const n = limitOf(limit, 'depth');
+    return this.cache.read(CACHE_GROUPS.orderbook(market.exchange, market.symbol), String(n), market.exchange === VENUE ? 60_000 : 1_000, async () => {
+      if (market.exchange === VENUE) {
+        const side = (s: 'buy' | 'sell') =>
+          this.db.query<{ price: string; quantity: string }>(
+            `SELECT price::text, sum(quantity - filled_quantity)::text AS quantity
+               FROM orders WHERE market = $1 AND side = $2 AND status = 'open'
+              GROUP BY price ORDER BY price ${s === 'buy' ? 'DESC' : 'ASC'} LIMIT $3`,
+            [market.symbol, s, n],
+          );
+        const [bids, asks] = [await side('buy'), await side('sell')];
+        const now = Date.now();
+        return { symbol: market.symbol, lastUpdateId: String(now), time: now, bids: bids.rows.map((r) => [r.price, r.quantity]), asks: asks.rows.map((r) => [r.price, r.quantity]) };
+      }
+      const { rows } = await this.db.query<{ t: Date; u: string | null; bp: string[]; bq: string[]; ap: string[]; aq: string[] }>(
+        `SELECT timestamp AS t, last_update_id::text AS u, bid_prices::text[] AS bp, bid_quantities::text[] AS bq,
+                ask_prices::text[] AS ap, ask_quantities::text[] AS aq
+           FROM order_book_snapshots WHERE exchange = $1 AND symbol = $2 ORDER BY timestamp DESC LIMIT 1`,
+        [market.exchange, market.symbol],
+      );
+      const r = rows[0];
+      if (!r) return { symbol: market.symbol, lastUpdateId: '0', time: 0, bids: [], asks: [] };
+      const levels = (p: string[], q: string[]) => p.slice(0, n).map((price, i): [string, string] => [price, q[i]!]);
+      return { symbol: market.symbol, lastUpdateId: r.u ?? String(r.t.getTime()), time: r.t.getTime(), bids: levels(r.bp, r.bq), asks: levels(r.ap, r.aq) };
+    });
+  }
+}

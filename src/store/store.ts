@@ -1,0 +1,79 @@
+import { openBus } from '../bus/open.ts';
+import type { Bus } from '../bus/types.ts';
+import { loadConfig, type Config } from '../config.ts';
+import { openDatabase } from '../database/open.ts';
+import type { Database } from '../database/types.ts';
+import { migrate } from '../schema/migrator.ts';
+import { AccountRepository } from './account.ts';
+import { ApiKeyRepository } from './apiKeys.ts';
+import { MarketRepository } from './market.ts';
+import { StrategyRepository } from './strategies.ts';
+
+/** The typed data layer: what the service, the CLI and the tests are built on. */
+export interface Store {
+  readonly db: Database;
+  /** Redis (or the in-process bus): the cache, the event stream and the live channels. */
+  readonly bus: Bus;
+  readonly market: MarketRepository;
+  readonly account: AccountRepository;
+  readonly strategies: StrategyRepository;
+  readonly apiKeys: ApiKeyRepository;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** PostgreSQL server; default DATABASE_URL, else the embedded database. */
+  databaseUrl?: string | null;
+  /** Embedded database directory (or 'memory://'); default TRADESTORE_DATA_DIR. */
+  dataDir?: string;
+  /** Redis server; default REDIS_URL, else in process. */
+  redisUrl?: string | null;
+  /** Bring the schema up to date first (default false: a library should not change a schema unasked). */
+  migrate?: boolean;
+  /** An open database and bus to use instead (they are closed with the store only when `owned`). */
+  db?: Database;
+  bus?: Bus;
+  owned?: boolean;
+}
+
+/** Builds the repositories over an open database and bus. */
+export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = async () => {}): Store {
+  return {
+    db,
+    bus,
+    market: new MarketRepository(db, bus.cache),
+    account: new AccountRepository(db, bus.cache),
+    strategies: new StrategyRepository(db, bus.cache),
+    apiKeys: new ApiKeyRepository(db),
+    close,
+  };
+}
+
+/**
+ * Opens the store: `openStore()` reads DATABASE_URL and REDIS_URL like the CLI does, and
+ * falls back to the embedded database and the in-process bus.
+ */
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  const env: Config = loadConfig();
+  const config = {
+    ...env,
+    databaseUrl: options.databaseUrl === undefined ? env.databaseUrl : options.databaseUrl,
+    dataDir: options.dataDir ?? env.dataDir,
+    redisUrl: options.redisUrl === undefined ? env.redisUrl : options.redisUrl,
+  };
+  const db = options.db ?? (await openDatabase(config));
+  const bus = options.bus ?? openBus(config);
+  const ownsDb = options.db === undefined || options.owned === true;
+  const ownsBus = options.bus === undefined || options.owned === true;
+  try {
+    if (options.migrate) await migrate(db);
+  } catch (error) {
+    if (ownsBus) await bus.close();
+    if (ownsDb) await db.close();
+    throw error;
+  }
+  return storeOver(db, bus, async () => {
+    if (ownsBus) await bus.close();
+    if (ownsDb) await db.close();
+  });
+}
