@@ -31,6 +31,7 @@ describe('configuration', () => {
       port: 8080,
       bus: { stream: 'tradestore:events', list: 'db_processor', group: 'tradestore', dead: 'tradestore:dead' },
       ingest: { consumer: 'x', batchSize: 2000, claimIdleMs: 30_000, maxDeliveries: 5 },
+      api: { rateLimit: 1200, rateWindowMs: 60_000 },
     });
     assert.match(config.ingest.consumer, /-\d+$/, 'host name and pid');
   });
@@ -40,6 +41,7 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ PORT: '80a' }), /PORT must be a port number/);
     assert.throws(() => loadConfig({ TRADESTORE_BATCH_SIZE: '0' }), /TRADESTORE_BATCH_SIZE must be an integer from 1 to 10000/);
     assert.throws(() => loadConfig({ TRADESTORE_STREAM: 'a b' }), /TRADESTORE_STREAM must be 1-200 characters/);
+    assert.throws(() => loadConfig({ TRADESTORE_RATE_LIMIT: '-1' }), /TRADESTORE_RATE_LIMIT must be an integer from 1/);
   });
   it('hides passwords in URLs it prints', () => {
     assert.equal(redactUrl('postgres://u:secret@h:5432/d'), 'postgres://u:***@h:5432/d');
