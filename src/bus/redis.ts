@@ -46,6 +46,10 @@ export class RedisBus implements Bus {
   private readonly blocking: Redis;
   private sub: Redis | null = null;
   readonly cache: RedisCache;
+  /** The command connection, for libraries that keep their own keys on the same server (rate limits). */
+  get client(): Redis {
+    return this.cmd;
+  }
 
   constructor(private readonly options: RedisBusOptions) {
     this.names = { ...DEFAULT_NAMES, ...options.names };

@@ -30,14 +30,15 @@ async function ensureSchema(config: Config, apply: boolean, out: (line: string) 
 export async function startCommand(config: Config, args: string[], out: (line: string) => void): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { migrate: { type: 'boolean' }, simulate: { type: 'string' }, 'no-ingest': { type: 'boolean' } },
+    options: { migrate: { type: 'boolean' }, simulate: { type: 'string' }, 'no-ingest': { type: 'boolean' }, 'no-api': { type: 'boolean' } },
     strict: true,
   });
   const rate = intOption('simulate', values.simulate);
   await ensureSchema(config, Boolean(values.migrate), out);
-  const service = await startService(config, { ingest: !values['no-ingest'] });
+  if (values['no-ingest'] && values['no-api']) throw new UsageError('--no-ingest and --no-api together leave nothing to run');
+  const service = await startService(config, { ingest: !values['no-ingest'], api: !values['no-api'] });
   out(
-    `tradestore listening on http://localhost:${service.port} (health: /health, metrics: /metrics); ` +
+    `tradestore listening on http://localhost:${service.port} (${values['no-api'] ? '' : 'API: /v1, /api/v3, /ws; docs: /docs; '}health: /health, metrics: /metrics); ` +
       `database ${service.db.backend}, bus ${service.bus.kind}${config.redisUrl ? ` stream ${config.bus.stream}, list ${config.bus.list}` : ''}`,
   );
   const controller = new AbortController();

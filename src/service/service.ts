@@ -5,12 +5,18 @@ import type { Bus } from '../bus/types.ts';
 import { openDatabase } from '../database/open.ts';
 import type { Database } from '../database/types.ts';
 import { IngestWorker } from '../ingest/worker.ts';
+import { registerApi } from '../api/app.ts';
+import type { LiveStreams } from '../api/live.ts';
+import { storeOver, type Store } from '../store/store.ts';
+import { migrate } from '../schema/migrator.ts';
+import { seed } from '../schema/seed.ts';
 import { checkHealth } from './health.ts';
 import { ingestRegistry } from './metrics.ts';
 
 export interface Service {
   db: Database;
   bus: Bus;
+  store: Store;
   worker: IngestWorker | null;
   http: FastifyInstance;
   /** The port the HTTP server listens on (useful with PORT=0). */
@@ -21,6 +27,10 @@ export interface Service {
 
 export interface ServiceOptions {
   ingest?: boolean;
+  /** Bring the schema up to date (and load the seed data) before anything starts. */
+  migrate?: boolean;
+  /** Serve the HTTP and WebSocket API (default true); /health and /metrics are always served. */
+  api?: boolean;
   log?: (line: string) => void;
 }
 
@@ -28,6 +38,16 @@ export interface ServiceOptions {
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const db = await openDatabase(config);
+  if (options.migrate) {
+    try {
+      const result = await migrate(db);
+      if (result.to !== result.from) log(`migrated the database from version ${result.from} to ${result.to}`);
+      await seed(db);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
   const bus = openBus(config);
   const worker =
     options.ingest === false
@@ -40,12 +60,15 @@ export async function startService(config: Config, options: ServiceOptions = {})
           log,
         });
   const registry = ingestRegistry(bus, worker);
+  const store = storeOver(db, bus);
   const http = Fastify({ logger: false });
-  http.get('/health', async (_request, reply) => {
+  let live: LiveStreams | null = null;
+  if (options.api !== false) live = await registerApi(http, store, config);
+  http.get('/health', { schema: { hide: true } }, async (_request, reply) => {
     const health = await checkHealth(db, bus, worker);
     return reply.code(health.status === 'healthy' ? 200 : 503).send(health);
   });
-  http.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  http.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   const running = worker?.start();
   await http.listen({ port: config.port, host: '0.0.0.0' });
   const address = http.server.address();
@@ -54,6 +77,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   return {
     db,
     bus,
+    store,
     worker,
     http,
     port,
@@ -61,6 +85,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       stopped ??= (async () => {
         await worker?.stop();
         await running;
+        await live?.close();
         await http.close();
         await bus.close();
         await db.close();

@@ -63,7 +63,7 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   }));
   effects.candles.push(...(await applyCandles(tx, inserted)));
   effects.trades.push(
-    ...rows.map((r) => ({ market: r.market, id: r.id, price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker, executedAt: r.executed_at })),
+    ...rows.map((r) => ({ market: r.market, id: r.id, sequence: String(r.sequence_number), price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker, executedAt: r.executed_at })),
   );
   return { rejected };
 }

@@ -36,7 +36,7 @@ export interface Candle {
 
 /** What a committed batch changed, for post-commit publication and cache invalidation. */
 export interface Effects {
-  trades: { market: string; id: string; price: string; quantity: string; isBuyerMaker: boolean; executedAt: Date }[];
+  trades: { market: string; id: string; sequence: string; price: string; quantity: string; isBuyerMaker: boolean; executedAt: Date }[];
   /** Candles as stored after the batch (the upsert returns them). */
   candles: Candle[];
   orders: { id: string; market: string; userId: string | null; status: string; filledQuantity: string }[];

@@ -1,0 +1,62 @@
+import type { FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Config } from '../config.ts';
+import { RedisBus } from '../bus/redis.ts';
+import type { Store } from '../store/store.ts';
+import { registerAuth } from './auth.ts';
+import { errorHandler } from './errors.ts';
+import { LiveStreams } from './live.ts';
+import { accountRoutes } from './routes/account.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { binanceRoutes } from './routes/binance.ts';
+import { marketRoutes } from './routes/market.ts';
+import { streamRoutes } from './routes/streams.ts';
+
+/** Routes that are never rate limited: the operator's probes and the documentation. */
+const UNLIMITED = /^\/(health|metrics|docs)(\/|$)|^\/$|^\/dashboard\//;
+
+/**
+ * The HTTP and WebSocket API on an existing Fastify instance: native REST under /v1, Binance's
+ * REST format under /api/v3, Binance market streams on /ws and /stream, OpenAPI at /docs.
+ * Returns the live-stream hub, to be closed with the server.
+ */
+export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api'>): Promise<LiveStreams> {
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    errorHandler(Object.assign(new Error(`no route ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404, code: 'not_found' }), request, reply));
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'tradestore API', version: '1', description: 'Market data, account data and live streams. Decimals are strings; times are epoch milliseconds unless named *At.' },
+      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  registerAuth(app, store.apiKeys);
+  await app.register(rateLimit, {
+    global: true,
+    max: config.api.rateLimit,
+    timeWindow: config.api.rateWindowMs,
+    // Seed 001's layout: rate_limit:{user}:{endpoint}, a counter that expires with the window.
+    nameSpace: 'rate_limit:',
+    keyGenerator: (request) => `${request.identity?.userId ?? `anonymous-${request.ip}`}:${request.routeOptions.url ?? 'unknown'}`,
+    allowList: (request) => UNLIMITED.test(request.url),
+    ...(store.bus instanceof RedisBus ? { redis: store.bus.client } : {}),
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new Error(`rate limit exceeded: ${context.max} requests per ${context.after}; retry after ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
+  });
+  await app.register(websocket);
+  const live = new LiveStreams(store);
+  marketRoutes(app, store);
+  accountRoutes(app, store);
+  adminRoutes(app, store);
+  binanceRoutes(app, store);
+  streamRoutes(app, live);
+  return live;
+}

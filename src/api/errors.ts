@@ -1,0 +1,87 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { InvalidArgumentError, NotFoundError } from '../store/errors.ts';
+
+/** An API error with its HTTP status; `parameter` names the request parameter at fault. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly parameter?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Binance's error codes for the cases the /api/v3 endpoints report. */
+export const BINANCE = {
+  unknown: -1000,
+  tooManyRequests: -1003,
+  unauthorized: -1002,
+  illegalChars: -1100,
+  mandatoryMissing: -1102,
+  badParameter: -1130,
+  badInterval: -1120,
+  badSymbol: -1121,
+} as const;
+
+interface Normalised {
+  status: number;
+  code: string;
+  message: string;
+  parameter?: string;
+}
+
+/** Turns anything thrown by a handler into status, code, message and the parameter at fault. */
+export function normalise(error: unknown): Normalised {
+  if (error instanceof ApiError) return { status: error.status, code: error.code, message: error.message, parameter: error.parameter };
+  if (error instanceof InvalidArgumentError) return { status: 400, code: 'invalid_parameter', message: error.message, parameter: error.parameter };
+  if (error instanceof NotFoundError) return { status: 404, code: `unknown_${error.what}`, message: error.message, parameter: error.what === 'market' ? 'symbol' : undefined };
+  const e = error as FastifyError;
+  if (hasZodFastifySchemaValidationErrors(e)) {
+    const issue = e.validation[0]!;
+    const path = issue.instancePath.replace(/^\//, '').split('/')[0] || String((issue.params as { issue?: { path?: unknown[] } })?.issue?.path?.[0] ?? '');
+    const missing = /received undefined|Required/i.test(issue.message ?? '');
+    return {
+      status: 400,
+      code: missing ? 'missing_parameter' : 'invalid_parameter',
+      message: `${path || e.validationContext || 'request'}: ${missing ? 'is required' : issue.message}`,
+      parameter: path || undefined,
+    };
+  }
+  if (e.statusCode === 429) return { status: 429, code: 'rate_limited', message: e.message };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, code: e.code ?? 'bad_request', message: e.message };
+  return { status: 500, code: 'internal', message: 'internal error' };
+}
+
+/** Native error body: {"error": {"code", "message", "parameter"}}. */
+export function sendNative(reply: FastifyReply, n: Normalised) {
+  return reply.code(n.status).send({ error: { code: n.code, message: n.message, ...(n.parameter ? { parameter: n.parameter } : {}) } });
+}
+
+/** Binance's {"code": -1121, "msg": "Invalid symbol."} body. */
+export function sendBinance(reply: FastifyReply, n: Normalised) {
+  let code: number = BINANCE.unknown;
+  let msg = n.message;
+  if (n.status === 429) code = BINANCE.tooManyRequests;
+  else if (n.status === 401 || n.status === 403) code = BINANCE.unauthorized;
+  else if (n.code === 'missing_parameter') [code, msg] = [BINANCE.mandatoryMissing, `Mandatory parameter '${n.parameter}' was not sent, was empty/null, or malformed.`];
+  else if (n.code === 'unknown_market' || n.parameter === 'symbol' || n.parameter === 'symbols') [code, msg] = [BINANCE.badSymbol, 'Invalid symbol.'];
+  else if (n.parameter === 'interval') [code, msg] = [BINANCE.badInterval, 'Invalid interval.'];
+  else if (n.status === 400) [code, msg] = [BINANCE.badParameter, `Invalid data sent for a parameter '${n.parameter ?? 'unknown'}': ${n.message}`];
+  const status = n.status >= 500 ? 500 : n.status === 404 ? 400 : n.status;
+  return reply.code(status).send({ code, msg });
+}
+
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const n = normalise(error);
+  // A parameter that fails validation because it was not sent at all is reported as missing.
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  if (n.code === 'invalid_parameter' && n.parameter && hasZodFastifySchemaValidationErrors(error) && (query[n.parameter] === undefined || query[n.parameter] === '')) {
+    n.code = 'missing_parameter';
+    n.message = `${n.parameter}: is required`;
+  }
+  if (n.status >= 500) request.log.error(error);
+  return request.url.startsWith('/api/v3/') ? sendBinance(reply, n) : sendNative(reply, n);
+}

@@ -1,0 +1,65 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Store } from '../../store/store.ts';
+import { requireScope } from '../auth.ts';
+import { cursorParam, dateParam, idParam, limitParam, symbolParam } from '../params.ts';
+
+const tags = ['Account (API key with the read scope)'];
+const security = [{ apiKey: [] }];
+
+/** The caller's own account data. The key's user is the only user these routes ever read. */
+export function accountRoutes(app: FastifyInstance, store: Store): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get('/v1/account/orders', {
+    schema: {
+      tags, security, summary: 'Orders, newest first, by page',
+      querystring: z.object({ market: symbolParam.optional(), status: z.enum(['open', 'filled', 'cancelled', 'rejected']).optional(), cursor: cursorParam, limit: limitParam.optional() }),
+    },
+  }, async (request) => store.account.orders(requireScope(request, 'read').userId, request.query));
+
+  r.get('/v1/account/orders/open', {
+    schema: { tags, security, summary: 'Open orders, newest first', querystring: z.object({ market: symbolParam.optional() }) },
+  }, async (request) => ({ orders: await store.account.openOrders(requireScope(request, 'read').userId, request.query.market) }));
+
+  r.get('/v1/account/orders/:id', {
+    schema: { tags, security, summary: 'One order with its history', params: z.object({ id: idParam }) },
+  }, async (request) => store.account.order(requireScope(request, 'read').userId, request.params.id));
+
+  r.get('/v1/account/balances', { schema: { tags, security, summary: 'Balances of every asset' } }, async (request) =>
+    ({ balances: await store.account.balances(requireScope(request, 'read').userId) }));
+
+  r.get('/v1/account/balances/history', {
+    schema: { tags, security, summary: 'Balance changes, newest first, by page', querystring: z.object({ asset: z.string().regex(/^[A-Za-z0-9]{1,10}$/).optional(), cursor: cursorParam, limit: limitParam.optional() }) },
+  }, async (request) => store.account.balanceHistory(requireScope(request, 'read').userId, request.query));
+
+  r.get('/v1/account/positions', {
+    schema: { tags, security, summary: 'Positions', querystring: z.object({ status: z.enum(['open', 'closed', 'all']).optional() }) },
+  }, async (request) => ({ positions: await store.account.positions(requireScope(request, 'read').userId, request.query.status) }));
+
+  r.get('/v1/account/trades', {
+    schema: {
+      tags, security, summary: 'Strategy round trips with filters, newest first, with the total',
+      querystring: z.object({
+        strategyId: idParam.optional(),
+        symbol: symbolParam.optional(),
+        status: z.enum(['open', 'closed', 'cancelled', 'partially_filled', 'all']).optional(),
+        from: dateParam,
+        to: dateParam,
+        cursor: cursorParam,
+        limit: limitParam.optional(),
+      }),
+    },
+  }, async (request) => store.account.tradeHistory(requireScope(request, 'read').userId, request.query));
+
+  r.get('/v1/strategies', { schema: { tags, security, summary: 'The caller\'s active strategies' } }, async (request) =>
+    ({ strategies: await store.strategies.active(requireScope(request, 'read').userId) }));
+
+  r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: z.object({ id: idParam }) } }, async (request) =>
+    store.strategies.get(request.params.id, requireScope(request, 'read').userId));
+
+  r.get('/v1/strategies/:id/performance', {
+    schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: z.object({ id: idParam }), querystring: z.object({ from: dateParam, to: dateParam }) },
+  }, async (request) => store.strategies.performance(request.params.id, request.query, requireScope(request, 'read').userId));
+}

@@ -1,0 +1,269 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Big from 'big.js';
+import WebSocket from 'ws';
+import { loadConfig } from '../src/config.ts';
+import { startService, type Service } from '../src/service/service.ts';
+import { createServerDatabase, serverUnavailable } from './helpers/backends.ts';
+import { redisUnavailable, testNames } from './helpers/redis.ts';
+import { depositMsg, orderMsg, tradeMsg } from './helpers/ingest.ts';
+
+const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
+const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+const MINUTE = 60_000;
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const norm = (v: string) => new Big(v).toFixed();
+
+for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
+  describe(`API [${setup}]`, async () => {
+    const reason = setup === 'postgres+redis' && !REQUIRE ? ((await serverUnavailable()) ?? (await redisUnavailable())) : null;
+    if (reason) {
+      it('skipped', { skip: reason }, () => {});
+      return;
+    }
+    let service: Service;
+    let base: string;
+    let cleanup = async () => {};
+    let aliceKey: string;
+    let bobKey: string;
+    let adminKey: string;
+    const now = Date.now();
+    const t0 = Math.floor(now / MINUTE) * MINUTE - 30 * MINUTE;
+
+    /** Events through the service's own bus and worker, then waits until all are applied. */
+    async function send(messages: object[]) {
+      for (const m of messages) await service.bus.add(JSON.stringify(m));
+      await waitFor('ingest', async () => {
+        const s = await service.bus.stats();
+        return s.lag === 0 && s.pending === 0;
+      });
+    }
+    const get = async (path: string, key?: string) => {
+      const response = await fetch(`${base}${path}`, { headers: key ? { 'X-API-Key': key } : {} });
+      return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+    };
+
+    before(async () => {
+      const env: Record<string, string> = { PORT: '0', TRADESTORE_RATE_LIMIT: '100', TRADESTORE_RATE_WINDOW_MS: '60000' };
+      if (setup === 'embedded+memory') env.TRADESTORE_DATA_DIR = 'memory://';
+      else {
+        const server = await createServerDatabase();
+        const t = testNames();
+        Object.assign(env, { DATABASE_URL: server.url, REDIS_URL, TRADESTORE_STREAM: t.names.stream, TRADESTORE_LIST: t.names.list, TRADESTORE_DEAD_LETTERS: t.names.dead });
+        cleanup = async () => {
+          await t.cleanup();
+          await server.drop();
+        };
+      }
+      service = await startService(loadConfig(env), { migrate: true, log: () => {} });
+      base = `http://127.0.0.1:${service.port}`;
+      await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com'), ('bob', 'b@example.com'), ('root', 'r@example.com')`);
+      aliceKey = (await service.store.apiKeys.create('alice', ['read'])).key;
+      bobKey = (await service.store.apiKeys.create('bob', ['read', 'trade'])).key;
+      adminKey = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
+      const trades: object[] = [];
+      for (let i = 0; i < 120; i++) {
+        trades.push(tradeMsg('TATA_INR', `h${i}`, (130 + (i % 17) / 4).toFixed(2), `${1 + (i % 5)}.5`, t0 + i * 14_000 + (i % 3), i % 2 === 0));
+      }
+      await send([
+        ...trades,
+        depositMsg('alice', 'INR', '1000'),
+        depositMsg('bob', 'INR', '50'),
+        orderMsg('ao-1', 'TATA_INR', 'buy', '131', '2', 'alice'),
+        orderMsg('ao-2', 'TATA_INR', 'sell', '140', '1', 'alice'),
+        orderMsg('bo-1', 'TATA_INR', 'buy', '132', '1', 'bob'),
+      ]);
+    });
+    after(async () => {
+      await service?.stop();
+      await cleanup();
+    });
+
+    it('serves Binance klines equal to the native ones and to the stored candles, in Binance\'s array shape', async () => {
+      const { status, body } = await get('/api/v3/klines?symbol=TATA_INR&interval=1m&limit=1000');
+      assert.equal(status, 200);
+      assert.ok(body.length >= 28);
+      const native = await get('/v1/markets/TATA_INR/klines?interval=1m&limit=1000');
+      for (const [i, row] of (body as unknown[][]).entries()) {
+        assert.equal(row.length, 12);
+        const [openTime, open, high, low, close, volume, closeTime, quoteVolume, count, takerBase, takerQuote, ignore] = row;
+        assert.equal(typeof openTime, 'number');
+        assert.equal(closeTime, (openTime as number) + MINUTE - 1);
+        for (const v of [open, high, low, close, volume, quoteVolume, takerBase, takerQuote, ignore]) assert.equal(typeof v, 'string');
+        assert.equal(typeof count, 'number');
+        const k = native.body.klines[i];
+        assert.deepEqual([k.openTime, k.open, k.close, k.volume, k.tradeCount], [openTime, open, close, volume, count]);
+      }
+      // Recomputation from the raw trades of the same minutes.
+      const { rows } = await service.db.query<{ t: Date; n: number; v: string }>(
+        `SELECT date_bin('1 minute', executed_at, TIMESTAMPTZ '1970-01-01') AS t, count(*)::int AS n, sum(quantity)::text AS v FROM trades WHERE market = 'TATA_INR' GROUP BY 1 ORDER BY 1`,
+      );
+      assert.deepEqual((body as unknown[][]).map((r) => [r[0], r[8], norm(r[5] as string)]), rows.map((r) => [r.t.getTime(), r.n, norm(r.v)]));
+      const derived = await get('/api/v3/klines?symbol=TATA_INR&interval=3m&limit=5');
+      assert.equal(derived.status, 200);
+      assert.ok(derived.body.every((r: unknown[]) => (r[0] as number) % (3 * MINUTE) === 0 && (r[6] as number) === (r[0] as number) + 3 * MINUTE - 1));
+    });
+
+    it('matches Binance\'s documented shapes for trades, aggTrades, tickers, avgPrice, depth, exchangeInfo, ping and time', async () => {
+      const trades = await get('/api/v3/trades?symbol=TATA_INR&limit=3');
+      assert.deepEqual(Object.keys(trades.body[0]).sort(), ['id', 'isBestMatch', 'isBuyerMaker', 'price', 'qty', 'quoteQty', 'time'].sort());
+      assert.equal(typeof trades.body[0].id, 'number');
+      const agg = await get('/api/v3/aggTrades?symbol=TATA_INR&limit=3');
+      assert.deepEqual(Object.keys(agg.body[0]).sort(), ['M', 'T', 'a', 'f', 'l', 'm', 'p', 'q'].sort());
+      const ticker = await get('/api/v3/ticker/24hr?symbol=TATA_INR');
+      assert.deepEqual(Object.keys(ticker.body).sort(), [
+        'askPrice', 'askQty', 'bidPrice', 'bidQty', 'closeTime', 'count', 'firstId', 'highPrice', 'lastId', 'lastPrice', 'lastQty', 'lowPrice',
+        'openPrice', 'openTime', 'prevClosePrice', 'priceChange', 'priceChangePercent', 'quoteVolume', 'symbol', 'volume', 'weightedAvgPrice',
+      ].sort());
+      assert.equal(ticker.body.count, 120);
+      assert.equal(norm(ticker.body.bidPrice), '132');
+      assert.equal(norm(ticker.body.askPrice), '140');
+      const all = await get('/api/v3/ticker/24hr');
+      assert.ok(Array.isArray(all.body) && all.body.some((t: { symbol: string }) => t.symbol === 'TATA_INR'));
+      const price = await get('/api/v3/ticker/price?symbol=TATA_INR');
+      assert.deepEqual(Object.keys(price.body).sort(), ['price', 'symbol']);
+      const avg = await get('/api/v3/avgPrice?symbol=TATA_INR');
+      assert.deepEqual(Object.keys(avg.body).sort(), ['closeTime', 'mins', 'price']);
+      const depth = await get('/api/v3/depth?symbol=TATA_INR&limit=5');
+      assert.deepEqual(depth.body.bids.map((l: string[]) => l.map(norm)), [['132', '1'], ['131', '2']]);
+      assert.deepEqual(depth.body.asks.map((l: string[]) => l.map(norm)), [['140', '1']]);
+      assert.equal(typeof depth.body.lastUpdateId, 'number');
+      const info = await get('/api/v3/exchangeInfo?symbol=TATA_INR');
+      const s = info.body.symbols[0];
+      assert.equal(s.symbol, 'TATA_INR');
+      assert.equal(s.status, 'TRADING');
+      assert.deepEqual(s.filters.map((f: { filterType: string }) => f.filterType), ['PRICE_FILTER', 'LOT_SIZE']);
+      assert.deepEqual(Object.keys(s.filters[0]).sort(), ['filterType', 'maxPrice', 'minPrice', 'tickSize']);
+      assert.deepEqual(Object.keys(s.filters[1]).sort(), ['filterType', 'maxQty', 'minQty', 'stepSize']);
+      assert.deepEqual((await get('/api/v3/ping')).body, {});
+      assert.equal(typeof (await get('/api/v3/time')).body.serverTime, 'number');
+    });
+
+    it('answers bad input with a 400 that names the parameter, and Binance\'s error codes under /api/v3', async () => {
+      assert.deepEqual((await get('/api/v3/klines?symbol=NOPE_INR&interval=1m')).body, { code: -1121, msg: 'Invalid symbol.' });
+      assert.deepEqual((await get('/api/v3/klines?symbol=TATA_INR&interval=7m')).body, { code: -1120, msg: 'Invalid interval.' });
+      const missing = await get('/api/v3/klines?symbol=TATA_INR');
+      assert.equal(missing.status, 400);
+      assert.equal(missing.body.code, -1102);
+      const badLimit = await get('/api/v3/klines?symbol=TATA_INR&interval=1m&limit=abc');
+      assert.equal(badLimit.body.code, -1130);
+      assert.match(badLimit.body.msg, /limit/);
+      const native = await get('/v1/markets/TATA_INR/klines?interval=1m&startTime=yesterday');
+      assert.equal(native.status, 400);
+      assert.equal(native.body.error.parameter, 'startTime');
+      assert.equal((await get('/v1/markets/NOPE_INR/ticker')).status, 404);
+      // Limits are capped, not refused.
+      assert.ok((await get('/api/v3/klines?symbol=TATA_INR&interval=1m&limit=100000')).status === 200);
+    });
+
+    it('refuses injection strings in every kind of parameter, and the tables are still there', async () => {
+      const attacks = ["TATA_INR'; DROP TABLE trades; --", "1m; DROP TABLE ohlcv_1m", "1 OR 1=1", '../../etc/passwd', '"><script>'];
+      for (const a of attacks) {
+        const q = encodeURIComponent(a);
+        for (const path of [
+          `/api/v3/klines?symbol=${q}&interval=1m`, `/api/v3/klines?symbol=TATA_INR&interval=${q}`, `/api/v3/klines?symbol=TATA_INR&interval=1m&limit=${q}`,
+          `/api/v3/trades?symbol=${q}`, `/api/v3/depth?symbol=TATA_INR&limit=${q}`, `/v1/markets/${q}/klines?interval=1m`,
+          `/v1/markets/TATA_INR/klines?interval=${q}`, `/v1/account/orders?cursor=${q}`, `/v1/account/orders?status=${q}`,
+          `/v1/account/trades?symbol=${q}`, `/v1/account/orders/${q}`,
+        ]) {
+          const r = await get(path, aliceKey);
+          assert.ok([400, 404].includes(r.status), `${path} → ${r.status}`);
+        }
+      }
+      const { rows } = await service.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM trades`);
+      assert.equal(rows[0]!.n, '120');
+      assert.ok((await service.db.query(`SELECT 1 FROM ohlcv_1m LIMIT 1`)).rows.length);
+    });
+
+    it("requires a key for account data, and a key never sees another user's orders or balances", async () => {
+      assert.equal((await get('/v1/account/balances')).status, 401);
+      assert.equal((await get('/v1/account/balances', 'ts_000000000000_' + 'x'.repeat(32))).status, 401);
+      const a = await get('/v1/account/orders/open', aliceKey);
+      assert.deepEqual(a.body.orders.map((o: { id: string }) => o.id).sort(), ['ao-1', 'ao-2']);
+      const b = await get('/v1/account/orders/open', bobKey);
+      assert.deepEqual(b.body.orders.map((o: { id: string }) => o.id), ['bo-1']);
+      assert.equal((await get('/v1/account/orders/ao-1', bobKey)).status, 404);
+      const ab = await get('/v1/account/balances', aliceKey);
+      assert.deepEqual(ab.body.balances.map((x: { asset: string; available: string }) => [x.asset, norm(x.available)]), [['INR', '1000']]);
+      const bb = await get('/v1/account/balances', bobKey);
+      assert.deepEqual(bb.body.balances.map((x: { asset: string; available: string }) => [x.asset, norm(x.available)]), [['INR', '50']]);
+      const page = await get('/v1/account/orders?limit=1', aliceKey);
+      assert.equal(page.body.items.length, 1);
+      const next = await get(`/v1/account/orders?limit=1&cursor=${page.body.nextCursor}`, aliceKey);
+      assert.notEqual(next.body.items[0].id, page.body.items[0].id);
+      assert.equal((await get('/v1/admin/dead-letters', aliceKey)).status, 403);
+      assert.equal((await get('/v1/admin/dead-letters', adminKey)).status, 200);
+    });
+
+    it('serves the OpenAPI document at /docs', async () => {
+      const doc = await get('/docs/json');
+      assert.equal(doc.status, 200);
+      assert.ok(doc.body.openapi.startsWith('3.'));
+      for (const path of ['/api/v3/klines', '/v1/markets/{symbol}/klines', '/v1/account/balances']) assert.ok(doc.body.paths[path], path);
+    });
+
+    it('pushes a trade to a WebSocket subscriber within a second of its ingest', async () => {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+      const frames: any[] = [];
+      ws.on('message', (m) => frames.push(JSON.parse(String(m))));
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['tata_inr@trade', 'tata_inr@kline_1m'], id: 7 }));
+      await waitFor('subscription', async () => frames.find((f) => f.id === 7));
+      assert.deepEqual(frames.find((f) => f.id === 7), { result: null, id: 7 });
+      const sentAt = Date.now();
+      await service.bus.add(JSON.stringify(tradeMsg('TATA_INR', 'ws-1', '133.25', '2', sentAt)));
+      const trade = await waitFor('trade frame', async () => frames.find((f) => f.e === 'trade'), 5000);
+      const latency = Date.now() - sentAt;
+      assert.ok(latency < 1000, `trade arrived after ${latency} ms`);
+      assert.deepEqual([trade.s, norm(trade.p), norm(trade.q), trade.T, typeof trade.t], ['TATA_INR', '133.25', '2', sentAt, 'number']);
+      const kline = await waitFor('kline frame', async () => frames.find((f) => f.e === 'kline'), 5000);
+      assert.equal(kline.k.i, '1m');
+      assert.equal(kline.k.t, Math.floor(sentAt / MINUTE) * MINUTE);
+      ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['nope@trade'], id: 8 }));
+      const refused = await waitFor('refusal', async () => frames.find((f) => f.id === 8));
+      assert.ok(refused.error);
+      ws.close();
+      // Combined stream endpoint.
+      const combined = new WebSocket(`${base.replace('http', 'ws')}/stream?streams=tata_inr@trade/tata_inr@ticker`);
+      const got: any[] = [];
+      combined.on('message', (m) => got.push(JSON.parse(String(m))));
+      await new Promise((resolve, reject) => combined.once('open', resolve).once('error', reject));
+      await new Promise((r) => setTimeout(r, 100));
+      await service.bus.add(JSON.stringify(tradeMsg('TATA_INR', 'ws-2', '133.5', '1', Date.now())));
+      const wrapped = await waitFor('combined frame', async () => got.find((f) => f.stream === 'tata_inr@trade'), 5000);
+      assert.equal(wrapped.data.e, 'trade');
+      const ticker = await waitFor('ticker frame', async () => got.find((f) => f.stream === 'tata_inr@ticker'), 5000);
+      assert.equal(ticker.data.e, '24hrTicker');
+      assert.equal(ticker.data.n, 122);
+      combined.close();
+    });
+
+    it('returns 429 with Retry-After once a key goes over its limit on an endpoint', async () => {
+      let last = { status: 0, headers: new Headers(), body: null as any };
+      for (let i = 0; i < 105 && last.status !== 429; i++) last = await get('/v1/account/positions', bobKey);
+      assert.equal(last.status, 429);
+      assert.ok(Number(last.headers.get('retry-after')) > 0);
+      assert.match(last.body.error.message, /rate limit/);
+      // Another endpoint, and another key, are counted apart.
+      assert.equal((await get('/v1/account/balances', bobKey)).status, 200);
+      assert.equal((await get('/v1/account/positions', aliceKey)).status, 200);
+      if (setup === 'postgres+redis') {
+        const { Redis } = await import('ioredis');
+        const redis = new Redis(REDIS_URL);
+        const ttl = await redis.pttl('rate_limit:bob:/v1/account/positions');
+        redis.disconnect();
+        assert.ok(ttl > 0, 'seed 001 layout rate_limit:{user}:{endpoint}');
+      }
+    });
+  });
+}
