@@ -15,6 +15,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { binanceRoutes } from './routes/binance.ts';
 import { marketRoutes } from './routes/market.ts';
 import { streamRoutes } from './routes/streams.ts';
+import { dashboardRoutes } from '../web/dashboard.ts';
 
 /** Routes that are never rate limited: the operator's probes and the documentation. */
 const UNLIMITED = /^\/(health|metrics|docs)(\/|$)|^\/$|^\/dashboard\//;
@@ -58,5 +59,6 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   adminRoutes(app, store);
   binanceRoutes(app, store);
   streamRoutes(app, live);
+  dashboardRoutes(app);
   return live;
 }

@@ -3,7 +3,8 @@ import { openDatabase } from '../database/open.ts';
 import { DirectoryLockedError } from '../database/lockFile.ts';
 import { MigrationError } from '../schema/migrator.ts';
 import { UserInputError } from '../users/users.ts';
-import { seedCommand, userCommand } from './admin.ts';
+import { NotFoundError } from '../store/errors.ts';
+import { apiKeyCommand, seedCommand, userCommand } from './admin.ts';
 import { demoCommand } from './demo.ts';
 import { migrateCommand } from './migrate.ts';
 import { dlqCommand, simulateCommand, startCommand } from './service.ts';
@@ -18,8 +19,8 @@ export async function run(argv: string[]): Promise<number> {
     out(USAGE);
     return command ? 0 : 2;
   }
-  const withDatabase: Record<string, true> = { migrate: true, seed: true, user: true, demo: true };
-  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand };
+  const withDatabase: Record<string, true> = { migrate: true, seed: true, user: true, apikey: true };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, demo: demoCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     const config = loadConfig();
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       if (command === 'migrate') await migrateCommand(db, args, out);
       else if (command === 'seed') await seedCommand(db, args, out);
       else if (command === 'user') await userCommand(db, args, out);
-      else await demoCommand(db, out, config.databaseUrl ? 'DATABASE_URL' : config.dataDir);
+      else await apiKeyCommand(db, args, out);
     } finally {
       await db.close();
     }
@@ -43,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`tradestore: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    const known = e instanceof MigrationError || e instanceof UserInputError || e instanceof DirectoryLockedError;
+    const known = e instanceof MigrationError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError;
     process.stderr.write(`tradestore: ${e.message}\n`);
     const cause = (e as { cause?: Error }).cause;
     if (cause instanceof DirectoryLockedError) process.stderr.write(`  ${cause.message}\n`);

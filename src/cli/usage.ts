@@ -14,21 +14,28 @@ Usage:
   tradestore seed                       markets, instruments, example strategies, fees, config (idempotent)
   tradestore user create --id ID --email EMAIL [--password P]
                                         create a user; the password is hashed with argon2id
-  tradestore start [--migrate] [--simulate RATE] [--no-ingest]
-                                        run the ingest worker with /health and /metrics on PORT
+  tradestore apikey create --user ID [--scopes read,trade,admin] [--name NAME] [--json]
+                                        create an API key (shown once, stored hashed)
+  tradestore apikey revoke --id N       revoke an API key
+  tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
+                                        run the ingest service and the API (/v1, /api/v3, /ws, /docs)
+                                        with /health and /metrics on PORT
   tradestore simulate [--rate N] [--count N] [--via stream|list] [--users N] [--seed N]
                                         send seed-000 engine events to Redis at a steady rate
   tradestore dlq list [--json] [--limit N]
   tradestore dlq replay (--id ID ... | --all)
                                         show dead letters; put them back on the stream
-  tradestore demo                       migrate and seed the configured database and describe it
+  tradestore demo [--rate N] [--no-simulate]
+                                        the whole system on the configured database (embedded by
+                                        default): ingest, API, simulated engine, dashboard at /
   tradestore help                       this text
 
 Configuration (environment):
   DATABASE_URL         PostgreSQL server (postgres://…); unset = embedded database
   TRADESTORE_DATA_DIR  embedded database directory (default ./.tradestore/db)
   REDIS_URL            Redis server (redis://…); unset = in-process bus
-  PORT                 HTTP port of start (default 8080)
+  PORT                 HTTP port of start and demo (default 8080)
+  TRADESTORE_RATE_LIMIT, TRADESTORE_RATE_WINDOW_MS  API requests per user and endpoint per window
   TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_GROUP, TRADESTORE_DEAD_LETTERS, TRADESTORE_CONSUMER,
   TRADESTORE_BATCH_SIZE, TRADESTORE_CLAIM_IDLE_MS, TRADESTORE_MAX_DELIVERIES  (see README)
 `;

@@ -6,7 +6,7 @@ export interface Health {
   status: 'healthy' | 'unhealthy';
   database: { ok: boolean; backend: string; error?: string };
   bus: { ok: boolean; kind: string };
-  ingest: { running: boolean; lastError: string | null } | null;
+  ingest: { running: boolean; lastError: string | null; eventsPerSecond: number; eventsApplied: number; deadLettered: number } | null;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -27,6 +27,14 @@ export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker |
     status: database.ok && busOk ? 'healthy' : 'unhealthy',
     database,
     bus: { ok: busOk, kind: bus.kind },
-    ingest: worker ? { running: true, lastError: worker.databaseHealthy && worker.busHealthy ? null : worker.lastError } : null,
+    ingest: worker
+      ? {
+          running: true,
+          lastError: worker.databaseHealthy && worker.busHealthy ? null : worker.lastError,
+          eventsPerSecond: worker.metrics.eventsPerSecond(),
+          eventsApplied: worker.metrics.eventsApplied,
+          deadLettered: worker.metrics.deadLettered,
+        }
+      : null,
   };
 }
