@@ -76,6 +76,7 @@
   (async () => {
     const { markets } = await fetch('/v1/markets').then((r) => r.json());
     for (const m of markets.filter((m) => m.exchange === 'venue')) $('market').add(new Option(m.symbol, m.symbol));
+    if (markets.some((m) => m.symbol === 'TATA_INR')) $('market').value = 'TATA_INR';
     for (const i of INTERVALS) $('interval').add(new Option(i, i));
     $('market').onchange = load;
     $('interval').onchange = load;

@@ -20,7 +20,12 @@ export function killAll(): void {
 
 /** `tradestore start` as a real child process. */
 export function spawnService(env: Record<string, string>, args: string[] = []): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', ...args], {
+  return spawnCommand(['start', ...args], env);
+}
+
+/** Any long-running tradestore command (start, demo) as a real child process. */
+export function spawnCommand(args: string[], env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
