@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, userInfo } from 'node:os';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { benchHttp } from './http.ts';
 import { benchIngest } from './ingest.ts';
 
 const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
@@ -31,24 +32,44 @@ results.machine = {
   ...(await versions()),
   measured_at: new Date().toISOString(),
 };
-const ingest = await benchIngest({ adminUrl, redisUrl, log });
-results.ingest = {
-  ...ingest,
-  vs_baseline: Number((ingest.tradestore_events_per_s / ingest.baseline_events_per_s).toFixed(1)),
-  vs_copy: Number((ingest.tradestore_events_per_s / ingest.copy_rows_per_s).toFixed(3)),
-};
-writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+const only = process.argv.slice(2);
+const wanted = (section: string) => only.length === 0 || only.includes(section);
+if (wanted('ingest')) {
+  const ingest = await benchIngest({ adminUrl, redisUrl, log });
+  results.ingest = {
+    ...ingest,
+    vs_baseline: Number((ingest.tradestore_events_per_s / ingest.baseline_events_per_s).toFixed(1)),
+    vs_copy: Number((ingest.tradestore_events_per_s / ingest.copy_rows_per_s).toFixed(3)),
+  };
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
 
-const rows: [string, string, string][] = [
-  ['raw COPY into trades (ceiling)', `${ingest.copy_rows_per_s.toLocaleString('en')} rows/s`, `${ingest.copy_rows} rows`],
-  ["seed 000's loop (baseline)", `${ingest.baseline_events_per_s.toLocaleString('en')} events/s`, `${ingest.baseline_events} events`],
-  ['tradestore, Redis → committed', `${ingest.tradestore_events_per_s.toLocaleString('en')} events/s`, `${ingest.tradestore_events} events, batch ${ingest.batch_size}`],
-  ['database apply alone (diagnostic)', `${ingest.apply_only_events_per_s.toLocaleString('en')} events/s`, 'same mix, pre-decoded, no Redis'],
-  ['  × baseline (target ≥ 50)', `${results.ingest.vs_baseline}`, ''],
-  ['  ÷ raw COPY (target ≥ 0.30)', `${results.ingest.vs_copy}`, ''],
-  [`latency XADD → commit at ${ingest.offered_per_s}/s`, `p50 ${ingest.latency_p50_ms} ms, p99 ${ingest.latency_p99_ms} ms`, `${ingest.latency_events} events`],
-];
-const width = Math.max(...rows.map((r) => r[0].length));
-console.log(`\ningest (${results.machine.cores} cores, PostgreSQL ${results.machine.postgres}, Redis ${results.machine.redis})`);
-for (const [name, value, note] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${note}`);
+  const rows: [string, string, string][] = [
+    ['raw COPY into trades (ceiling)', `${ingest.copy_rows_per_s.toLocaleString('en')} rows/s`, `${ingest.copy_rows} rows`],
+    ["seed 000's loop (baseline)", `${ingest.baseline_events_per_s.toLocaleString('en')} events/s`, `${ingest.baseline_events} events`],
+    ['tradestore, Redis → committed', `${ingest.tradestore_events_per_s.toLocaleString('en')} events/s`, `${ingest.tradestore_events} events, batch ${ingest.batch_size}`],
+    ['database apply alone (diagnostic)', `${ingest.apply_only_events_per_s.toLocaleString('en')} events/s`, 'same mix, pre-decoded, no Redis'],
+    ['  × baseline (target ≥ 50)', `${results.ingest.vs_baseline}`, ''],
+    ['  ÷ raw COPY (target ≥ 0.30)', `${results.ingest.vs_copy}`, ''],
+    [`latency XADD → commit at ${ingest.offered_per_s}/s`, `p50 ${ingest.latency_p50_ms} ms, p99 ${ingest.latency_p99_ms} ms`, `${ingest.latency_events} events`],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  console.log(`\ningest (${results.machine.cores} cores, PostgreSQL ${results.machine.postgres}, Redis ${results.machine.redis})`);
+  for (const [name, value, note] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${note}`);
+}
+if (wanted('http')) {
+  const http = await benchHttp({ adminUrl, redisUrl, log });
+  results.http = http;
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  const rows: [string, number, number][] = [
+    ['/health (floor)', http.health_p50_ms, http.health_p99_ms],
+    ['klines 1m, limit 500', http.klines_p50_ms, http.klines_p99_ms],
+    ['trades, limit 500', http.trades_p50_ms, http.trades_p99_ms],
+    ['24h ticker', http.ticker_p50_ms, http.ticker_p99_ms],
+    ['balances (API key)', http.balances_p50_ms, http.balances_p99_ms],
+    ['klines SQL directly (floor)', http.sql_klines_p50_ms, http.sql_klines_p99_ms],
+  ];
+  console.log(`\nhttp (concurrency ${http.concurrency}, ${http.requests_per_endpoint} requests each; target: klines and ticker p99 ≤ 3 × /health p99)`);
+  for (const [name, p50, p99] of rows) console.log(`  ${name.padEnd(28)}  p50 ${p50.toFixed(2).padStart(7)} ms   p99 ${p99.toFixed(2).padStart(7)} ms`);
+  console.log(`  klines p99 ÷ health p99: ${(http.klines_p99_ms / http.health_p99_ms).toFixed(2)}, ticker p99 ÷ health p99: ${(http.ticker_p99_ms / http.health_p99_ms).toFixed(2)}`);
+}
 console.log(`\nwrote ${resultsFile.pathname}`);

@@ -33,14 +33,14 @@ describe('the demo dashboard in a real headless Chromium', () => {
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(url);
       // Candles: the chart reports how many it drew, and lightweight-charts renders into canvases.
-      await page.waitForFunction(() => Number(document.getElementById('chart')?.dataset.candles) > 0, undefined, { timeout: 30_000 });
+      await page.waitForFunction(() => Number((globalThis as any).document.getElementById('chart')?.dataset.candles) > 0, undefined, { timeout: 30_000 });
       assert.ok((await page.locator('#chart canvas').count()) > 0);
       // A trade row arrives over the WebSocket: the newest row changes without reloading the page.
       const firstRow = async () => (await page.locator('#trades tr').first().textContent({ timeout: 30_000 })) ?? '';
       const before = await firstRow();
-      await page.waitForFunction((b) => (document.querySelector('#trades tr')?.textContent ?? '') !== b, before, { timeout: 30_000 });
+      await page.waitForFunction((b) => ((globalThis as any).document.querySelector('#trades tr')?.textContent ?? '') !== b, before, { timeout: 30_000 });
       assert.notEqual(await firstRow(), before);
-      await page.waitForFunction(() => document.getElementById('health')?.textContent === 'healthy', undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => (globalThis as any).document.getElementById('health')?.textContent === 'healthy', undefined, { timeout: 10_000 });
       assert.ok(Number(await page.locator('#rate').textContent()) >= 0);
       assert.match((await page.locator('#ticker').textContent()) ?? '', /Last/);
       const dir = join(ROOT, 'test-results');

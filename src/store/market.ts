@@ -320,7 +320,7 @@ export class MarketRepository {
    * from the 1m candles, the partial minutes at both ends from the raw trades.
    */
   async ticker(market: Market, now = Date.now()): Promise<Ticker24h> {
-    // Not cached: the window moves with every millisecond, and the three small reads are cheap.
+    // The window moves with every millisecond: only its whole minutes are cached.
     const windowStart = now - DAY_MS;
     type Part = { part: string; count: string; volume: string | null; quote: string | null; low: string | null; high: string | null; open: string | null; close: string | null };
     let parts: Part[];
@@ -335,28 +335,36 @@ export class MarketRepository {
                 (array_agg(price::text ORDER BY executed_at, sequence_number))[1] AS open,
                 (array_agg(price::text ORDER BY executed_at DESC, sequence_number DESC))[1] AS close
            FROM trades WHERE market = $1 AND executed_at >= ${from} AND executed_at ${toOp} ${to}`;
-      ({ rows: parts } = await this.db.query<Part>(
-        `${raw('head', '$2', '$3', '<')}
+      // The whole minutes come from the 1m candles. They change only when a trade of this market
+      // is committed, which invalidates the group, so they are cached for the minute.
+      const [middle] = await this.cache.read(CACHE_GROUPS.ticker(market.symbol), `${headEnd}:${tailStart}`, 120_000, async () =>
+        (await this.db.query<Part>(
+          `SELECT 'middle' AS part, coalesce(sum(trade_count), 0)::text AS count, sum(volume)::text AS volume, sum(quote_volume)::text AS quote,
+                  min(low_price)::text AS low, max(high_price)::text AS high, (array_agg(open_price::text ORDER BY open_time))[1] AS open,
+                  (array_agg(close_price::text ORDER BY open_time DESC))[1] AS close
+             FROM ohlcv_1m WHERE market = $1 AND open_time >= $2 AND open_time < $3`,
+          [market.symbol, new Date(headEnd), new Date(tailStart)],
+        )).rows);
+      // The partial minutes at both ends from the raw trades, and the window's first and last
+      // trade and the close before it. Each edge is found by its time first (one index probe),
+      // then by sequence among trades of that same instant.
+      const edgeOf = (column: string, agg: 'min' | 'max', range: string, order: 'ASC' | 'DESC') =>
+        `(SELECT ${column} FROM trades WHERE market = $1
+            AND executed_at = (SELECT executed_at FROM trades WHERE market = $1 AND ${range} ORDER BY executed_at ${agg === 'min' ? 'ASC' : 'DESC'} LIMIT 1)
+          ORDER BY sequence_number ${order} LIMIT 1)`;
+      const window = 'executed_at >= $2 AND executed_at <= $5';
+      const { rows } = await this.db.query<Part & Edges>(
+        `SELECT h.*, ${edgeOf('sequence_number::text', 'min', window, 'ASC')} AS first_seq,
+                ${edgeOf('sequence_number::text', 'max', window, 'DESC')} AS last_seq,
+                ${edgeOf('quantity::text', 'max', window, 'DESC')} AS last_qty,
+                ${edgeOf('price::text', 'max', 'executed_at < $2', 'DESC')} AS prev_close
+           FROM (${raw('head', '$2', '$3', '<')}) h
          UNION ALL
-         SELECT 'middle', coalesce(sum(trade_count), 0)::text, sum(volume)::text, sum(quote_volume)::text, min(low_price)::text,
-                max(high_price)::text, (array_agg(open_price::text ORDER BY open_time))[1],
-                (array_agg(close_price::text ORDER BY open_time DESC))[1]
-           FROM ohlcv_1m WHERE market = $1 AND open_time >= $3 AND open_time < $4
-         UNION ALL
-         ${raw('tail', '$4', '$5', '<=')}`,
+         SELECT t.*, NULL, NULL, NULL, NULL FROM (${raw('tail', '$4', '$5', '<=')}) t`,
         [market.symbol, new Date(windowStart), new Date(headEnd), new Date(tailStart), new Date(now)],
-      ));
-      ({ rows: edgeRows } = await this.db.query<Edges>(
-        `SELECT (SELECT sequence_number::text FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at <= $3
-                  ORDER BY executed_at, sequence_number LIMIT 1) AS first_seq,
-                l.sequence_number::text AS last_seq, l.quantity::text AS last_qty,
-                (SELECT price::text FROM trades WHERE market = $1 AND executed_at < $2
-                  ORDER BY executed_at DESC, sequence_number DESC LIMIT 1) AS prev_close
-           FROM (SELECT 1) one
-           LEFT JOIN LATERAL (SELECT sequence_number, quantity FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at <= $3
-                               ORDER BY executed_at DESC, sequence_number DESC LIMIT 1) l ON true`,
-        [market.symbol, new Date(windowStart), new Date(now)],
-      ));
+      );
+      parts = [rows[0]!, ...(middle ? [middle] : []), rows[1]!];
+      edgeRows = [rows[0]!];
     } else {
       ({ rows: parts } = await this.db.query<Part>(
         `SELECT 'all' AS part, count(*)::text AS count, sum(quantity)::text AS volume, sum(quote_quantity)::text AS quote,
