@@ -55,6 +55,20 @@ for (const backend of ['embedded', 'postgres'] as const) {
       assert.equal(dup.code, 1);
       assert.match(dup.stderr, /a user with id alice already exists/);
 
+      const key = await runCli(['apikey', 'create', '--user', 'alice', '--scopes', 'read,trade', '--json'], env);
+      assert.equal(key.code, 0, key.stderr);
+      const created = JSON.parse(key.stdout) as { id: string; key: string; scopes: string[] };
+      assert.match(created.key, /^ts_[0-9a-f]{12}_[A-Za-z0-9_-]{32}$/);
+      assert.deepEqual(created.scopes, ['read', 'trade']);
+      const noUser = await runCli(['apikey', 'create', '--user', 'nobody'], env);
+      assert.equal(noUser.code, 1);
+      assert.match(noUser.stderr, /unknown user "nobody"/);
+      const badScope = await runCli(['apikey', 'create', '--user', 'alice', '--scopes', 'read,root'], env);
+      assert.equal(badScope.code, 2);
+      assert.match(badScope.stderr, /--scopes: must be a comma-separated list of read, trade, admin; got root/);
+      const revoke = await runCli(['apikey', 'revoke', '--id', created.id], env);
+      assert.equal(revoke.code, 0, revoke.stderr);
+
       const down = await runCli(['migrate', 'down', '--to', '2'], env);
       assert.equal(down.code, 0, down.stderr);
       assert.match(down.stdout, /undone  006 ingest[\s\S]*undone  005 operations[\s\S]*undone  003 trading/);

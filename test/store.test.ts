@@ -205,4 +205,28 @@ eachBackend('store: read it back', (get) => {
     await ingest(get().db, bus, [depositMsg('bob', 'INR', '1')], 'test-ingest-4');
     assert.notDeepEqual(await store.account.balances('bob'), balances);
   });
+
+  it("answers for an exchange's instrument: candles from market_data, trades from market_trades, depth from the latest snapshot", async () => {
+    const t = Date.UTC(2026, 10, 21, 9, 15);
+    const candle = (i: number, o: string, c: string) => ({
+      type: 'CANDLE', data: { exchange: 'NSE', symbol: 'NIFTY', timeframe: '1m', openTime: t + i * 60_000, open: o, high: '24010', low: '23990', close: c, volume: '100' },
+    });
+    await ingest(get().db, bus, [
+      candle(0, '24000', '24001'), candle(1, '24001', '24002'), candle(2, '24002', '24003'), candle(3, '24003', '24004'),
+      { type: 'MARKET_TRADE', data: { exchange: 'NSE', symbol: 'NIFTY', tradeId: 'x1', price: '24001.5', quantity: '75', side: 'buy', timestamp: NOW - 1000 } },
+      { type: 'ORDER_BOOK', data: { exchange: 'NSE', symbol: 'NIFTY', timestamp: t, bids: [['23999', '10']], asks: [['24001', '5']] } },
+      { type: 'ORDER_BOOK', data: { exchange: 'NSE', symbol: 'NIFTY', timestamp: t + 1000, bids: [['24000', '3'], ['23999.5', '4']], asks: [['24002', '6']] } },
+    ], 'test-ingest-nse');
+    const nifty = await store.market.resolve('NIFTY');
+    assert.equal(nifty.exchange, 'NSE');
+    const depth = await store.market.depth(nifty, 10);
+    assert.deepEqual([depth.bids.map(([p, q]) => [norm(p), norm(q)]), depth.asks.map(([p, q]) => [norm(p), norm(q)])], [[['24000', '3'], ['23999.5', '4']], [['24002', '6']]]);
+    const oneMinute = await store.market.klines(nifty, { interval: '1m', startTime: t, limit: 10 });
+    assert.deepEqual(oneMinute.map((k) => norm(k.close)), ['24001', '24002', '24003', '24004']);
+    const threeMinutes = await store.market.klines(nifty, { interval: '3m', startTime: t, limit: 10 });
+    assert.deepEqual(threeMinutes.map((k) => [k.openTime, norm(k.open), norm(k.close), norm(k.volume)]), [[t, '24000', '24003', '300'], [t + 180_000, '24003', '24004', '100']]);
+    const trades = await store.market.trades(nifty, { limit: 5 });
+    assert.deepEqual(trades.map((x) => [x.id, norm(x.price), x.isBuyerMaker]), [['x1', '24001.5', false]]);
+    assert.equal((await store.market.ticker(nifty, NOW)).count, 1);
+  });
 });
