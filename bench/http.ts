@@ -4,12 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { PostgresDatabase } from '../src/database/postgres.ts';
-import { applyBatch } from '../src/ingest/apply/batch.ts';
-import type { Entry } from '../src/ingest/apply/types.ts';
-import { decodeEvent } from '../src/ingest/events/decode.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { ApiKeyRepository } from '../src/store/apiKeys.ts';
+import { applyInBatches, decodeEntries } from './apply.ts';
 import type { BenchTarget } from './ingest.ts';
 
 export interface HttpResults {
@@ -67,12 +65,7 @@ async function prepare(db: PostgresDatabase): Promise<void> {
   for (const asset of ['INR', 'TATA', 'RELIANCE', 'HDFC']) {
     messages.push(JSON.stringify({ type: 'BALANCE_UPDATE', data: { userId: 'bench', asset, availableChange: '1000.5', changeType: 'deposit' } }));
   }
-  const entries: Entry[] = messages.map((m, i) => {
-    const d = decodeEvent(m);
-    if (!d.ok) throw new Error(d.reason);
-    return { key: `entry:bench-http:${i}`, event: d.event, redelivered: false };
-  });
-  for (let i = 0; i < entries.length; i += 2000) await applyBatch(db, entries.slice(i, i + 2000));
+  await applyInBatches(db, decodeEntries(messages, 'bench-http'), 2000);
 }
 
 export async function benchHttp(target: BenchTarget, options = { concurrency: 16, requests: 2000 }): Promise<HttpResults> {

@@ -4,13 +4,11 @@ import pg from 'pg';
 import { PostgresDatabase } from '../src/database/postgres.ts';
 import { RedisBus } from '../src/bus/redis.ts';
 import { IngestWorker } from '../src/ingest/worker.ts';
-import { applyBatch } from '../src/ingest/apply/batch.ts';
-import type { Entry } from '../src/ingest/apply/types.ts';
-import { decodeEvent } from '../src/ingest/events/decode.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { EngineSimulator } from '../src/simulator/engine.ts';
 import { ensureSimulatorUsers, runSimulator } from '../src/simulator/run.ts';
+import { applyInBatches, decodeEntries } from './apply.ts';
 import { runSeedBaseline } from './baseline.ts';
 
 export interface IngestResults {
@@ -110,16 +108,9 @@ async function measureApplyOnly(target: BenchTarget, events: number, batchSize: 
   try {
     const sim = new EngineSimulator({ seed: 5, prefix: 'apply' });
     await ensureSimulatorUsers(scratch.db, sim);
-    const entries: Entry[] = [...sim.deposits(), ...sim.batch(events)].map((payload, i) => {
-      const decoded = decodeEvent(payload);
-      if (!decoded.ok) throw new Error(`simulator sent an invalid event: ${decoded.reason}`);
-      return { key: `entry:apply-only:${i}`, event: decoded.event, redelivered: false };
-    });
+    const entries = decodeEntries([...sim.deposits(), ...sim.batch(events)], 'apply-only');
     const t0 = performance.now();
-    for (let i = 0; i < entries.length; i += batchSize) {
-      const outcome = await applyBatch(scratch.db, entries.slice(i, i + batchSize));
-      if (outcome.rejected.length) throw new Error(`apply-only: ${outcome.rejected.length} events rejected: ${outcome.rejected[0]!.reason}`);
-    }
+    await applyInBatches(scratch.db, entries, batchSize);
     return rate(entries.length, performance.now() - t0);
   } finally {
     await scratch.drop();

@@ -2,6 +2,7 @@ import type { Candle, Effects } from '../ingest/apply/types.ts';
 import { CHANNELS } from '../ingest/publish.ts';
 import { VENUE } from '../cache/cache.ts';
 import { isStored, KLINE_INTERVALS, type KlineInterval } from '../store/intervals.ts';
+import { klineOf, type Kline } from '../store/klines.ts';
 import type { Market } from '../store/market.ts';
 import type { Store } from '../store/store.ts';
 import { ticker24hObject } from './binanceFormat.ts';
@@ -58,7 +59,7 @@ export class LiveStreams {
       return this.listen(CHANNELS.candles(symbol, source), (message) => {
         const candles = JSON.parse(message) as Candle[];
         if (isStored(interval)) {
-          for (const c of candles) send(klineEvent(symbol, interval, candleKline(c)));
+          for (const c of candles) send(klineEvent(symbol, interval, klineOf(c)));
           return;
         }
         // A derived interval: its current candle is re-read, merged from the stored one.
@@ -130,21 +131,7 @@ export class LiveStreams {
   }
 }
 
-const candleKline = (c: Candle) => ({
-  openTime: new Date(c.openTime).getTime(),
-  closeTime: new Date(c.closeTime).getTime(),
-  open: c.open,
-  high: c.high,
-  low: c.low,
-  close: c.close,
-  volume: c.volume,
-  quoteVolume: c.quoteVolume,
-  tradeCount: c.tradeCount,
-  takerBuyVolume: c.takerBuyVolume,
-  takerBuyQuoteVolume: c.takerBuyQuoteVolume,
-});
-
-function klineEvent(symbol: string, interval: KlineInterval, k: ReturnType<typeof candleKline>) {
+function klineEvent(symbol: string, interval: KlineInterval, k: Kline) {
   return {
     e: 'kline',
     E: Date.now(),

@@ -174,10 +174,6 @@ export class MemoryBus implements Bus {
   }
 
   /** The embedded read cache listens for these (there is no shared cache server to clear). */
-  async invalidate(groups: string[]): Promise<void> {
-    await this.cache.invalidate(groups);
-  }
-
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     this.events.on(`channel:${channel}`, onMessage);
     return async () => {

@@ -209,10 +209,6 @@ export class RedisBus implements Bus {
     await this.cmd.publish(channel, message);
   }
 
-  async invalidate(groups: string[]): Promise<void> {
-    await this.cache.invalidate(groups);
-  }
-
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     if (!this.sub) {
       this.sub = new Redis(this.options.url, { connectionName: 'tradestore-sub', maxRetriesPerRequest: 2, protocol: 2 });

@@ -82,8 +82,6 @@ export interface Bus {
   publish(channel: string, message: string): Promise<void>;
   /** The read-through cache on the same server (or in process, for the in-process bus). */
   readonly cache: Cache;
-  /** Makes the cache groups that a committed change made stale. */
-  invalidate(groups: string[]): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
   stats(): Promise<BusStats>;
   ping(): Promise<boolean>;

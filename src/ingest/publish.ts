@@ -44,7 +44,7 @@ export async function publishEffects(bus: Bus, effects: Effects): Promise<void> 
     push(CHANNELS.balances(b.userId), b);
     stale.add(CACHE_GROUPS.balances(b.userId));
   }
-  if (stale.size) await bus.invalidate([...stale]);
+  if (stale.size) await bus.cache.invalidate([...stale]);
   // Sent together: the Redis client pipelines commands issued without waiting in between.
   await Promise.all([...messages].map(([channel, items]) => bus.publish(channel, JSON.stringify(items))));
 }

@@ -1,20 +1,19 @@
 import { add, cmp } from '../ingest/apply/decimals.ts';
+import type { Candle } from '../ingest/apply/types.ts';
 import { bucketOpen, nextOpen, type KlineInterval } from './intervals.ts';
 
-/** One candle, decimals as strings, times in epoch milliseconds (UTC). */
-export interface Kline {
+/** One candle as the read side serves it: the ingest side's Candle, times in epoch milliseconds (UTC). */
+export interface Kline extends Omit<Candle, 'market' | 'interval' | 'openTime' | 'closeTime'> {
   openTime: number;
   closeTime: number;
-  open: string;
-  high: string;
-  low: string;
-  close: string;
-  volume: string;
-  quoteVolume: string;
-  tradeCount: number;
-  takerBuyVolume: string;
-  takerBuyQuoteVolume: string;
 }
+
+/** A candle the ingest service published, as a Kline. */
+export const klineOf = ({ market: _market, interval: _interval, openTime, closeTime, ...values }: Candle): Kline => ({
+  ...values,
+  openTime: new Date(openTime).getTime(),
+  closeTime: new Date(closeTime).getTime(),
+});
 
 /**
  * Merges candles of a finer stored interval (ascending by open time) into candles of `interval`.

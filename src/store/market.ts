@@ -207,9 +207,9 @@ export class MarketRepository {
 
   private async readKlines(market: Market, interval: KlineInterval, startTime: number | undefined, endTime: number | undefined, limit: number): Promise<Kline[]> {
     const end = startTime === undefined ? 'newest' : 'oldest';
-    if (market.exchange === VENUE && isStored(interval)) return this.storedKlines(market, interval, interval, startTime, endTime, limit, end);
+    if (market.exchange === VENUE && isStored(interval)) return this.storedKlines(market, interval, startTime, endTime, limit, end);
     if (market.exchange !== VENUE) {
-      const direct = await this.storedKlines(market, interval, interval, startTime, endTime, limit, end);
+      const direct = await this.storedKlines(market, interval, startTime, endTime, limit, end);
       if (direct.length || interval === '1m') return direct;
     }
     // Derived: buckets with openTime in [startTime, endTime], each merged from whole source
@@ -219,7 +219,7 @@ export class MarketRepository {
     const ratio = Math.ceil(KLINE_INTERVALS[interval].ms / CANDLE_INTERVALS[source].ms);
     const firstOpen = startTime === undefined ? undefined : bucketOpen(interval, startTime) === startTime ? startTime : nextOpen(interval, bucketOpen(interval, startTime));
     const lastClose = endTime === undefined ? undefined : nextOpen(interval, bucketOpen(interval, endTime)) - 1;
-    const rows = await this.storedKlines(market, source, source, firstOpen, lastClose, limit * ratio, end);
+    const rows = await this.storedKlines(market, source, firstOpen, lastClose, limit * ratio, end);
     const merged = mergeKlines(rows, interval);
     return end === 'oldest' ? merged.slice(0, limit) : merged.slice(-limit);
   }
@@ -227,7 +227,6 @@ export class MarketRepository {
   /** Up to `limit` candles as stored with open time in [from, to], the oldest or the newest of them; returned ascending. */
   private async storedKlines(
     market: Market,
-    stored: string,
     interval: KlineInterval,
     from: number | undefined,
     to: number | undefined,
@@ -238,7 +237,7 @@ export class MarketRepository {
     const range = [from === undefined ? null : new Date(from), to === undefined ? null : new Date(to)];
     let rows: CandleRow[];
     if (market.exchange === VENUE) {
-      const table = CANDLE_INTERVALS[stored as keyof typeof CANDLE_INTERVALS].table;
+      const table = CANDLE_INTERVALS[interval as keyof typeof CANDLE_INTERVALS].table;
       ({ rows } = await this.db.query<CandleRow>(
         `SELECT open_time, open_price::text AS open, high_price::text AS high, low_price::text AS low, close_price::text AS close,
                 volume::text, quote_volume::text, trade_count, taker_buy_volume::text, taker_buy_quote_volume::text
@@ -255,7 +254,7 @@ export class MarketRepository {
           WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
             AND ($4::timestamptz IS NULL OR timestamp >= $4) AND ($5::timestamptz IS NULL OR timestamp <= $5)
           ORDER BY timestamp ${newestFirst ? 'DESC' : 'ASC'} LIMIT $6`,
-        [market.exchange, market.symbol, stored, ...range, limit],
+        [market.exchange, market.symbol, interval, ...range, limit],
       ));
     }
     if (newestFirst) rows.reverse();
