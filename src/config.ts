@@ -25,6 +25,14 @@ export interface Config {
     batchSize: number;
     claimIdleMs: number;
     maxDeliveries: number;
+    /** Larger payloads are dead-lettered without being parsed. */
+    maxPayloadBytes: number;
+    /** Events stamped further ahead of the server clock are dead-lettered. */
+    maxClockSkewMs: number;
+    /** /health says degraded when entries wait and nothing has committed for this long. */
+    stallMs: number;
+    /** Dead letters older than this are removed. */
+    deadLetterRetentionMs: number;
   };
   api: {
     /** Requests per key (or per client address, without a key) and endpoint in one window. */
@@ -86,6 +94,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),
       claimIdleMs: int('TRADESTORE_CLAIM_IDLE_MS', env.TRADESTORE_CLAIM_IDLE_MS, 30_000, 100, 86_400_000),
       maxDeliveries: int('TRADESTORE_MAX_DELIVERIES', env.TRADESTORE_MAX_DELIVERIES, 5, 1, 1000),
+      maxPayloadBytes: int('TRADESTORE_MAX_PAYLOAD_BYTES', env.TRADESTORE_MAX_PAYLOAD_BYTES, 1024 * 1024, 1024, 512 * 1024 * 1024),
+      maxClockSkewMs: int('TRADESTORE_MAX_CLOCK_SKEW_MS', env.TRADESTORE_MAX_CLOCK_SKEW_MS, 5 * 60_000, 0, 7 * 86_400_000),
+      stallMs: int('TRADESTORE_STALL_MS', env.TRADESTORE_STALL_MS, 30_000, 1000, 86_400_000),
+      deadLetterRetentionMs: int('TRADESTORE_DEAD_LETTER_DAYS', env.TRADESTORE_DEAD_LETTER_DAYS, 30, 1, 3650) * 86_400_000,
     },
     api: {
       rateLimit: int('TRADESTORE_RATE_LIMIT', env.TRADESTORE_RATE_LIMIT, 1200, 1, 10_000_000),

@@ -85,18 +85,28 @@ for (const kind of ['memory', 'redis'] as const) {
       await bus.ack(read.map((e) => e.id));
     });
 
-    it('writes a dead letter once per source, lists it and replays it onto the stream', async () => {
-      const letter = { source: '1-1', payload: '{"type":"X"}', reason: 'unknown type', attempts: 1 };
+    it('writes a dead letter once per source with a copy of its entry, lists a preview, reads it whole and replays it', async () => {
+      const payload = `{"type":"X","pad":"${'y'.repeat(5000)}"}`;
+      const source = await bus.add(payload);
+      assert.deepEqual((await bus.read('w1', 10, 10)).map((e) => e.id), [source]);
+      const letter = { source, payload: null, reason: 'unknown type', attempts: 1 };
       await bus.deadLetter([letter]);
       await bus.deadLetter([letter]);
-      const dead = await bus.listDead(10);
+      const dead = await bus.listDead({ count: 10, previewBytes: 20 });
       assert.equal(dead.length, 1);
-      assert.deepEqual({ ...dead[0], id: undefined, failedAt: undefined }, { ...letter, id: undefined, failedAt: undefined });
+      assert.deepEqual(
+        { ...dead[0], id: undefined, failedAt: undefined },
+        { id: undefined, failedAt: undefined, source, stream: `${prefix}:events`, reason: 'unknown type', attempts: 1, lost: false, fields: [{ name: 'payload', bytes: payload.length, preview: payload.slice(0, 20) }] },
+      );
+      assert.deepEqual(await bus.listDead({ count: 10, after: dead[0]!.id }), []);
+      const full = await bus.readDead(dead[0]!.id);
+      assert.equal(full!.fields[0]!.value.toString(), payload);
       assert.equal((await bus.stats()).deadLetters, 1);
+      await bus.ack([source]);
       assert.equal(await bus.replayDead([dead[0]!.id]), 1);
       assert.equal((await bus.stats()).deadLetters, 0);
       const read = await bus.read('w1', 10, 10);
-      assert.deepEqual(read.map((e) => e.payload), ['{"type":"X"}']);
+      assert.deepEqual(read.map((e) => e.payload), [payload]);
       await bus.ack(read.map((e) => e.id));
     });
 

@@ -20,6 +20,7 @@ describe('tradestore dlq [redis]', async () => {
 
   it('lists dead letters and replays one, then all', async () => {
     await bus.ensureGroup();
+    // Sources that are no longer in the stream: the worker's copy of the payload is kept.
     await bus.deadLetter([
       { source: '1-0', payload: '{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}', reason: 'unknown user ghost', attempts: 1 },
       { source: '2-0', payload: '{"type":"NOPE","data":{}}', reason: 'unknown type "NOPE"', attempts: 2 },
@@ -29,7 +30,9 @@ describe('tradestore dlq [redis]', async () => {
     const letters = JSON.parse(list.stdout) as { id: string; source: string; reason: string; attempts: number }[];
     assert.deepEqual(letters.map((l) => [l.source, l.reason, l.attempts]), [['1-0', 'unknown user ghost', 1], ['2-0', 'unknown type "NOPE"', 2]]);
     const text = await runCli(['dlq', 'list'], t.env);
-    assert.match(text.stdout, /source 1-0  attempts 1[\s\S]*reason:  unknown user ghost/);
+    assert.match(text.stdout, /source 1-0  attempts 1[\s\S]*reason:  unknown user ghost\n  payload: \{"type":"BALANCE_UPDATE"/);
+    const show = await runCli(['dlq', 'show', '--id', letters[1]!.id, '--raw'], t.env);
+    assert.equal(show.stdout, '{"type":"NOPE","data":{}}');
 
     const one = await runCli(['dlq', 'replay', '--id', letters[0]!.id], t.env);
     assert.equal(one.code, 0, one.stderr);

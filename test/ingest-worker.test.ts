@@ -77,12 +77,15 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       for (const payload of bad) await bus.add(payload);
       await drain(worker, bus);
 
-      const dead = await bus.listDead(100);
+      const dead = await bus.listDead({ count: 100 });
       assert.deepEqual(
         dead.map((d) => d.reason.replace(/:.*$/s, '')).sort(),
         ['insufficient available INR for u1', 'invalid TRADE_ADDED', 'invalid TRADE_ADDED', 'malformed JSON', 'payload too large', 'unknown market NOPE_INR', 'unknown type "TRADE_DELETED"; known types'],
       );
-      assert.equal(dead.find((d) => d.reason.startsWith('payload too large'))!.payload.length, bad[6]!.length, 'the 10 MB payload is kept whole');
+      const tooLarge = dead.find((d) => d.reason.startsWith('payload too large'))!;
+      assert.equal(tooLarge.fields[0]!.bytes, bad[6]!.length, 'the 10 MB payload is kept whole');
+      assert.equal(tooLarge.fields[0]!.preview.length, 200, 'a listing shows a preview');
+      assert.equal((await bus.readDead(tooLarge.id))!.fields[0]!.value.toString(), bad[6]);
       assert.equal(dead.every((d) => d.attempts === 1), true);
       const order = await fresh.db.query<{ status: string; filled_quantity: string }>(`SELECT status, filled_quantity::text FROM orders WHERE id = 'o-77'`);
       assert.deepEqual(order.rows[0], { status: 'cancelled', filled_quantity: '0.50000000' });
@@ -97,14 +100,14 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10 });
       await bus.add(msg('BALANCE_UPDATE', { userId: 'late-user', asset: 'INR', availableChange: '50', changeType: 'deposit' }));
       await drain(worker, bus);
-      const dead = (await bus.listDead(100)).find((d) => d.payload.includes('late-user'))!;
+      const dead = (await bus.listDead({ count: 100 })).find((d) => d.fields[0]!.preview.includes('late-user'))!;
       assert.equal(dead.reason, 'unknown user late-user');
       await fresh.db.query(`INSERT INTO users (id, email) VALUES ('late-user', 'late@example.com')`);
       assert.equal(await bus.replayDead([dead.id]), 1);
       await drain(worker, bus);
       const { rows } = await fresh.db.query<{ available_balance: string }>(`SELECT available_balance::text FROM balances WHERE user_id = 'late-user'`);
       assert.equal(rows[0]!.available_balance, '50.00000000');
-      assert.equal((await bus.listDead(100)).some((d) => d.payload.includes('late-user')), false);
+      assert.equal((await bus.listDead({ count: 100 })).some((d) => d.fields[0]!.preview.includes('late-user')), false);
     });
 
     it('publishes what a commit changed, one message per channel', async () => {
@@ -125,19 +128,23 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.deepEqual([candle.open, candle.close, candle.tradeCount], ['2850.50000000', '2851.00000000', 2]);
     });
 
-    it('dead-letters an entry after too many deliveries', async () => {
-      // A worker that reads an entry and dies before applying it, twice; the third reader gives up on it.
-      await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '1' }));
+    it('applies an entry delivered too many times in a batch of its own, and decides on it like any other', async () => {
+      // Workers that read entries and died before applying them, twice; the third reader takes them one at a time.
+      const suspect = await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '1' }));
+      const poison = await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '-5' }));
       await bus.read('doomed', 10, 10);
       await new Promise((r) => setTimeout(r, 30));
       await bus.claimStale('doomed-2', 20, 10);
       await new Promise((r) => setTimeout(r, 30));
-      const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10, claimIdleMs: 20, maxDeliveries: 2 });
+      const lines: string[] = [];
+      const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10, claimIdleMs: 20, maxDeliveries: 2, log: (l) => lines.push(l) });
       await drain(worker, bus);
-      const letter = (await bus.listDead(100)).find((d) => d.payload.includes('"XYZ"'))!;
-      assert.match(letter.reason, /^delivered 3 times without being applied/);
+      assert.ok(lines.some((l) => l.includes(`entry ${suspect} was delivered 3 times; applying it alone`)), lines.join('\n'));
+      assert.ok(lines.some((l) => l.includes(`entry ${poison} was delivered 3 times; applying it alone`)), lines.join('\n'));
+      const letter = (await bus.listDead({ count: 100 })).find((d) => d.source === poison)!;
+      assert.match(letter.reason, /^insufficient available XYZ/);
       assert.equal(letter.attempts, 3);
-      assert.equal((await fresh.db.query(`SELECT 1 FROM balances WHERE asset = 'XYZ'`)).rows.length, 0);
+      assert.equal((await fresh.db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE asset = 'XYZ'`)).rows[0]!.a, '1.00000000');
     });
 
     it('changes nothing when the same events are delivered twice', async () => {

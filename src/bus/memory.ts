@@ -1,6 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { MemoryCache } from '../cache/cache.ts';
-import { compareIds, type Bus, type BusEntry, type BusStats, type DeadLetter, type NewDeadLetter, type PendingInfo } from './types.ts';
+import { MAX_PAYLOAD_BYTES } from '../ingest/events/decode.ts';
+import {
+  compareIds, type Bus, type BusEntry, type BusStats, type DeadLetter, type DeadLetterFull, type DeadListOptions, type NewDeadLetter,
+  type PendingInfo,
+} from './types.ts';
 
 interface Pending {
   consumer: string;
@@ -20,7 +24,7 @@ export class MemoryBus implements Bus {
   private lastDelivered = '0-0';
   private readonly pel = new Map<string, Pending>();
   private readonly list: string[] = [];
-  private dead: DeadLetter[] = [];
+  private dead: DeadLetterFull[] = [];
   private readonly deadSources = new Set<string>();
   private readonly events = new EventEmitter();
   readonly cache = new MemoryCache();
@@ -28,8 +32,19 @@ export class MemoryBus implements Bus {
   private seq = 0;
   private deadSeq = 0;
 
-  constructor(readonly stream = 'tradestore:events') {
+  constructor(
+    readonly stream = 'tradestore:events',
+    private readonly maxPayloadBytes = MAX_PAYLOAD_BYTES,
+  ) {
     this.events.setMaxListeners(0);
+  }
+
+  /** The entry as the worker sees it; an oversized payload is not handed over (as with Redis). */
+  private view(e: { id: string; payload: string }, deliveries: number): BusEntry {
+    const bytes = Buffer.byteLength(e.payload);
+    return bytes > this.maxPayloadBytes
+      ? { id: e.id, payload: null, deliveries, unreadable: `payload too large: ${bytes} bytes (limit ${this.maxPayloadBytes}, TRADESTORE_MAX_PAYLOAD_BYTES)` }
+      : { id: e.id, payload: e.payload, deliveries };
   }
 
   async ensureGroup(): Promise<void> {}
@@ -85,7 +100,7 @@ export class MemoryBus implements Bus {
       this.pel.set(e.id, { consumer, deliveries: 1, deliveredAt: now });
       this.lastDelivered = e.id;
     }
-    return batch.map((e) => ({ ...e, deliveries: 1 }));
+    return batch.map((e) => this.view(e, 1));
   }
 
   private redeliver(ids: string[], consumer: string): BusEntry[] {
@@ -98,7 +113,7 @@ export class MemoryBus implements Bus {
       p.consumer = consumer;
       p.deliveries += 1;
       p.deliveredAt = now;
-      out.push({ ...entry, deliveries: p.deliveries });
+      out.push(this.view(entry, p.deliveries));
     }
     return out;
   }
@@ -154,19 +169,46 @@ export class MemoryBus implements Bus {
     for (const l of letters) {
       if (this.deadSources.has(l.source)) continue;
       this.deadSources.add(l.source);
-      this.dead.push({ ...l, id: `${Date.now()}-${this.deadSeq++}`, failedAt: new Date() });
+      const entry = this.entries.find((e) => e.id === l.source);
+      const payload = entry?.payload ?? l.payload;
+      this.dead.push({
+        id: `${Date.now()}-${this.deadSeq++}`,
+        source: l.source,
+        stream: this.stream,
+        reason: l.reason,
+        attempts: l.attempts,
+        failedAt: new Date(),
+        fields: payload === null ? [] : [{ name: 'payload', value: Buffer.from(payload) }],
+        lost: payload === null,
+      });
     }
   }
 
-  async listDead(count: number): Promise<DeadLetter[]> {
-    return this.dead.slice(0, count);
+  async listDead(options: DeadListOptions): Promise<DeadLetter[]> {
+    const n = options.previewBytes ?? 200;
+    return this.dead
+      .filter((d) => !options.after || compareIds(d.id, options.after) > 0)
+      .slice(0, options.count)
+      .map((d) => ({ ...d, fields: d.fields.map((f) => ({ name: f.name, bytes: f.value.length, preview: f.value.subarray(0, n).toString() })) }));
+  }
+
+  async readDead(id: string): Promise<DeadLetterFull | null> {
+    return this.dead.find((d) => d.id === id) ?? null;
   }
 
   async replayDead(ids: string[] | 'all'): Promise<number> {
-    const chosen = this.dead.filter((d) => ids === 'all' || ids.includes(d.id));
+    const chosen = this.dead.filter((d) => (ids === 'all' || ids.includes(d.id)) && !d.lost);
     this.dead = this.dead.filter((d) => !chosen.includes(d));
-    for (const d of chosen) await this.add(d.payload);
+    for (const d of chosen) await this.add(d.fields[0]!.value.toString());
     return chosen.length;
+  }
+
+  async trim(deadLetterRetentionMs: number): Promise<{ stream: number; dead: number }> {
+    // Acknowledged entries are dropped as they are acknowledged (see ack).
+    const cutoff = Date.now() - deadLetterRetentionMs;
+    const before = this.dead.length;
+    this.dead = this.dead.filter((d) => d.failedAt.getTime() >= cutoff);
+    return { stream: 0, dead: before - this.dead.length };
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -184,6 +226,9 @@ export class MemoryBus implements Bus {
   async stats(): Promise<BusStats> {
     return {
       length: this.entries.length,
+      streamMemoryBytes: null,
+      serverMemoryBytes: null,
+      groupExists: true,
       pending: this.pel.size,
       lag: this.undelivered(Number.MAX_SAFE_INTEGER).length,
       listLength: this.list.length,

@@ -8,7 +8,14 @@ import type { Cache } from '../cache/cache.ts';
 export interface BusEntry {
   /** Stream entry id, "<ms>-<seq>"; ids only grow. */
   id: string;
-  payload: string;
+  /** The entry's `payload` field as text; null when it cannot be read as one (see `unreadable`). */
+  payload: string | null;
+  /**
+   * Why the entry has no usable payload: it has no `payload` field, its bytes are not UTF-8, or it
+   * is larger than the limit (then it was never turned into text). Such an entry goes to the dead
+   * letters as it arrived.
+   */
+  unreadable?: string;
   /** How many times the group has handed out this entry (1 on first delivery). */
   deliveries: number;
 }
@@ -19,27 +26,59 @@ export interface PendingInfo {
   deliveries: number;
 }
 
+/** One field of a dead letter's original entry: its size and (for a listing) its first bytes. */
+export interface DeadField {
+  name: string;
+  bytes: number;
+  /** The first bytes as text (invalid UTF-8 shown as U+FFFD); whole when `bytes` ≤ the preview size. */
+  preview: string;
+}
+
+/** A dead letter as listed: metadata and previews, never whole payloads. */
 export interface DeadLetter {
   /** Id in the dead-letter stream. */
   id: string;
   /** Id of the entry in the event stream that failed. */
   source: string;
-  payload: string;
+  /** The stream it came from (and goes back to on replay). */
+  stream: string;
   reason: string;
   attempts: number;
   failedAt: Date;
+  /** The original entry's fields, in order; `payload` is the one engines send. */
+  fields: DeadField[];
+  /** True when the source entry was gone before it could be copied (nothing to replay). */
+  lost: boolean;
+}
+
+/** A dead letter with its original entry's fields byte for byte. */
+export interface DeadLetterFull extends Omit<DeadLetter, 'fields'> {
+  fields: { name: string; value: Buffer }[];
 }
 
 export interface NewDeadLetter {
   source: string;
-  payload: string;
   reason: string;
   attempts: number;
+  /** The payload as the worker has it; kept only if the source entry is gone from the stream. */
+  payload: string | null;
+}
+
+export interface DeadListOptions {
+  count: number;
+  /** Only letters after this dead-letter id (for paging). */
+  after?: string;
+  /** Bytes of each field shown (default 200). */
+  previewBytes?: number;
 }
 
 export interface BusStats {
   /** Entries in the stream (acknowledged ones until trimmed). */
   length: number;
+  /** Memory the stream takes in Redis, in bytes (null for the in-process bus). */
+  streamMemoryBytes: number | null;
+  /** Memory the Redis server uses, in bytes (null for the in-process bus). */
+  serverMemoryBytes: number | null;
   /** Delivered, not yet acknowledged. */
   pending: number;
   /** Not yet delivered to the group. */
@@ -47,6 +86,8 @@ export interface BusStats {
   /** Items waiting in the seed's list. */
   listLength: number;
   deadLetters: number;
+  /** The consumer group exists (it is recreated by the worker when Redis lost it). */
+  groupExists: boolean;
 }
 
 export interface Bus {
@@ -74,11 +115,22 @@ export interface Bus {
   /** Payloads of entries by id (missing ones are left out). */
   payloads(ids: string[]): Promise<Map<string, string>>;
   ack(ids: string[]): Promise<void>;
-  /** Writes dead letters; a source that is already there is not written twice. */
+  /**
+   * Writes dead letters, each with a copy of its source entry's fields made where the entry is
+   * (so nothing is lost or re-encoded on the way); a source already there is not written twice.
+   */
   deadLetter(letters: NewDeadLetter[]): Promise<void>;
-  listDead(count: number): Promise<DeadLetter[]>;
-  /** Puts dead letters back on the stream (and removes them from the dead letters); returns how many. */
+  /** Dead letters oldest first, with previews of their fields, never whole payloads. */
+  listDead(options: DeadListOptions): Promise<DeadLetter[]>;
+  /** One dead letter with its original fields byte for byte, or null. */
+  readDead(id: string): Promise<DeadLetterFull | null>;
+  /** Puts dead letters back on their stream with their original fields (and removes them); returns how many. */
   replayDead(ids: string[] | 'all'): Promise<number>;
+  /**
+   * Keeps the bus bounded: removes stream entries that every consumer group has acknowledged,
+   * and dead letters older than the retention. Returns how many of each were removed.
+   */
+  trim(deadLetterRetentionMs: number): Promise<{ stream: number; dead: number }>;
   publish(channel: string, message: string): Promise<void>;
   /** The read-through cache on the same server (or in process, for the in-process bus). */
   readonly cache: Cache;
@@ -87,6 +139,9 @@ export interface Bus {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** What a stream read or claim reports when the consumer group (or the stream) is gone. */
+export const isMissingGroup = (error: unknown) => /\bNOGROUP\b/.test(String((error as Error)?.message ?? error));
 
 export interface BusNames {
   stream: string;

@@ -7,7 +7,8 @@ import { NotFoundError } from '../store/errors.ts';
 import { apiKeyCommand, seedCommand, userCommand } from './admin.ts';
 import { demoCommand } from './demo.ts';
 import { migrateCommand } from './migrate.ts';
-import { dlqCommand, simulateCommand, startCommand } from './service.ts';
+import { dlqCommand } from './dlq.ts';
+import { simulateCommand, startCommand } from './service.ts';
 import { USAGE, UsageError } from './usage.ts';
 
 const out = (line: string) => process.stdout.write(line + '\n');

@@ -22,9 +22,12 @@ Usage:
                                         with /health and /metrics on PORT
   tradestore simulate [--rate N] [--count N] [--via stream|list] [--users N] [--seed N]
                                         send seed-000 engine events to Redis at a steady rate
-  tradestore dlq list [--json] [--limit N]
+  tradestore dlq list [--json] [--limit N] [--after ID]
+                                        dead letters with reason and a preview of each field
+  tradestore dlq show --id ID [--json | --raw [--field payload]]
+                                        one dead letter in full (--raw: the field's bytes as they arrived)
   tradestore dlq replay (--id ID ... | --all)
-                                        show dead letters; put them back on the stream
+                                        put dead letters back on their stream, fields unchanged
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
                                         default): ingest, API, simulated engine, dashboard at /

@@ -1,7 +1,7 @@
 import type { Database } from '../database/types.ts';
 import type { Bus, BusEntry, NewDeadLetter } from '../bus/types.ts';
-import { compareIds } from '../bus/types.ts';
-import { decodeEvent } from './events/decode.ts';
+import { compareIds, isMissingGroup } from '../bus/types.ts';
+import { decodeEvent, type DecodeOptions } from './events/decode.ts';
 import { applyIsolating, type BatchOutcome } from './apply/batch.ts';
 import type { Effects, Entry } from './apply/types.ts';
 import { publishEffects } from './publish.ts';
@@ -15,8 +15,14 @@ export interface WorkerOptions {
   blockMs?: number;
   /** Entries another consumer left unacknowledged this long are taken over. */
   claimIdleMs?: number;
-  /** After this many deliveries without being applied, an entry goes to the dead letters. */
+  /** An entry delivered more than this many times is applied in a batch of its own. */
   maxDeliveries?: number;
+  /** Payload size limit and allowed clock skew of event times (see decode.ts). */
+  decode?: Omit<DecodeOptions, 'now'>;
+  /** Dead letters older than this are removed (default 30 days). */
+  deadLetterRetentionMs?: number;
+  /** How often acknowledged entries are trimmed from the stream (default 5 s). */
+  trimIntervalMs?: number;
   log?: (line: string) => void;
 }
 
@@ -45,7 +51,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * The ingest worker: list → stream, read through the consumer group, decode, apply in one
  * transaction per batch, dead-letter what cannot be applied, acknowledge only after commit,
- * publish what changed.
+ * publish what changed, and trim what every group has acknowledged.
+ *
+ * Nothing a message holds can stop it: decoding never throws (decode.ts), and a failure while
+ * applying is either about one message's content (that message is found and dead-lettered with
+ * the reason) or about the infrastructure (the batch is retried with backoff, nothing is
+ * dead-lettered); see failures.ts.
  *
  * Ordering: every event has an ordering key (market, order, user). An entry is applied only when
  * no earlier entry with the same key is still pending anywhere in the group; since the group
@@ -70,10 +81,16 @@ export class IngestWorker {
   private stopping = false;
   private running: Promise<void> | null = null;
   private lastClaim = 0;
+  private lastTrim = 0;
   private backoffMs = 0;
   databaseHealthy = true;
   busHealthy = true;
   lastError: string | null = null;
+  /** The consumer group was found missing and could not be recreated yet. */
+  groupMissing = false;
+  /** When a batch last committed, or the worker last found nothing to do (epoch ms). */
+  lastProgressAt = Date.now();
+  lastCommitAt: number | null = null;
 
   constructor(
     private readonly db: Database,
@@ -85,6 +102,11 @@ export class IngestWorker {
     this.claimIdleMs = options.claimIdleMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? 5;
     this.log = options.log ?? (() => {});
+  }
+
+  /** Entries this worker holds: read and not applied yet, or applied and not acknowledged yet. */
+  get holding(): number {
+    return this.held.length + this.completions.reduce((n, c) => n + c.ids.length, 0);
   }
 
   private key(id: string): string {
@@ -129,17 +151,36 @@ export class IngestWorker {
     } catch (error) {
       if (side === 'bus') this.busHealthy = false;
       else this.databaseHealthy = false;
-      this.lastError = `${side}: ${(error as Error).message}`;
+      this.lastError = `${side}: ${(error as Error)?.message ?? String(error)}`;
       this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5000);
       this.log(`ingest: ${this.lastError}; retrying in ${this.backoffMs} ms`);
+      if (side === 'bus' && isMissingGroup(error)) await this.recreateGroup();
       return undefined;
+    }
+  }
+
+  /**
+   * Redis lost the group (a restart without persistence, a failover, a deleted stream): it is
+   * created again from the start of whatever the stream holds now, so an entry an engine added
+   * after the loss is read too (a group created at '$' would skip it). Entries delivered again
+   * change nothing: their keys are in the ledger.
+   */
+  private async recreateGroup(): Promise<void> {
+    this.groupMissing = true;
+    try {
+      await this.bus.ensureGroup();
+      this.groupMissing = false;
+      this.log('ingest: the consumer group was gone; recreated it from the start of the stream');
+    } catch (error) {
+      this.log(`ingest: could not recreate the consumer group: ${(error as Error).message}`);
     }
   }
 
   /** Decodes and validates entries; runs while the database applies the previous batch when prefetched. */
   private decode(entries: BusEntry[]): Held[] {
     return entries.map((entry) => {
-      const result = decodeEvent(entry.payload);
+      if (entry.payload === null) return { entry, decoded: null, invalid: entry.unreadable ?? 'no payload' };
+      const result = decodeEvent(entry.payload, this.options.decode);
       return result.ok
         ? { entry, decoded: { key: this.key(entry.id), event: result.event, redelivered: entry.deliveries > 1 }, invalid: null }
         : { entry, decoded: null, invalid: result.reason };
@@ -188,24 +229,33 @@ export class IngestWorker {
       if (!fetched) return;
       this.hold(this.decode(fetched));
     }
-    if (this.held.length === 0) return;
+    if (Date.now() - this.lastTrim >= (this.options.trimIntervalMs ?? 5000)) {
+      this.lastTrim = Date.now();
+      await this.guard('bus', () => this.bus.trim(this.options.deadLetterRetentionMs ?? 30 * 86_400_000));
+    }
+    if (this.held.length === 0) {
+      if (this.completions.length === 0) this.lastProgressAt = Date.now();
+      return;
+    }
 
     const dead: NewDeadLetter[] = [];
     const deadIds = new Set<string>();
     for (const h of this.held) {
-      const reason =
-        h.invalid ??
-        (h.entry.deliveries > this.maxDeliveries
-          ? `delivered ${h.entry.deliveries} times without being applied${this.lastError ? ` (last error: ${this.lastError})` : ''}`
-          : null);
-      if (reason) {
-        dead.push({ source: h.entry.id, payload: h.entry.payload, reason, attempts: h.entry.deliveries });
-        deadIds.add(h.entry.id);
-      }
+      if (h.invalid === null) continue;
+      dead.push({ source: h.entry.id, payload: h.entry.payload, reason: h.invalid, attempts: h.entry.deliveries });
+      deadIds.add(h.entry.id);
     }
     const live = this.held.filter((h) => !deadIds.has(h.entry.id));
-    const ready = await this.guard('bus', () => this.readyEntries(live));
+    let ready = await this.guard('bus', () => this.readyEntries(live));
     if (!ready) return;
+    // An entry delivered many times may be what stopped earlier workers (a crash, a kill): it is
+    // applied in a batch of its own, so whatever happens to it happens to it alone. Entries
+    // before it go first, in order.
+    const suspect = ready.findIndex((h) => h.entry.deliveries > this.maxDeliveries);
+    if (suspect === 0) {
+      this.log(`ingest: entry ${ready[0]!.entry.id} was delivered ${ready[0]!.entry.deliveries} times; applying it alone`);
+      ready = ready.slice(0, 1);
+    } else if (suspect > 0) ready = ready.slice(0, suspect);
 
     let outcome: BatchOutcome | undefined;
     if (ready.length) {
@@ -220,11 +270,15 @@ export class IngestWorker {
       if (outcome) {
         this.metrics.recordBatch(ready.length, outcome, Date.now() - started);
         this.metrics.recordCommit(ready.map((h) => h.entry.id));
+        this.lastCommitAt = this.lastProgressAt = Date.now();
       }
     } else {
       await this.complete();
     }
     // Nothing was committed when the apply failed; the entries dead on arrival can still go, the rest is retried.
+    // Part of the batch may have committed before the failure (the split that finds a bad entry
+    // commits each half on its own), so the retry looks every entry up in the ledger.
+    if (!outcome) for (const h of ready) h.decoded!.redelivered = undefined;
     const appliedIds = outcome ? ready.map((h) => h.entry.id) : [];
     const byKey = new Map(ready.map((h) => [h.decoded!.key, h]));
     for (const r of outcome?.rejected ?? []) {
@@ -233,6 +287,7 @@ export class IngestWorker {
     }
     const ids = [...deadIds, ...appliedIds];
     if (ids.length === 0) return;
+    if (!outcome && deadIds.size) this.lastProgressAt = Date.now();
     const finished = new Set(ids);
     this.held = this.held.filter((h) => !finished.has(h.entry.id));
     for (const id of finished) this.foreignKeys.delete(id);
@@ -296,7 +351,7 @@ export class IngestWorker {
     if (unknown.length) {
       const payloads = await this.bus.payloads(unknown);
       for (const id of unknown) {
-        const decoded = decodeEvent(payloads.get(id) ?? '');
+        const decoded = decodeEvent(payloads.get(id) ?? '', this.options.decode);
         this.foreignKeys.set(id, decoded.ok ? decoded.event.key : null);
       }
     }

@@ -1,40 +1,121 @@
-import type { Bus } from '../bus/types.ts';
+import type { Bus, BusStats } from '../bus/types.ts';
 import type { Database } from '../database/types.ts';
 import type { IngestWorker } from '../ingest/worker.ts';
 
+/**
+ * /health: 200 "healthy" only while the service actually does its work; otherwise 503
+ * "degraded" with the causes. Causes are phrased for anyone (no addresses, no SQL); the errors
+ * behind them are in `detail`, shown only to callers with the admin scope.
+ */
 export interface Health {
-  status: 'healthy' | 'unhealthy';
-  database: { ok: boolean; backend: string; error?: string };
-  bus: { ok: boolean; kind: string };
-  ingest: { running: boolean; lastError: string | null; eventsPerSecond: number; eventsApplied: number; deadLettered: number } | null;
+  status: 'healthy' | 'degraded';
+  causes: string[];
+  database: { ok: boolean; backend: string };
+  bus: { ok: boolean; kind: string; groupExists: boolean | null; lag: number | null; pending: number | null };
+  ingest: {
+    running: boolean;
+    eventsPerSecond: number;
+    eventsApplied: number;
+    deadLettered: number;
+    /** Entries waiting to be applied: held by this worker, pending in the group, or not delivered yet. */
+    waiting: number;
+    lastCommitAt: string | null;
+  } | null;
+  /** Background jobs (TimescaleDB's, or the service's maintenance) whose recent runs keep failing. */
+  failingJobs: { job: string; failures: number; lastRunAt: string | null }[];
+  detail?: Record<string, string>;
+}
+
+export interface HealthOptions {
+  /** Degraded when entries wait and nothing has committed for this long (ms). */
+  stallMs: number;
+  /** Include the errors behind the causes (admin callers only). */
+  detail?: boolean;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))]);
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
-/** Healthy only when the database and the bus answer now. */
-export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker | null): Promise<Health> {
-  // Both checks at once, each bounded, so /health answers within two seconds whatever is down.
-  const [database, busOk] = await Promise.all([
+/**
+ * A TimescaleDB job keeps failing when its last run failed and so did an earlier one. Where no
+ * TimescaleDB scheduler runs, the service's own maintenance runs (maintenance_runs) count.
+ */
+async function failingJobs(db: Database): Promise<Health['failingJobs']> {
+  if (db.capabilities.timescaledb && db.capabilities.jobScheduler) {
+    const { rows } = await db.query<{ job: string; failures: string; last_run: Date | null }>(
+      `SELECT j.proc_name || ' ' || coalesce(j.hypertable_name, '') || ' (job ' || j.job_id || ')' AS job,
+              s.total_failures::text AS failures, s.last_run_started_at AS last_run
+         FROM timescaledb_information.jobs j JOIN timescaledb_information.job_stats s USING (job_id)
+        WHERE s.last_run_status = 'Failed' AND s.total_failures >= 2`,
+    );
+    return rows.map((r) => ({ job: r.job.replace(/ +\(/, ' ('), failures: Number(r.failures), lastRunAt: r.last_run?.toISOString() ?? null }));
+  }
+  const { rows: exists } = await db.query<{ t: string | null }>(`SELECT to_regclass('public.maintenance_runs')::text AS t`);
+  if (!exists[0]?.t) return [];
+  // A job keeps failing when its last two runs failed.
+  const { rows } = await db.query<{ job: string; failures: string; last_run: Date }>(
+    `SELECT job, count(*)::text AS failures, max(started_at) AS last_run
+       FROM (SELECT job, status, started_at, row_number() OVER (PARTITION BY job ORDER BY started_at DESC) AS n
+               FROM maintenance_runs WHERE status <> 'skipped') r
+      WHERE n <= 2
+      GROUP BY job HAVING bool_and(status = 'failed') AND count(*) = 2`,
+  );
+  return rows.map((r) => ({ job: `maintenance ${r.job}`, failures: Number(r.failures), lastRunAt: r.last_run.toISOString() }));
+}
+
+export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker | null, options: HealthOptions): Promise<Health> {
+  const causes: string[] = [];
+  const detail: Record<string, string> = {};
+  // Every check at once, each bounded, so /health answers within two seconds whatever is down.
+  const [database, busOk, stats, jobs] = await Promise.all([
     withTimeout(db.query('SELECT 1'), 1500).then(
-      (): Health['database'] => ({ ok: true, backend: db.backend }),
-      (error: Error): Health['database'] => ({ ok: false, backend: db.backend, error: error.message }),
+      () => true,
+      (error: Error) => ((detail.database = error.message), false),
     ),
     withTimeout(bus.ping(), 1500).catch(() => false),
+    withTimeout(bus.stats(), 1500).catch((error: Error): BusStats | null => ((detail.bus = error.message), null)),
+    withTimeout(failingJobs(db), 1500).catch((error: Error): Health['failingJobs'] => ((detail.jobs = error.message), [])),
   ]);
+  if (!database) causes.push('database unreachable');
+  if (!busOk) causes.push('bus unreachable');
+  if (worker) {
+    if (stats && !stats.groupExists) causes.push('ingest: the consumer group is missing (Redis lost it); the worker recreates it');
+    else if (worker.groupMissing) causes.push('ingest: the consumer group is missing and could not be recreated yet');
+    if (!worker.databaseHealthy) causes.push('ingest: the last batch failed to apply and is being retried');
+    if (!worker.busHealthy) causes.push('ingest: the worker cannot read from or acknowledge on the bus');
+    if (worker.lastError && (!worker.databaseHealthy || !worker.busHealthy)) detail.ingest = worker.lastError;
+  }
+  const waiting = (worker?.holding ?? 0) + (stats ? stats.lag + stats.pending + stats.listLength : 0);
+  if (worker && waiting > 0) {
+    const idleMs = Date.now() - worker.lastProgressAt;
+    if (idleMs > options.stallMs) {
+      causes.push(`ingest stalled: ${waiting} entries waiting and nothing committed for ${Math.round(idleMs / 1000)} s`);
+    }
+  }
+  for (const j of jobs) causes.push(`background job failing: ${j.job}, ${j.failures} failures`);
   return {
-    status: database.ok && busOk ? 'healthy' : 'unhealthy',
-    database,
-    bus: { ok: busOk, kind: bus.kind },
+    status: causes.length ? 'degraded' : 'healthy',
+    causes,
+    database: { ok: database, backend: db.backend },
+    bus: { ok: busOk, kind: bus.kind, groupExists: stats?.groupExists ?? null, lag: stats?.lag ?? null, pending: stats?.pending ?? null },
     ingest: worker
       ? {
           running: true,
-          lastError: worker.databaseHealthy && worker.busHealthy ? null : worker.lastError,
           eventsPerSecond: worker.metrics.eventsPerSecond(),
           eventsApplied: worker.metrics.eventsApplied,
           deadLettered: worker.metrics.deadLettered,
+          waiting,
+          lastCommitAt: worker.lastCommitAt ? new Date(worker.lastCommitAt).toISOString() : null,
         }
       : null,
+    failingJobs: jobs,
+    ...(options.detail && Object.keys(detail).length ? { detail } : {}),
   };
 }

@@ -57,6 +57,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
           batchSize: config.ingest.batchSize,
           claimIdleMs: config.ingest.claimIdleMs,
           maxDeliveries: config.ingest.maxDeliveries,
+          decode: { maxBytes: config.ingest.maxPayloadBytes, maxSkewMs: config.ingest.maxClockSkewMs },
+          deadLetterRetentionMs: config.ingest.deadLetterRetentionMs,
           log,
         });
   const registry = ingestRegistry(bus, worker);
@@ -64,8 +66,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const http = Fastify({ logger: false });
   let live: LiveStreams | null = null;
   if (options.api !== false) live = await registerApi(http, store, config);
-  http.get('/health', { schema: { hide: true } }, async (_request, reply) => {
-    const health = await checkHealth(db, bus, worker);
+  http.get('/health', { schema: { hide: true } }, async (request, reply) => {
+    // The errors behind the causes (addresses, SQL messages) are for operators only.
+    const key = request.headers['x-api-key'];
+    const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
+    const health = await checkHealth(db, bus, worker, { stallMs: config.ingest.stallMs, detail: identity?.scopes.includes('admin') ?? false });
     return reply.code(health.status === 'healthy' ? 200 : 503).send(health);
   });
   http.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));

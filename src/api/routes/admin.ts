@@ -3,10 +3,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { requireScope } from '../auth.ts';
+import { ApiError } from '../errors.ts';
 import { limitParam } from '../params.ts';
 
 const tags = ['Administration (API key with the admin scope)'];
 const security = [{ apiKey: [] }];
+const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'must be a stream entry id such as 1763700000123-0');
 
 export function adminRoutes(app: FastifyInstance, store: Store): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -15,9 +17,31 @@ export function adminRoutes(app: FastifyInstance, store: Store): void {
     return store.bus.stats();
   });
   r.get('/v1/admin/dead-letters', {
-    schema: { tags, security, summary: 'Dead letters with reason, payload and attempts', querystring: z.object({ limit: limitParam.optional() }) },
+    schema: {
+      tags,
+      security,
+      summary: 'Dead letters, oldest first, with the reason and a preview of each original field (never whole payloads)',
+      querystring: z.object({ limit: limitParam.max(1000).optional(), after: streamId.optional() }),
+    },
   }, async (request) => {
     requireScope(request, 'admin');
-    return { deadLetters: await store.bus.listDead(Math.min(request.query.limit ?? 100, 1000)) };
+    const count = request.query.limit ?? 100;
+    const deadLetters = await store.bus.listDead({ count, after: request.query.after });
+    return { deadLetters, next: deadLetters.length === count ? deadLetters[deadLetters.length - 1]!.id : null };
+  });
+  r.get('/v1/admin/dead-letters/:id/fields/:name', {
+    schema: {
+      tags,
+      security,
+      summary: "One field of a dead letter's original entry (payload: what the engine sent), byte for byte",
+      params: z.object({ id: streamId, name: z.string().min(1).max(200) }),
+    },
+  }, async (request, reply) => {
+    requireScope(request, 'admin');
+    const letter = await store.bus.readDead(request.params.id);
+    if (!letter) throw new ApiError(404, 'unknown_dead_letter', `no dead letter with id ${request.params.id}`, 'id');
+    const field = letter.fields.find((f) => f.name === request.params.name);
+    if (!field) throw new ApiError(404, 'unknown_field', `dead letter ${letter.id} has no field ${JSON.stringify(request.params.name)}`, 'name');
+    return reply.type('application/octet-stream').send(field.value);
   });
 }

@@ -7,6 +7,7 @@ import { applyPositions } from './positions.ts';
 import { applyStrategyTrades } from './strategyTrades.ts';
 import { applyTrades } from './trades.ts';
 import { emptyEffects, type ApplyResult, type Effects, type Entry, type Rejection } from './types.ts';
+import { asContent, classifyFailure, ContentError, tracked } from '../failures.ts';
 
 export interface BatchOutcome {
   /** Keys applied by this batch. */
@@ -55,7 +56,8 @@ const eventKey = (entry: Entry) => (entry.event.eventId ? `event:${entry.event.e
  * entry delivered twice, finds its keys there and changes nothing.
  */
 export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchOutcome> {
-  return db.transaction(async (tx) => {
+  return db.transaction(async (raw) => {
+    const tx = tracked(raw);
     const outcome: BatchOutcome = { applied: [], duplicates: [], rejected: [], effects: emptyEffects() };
     // First deliveries cannot have been applied yet; only redeliveries and producer eventIds are looked up.
     const keys = [...new Set(entries.flatMap((e) => [e.redelivered === false ? [] : e.key, eventKey(e) ?? []].flat()))];
@@ -87,7 +89,7 @@ export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchO
     }
     const newlyRejected: Rejection[] = [];
     for (const [applier, list] of byApplier) {
-      const result = await applier(tx, list, outcome.effects);
+      const result = await asContent(() => applier(tx, list, outcome.effects));
       newlyRejected.push(...result.rejected);
     }
     const rejectedKeys = new Set(newlyRejected.map((r) => r.key));
@@ -112,28 +114,22 @@ export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchO
   });
 }
 
-/** SQLSTATE classes that mean "this data cannot be stored", as opposed to "try again later". */
-const DATA_ERROR_CLASSES = new Set(['22', '23', '42', 'P0']);
-
-export function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && DATA_ERROR_CLASSES.has(code.slice(0, 2));
-}
-
 /**
- * applyBatch, and when the database rejects the batch for its data (a constraint, an overflow),
- * finds the entries responsible by splitting the batch in order-preserving halves; each entry
- * that fails alone is recorded as rejected with the database's message. Errors that are not
- * about the data (connection lost, deadlock) are thrown for the caller to retry.
+ * applyBatch, and when the batch fails for a message's content (a constraint, an overflow, an
+ * exception while handling a value: see failures.ts), finds the entries responsible by splitting
+ * the batch in order-preserving halves; each entry that fails alone is recorded as rejected with
+ * the reason. Infrastructure errors (connection lost, missing relation, read-only database) are
+ * thrown for the caller to retry: they never dead-letter anything.
  */
 export async function applyIsolating(db: Database, entries: Entry[]): Promise<BatchOutcome> {
   try {
     return await applyBatch(db, entries);
   } catch (error) {
-    if (!isDataError(error)) throw error;
+    if (classifyFailure(error) !== 'data') throw error;
     if (entries.length === 1) {
       const entry = entries[0]!;
-      const reason = `rejected by the database: ${(error as Error).message}`;
+      const reason =
+        error instanceof ContentError ? `could not be applied: ${error.message}` : `rejected by the database: ${(error as Error).message}`;
       await db.query(
         `INSERT INTO ingest_applied (key, outcome, reason) VALUES ($1, 'rejected', $2) ON CONFLICT (key) DO NOTHING`,
         [entry.key, reason],

@@ -24,7 +24,8 @@ export function decimal(sign: Sign = 'any') {
     .max(MAX_DECIMAL_TEXT, { error: `expected a decimal number of at most ${MAX_DECIMAL_TEXT} characters` })
     .regex(DECIMAL, { error: (issue) => `expected a decimal number, got ${JSON.stringify(issue.input)}` })
     .transform((text, ctx) => {
-      const value = new Big(text);
+      // big.js refuses a leading '+', which JSON strings (and the pattern above) allow.
+      const value = new Big(text.startsWith('+') ? text.slice(1) : text);
       if (sign === 'positive' && value.lte(0)) {
         ctx.issues.push({ code: 'custom', message: `must be greater than 0, got ${text}`, input: text });
         return z.NEVER;
