@@ -8,19 +8,9 @@ import { IngestWorker } from '../src/ingest/worker.ts';
 import { freshDatabase, serverUnavailable, type Fresh } from './helpers/backends.ts';
 import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
 import { candleMismatches } from './helpers/candles.ts';
+import { drain } from './helpers/ingest.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
-
-/** Steps the worker until everything sent is applied or dead-lettered. */
-export async function drain(worker: IngestWorker, bus: Bus, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await worker.step();
-    const s = await bus.stats();
-    if (s.pending === 0 && s.lag === 0 && s.listLength === 0) return;
-    if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(s)}; last error ${worker.lastError}`);
-  }
-}
 
 const msg = (type: string, data: object, extra: object = {}) => JSON.stringify({ type, data, ...extra });
 

@@ -32,3 +32,14 @@ export const depositMsg = (userId: string, asset: string, amount: string) => ({
   type: 'BALANCE_UPDATE',
   data: { userId, asset, availableChange: amount, changeType: 'deposit' },
 });
+
+/** Steps the worker until everything sent is applied or dead-lettered. */
+export async function drain(worker: IngestWorker, bus: Bus, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await worker.step();
+    const s = await bus.stats();
+    if (s.pending === 0 && s.lag === 0 && s.listLength === 0) return;
+    if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(s)}; last error ${worker.lastError}`);
+  }
+}

@@ -26,8 +26,9 @@ const rows = <T extends EventType>(type: T) => rowApplier(ROW_SPECS[type] as Row
 /**
  * The applier of each type. Entries of one applier are handed over together, in emission order;
  * types that depend on each other (a round trip's opening and closing) share an applier.
+ * Exported for the tests that check what happens when an applier throws.
  */
-const APPLIERS: { [T in EventType]: (tx: Queryable, entries: Entry<T>[], effects: Effects) => Promise<ApplyResult> } = {
+export const APPLIERS: { [T in EventType]: (tx: Queryable, entries: Entry<T>[], effects: Effects) => Promise<ApplyResult> } = {
   TRADE_ADDED: applyTrades,
   ORDER_UPDATE: applyOrders,
   BALANCE_UPDATE: applyBalances,
