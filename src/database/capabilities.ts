@@ -25,7 +25,8 @@ export async function detectCapabilities(db: Queryable, backend: Capabilities['b
              WHERE backend_type ILIKE 'TimescaleDB%' OR application_name ILIKE 'TimescaleDB Background Worker%')
              AS scheduler_workers,
            EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS pgss_installed,
-           current_setting('shared_preload_libraries', true) AS preload,
+           -- pg_settings leaves out what the role may not read (no error for a non-superuser service role).
+           (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload,
            (SELECT rolsuper OR rolcreaterole OR NOT rolbypassrls FROM pg_roles WHERE rolname = current_user)
              AS can_use_rls_role`);
   const row = rows[0];

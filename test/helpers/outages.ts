@@ -59,18 +59,25 @@ export class TcpProxy {
   }
 }
 
-/** A redis-server of the test's own, persisting every write (appendfsync always), so a restart keeps the stream. */
+/**
+ * A redis-server of the test's own. By default it persists every write (appendfsync always), so
+ * a restart keeps the stream; with `persist: false` a restart loses everything, as a cache-only
+ * Redis or a failover to an empty replica does.
+ */
 export class OwnRedis {
   private child: ChildProcess | null = null;
   private readonly dir = mkdtempSync(join(tmpdir(), 'tradestore-redis-'));
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly persist = true,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', this.persist ? 'yes' : 'no', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => {});
     for (let i = 0; i < 100; i++) {
