@@ -6,7 +6,7 @@ import type { Database } from '../src/database/types.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { coverageRelations } from './helpers/coverage.ts';
 
-const LATEST = 7;
+const LATEST = 8;
 
 /** Relations, functions and types in public that no extension owns: what the project created. */
 async function projectObjects(db: Database): Promise<string[]> {
@@ -37,7 +37,7 @@ eachBackend('migrations', (get) => {
     const result = await migrate(db);
     assert.equal(result.from, 0);
     assert.equal(result.to, LATEST);
-    assert.deepEqual(result.steps.map((s) => s.version), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(result.steps.map((s) => s.version), [1, 2, 3, 4, 5, 6, 7, 8]);
     const status = await migrationStatus(db);
     assert.equal(status.databaseVersion, LATEST);
     assert.ok(status.entries.every((e) => e.applied && e.checksum === 'ok'));
@@ -87,7 +87,7 @@ eachBackend('migrations', (get) => {
   it('goes down step by step and to zero, leaving nothing of the project', async () => {
     const { db } = get();
     const partial = await migrate(db, { to: 3 });
-    assert.deepEqual(partial.steps.map((s) => [s.version, s.action]), [[7, 'undo'], [6, 'undo'], [5, 'undo'], [4, 'undo']]);
+    assert.deepEqual(partial.steps.map((s) => [s.version, s.action]), [[8, 'undo'], [7, 'undo'], [6, 'undo'], [5, 'undo'], [4, 'undo']]);
     assert.equal(await relationExists(db, 'system_logs'), false);
     assert.equal(await relationExists(db, 'strategies'), true);
     const down = await migrate(db, { to: 0 });
@@ -112,7 +112,7 @@ eachBackend(
       try {
         const [a, b] = await Promise.all([migrate(get().db), migrate(other)]);
         const versions = [...a.steps, ...b.steps].map((s) => s.version).sort();
-        assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7]);
+        assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert.equal((await migrationStatus(other)).databaseVersion, LATEST);
       } finally {
         await other.close();

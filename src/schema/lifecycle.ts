@@ -67,6 +67,8 @@ export const RETENTION: readonly RetentionRule[] = [
   { table: 'positions', column: 'closed_at', keep: '7 years', where: "status = 'closed'", seeds: '001' },
   // tradestore's own exactly-once ledger: redeliveries happen within minutes.
   { table: 'ingest_applied', column: 'applied_at', keep: '7 days', seeds: '—' },
+  // Identities of trades and fills: as long as the longest-kept of their tables (trades_executed).
+  { table: 'ingest_identities', column: 'occurred_at', keep: '7 years', seeds: '—' },
 ];
 
 export const COMPRESSION: readonly CompressionRule[] = [

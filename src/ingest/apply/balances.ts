@@ -51,7 +51,7 @@ export async function applyBalances(tx: Queryable, entries: Entry<'BALANCE_UPDAT
         : cmp(locked, '0') < 0
           ? `insufficient locked ${d.asset} for ${d.userId}: ${current.locked} ${sign(d.lockedChange)} would be ${locked}`
           : (describeFit('availableChange', d.availableChange) ?? describeFit('lockedChange', d.lockedChange) ??
-            describeFit('available balance', available) ?? describeFit('locked balance', locked));
+            describeFit('available balance', available, 38) ?? describeFit('locked balance', locked, 38));
     if (reason) {
       rejected.push({ key: entry.key, reason });
       continue;

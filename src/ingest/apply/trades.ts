@@ -1,17 +1,62 @@
+import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import { applyCandles, type InsertedTrade } from './candles.ts';
 import { describeFit } from './decimals.ts';
+import { claimIdentities, type StoredContent } from './identity.ts';
 import { existingKeys } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
+type Trade = Entry<'TRADE_ADDED'>['event']['data'];
+const dec = (v: string | null | undefined) => new Big(v ?? '0').toFixed();
+
+/** What makes two messages about one trade the same trade. */
+function tradeContent(d: Trade): Record<string, string> {
+  return {
+    price: dec(d.price),
+    quantity: dec(d.quantity),
+    isBuyerMaker: String(d.isBuyerMaker),
+    timestamp: d.timestamp.toISOString(),
+    buyerOrderId: d.buyerOrderId ?? '',
+    sellerOrderId: d.sellerOrderId ?? '',
+    buyerId: d.buyerId ?? '',
+    sellerId: d.sellerId ?? '',
+    tradeFeeBuyer: dec(d.tradeFeeBuyer),
+    tradeFeeSeller: dec(d.tradeFeeSeller),
+  };
+}
+
+const storedTrades: StoredContent = async (tx, claimed) => {
+  const { rows } = await tx.query<{
+    market: string; id: string; price: string; quantity: string; is_buyer_maker: boolean; executed_at: Date; buyer_order_id: string | null;
+    seller_order_id: string | null; buyer_id: string | null; seller_id: string | null; trade_fee_buyer: string; trade_fee_seller: string;
+  }>(
+    `SELECT t.market, t.id, t.price::text, t.quantity::text, t.is_buyer_maker, t.executed_at, t.buyer_order_id, t.seller_order_id,
+            t.buyer_id, t.seller_id, t.trade_fee_buyer::text, t.trade_fee_seller::text
+       FROM unnest($1::text[], $2::timestamptz[]) AS k(key, at)
+       JOIN trades t ON t.market = split_part(k.key, ' ', 1) AND t.id = substr(k.key, strpos(k.key, ' ') + 1) AND t.executed_at = k.at`,
+    [claimed.map((c) => c.key), claimed.map((c) => c.at)],
+  );
+  return new Map(
+    rows.map((r) => [
+      `${r.market} ${r.id}`,
+      tradeContent({
+        market: r.market, id: r.id, price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker, timestamp: r.executed_at,
+        buyerOrderId: r.buyer_order_id ?? undefined, sellerOrderId: r.seller_order_id ?? undefined, buyerId: r.buyer_id ?? undefined,
+        sellerId: r.seller_id ?? undefined, tradeFeeBuyer: r.trade_fee_buyer, tradeFeeSeller: r.trade_fee_seller,
+      }),
+    ]),
+  );
+};
+
 /**
- * Inserts the batch's trades in one statement. A trade that is already stored (same market,
- * id and time) is skipped by ON CONFLICT, and only the rows actually inserted feed the candles.
+ * Inserts the batch's trades in one statement. A trade id is the trade's identity within its
+ * market: a repeat with the same content changes nothing, one with different content (another
+ * price, another time) is refused with both versions. Only the rows actually inserted feed the candles.
  */
 export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[], effects: Effects): Promise<ApplyResult> {
   const rejected: ApplyResult['rejected'] = [];
   const markets = await existingKeys(tx, 'markets', entries.map((e) => e.event.data.market));
-  const accepted = entries.filter((e) => {
+  const valid = entries.filter((e) => {
     const d = e.event.data;
     const reason = !markets.has(d.market)
       ? `unknown market ${d.market}`
@@ -21,6 +66,14 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
     if (reason) rejected.push({ key: e.key, reason });
     return !reason;
   });
+  const accepted = await claimIdentities(
+    tx,
+    'trade',
+    valid.map((e) => ({ entry: e, key: `${e.event.data.market} ${e.event.data.id}`, at: e.event.data.timestamp, content: tradeContent(e.event.data) })),
+    storedTrades,
+    (i) => `trade ${i.entry.event.data.market} ${i.entry.event.data.id}`,
+    rejected,
+  );
   if (accepted.length === 0) return { rejected };
   const col = (f: (d: Entry<'TRADE_ADDED'>['event']['data']) => unknown) => accepted.map((e) => f(e.event.data));
   const { rows } = await tx.query<{

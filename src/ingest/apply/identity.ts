@@ -1,0 +1,80 @@
+import type { Queryable } from '../../database/types.ts';
+import type { Entry, Rejection } from './types.ts';
+
+/**
+ * Records whose identity does not include their time (a venue trade is (market, id), whenever it
+ * happened) are claimed in ingest_identities before they are written, because a hypertable's
+ * unique key must include the time column. A repeat with the same content is a silent
+ * duplicate; a repeat with different content is a conflict that goes to the dead letters with
+ * both versions.
+ */
+export interface Identified<E extends Entry> {
+  entry: E;
+  /** The identity as text; see migration 008 for each kind's layout. */
+  key: string;
+  at: Date;
+  /** Canonical content (decimals without trailing zeros, times as ISO) compared field by field. */
+  content: Record<string, string>;
+}
+
+/** Canonical stored content of identities already claimed, by key (the caller reads its table). */
+export type StoredContent = (tx: Queryable, claimed: { key: string; at: Date }[]) => Promise<Map<string, Record<string, string>>>;
+
+const differences = (a: Record<string, string>, b: Record<string, string>) =>
+  [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]);
+
+function conflict(what: string, stored: Record<string, string>, received: Record<string, string>, where: string): string {
+  const fields = differences(stored, received);
+  const pick = (c: Record<string, string>) => JSON.stringify(Object.fromEntries(fields.map((f) => [f, c[f] ?? null])));
+  return `${what} conflicts with ${where} with the same id: ${fields.join(', ')} differ (stored ${pick(stored)}, received ${pick(received)})`;
+}
+
+/**
+ * Claims the identities of `items` in one statement; returns the entries whose identity is new,
+ * in order. Repeats with equal content are left out silently; repeats with different content
+ * are added to `rejected`.
+ */
+export async function claimIdentities<E extends Entry>(
+  tx: Queryable,
+  kind: string,
+  items: Identified<E>[],
+  stored: StoredContent,
+  describe: (item: Identified<E>) => string,
+  rejected: Rejection[],
+): Promise<E[]> {
+  const first = new Map<string, Identified<E>>();
+  for (const item of items) if (!first.has(item.key)) first.set(item.key, item);
+  if (first.size === 0) return [];
+  const candidates = [...first.values()];
+  const { rows } = await tx.query<{ key: string }>(
+    `INSERT INTO ingest_identities (kind, key, occurred_at)
+     SELECT $1, u.key, u.at FROM unnest($2::text[], $3::timestamptz[]) AS u(key, at)
+     ON CONFLICT DO NOTHING RETURNING key`,
+    [kind, candidates.map((c) => c.key), candidates.map((c) => c.at)],
+  );
+  const fresh = new Set(rows.map((r) => r.key));
+  const repeats = candidates.filter((c) => !fresh.has(c.key));
+  let contents = new Map<string, Record<string, string>>();
+  if (repeats.length) {
+    const { rows: claimed } = await tx.query<{ key: string; occurred_at: Date }>(
+      'SELECT key, occurred_at FROM ingest_identities WHERE kind = $1 AND key = ANY($2::text[])',
+      [kind, repeats.map((r) => r.key)],
+    );
+    contents = await stored(tx, claimed.map((c) => ({ key: c.key, at: c.occurred_at })));
+  }
+  const accepted: E[] = [];
+  for (const item of items) {
+    // A new identity is written by its first message; every other message is compared with
+    // what is (or is about to be) stored.
+    if (fresh.has(item.key) && first.get(item.key) === item) {
+      accepted.push(item.entry);
+      continue;
+    }
+    const [before, where] = fresh.has(item.key) ? [first.get(item.key)!.content, 'an earlier message of the same batch'] : [contents.get(item.key), 'the stored one'];
+    // An identity whose row is gone (removed by retention) is not written again.
+    if (before && differences(before, item.content).length) {
+      rejected.push({ key: item.entry.key, reason: conflict(describe(item), before, item.content, where) });
+    }
+  }
+  return accepted;
+}
