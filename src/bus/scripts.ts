@@ -136,5 +136,6 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if keep then removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', keep) end
 end
 local dead = 0
-if redis.call('EXISTS', KEYS[2]) == 1 then dead = redis.call('XTRIM', KEYS[2], 'MINID', '~', ARGV[1]) end
+-- Dead letters are few: trimmed exactly, so none outlives the retention.
+if redis.call('EXISTS', KEYS[2]) == 1 then dead = redis.call('XTRIM', KEYS[2], 'MINID', ARGV[1]) end
 return {removed, dead}`;

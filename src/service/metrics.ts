@@ -38,19 +38,21 @@ export function ingestRegistry(bus: Bus, worker: IngestWorker | null): Registry 
   gauge('tradestore_ingest_deferred', 'Entries waiting for an earlier entry of their key', () => m()?.deferred ?? 0);
   let stats: ReturnType<Bus['stats']> | null = null;
   let statsAt = 0;
-  const stat = async (field: 'length' | 'pending' | 'lag' | 'listLength' | 'deadLetters') => {
+  const stat = async (field: 'length' | 'pending' | 'lag' | 'listLength' | 'deadLetters' | 'streamMemoryBytes' | 'serverMemoryBytes') => {
     // One round trip per scrape for the five stream gauges.
     if (!stats || Date.now() - statsAt > 500) {
       stats = bus.stats();
       statsAt = Date.now();
     }
-    return (await stats.catch(() => ({ [field]: Number.NaN }) as never))[field];
+    return (await stats.catch(() => ({ [field]: Number.NaN }) as never))[field] ?? Number.NaN;
   };
   gauge('tradestore_ingest_stream_length', 'Entries in the event stream', () => stat('length'));
   gauge('tradestore_ingest_pending', 'Entries delivered and not yet acknowledged', () => stat('pending'));
   gauge('tradestore_ingest_lag', 'Entries not yet delivered to the group', () => stat('lag'));
   gauge('tradestore_ingest_list_length', "Items waiting in the seed's db_processor list", () => stat('listLength'));
   gauge('tradestore_dead_letters', 'Entries in the dead-letter stream', () => stat('deadLetters'));
+  gauge('tradestore_ingest_stream_memory_bytes', 'Memory the event stream takes in Redis (NaN for the in-process bus)', () => stat('streamMemoryBytes'));
+  gauge('tradestore_redis_used_memory_bytes', 'Memory the Redis server uses (NaN for the in-process bus)', () => stat('serverMemoryBytes'));
   gauge('tradestore_ingest_healthy', '1 when the worker reaches both the database and the bus', () =>
     worker ? Number(worker.databaseHealthy && worker.busHealthy) : 0,
   );

@@ -1,0 +1,81 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import type { RedisBus } from '../src/bus/redis.ts';
+import { IngestWorker } from '../src/ingest/worker.ts';
+import { migrate } from '../src/schema/migrator.ts';
+import { seed } from '../src/schema/seed.ts';
+import { ingestRegistry } from '../src/service/metrics.ts';
+import { freshDatabase, serverUnavailable, type Fresh } from './helpers/backends.ts';
+import { drain } from './helpers/ingest.ts';
+import { REDIS_URL, redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
+
+const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
+
+describe('Redis stays bounded [postgres+redis]', async () => {
+  const reason = REQUIRE ? null : ((await serverUnavailable()) ?? (await redisUnavailable()));
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  let fresh: Fresh & { dispose: () => Promise<void> };
+  let bus: RedisBus;
+  let redis: Redis;
+  const t = testNames();
+  before(async () => {
+    fresh = await freshDatabase('postgres');
+    await migrate(fresh.db);
+    await seed(fresh.db);
+    bus = redisBus(t.names);
+    redis = new Redis(REDIS_URL);
+  });
+  after(async () => {
+    redis.disconnect();
+    await bus.close();
+    await t.cleanup();
+    await fresh.dispose();
+  });
+
+  it('trims what every group has acknowledged, keeps what any group still needs, and shows length and memory in /metrics', async () => {
+    await bus.ensureGroup();
+    // Another consumer group (an analytics reader, say) reads the same stream more slowly.
+    await redis.xgroup('CREATE', t.names.stream, 'slow-reader', '0');
+    const T = Date.now() - 3_600_000;
+    const ids: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      ids.push(await bus.add(JSON.stringify({ type: 'TRADE_ADDED', data: { market: 'TATA_INR', id: `b-${i}`, price: '100', quantity: '1', isBuyerMaker: true, timestamp: T + i } })));
+    }
+    const worker = new IngestWorker(fresh.db, bus, { consumer: 'bounded', blockMs: 10, trimIntervalMs: 0 });
+    await drain(worker, bus);
+    await worker.step();
+    assert.equal(await redis.xlen(t.names.stream), 3000, 'the slow group has read nothing: everything stays');
+
+    // The slow group reads and acknowledges the first 2000.
+    const read = (await redis.xreadgroup('GROUP', 'slow-reader', 'r', 'COUNT', 2000, 'STREAMS', t.names.stream, '>')) as [string, [string, string[]][]][];
+    await redis.xack(t.names.stream, 'slow-reader', ...read[0]![1].map(([id]) => id));
+    await worker.step();
+    const length = await redis.xlen(t.names.stream);
+    assert.ok(length >= 1000 && length <= 1100, `only what the slow group still needs stays (approximate trimming): ${length}`);
+    const first = (await redis.xrange(t.names.stream, '-', '+', 'COUNT', 1))[0]![0];
+    assert.ok(first <= ids[2000]!, 'nothing the slow group has not acknowledged was removed');
+
+    const text = await ingestRegistry(bus, worker).metrics();
+    assert.match(text, new RegExp(`tradestore_ingest_stream_length ${length}`));
+    assert.match(text, /tradestore_ingest_stream_memory_bytes [1-9]\d*/);
+    assert.match(text, /tradestore_redis_used_memory_bytes [1-9]\d*/);
+    await worker.stop();
+  });
+
+  it('keeps dead letters for the retention, then removes them', async () => {
+    await bus.ensureGroup();
+    await bus.add('{"type":"NOPE","data":{}}');
+    const worker = new IngestWorker(fresh.db, bus, { consumer: 'bounded-2', blockMs: 10, trimIntervalMs: 0, deadLetterRetentionMs: 60_000 });
+    await drain(worker, bus);
+    await worker.step();
+    assert.equal((await bus.stats()).deadLetters, 1, 'kept within the retention');
+    await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(await bus.trim(0), { stream: 0, dead: 1 }, 'past the retention');
+    assert.equal((await bus.stats()).deadLetters, 0);
+    await worker.stop();
+  });
+});
