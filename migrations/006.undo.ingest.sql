@@ -6,4 +6,4 @@ ALTER TABLE ohlcv_1h DROP COLUMN IF EXISTS last_trade_at, DROP COLUMN IF EXISTS 
 ALTER TABLE ohlcv_15m DROP COLUMN IF EXISTS last_trade_at, DROP COLUMN IF EXISTS first_trade_at;
 ALTER TABLE ohlcv_5m DROP COLUMN IF EXISTS last_trade_at, DROP COLUMN IF EXISTS first_trade_at;
 ALTER TABLE ohlcv_1m DROP COLUMN IF EXISTS last_trade_at, DROP COLUMN IF EXISTS first_trade_at;
-DROP TABLE IF EXISTS ingest_applied;
+DROP TABLE IF EXISTS ingest_applied CASCADE;

@@ -2,8 +2,9 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PostgresDatabase } from '../src/database/postgres.ts';
 import { LEDGER_TABLE, MigrationError, migrate, migrationStatus } from '../src/schema/migrator.ts';
+import { seed } from '../src/schema/seed.ts';
 import type { Database } from '../src/database/types.ts';
-import { eachBackend } from './helpers/backends.ts';
+import { eachBackend, TIMESCALEDB_URL } from './helpers/backends.ts';
 import { coverageRelations } from './helpers/coverage.ts';
 
 const LATEST = 8;
@@ -22,8 +23,19 @@ async function projectObjects(db: Database): Promise<string[]> {
     SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE n.nspname = 'public' AND t.typrelid = 0 AND t.typelem = 0
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+    UNION ALL
+    -- Chunks and compressed chunks that a hypertable dropped without CASCADE leaves behind.
+    SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = '_timescaledb_internal' AND c.relkind = 'r'
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
     ORDER BY 1`);
-  return rows.map((r) => r.name);
+  const names = rows.map((r) => r.name);
+  const { rows: catalog } = await db.query<{ t: string | null }>(`SELECT to_regclass('_timescaledb_catalog.hypertable')::text AS t`);
+  if (catalog[0]?.t) {
+    const { rows: hypertables } = await db.query<{ name: string }>(`SELECT 'hypertable ' || schema_name || '.' || table_name AS name FROM _timescaledb_catalog.hypertable`);
+    names.push(...hypertables.map((h) => h.name));
+  }
+  return names;
 }
 
 async function relationExists(db: Database, name: string): Promise<boolean> {
@@ -86,6 +98,14 @@ eachBackend('migrations', (get) => {
 
   it('goes down step by step and to zero, leaving nothing of the project', async () => {
     const { db } = get();
+    if (db.capabilities.timescaledb) {
+      // Compressed chunks are what a DROP without CASCADE leaves orphaned on TimescaleDB 2.2x servers.
+      await seed(db);
+      await db.exec(`INSERT INTO trades (id, market, price, quantity, is_buyer_maker, executed_at)
+                     SELECT 'c-' || g, 'TATA_INR', 100, 1, true, now() - interval '40 days' + g * interval '1 minute' FROM generate_series(1, 50) g`);
+      const { rows } = await db.query<{ n: string }>(`SELECT count(compress_chunk(c, if_not_compressed => true))::text AS n FROM show_chunks('trades') c`);
+      assert.ok(Number(rows[0]!.n) >= 1, 'a chunk was compressed');
+    }
     const partial = await migrate(db, { to: 3 });
     assert.deepEqual(partial.steps.map((s) => [s.version, s.action]), [[8, 'undo'], [7, 'undo'], [6, 'undo'], [5, 'undo'], [4, 'undo']]);
     assert.equal(await relationExists(db, 'system_logs'), false);
@@ -114,12 +134,23 @@ eachBackend(
         const versions = [...a.steps, ...b.steps].map((s) => s.version).sort();
         assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert.equal((await migrationStatus(other)).databaseVersion, LATEST);
+        // Both apply the lifecycle policies at once too ("policy already exists" when not under the lock).
+        const again = await Promise.all([migrate(get().db), migrate(other), migrate(get().db)]);
+        assert.deepEqual(again.map((r) => r.steps.length), [0, 0, 0]);
+        if (get().db.capabilities.timescaledb) {
+          const { rows } = await get().db.query<{ proc_name: string; hypertable_name: string; n: string }>(
+            `SELECT proc_name, hypertable_name, count(*)::text AS n FROM timescaledb_information.jobs WHERE job_id >= 1000
+              GROUP BY 1, 2 HAVING count(*) > 1`,
+          );
+          assert.deepEqual(rows, [], 'each policy exists once');
+          assert.equal(again[0]!.lifecycle?.mode, 'timescaledb');
+        }
       } finally {
         await other.close();
       }
     });
   },
-  { only: ['postgres'] },
+  { only: TIMESCALEDB_URL ? ['postgres', 'timescaledb'] : ['postgres'] },
 );
 
 eachBackend(

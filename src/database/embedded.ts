@@ -96,6 +96,11 @@ export class EmbeddedDatabase extends PGliteQueryable implements Database {
     return this.pg.transaction((tx) => fn(new PGliteQueryable(tx)));
   }
 
+  /** PGlite has one connection: the session is the database itself. */
+  session<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+    return fn(this);
+  }
+
   async close(): Promise<void> {
     try {
       if (!this.pg.closed) await this.pg.close();

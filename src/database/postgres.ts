@@ -110,6 +110,10 @@ export class PostgresDatabase extends ClientQueryable implements Database {
     });
   }
 
+  session<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+    return withClient(this.pool, (client) => fn(new ClientQueryable(client)));
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

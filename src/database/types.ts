@@ -47,6 +47,20 @@ export interface Capabilities {
   rowLevelSecurity: boolean;
 }
 
+/** A Queryable that knows the server's capabilities: a database, or one of its sessions or transactions. */
+export interface Connection extends Queryable {
+  readonly capabilities: Capabilities;
+}
+
+export function withCapabilities(q: Queryable, capabilities: Capabilities): Connection {
+  return {
+    query: <R = Row>(sql: string, params?: readonly unknown[]) => q.query<R>(sql, params),
+    exec: (sql: string) => q.exec(sql),
+    copyFrom: (table, columns, rows) => q.copyFrom(table, columns, rows),
+    capabilities,
+  };
+}
+
 export interface Database extends Queryable {
   readonly backend: 'postgres' | 'embedded';
   /** Detected at connect; refreshed by `refreshCapabilities()` (after migrations install extensions). */
@@ -54,5 +68,10 @@ export interface Database extends Queryable {
   refreshCapabilities(): Promise<Capabilities>;
   /** Runs `fn` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on one connection, outside a transaction (each statement commits on its own), for
+   * work that holds a session-level advisory lock or cannot run in a transaction block.
+   */
+  session<T>(fn: (session: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { Database } from '../database/types.ts';
+import type { Connection } from '../database/types.ts';
 import { quoteIdent } from '../database/copyText.ts';
 
 /**
@@ -105,12 +105,12 @@ export interface LifecycleReport {
   serviceEnforced: string[];
 }
 
-async function exists(db: Database, relation: string): Promise<boolean> {
+async function exists(db: Connection, relation: string): Promise<boolean> {
   const { rows } = await db.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [`public.${relation}`]);
   return Boolean(rows[0]?.r);
 }
 
-export async function isHypertable(db: Database, table: string): Promise<boolean> {
+export async function isHypertable(db: Connection, table: string): Promise<boolean> {
   if (!db.capabilities.timescaledb) return false;
   const { rows } = await db.query(
     `SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public' AND hypertable_name = $1`,
@@ -120,7 +120,7 @@ export async function isHypertable(db: Database, table: string): Promise<boolean
 }
 
 /** Interval equality in the database's terms ('30 days' = '1 month' is false, '7 days' = '1 week' true). */
-async function sameInterval(db: Database, a: unknown, b: string): Promise<boolean> {
+async function sameInterval(db: Connection, a: unknown, b: string): Promise<boolean> {
   if (a === null || a === undefined) return false;
   const { rows } = await db.query<{ same: boolean }>('SELECT $1::interval = $2::interval AS same', [String(a), b]);
   return Boolean(rows[0]?.same);
@@ -131,7 +131,7 @@ interface JobRow {
   config: Record<string, unknown>;
 }
 
-async function jobFor(db: Database, proc: string, relation: string): Promise<JobRow | undefined> {
+async function jobFor(db: Connection, proc: string, relation: string): Promise<JobRow | undefined> {
   const { rows } = await db.query<JobRow>(
     `SELECT job_id::text AS job_id, config FROM timescaledb_information.jobs
       WHERE proc_name = $1 AND hypertable_schema = 'public' AND hypertable_name = $2`,
@@ -140,7 +140,7 @@ async function jobFor(db: Database, proc: string, relation: string): Promise<Job
   return rows[0];
 }
 
-async function isContinuousAggregate(db: Database, view: string): Promise<boolean> {
+async function isContinuousAggregate(db: Connection, view: string): Promise<boolean> {
   if (!db.capabilities.timescaledb) return false;
   const { rows } = await db.query(
     `SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_schema = 'public' AND view_name = $1`,
@@ -154,7 +154,7 @@ async function isContinuousAggregate(db: Database, view: string): Promise<boolea
  * that already matches is left alone, one that differs is replaced. Tables that do not exist
  * (a partial migration) are skipped.
  */
-export async function applyLifecycle(db: Database): Promise<LifecycleReport> {
+export async function applyLifecycle(db: Connection): Promise<LifecycleReport> {
   const report: LifecycleReport = { mode: db.capabilities.timescaledb ? 'timescaledb' : 'service', applied: [], serviceEnforced: [] };
   for (const rule of RETENTION) {
     if (!(await exists(db, rule.table))) continue;

@@ -1,4 +1,4 @@
-import type { Database } from '../database/types.ts';
+import type { Connection } from '../database/types.ts';
 import { quoteIdent } from '../database/copyText.ts';
 import { AGGREGATES, ARCHIVES, RETENTION, isHypertable } from './lifecycle.ts';
 
@@ -25,7 +25,7 @@ export interface MaintenanceOptions {
 const POLICY_PROCS = ['policy_retention', 'policy_compression', 'policy_refresh_continuous_aggregate'];
 
 /** Runs TimescaleDB's policy jobs once, for a database whose scheduler does not run them. */
-async function runTimescaleJobs(db: Database): Promise<number[]> {
+async function runTimescaleJobs(db: Connection): Promise<number[]> {
   const { rows } = await db.query<{ job_id: string }>(
     `SELECT job_id::text AS job_id FROM timescaledb_information.jobs WHERE proc_name = ANY($1::text[]) ORDER BY job_id`,
     [POLICY_PROCS],
@@ -39,7 +39,7 @@ async function runTimescaleJobs(db: Database): Promise<number[]> {
 }
 
 /** Refreshes the aggregate views. On plain PostgreSQL they are materialized views. */
-export async function refreshAggregates(db: Database): Promise<string[]> {
+export async function refreshAggregates(db: Connection): Promise<string[]> {
   const refreshed: string[] = [];
   for (const rule of AGGREGATES) {
     const { rows } = await db.query<{ populated: boolean; cagg: boolean }>(
@@ -65,7 +65,7 @@ export async function refreshAggregates(db: Database): Promise<string[]> {
 }
 
 async function deleteOlderThan(
-  db: Database,
+  db: Connection,
   rule: (typeof RETENTION)[number],
   asOf: Date,
   batchSize: number,
@@ -86,7 +86,7 @@ async function deleteOlderThan(
 }
 
 /** Deletes rows past their retention from every table that no database policy covers. */
-export async function enforceRetention(db: Database, options: MaintenanceOptions = {}): Promise<Record<string, number>> {
+export async function enforceRetention(db: Connection, options: MaintenanceOptions = {}): Promise<Record<string, number>> {
   const asOf = options.asOf ?? new Date();
   const batchSize = options.batchSize ?? 10_000;
   const deleted: Record<string, number> = {};
@@ -101,7 +101,7 @@ export async function enforceRetention(db: Database, options: MaintenanceOptions
 }
 
 /** Moves old rows to their archive table (seed 002's trades_archive), in batches. */
-export async function archiveOldRows(db: Database, options: MaintenanceOptions = {}): Promise<Record<string, number>> {
+export async function archiveOldRows(db: Connection, options: MaintenanceOptions = {}): Promise<Record<string, number>> {
   const asOf = options.asOf ?? new Date();
   const batchSize = options.batchSize ?? 10_000;
   const archived: Record<string, number> = {};
@@ -127,7 +127,7 @@ export async function archiveOldRows(db: Database, options: MaintenanceOptions =
 }
 
 /** One maintenance pass: everything above that this database needs the service to do. */
-export async function runMaintenance(db: Database, options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+export async function runMaintenance(db: Connection, options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
   const caps = db.capabilities;
   const jobsRun = caps.timescaledb && !caps.jobScheduler ? await runTimescaleJobs(db) : [];
   const refreshed = caps.timescaledb ? [] : await refreshAggregates(db);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import Postgrator from 'postgrator';
-import type { Database, Queryable } from '../database/types.ts';
+import { withCapabilities, type Database, type Queryable } from '../database/types.ts';
 import { renderSql } from './sqlBlocks.ts';
 import { applyLifecycle, type LifecycleReport } from './lifecycle.ts';
 
@@ -131,7 +131,7 @@ async function ensureTimescale(db: Database, notes: string[]): Promise<void> {
 /**
  * Moves the schema to `target` (default: the latest file). Everything runs in one transaction
  * under an advisory lock, so concurrent migrators wait and a failure leaves nothing half done.
- * Lifecycle policies are (re)applied after a successful run.
+ * Lifecycle policies are (re)applied in the same transaction, under the same lock.
  */
 export async function migrate(db: Database, options: { to?: number } = {}): Promise<MigrateResult> {
   const notes: string[] = [];
@@ -160,14 +160,17 @@ export async function migrate(db: Database, options: { to?: number } = {}): Prom
       throw new MigrationError(`${where} failed, nothing was applied: ${(error as Error).message}`, { cause: error });
     }
     if (target === 0) await tx.exec(`DROP TABLE IF EXISTS public.${LEDGER_TABLE}`);
+    // Policies are applied under the same lock, so two migrators starting at once do not both
+    // add them ("policy already exists"); the second finds them in place and changes nothing.
+    const lifecycle = target > 0 ? await applyLifecycle(withCapabilities(tx, db.capabilities)) : null;
     return {
       from,
       to: target,
       steps: applied.map((m) => ({ version: m.version, name: m.name, action: m.action })),
+      lifecycle,
     };
   });
-  const lifecycle = result.to > 0 ? await applyLifecycle(db) : null;
-  return { ...result, lifecycle, notes };
+  return { ...result, notes };
 }
 
 export async function migrationStatus(db: Database): Promise<MigrationStatus> {

@@ -14,7 +14,13 @@ import type { Database } from '../../src/database/types.ts';
  * afterwards. With TRADESTORE_REQUIRE_SERVERS=1 (CI) an unreachable server fails the run
  * instead of skipping.
  */
-export type BackendName = 'embedded' | 'postgres';
+export type BackendName = 'embedded' | 'postgres' | 'timescaledb';
+
+/**
+ * A PostgreSQL server with TimescaleDB (a release built by the developer, not installed by the
+ * project): when TEST_TIMESCALEDB_URL is set, every suite also runs on it. CI has none.
+ */
+export const TIMESCALEDB_URL = process.env.TEST_TIMESCALEDB_URL || null;
 
 export interface Fresh {
   backend: BackendName;
@@ -45,8 +51,8 @@ export function serverUnavailable(): Promise<string | null> {
   return serverCheck;
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
+async function admin<T>(fn: (c: pg.Client) => Promise<T>, server = ADMIN_URL): Promise<T> {
+  const client = new pg.Client({ connectionString: server });
   await client.connect();
   try {
     return await fn(client);
@@ -56,20 +62,20 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /** A new empty database on the server; returns its URL and how to drop it. */
-export async function createServerDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createServerDatabase(server = ADMIN_URL): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `tradestore_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(ADMIN_URL);
+  await admin((c) => c.query(`CREATE DATABASE ${name}`), server);
+  const url = new URL(server);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`), server).then(() => undefined),
   };
 }
 
 export async function freshDatabase(backend: BackendName): Promise<Fresh & { dispose: () => Promise<void> }> {
-  if (backend === 'postgres') {
-    const { url, drop } = await createServerDatabase();
+  if (backend === 'postgres' || backend === 'timescaledb') {
+    const { url, drop } = await createServerDatabase(backend === 'timescaledb' ? TIMESCALEDB_URL! : ADMIN_URL);
     const db = await PostgresDatabase.open({ url, max: 4 });
     return {
       backend,
@@ -104,7 +110,8 @@ export function eachBackend(
   body: (get: () => Fresh) => void,
   options: { only?: BackendName[] } = {},
 ): void {
-  for (const backend of options.only ?? (['embedded', 'postgres'] as const)) {
+  const all: BackendName[] = TIMESCALEDB_URL ? ['embedded', 'postgres', 'timescaledb'] : ['embedded', 'postgres'];
+  for (const backend of options.only ?? all) {
     describe(`${title} [${backend}]`, async () => {
       const reason = backend === 'postgres' && !REQUIRE ? await serverUnavailable() : null;
       if (reason) {
