@@ -44,3 +44,17 @@ ALTER TABLE balances ADD COLUMN total_balance NUMERIC(38,8) GENERATED ALWAYS AS 
 ALTER TABLE balance_history
     ALTER COLUMN balance_before TYPE NUMERIC(38,8), ALTER COLUMN balance_after TYPE NUMERIC(38,8),
     ALTER COLUMN locked_before TYPE NUMERIC(38,8), ALTER COLUMN locked_after TYPE NUMERIC(38,8);
+
+-- What the service's maintenance jobs did and when (tradestore maintenance status): one row per
+-- run, written by whichever instance held the maintenance lock.
+CREATE TABLE maintenance_runs (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job         VARCHAR(50) NOT NULL,
+    started_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at TIMESTAMPTZ,
+    status      VARCHAR(10) NOT NULL CONSTRAINT maintenance_runs_status_check CHECK (status IN ('running', 'ok', 'failed')),
+    detail      JSONB,
+    error       TEXT,
+    runner      TEXT
+);
+CREATE INDEX idx_maintenance_runs_job ON maintenance_runs (job, started_at DESC);

@@ -1,3 +1,4 @@
+DROP TABLE IF EXISTS maintenance_runs CASCADE;
 -- Narrowing fails (numeric field overflow) if a stored sum no longer fits: that is the point of 008.
 ALTER TABLE balance_history
     ALTER COLUMN balance_before TYPE DECIMAL(20,8), ALTER COLUMN balance_after TYPE DECIMAL(20,8),

@@ -34,6 +34,8 @@ export interface Config {
     /** Dead letters older than this are removed. */
     deadLetterRetentionMs: number;
   };
+  /** How often the service looks for due maintenance jobs (0: never; run them with `tradestore maintenance run`). */
+  maintenanceTickMs: number;
   api: {
     /** Requests per key (or per client address, without a key) and endpoint in one window. */
     rateLimit: number;
@@ -99,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       stallMs: int('TRADESTORE_STALL_MS', env.TRADESTORE_STALL_MS, 30_000, 1000, 86_400_000),
       deadLetterRetentionMs: int('TRADESTORE_DEAD_LETTER_DAYS', env.TRADESTORE_DEAD_LETTER_DAYS, 30, 1, 3650) * 86_400_000,
     },
+    maintenanceTickMs: int('TRADESTORE_MAINTENANCE_TICK_MS', env.TRADESTORE_MAINTENANCE_TICK_MS, 60_000, 0, 86_400_000),
     api: {
       rateLimit: int('TRADESTORE_RATE_LIMIT', env.TRADESTORE_RATE_LIMIT, 1200, 1, 10_000_000),
       rateWindowMs: int('TRADESTORE_RATE_WINDOW_MS', env.TRADESTORE_RATE_WINDOW_MS, 60_000, 100, 86_400_000),

@@ -13,13 +13,17 @@ eachBackend('database layer', (get) => {
   it('detects the capabilities of the server', () => {
     const { db, backend } = get();
     const caps = db.capabilities;
-    assert.equal(caps.backend, backend);
+    assert.equal(caps.backend, backend === 'embedded' ? 'embedded' : 'postgres');
     assert.ok(caps.serverVersionNum >= 150000, caps.serverVersion);
     if (backend === 'embedded') {
       assert.match(caps.timescaledb ?? '', /^2\./, 'the embedded database has TimescaleDB');
       assert.equal(caps.jobScheduler, false, 'PGlite runs no background workers');
     }
     if (!caps.timescaledb) assert.equal(caps.jobScheduler, false);
+    if (backend === 'timescaledb') {
+      assert.match(caps.timescaledb ?? '', /^2\./, 'a TimescaleDB server');
+      assert.equal(caps.jobScheduler, true, 'its scheduler runs the policies');
+    }
     assert.equal(typeof caps.pgStatStatements, 'boolean');
     assert.equal(typeof caps.rowLevelSecurity, 'boolean');
   });

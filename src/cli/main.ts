@@ -6,7 +6,9 @@ import { UserInputError } from '../users/users.ts';
 import { NotFoundError } from '../store/errors.ts';
 import { apiKeyCommand, seedCommand, userCommand } from './admin.ts';
 import { demoCommand } from './demo.ts';
+import { maintenanceCommand } from './maintenance.ts';
 import { migrateCommand } from './migrate.ts';
+import { MaintenanceBusyError } from '../schema/maintenanceJobs.ts';
 import { dlqCommand } from './dlq.ts';
 import { simulateCommand, startCommand } from './service.ts';
 import { USAGE, UsageError } from './usage.ts';
@@ -20,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
     out(USAGE);
     return command ? 0 : 2;
   }
-  const withDatabase: Record<string, true> = { migrate: true, seed: true, user: true, apikey: true };
+  const withDatabase: Record<string, true> = { migrate: true, seed: true, user: true, apikey: true, maintenance: true };
   const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, demo: demoCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
@@ -34,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
       if (command === 'migrate') await migrateCommand(db, args, out);
       else if (command === 'seed') await seedCommand(db, args, out);
       else if (command === 'user') await userCommand(db, args, out);
+      else if (command === 'maintenance') await maintenanceCommand(db, args, out);
       else await apiKeyCommand(db, args, out);
     } finally {
       await db.close();
@@ -45,7 +48,8 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`tradestore: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    const known = e instanceof MigrationError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError;
+    const known =
+      e instanceof MigrationError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError || e instanceof MaintenanceBusyError;
     process.stderr.write(`tradestore: ${e.message}\n`);
     const cause = (e as { cause?: Error }).cause;
     if (cause instanceof DirectoryLockedError) process.stderr.write(`  ${cause.message}\n`);

@@ -28,6 +28,11 @@ Usage:
                                         one dead letter in full (--raw: the field's bytes as they arrived)
   tradestore dlq replay (--id ID ... | --all)
                                         put dead letters back on their stream, fields unchanged
+  tradestore maintenance run [--job NAME] [--json]
+                                        run the lifecycle jobs now (policies, aggregates, retention,
+                                        archive, sessions); the service runs them on a schedule
+  tradestore maintenance status [--json]
+                                        each job, its schedule, its last run and what it did
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
                                         default): ingest, API, simulated engine, dashboard at /
@@ -40,7 +45,8 @@ Configuration (environment):
   PORT                 HTTP port of start and demo (default 8080)
   TRADESTORE_RATE_LIMIT, TRADESTORE_RATE_WINDOW_MS  API requests per user and endpoint per window
   TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_GROUP, TRADESTORE_DEAD_LETTERS, TRADESTORE_CONSUMER,
-  TRADESTORE_BATCH_SIZE, TRADESTORE_CLAIM_IDLE_MS, TRADESTORE_MAX_DELIVERIES  (see README)
+  TRADESTORE_BATCH_SIZE, TRADESTORE_CLAIM_IDLE_MS, TRADESTORE_MAX_DELIVERIES, TRADESTORE_MAX_PAYLOAD_BYTES,
+  TRADESTORE_MAX_CLOCK_SKEW_MS, TRADESTORE_STALL_MS, TRADESTORE_DEAD_LETTER_DAYS, TRADESTORE_MAINTENANCE_TICK_MS  (see README)
 `;
 
 /** Parses a non-negative integer option, naming the option when it is not one. */

@@ -69,6 +69,7 @@ export const RETENTION: readonly RetentionRule[] = [
   { table: 'ingest_applied', column: 'applied_at', keep: '7 days', seeds: '—' },
   // Identities of trades and fills: as long as the longest-kept of their tables (trades_executed).
   { table: 'ingest_identities', column: 'occurred_at', keep: '7 years', seeds: '—' },
+  { table: 'maintenance_runs', column: 'started_at', keep: '90 days', seeds: '—' },
 ];
 
 export const COMPRESSION: readonly CompressionRule[] = [

@@ -25,7 +25,7 @@ export interface MaintenanceOptions {
 const POLICY_PROCS = ['policy_retention', 'policy_compression', 'policy_refresh_continuous_aggregate'];
 
 /** Runs TimescaleDB's policy jobs once, for a database whose scheduler does not run them. */
-async function runTimescaleJobs(db: Connection): Promise<number[]> {
+export async function runTimescaleJobs(db: Connection): Promise<number[]> {
   const { rows } = await db.query<{ job_id: string }>(
     `SELECT job_id::text AS job_id FROM timescaledb_information.jobs WHERE proc_name = ANY($1::text[]) ORDER BY job_id`,
     [POLICY_PROCS],

@@ -12,6 +12,7 @@ import { migrate } from '../schema/migrator.ts';
 import { seed } from '../schema/seed.ts';
 import { checkHealth } from './health.ts';
 import { ingestRegistry } from './metrics.ts';
+import { scheduleMaintenance, type MaintenanceScheduler } from './maintenance.ts';
 
 export interface Service {
   db: Database;
@@ -76,6 +77,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   http.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   const running = worker?.start();
   await http.listen({ port: config.port, host: '0.0.0.0' });
+  const maintenance: MaintenanceScheduler | null = config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs: config.maintenanceTickMs, log }) : null;
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   let stopped: Promise<void> | null = null;
@@ -88,6 +90,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     port,
     stop() {
       stopped ??= (async () => {
+        await maintenance?.stop();
         await worker?.stop();
         await running;
         await live?.close();
