@@ -11,10 +11,18 @@ export interface SimulatorOptions {
   users?: number;
   /** Seed of the pseudo-random sequence: equal seeds give equal streams. */
   seed?: number;
-  /** Time of the first event (epoch ms); each event moves the clock forward a little. */
+  /**
+   * A simulated clock starting here (epoch ms), each event a little later: for tests that need
+   * the same stream every time. Without it, events are stamped with the real clock, as an engine's are.
+   */
   startMs?: number;
-  /** Prefix of user, order and trade ids, so that several runs can share a database. */
+  /** Prefix of user, order and trade ids, so that several simulators can share a database. */
   prefix?: string;
+  /**
+   * Part of every order and trade id, so that a restarted simulator never reuses an id (an
+   * engine's ids are unique for good). Default: the start time in base 36.
+   */
+  runId?: string;
 }
 
 interface Resting {
@@ -46,7 +54,9 @@ export class EngineSimulator {
   };
   private state: number;
   private clock: number;
+  private readonly simulatedClock: boolean;
   private readonly prefix: string;
+  private readonly idPrefix: string;
   private readonly resting: Resting[] = [];
   private readonly mids = new Map<string, Big>();
   private nextOrder = 0;
@@ -57,7 +67,9 @@ export class EngineSimulator {
     this.prefix = options.prefix ?? 'sim';
     this.users = Array.from({ length: options.users ?? 10 }, (_, i) => `${this.prefix}-u${i + 1}`);
     this.state = options.seed ?? 42;
+    this.simulatedClock = options.startMs !== undefined;
     this.clock = options.startMs ?? Date.now();
+    this.idPrefix = `${this.prefix}-${options.runId ?? Date.now().toString(36)}`;
     for (const m of this.markets) this.mids.set(m.symbol, new Big(m.mid));
   }
 
@@ -115,7 +127,8 @@ export class EngineSimulator {
 
   /** One engine action: rest an order, take one, or cancel one. */
   step(): string[] {
-    this.clock += 1 + Math.floor(this.random() * 40);
+    const jitter = 1 + Math.floor(this.random() * 40);
+    this.clock = this.simulatedClock ? this.clock + jitter : Math.max(this.clock, Date.now());
     const roll = this.random();
     if (this.resting.length > 0 && roll < 0.55) return this.emit(this.take());
     if (this.resting.length > 20 && roll < 0.65) return this.emit(this.cancel());
@@ -128,16 +141,24 @@ export class EngineSimulator {
     const side = this.random() < 0.5 ? 'buy' : 'sell';
     const mid = this.mids.get(market.symbol)!;
     const ticks = Math.floor(this.random() * 40) + 1;
-    const price = (side === 'buy' ? mid.minus(ticks * 0.01) : mid.plus(ticks * 0.01)).round(2);
+    let price = (side === 'buy' ? mid.minus(ticks * 0.01) : mid.plus(ticks * 0.01)).round(2);
+    // A resting order never crosses the book: a buy stays below the best ask, a sell above the best bid.
+    const opposite = this.resting.filter((o) => o.market === market.symbol && o.side !== side).map((o) => o.price);
+    if (opposite.length) {
+      const best = opposite.reduce((a, b) => (side === 'buy' ? (b.lt(a) ? b : a) : b.gt(a) ? b : a));
+      if (side === 'buy' && price.gte(best)) price = best.minus('0.01');
+      if (side === 'sell' && price.lte(best)) price = best.plus('0.01');
+    }
+    if (price.lte(0)) return [];
     const quantity = new Big(Math.floor(this.random() * 5000) + 1).div(1000);
-    const id = `${this.prefix}-o${++this.nextOrder}`;
+    const id = `${this.idPrefix}-o${++this.nextOrder}`;
     const [asset, amount] = side === 'buy' ? [market.quote, price.times(quantity)] : [market.base, quantity];
     const available = this.balance(userId, asset).available;
     if (available.lt(amount)) return [];
     this.resting.push({ id, market: market.symbol, userId, side, price, remaining: quantity });
     this.expected.filled.set(id, new Big(0));
     return [
-      msg('ORDER_UPDATE', { orderId: id, market: market.symbol, price: price.toFixed(), quantity: quantity.toFixed(), side }),
+      msg('ORDER_UPDATE', { orderId: id, market: market.symbol, price: price.toFixed(), quantity: quantity.toFixed(), side, userId, timestamp: this.clock }),
       this.change(userId, asset, amount.times(-1), amount, id),
     ];
   }
@@ -153,8 +174,8 @@ export class EngineSimulator {
     const takerSide = maker.side === 'buy' ? 'sell' : 'buy';
     const [takerPays, takerPaysAmount] = takerSide === 'buy' ? [market.quote, quote] : [market.base, quantity];
     if (this.balance(takerId, takerPays).available.lt(takerPaysAmount)) return [];
-    const takerOrder = `${this.prefix}-o${++this.nextOrder}`;
-    const tradeId = `${this.prefix}-t${++this.nextTrade}`;
+    const takerOrder = `${this.idPrefix}-o${++this.nextOrder}`;
+    const tradeId = `${this.idPrefix}-t${++this.nextTrade}`;
     maker.remaining = maker.remaining.minus(quantity);
     if (maker.remaining.eq(0)) this.resting.splice(index, 1);
     this.expected.filled.set(maker.id, this.expected.filled.get(maker.id)!.plus(quantity));
@@ -184,6 +205,8 @@ export class EngineSimulator {
         price: maker.price.toFixed(),
         quantity: quantity.toFixed(),
         side: takerSide,
+        userId: takerId,
+        timestamp: this.clock,
       }),
       msg('ORDER_UPDATE', { orderId: maker.id, executedQty: quantity.toFixed() }),
     ];
