@@ -82,6 +82,16 @@ describe('bad messages get a reason that names the problem', () => {
     assert.match(reason('{"type":"BALANCE_UPDATE","data":{"userId":"u1","asset":"INR"}}'), /changes nothing/);
   });
 
+  it('refuses JSON nested more than 64 levels deep, and a leading + is a decimal like any other', () => {
+    const nested = (n: number) => `{"type":"SYSTEM_LOG","data":{"level":"info","category":"c","message":"m","details":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}}`;
+    assert.equal(decodeEvent(nested(60)).ok, true);
+    assert.match(reason(nested(63)), /nested more than 64 levels deep/);
+    const plus = decodeEvent('{"type":"TRADE_ADDED","data":{"market":"TATA_INR","id":"1","price":"+134.50","quantity":"+2","isBuyerMaker":true,"timestamp":1763700000123}}');
+    assert.ok(plus.ok);
+    const data = plus.event.data as { price: string; quantity: string };
+    assert.deepEqual([data.price, data.quantity], ['134.5', '2']);
+  });
+
   it('refuses a payload over the size limit without parsing it', () => {
     const big = `{"type":"TRADE_ADDED","data":{"pad":"${'x'.repeat(MAX_PAYLOAD_BYTES)}"}}`;
     assert.match(reason(big), /payload too large: \d+ bytes/);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CATALOGUE, EVENT_TYPES, SCHEMA_VERSION } from './catalogue.ts';
-import { decodeEvent, MAX_PAYLOAD_BYTES } from './decode.ts';
+import { decodeEvent, MAX_CLOCK_SKEW_MS, MAX_PAYLOAD_BYTES } from './decode.ts';
 
 /**
  * docs/EVENTS.md is rendered from the catalogue the code validates against
@@ -69,10 +69,27 @@ export function renderEventsDoc(): string {
     '## What happens to a message',
     '',
     '- **Batches.** Many messages are applied in one transaction and acknowledged only after it commits.',
-    '- **Exactly once in effect.** The transaction records the stream entries (and eventIds) it applied; a redelivered entry changes nothing. Trades, fills and exchange trades are also unique by their ids.',
+    '- **Exactly once in effect.** The transaction records the stream entries (and eventIds) it applied; a redelivered entry changes nothing.',
     '- **Order.** Each message has an ordering key (below). Messages with the same key are applied in the order they were emitted, with any number of workers: an entry waits while an earlier entry of its key is pending at another worker.',
-    `- **Dead letters.** A message that is malformed, larger than ${MAX_PAYLOAD_BYTES} bytes, of an unknown type, invalid, refers to something that does not exist, is a stale or impossible transition, or is refused by the database goes to the dead-letter stream \`tradestore:dead\` (\`TRADESTORE_DEAD_LETTERS\`) with the reason, the original payload and the number of attempts. The worker goes on. After ${5} deliveries without success (\`TRADESTORE_MAX_DELIVERIES\`) a message goes there too. \`tradestore dlq list\` shows them; \`tradestore dlq replay --id ID\` or \`--all\` puts them back once the cause is fixed.`,
+    `- **Dead letters.** What cannot be applied goes to the dead-letter stream \`tradestore:dead\` (\`TRADESTORE_DEAD_LETTERS\`) with the reason and a byte-for-byte copy of the entry's fields (made inside Redis, so a payload that is huge or not UTF-8 is kept exactly as it arrived), and the worker goes on. \`tradestore dlq list\` (and \`GET /v1/admin/dead-letters\`) shows the reason and a 200-byte preview of each field; \`tradestore dlq show --id ID [--raw]\` (and \`GET /v1/admin/dead-letters/{id}/fields/payload\`) gives one whole; \`tradestore dlq replay --id ID\` or \`--all\` puts the original fields back on the stream once the cause is fixed. Dead letters are kept ${30} days (\`TRADESTORE_DEAD_LETTER_DAYS\`).`,
+    '- **Redis stays bounded.** Stream entries that every consumer group has acknowledged are trimmed (a group that reads more slowly keeps what it still needs); `/metrics` shows the stream\'s length and memory.',
     '- **After commit** the service publishes trades, candles, orders and balances on Redis channels (`tradestore:trades:<market>`, `tradestore:candles:<market>:<interval>`, `tradestore:orders:<market>`, `tradestore:orders:user:<user>`, `tradestore:balances:<user>`) and deletes the cache keys the change made stale.',
+    '',
+    '## What is refused, and why',
+    '',
+    'Each of these goes to the dead letters with a reason that names it; nothing else in the batch is held back.',
+    '',
+    `- **Too large.** A payload over ${MAX_PAYLOAD_BYTES} bytes (\`TRADESTORE_MAX_PAYLOAD_BYTES\`) is not parsed at all.`,
+    '- **Not a message.** An entry without a `payload` field, a payload that is not UTF-8, malformed JSON, JSON nested more than 64 levels deep, an unknown `type`, a `version` newer than this tradestore: no engine means these, and guessing would store something else.',
+    '- **Invalid.** A field of the wrong type or out of range, named in the reason (`data.price: expected a decimal number, got "abc"`). Decimals are exact text: a ninth decimal where a column has eight would be rounded, so it is refused.',
+    `- **From the future.** An event stamped more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of the server clock (\`TRADESTORE_MAX_CLOCK_SKEW_MS\`): one engine with a wrong clock would otherwise set the last price for decades. A prediction's target time is in the future by design and is not checked.`,
+    '- **A conflicting repeat.** A trade id is the trade\'s identity within its market: the same id sent again with the same content changes nothing; with another price, quantity, side, time or counterparty it is a conflict, and the reason shows both versions. (This holds on TimescaleDB too, where a unique key must include the time: see docs/SCHEMA.md.)',
+    '- **Refers to nothing.** An unknown market, instrument, user, strategy, account or model.',
+    '- **Impossible.** A balance that would go negative, an order filled beyond its quantity, a transition out of a final state.',
+    '- **Refused by the database** for its content: a constraint, a value out of range (SQLSTATE classes 22, 23, P0 and 54000).',
+    '- **Throws while applied.** Anything tradestore\'s own code throws while it handles one message: the message is found by splitting the batch and dead-lettered with the exception.',
+    '',
+    'Never refused: a failure of the infrastructure. A missing relation, a permission error, a read-only database, a lost connection, a deadlock or any other SQLSTATE outside the classes above means the batch is retried with backoff until it goes through; `/health` says `degraded` meanwhile. A message delivered more than 5 times (`TRADESTORE_MAX_DELIVERIES`, e.g. after repeated restarts) is applied in a batch of its own and then decided like any other.',
     '',
     '## Types',
     '',
