@@ -5,7 +5,10 @@
 -- plain table holds each identity once, with the time its row was stored at: an applier claims
 -- the identity here (INSERT … ON CONFLICT DO NOTHING) before it writes the row, in the same
 -- transaction, and compares a repeat with the stored row (src/ingest/apply/identity.ts).
--- Keys: 'trade' → '<market> <id>' (a market name has no spaces).
+-- Keys (names of markets, exchanges and symbols have no spaces):
+--   'trade'        → '<market> <id>'                                   (venue trades)
+--   'market_trade' → '<exchange> <symbol> <trade id>'                  (exchange trades with an id)
+--   'fill'         → '<exchange> <symbol> <bytes of order id>:<order id> <trade id>'   (our fills)
 CREATE TABLE ingest_identities (
     kind        VARCHAR(20) NOT NULL,
     key         TEXT NOT NULL,
@@ -15,6 +18,13 @@ CREATE TABLE ingest_identities (
 CREATE INDEX idx_ingest_identities_time ON ingest_identities (occurred_at);
 INSERT INTO ingest_identities (kind, key, occurred_at)
 SELECT DISTINCT ON (market, id) 'trade', market || ' ' || id, executed_at FROM trades ORDER BY market, id, executed_at;
+INSERT INTO ingest_identities (kind, key, occurred_at)
+SELECT DISTINCT ON (exchange, symbol, trade_id) 'market_trade', exchange || ' ' || symbol || ' ' || trade_id, time
+  FROM market_trades WHERE trade_id <> '' ORDER BY exchange, symbol, trade_id, time;
+INSERT INTO ingest_identities (kind, key, occurred_at)
+SELECT DISTINCT ON (exchange, symbol, order_id, trade_id)
+       'fill', exchange || ' ' || symbol || ' ' || octet_length(order_id) || ':' || order_id || ' ' || trade_id, executed_at
+  FROM trades_executed ORDER BY exchange, symbol, order_id, trade_id, executed_at;
 
 -- Columns that add up stored values must hold their sum: two trades of 6e11 fit DECIMAL(20,8)
 -- each, their candle volume does not. Candle volumes become NUMERIC (like quote_volume), balances

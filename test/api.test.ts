@@ -205,6 +205,27 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal((await get('/v1/admin/dead-letters', adminKey)).status, 200);
     });
 
+    it('lists dead letters with previews, never whole payloads, and serves one field byte for byte', async () => {
+      const payload = JSON.stringify({ type: 'NOT_A_TYPE', data: { pad: 'p'.repeat(5000) } });
+      await service.bus.add(payload);
+      await waitFor('dead-lettered', async () => (await service.bus.stats()).deadLetters > 0 && (await service.bus.stats()).pending === 0);
+      const list = await get('/v1/admin/dead-letters?limit=1000', adminKey);
+      assert.equal(list.status, 200);
+      const letter = list.body.deadLetters.find((l: { reason: string }) => l.reason.startsWith('unknown type "NOT_A_TYPE"'));
+      assert.deepEqual(letter.fields.map((f: { name: string; bytes: number; preview: string }) => [f.name, f.bytes, f.preview.length]), [['payload', payload.length, 200]]);
+      assert.ok(JSON.stringify(list.body).length < 20_000, 'a listing carries previews only');
+      const whole = await fetch(`${base}/v1/admin/dead-letters/${letter.id}/fields/payload`, { headers: { 'X-API-Key': adminKey } });
+      assert.equal(whole.status, 200);
+      assert.equal(whole.headers.get('content-type'), 'application/octet-stream');
+      assert.equal(await whole.text(), payload);
+      assert.equal((await get(`/v1/admin/dead-letters/${letter.id}/fields/nope`, adminKey)).status, 404);
+      assert.equal((await get('/v1/admin/dead-letters/1-0/fields/payload', adminKey)).status, 404);
+      assert.equal((await get('/v1/admin/dead-letters/not-an-id/fields/payload', adminKey)).status, 400);
+      assert.equal((await get(`/v1/admin/dead-letters/${letter.id}/fields/payload`, aliceKey)).status, 403);
+      const after = await get(`/v1/admin/dead-letters?after=${letter.id}`, adminKey);
+      assert.deepEqual(after.body, { deadLetters: [], next: null });
+    });
+
     it('serves the OpenAPI document at /docs', async () => {
       const doc = await get('/docs/json');
       assert.equal(doc.status, 200);

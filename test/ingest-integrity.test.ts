@@ -4,6 +4,8 @@ import { MemoryBus } from '../src/bus/memory.ts';
 import type { Bus } from '../src/bus/types.ts';
 import { CATALOGUE, EVENT_TYPES } from '../src/ingest/events/catalogue.ts';
 import { decodeEvent } from '../src/ingest/events/decode.ts';
+import { applyIsolating } from '../src/ingest/apply/batch.ts';
+import { classifyFailure } from '../src/ingest/failures.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { eachBackend } from './helpers/backends.ts';
@@ -72,6 +74,37 @@ eachBackend('ingest integrity', (get) => {
     assert.deepEqual(await candleMismatches(get().db), []);
   });
 
+  it('the same holds for an exchange trade id and a fill: a repeat is silent, other content is a conflict', async () => {
+    const trade = (tradeId: string, price: string, ms: number) => ({ type: 'MARKET_TRADE', data: { exchange: 'NSE', symbol: 'NIFTY', tradeId, price, quantity: '75', side: 'buy', timestamp: ms } });
+    const fill = (price: string, ms: number) => ({ type: 'FILL', data: { exchange: 'NSE', symbol: 'NIFTY', orderId: 'our order 1', tradeId: 'x-9', side: 'BUY', price, quantity: '75', timestamp: ms } });
+    const before = (await bus.listDead({ count: 1000 })).length;
+    await ingest(get().db, bus, [trade('x-9', '24000', T), trade('x-9', '24000.0', T), fill('24000', T), fill('24000', T)], 'identity-3');
+    await ingest(get().db, bus, [trade('x-9', '24000', T + 1000), trade('x-9', '24001', T), fill('24000', T + 1000), fill('24000', T), { type: 'MARKET_TRADE', data: { exchange: 'NSE', symbol: 'NIFTY', price: '1', quantity: '1', timestamp: T } }], 'identity-4');
+    const count = async (sql: string) => Number((await get().db.query<{ n: string }>(sql)).rows[0]!.n);
+    assert.equal(await count(`SELECT count(*) AS n FROM market_trades WHERE trade_id = 'x-9'`), 1);
+    assert.equal(await count(`SELECT count(*) AS n FROM trades_executed WHERE trade_id = 'x-9'`), 1);
+    assert.equal(await count(`SELECT count(*) AS n FROM market_trades WHERE trade_id = ''`), 1, 'a tick without an id has no identity of its own');
+    const dead = (await bus.listDead({ count: 1000 })).slice(before).map((d) => d.reason);
+    assert.equal(dead.length, 3, dead.join('\n'));
+    assert.match(dead[0]!, /^exchange trade NSE NIFTY x-9 conflicts with the stored one with the same id: timestamp differ/);
+    assert.match(dead[1]!, /^exchange trade NSE NIFTY x-9 conflicts with the stored one with the same id: price differ \(stored \{"price":"24000"\}, received \{"price":"24001"\}\)/);
+    assert.match(dead[2]!, /^fill NSE NIFTY order our order 1 trade x-9 conflicts with the stored one with the same id: timestamp differ/);
+  });
+
+  it('an entry another worker applied meanwhile is retried and found applied, never dead-lettered', async () => {
+    const decoded = decodeEvent(JSON.stringify(depositMsg('whale', 'RACE', '5')));
+    assert.ok(decoded.ok);
+    const entry = { key: 'entry:race:1-1', event: decoded.event, redelivered: false };
+    const first = await applyIsolating(get().db, [entry]);
+    assert.deepEqual(first.applied, ['entry:race:1-1']);
+    // A second worker that took the entry over while the first applied it believes it is new.
+    await assert.rejects(applyIsolating(get().db, [{ ...entry }]), (e: Error) => classifyFailure(e) === 'infrastructure');
+    const retry = await applyIsolating(get().db, [{ ...entry, redelivered: undefined }]);
+    assert.deepEqual([retry.applied, retry.duplicates, retry.rejected], [[], ['entry:race:1-1'], []]);
+    const { rows } = await get().db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE user_id = 'whale' AND asset = 'RACE'`);
+    assert.equal(rows[0]!.a, '5.00000000');
+  });
+
   it('aggregates hold what their parts hold: candle volumes and balances beyond DECIMAL(20,8)', async () => {
     await ingest(get().db, bus, [
       tradeMsg('HDFC_INR', 'big-1', '0.5', '600000000000', T),
@@ -85,5 +118,29 @@ eachBackend('ingest integrity', (get) => {
     const balance = await get().db.query<{ a: string; t: string }>(`SELECT available_balance::text AS a, total_balance::text AS t FROM balances WHERE user_id = 'whale'`);
     assert.deepEqual(balance.rows[0], { a: '1200000000000.00000000', t: '1200000000000.00000000' });
     assert.deepEqual(await candleMismatches(get().db), []);
+  });
+});
+
+eachBackend('migration 008 on a database with rows', (get) => {
+  it('backfills the identities of stored trades, exchange trades and fills, with the keys the appliers use', async () => {
+    const { db } = get();
+    await migrate(db, { to: 7 });
+    await seed(db);
+    await db.exec(`
+      INSERT INTO trades (id, market, price, quantity, is_buyer_maker, executed_at) VALUES ('old 1', 'TATA_INR', 100, 1, true, '2026-01-05T10:00:00Z');
+      INSERT INTO market_trades (exchange, symbol, trade_id, time, price, quantity) VALUES ('NSE', 'NIFTY', 'm 1', '2026-01-05T10:00:00Z', 1, 1);
+      INSERT INTO trades_executed (exchange, symbol, order_id, trade_id, side, quantity, price, quote_quantity, executed_at)
+        VALUES ('NSE', 'NIFTY', 'ordér 1', 't 1', 'buy', 1, 1, 1, '2026-01-05T10:00:00Z');`);
+    await migrate(db);
+    const bus = new MemoryBus();
+    await ingest(db, bus, [
+      tradeMsg('TATA_INR', 'old 1', '100', '1', T + 60_000),
+      { type: 'MARKET_TRADE', data: { exchange: 'NSE', symbol: 'NIFTY', tradeId: 'm 1', price: '1', quantity: '1', timestamp: T + 60_000 } },
+      { type: 'FILL', data: { exchange: 'NSE', symbol: 'NIFTY', orderId: 'ordér 1', tradeId: 't 1', side: 'buy', price: '1', quantity: '1', timestamp: T + 60_000 } },
+    ], 'backfill');
+    const reasons = (await bus.listDead({ count: 10 })).map((d) => d.reason);
+    assert.equal(reasons.length, 3, reasons.join('\n'));
+    for (const r of reasons) assert.match(r, /conflicts with the stored one with the same id: (isBuyerMaker, )?timestamp differ/);
+    await bus.close();
   });
 });

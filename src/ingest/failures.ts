@@ -61,9 +61,17 @@ export function sqlState(error: unknown): string | null {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : null;
 }
 
+/**
+ * Unique keys that only another worker's commit can violate: the exactly-once ledger. When two
+ * workers applied the same entry at once (a claim while the first still worked on it), the second
+ * commit fails on it; that is not the message's fault, and the retry finds the entry applied.
+ */
+const RACE_CONSTRAINTS = new Set(['ingest_applied_pkey']);
+
 export function classifyFailure(error: unknown): FailureKind {
   if (error instanceof ContentError) return 'data';
   const code = sqlState(error);
+  if (code === '23505' && RACE_CONSTRAINTS.has(String((error as { constraint?: unknown }).constraint))) return 'infrastructure';
   if (code && (DATA_CODES.has(code) || DATA_CLASSES.has(code.slice(0, 2)))) return 'data';
   return 'infrastructure';
 }

@@ -1,6 +1,7 @@
 import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { EventOf, EventType } from '../events/catalogue.ts';
+import { claimIdentities, type StoredContent } from './identity.ts';
 import { insertRows, withoutMissingReferences, type Column, type Reference } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
@@ -15,7 +16,34 @@ export interface RowSpec<T extends EventType> {
   /** Messages with equal identity in one batch update the same row: the last one wins. */
   identity?: (d: Data<T>) => string;
   references?: Reference<Data<T>>[];
+  /**
+   * An identity that does not include the time (an exchange's trade id): claimed in
+   * ingest_identities before the row is written, so the same id with other content (another
+   * time, another price) is refused with both versions, on TimescaleDB too (see identity.ts).
+   */
+  claim?: {
+    kind: string;
+    /** null: this message has no identity of its own (a tick without a trade id). */
+    key: (d: Data<T>) => string | null;
+    at: (d: Data<T>) => Date;
+    content: (d: Data<T>) => Record<string, string>;
+    stored: StoredContent<Entry<T>>;
+    describe: (d: Data<T>) => string;
+  };
 }
+
+const dec = (v: string | null | undefined) => (v === null || v === undefined ? '' : new Big(v).toFixed());
+const marketTradeContent = (d: { price: string; quantity: string; isBuyerMaker?: boolean; timestamp: Date }) => ({
+  price: dec(d.price), quantity: dec(d.quantity), isBuyerMaker: String(d.isBuyerMaker ?? ''), timestamp: d.timestamp.toISOString(),
+});
+const fillContent = (d: { side: string; price: string; quantity: string; commission?: string; realizedPnl?: string; timestamp: Date }) => ({
+  side: d.side, price: dec(d.price), quantity: dec(d.quantity), commission: dec(d.commission ?? '0'), realizedPnl: dec(d.realizedPnl ?? '0'),
+  timestamp: d.timestamp.toISOString(),
+});
+/** Keys of ingest_identities (migration 008 backfills the same layouts). */
+export const marketTradeKey = (d: { exchange: string; symbol: string; tradeId?: string }) => (d.tradeId ? `${d.exchange} ${d.symbol} ${d.tradeId}` : null);
+export const fillKey = (d: { exchange: string; symbol: string; orderId: string; tradeId: string }) =>
+  `${d.exchange} ${d.symbol} ${Buffer.byteLength(d.orderId)}:${d.orderId} ${d.tradeId}`;
 
 const sum = (levels: { quantity: string }[]) => levels.reduce((s, l) => s.plus(l.quantity), new Big(0)).toFixed();
 
@@ -60,6 +88,25 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
     ],
     conflict: 'ON CONFLICT DO NOTHING',
     references: [instrumentRef()],
+    claim: {
+      kind: 'market_trade',
+      key: marketTradeKey,
+      at: (d) => d.timestamp,
+      content: marketTradeContent,
+      stored: async (tx, claimed) => {
+        const { rows } = await tx.query<{ exchange: string; symbol: string; trade_id: string; time: Date; price: string; quantity: string; is_buyer_maker: boolean | null }>(
+          `SELECT t.exchange, t.symbol, t.trade_id, t.time, t.price::text, t.quantity::text, t.is_buyer_maker
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS k(exchange, symbol, trade_id, at)
+             JOIN market_trades t ON t.exchange = k.exchange AND t.symbol = k.symbol AND t.trade_id = k.trade_id AND t.time = k.at`,
+          ['exchange', 'symbol', 'tradeId'].map((f) => claimed.map((c) => (c.entry.event.data as Record<string, unknown>)[f])).concat([claimed.map((c) => c.at)]),
+        );
+        return new Map(rows.map((r) => [
+          marketTradeKey({ exchange: r.exchange, symbol: r.symbol, tradeId: r.trade_id })!,
+          marketTradeContent({ price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker ?? undefined, timestamp: r.time }),
+        ]));
+      },
+      describe: (d) => `exchange trade ${d.exchange} ${d.symbol} ${d.tradeId}`,
+    },
   },
   CANDLE: {
     table: 'market_data',
@@ -132,6 +179,26 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
     ],
     conflict: 'ON CONFLICT (exchange, symbol, trade_id, order_id, executed_at) DO NOTHING',
     references: [userRef(), accountRef()],
+    claim: {
+      kind: 'fill',
+      key: fillKey,
+      at: (d) => d.timestamp,
+      content: fillContent,
+      stored: async (tx, claimed) => {
+        const { rows } = await tx.query<{ exchange: string; symbol: string; order_id: string; trade_id: string; side: string; price: string; quantity: string; commission: string; realized_pnl: string; executed_at: Date }>(
+          `SELECT t.exchange, t.symbol, t.order_id, t.trade_id, t.side, t.price::text, t.quantity::text, t.commission::text, t.realized_pnl::text, t.executed_at
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS k(exchange, symbol, order_id, trade_id, at)
+             JOIN trades_executed t ON t.exchange = k.exchange AND t.symbol = k.symbol AND t.order_id = k.order_id AND t.trade_id = k.trade_id
+                                   AND t.executed_at = k.at`,
+          ['exchange', 'symbol', 'orderId', 'tradeId'].map((f) => claimed.map((c) => (c.entry.event.data as Record<string, unknown>)[f])).concat([claimed.map((c) => c.at)]),
+        );
+        return new Map(rows.map((r) => [
+          fillKey({ exchange: r.exchange, symbol: r.symbol, orderId: r.order_id, tradeId: r.trade_id }),
+          fillContent({ side: r.side, price: r.price, quantity: r.quantity, commission: r.commission, realizedPnl: r.realized_pnl, timestamp: r.executed_at }),
+        ]));
+      },
+      describe: (d) => `fill ${d.exchange} ${d.symbol} order ${d.orderId} trade ${d.tradeId}`,
+    },
   },
   PORTFOLIO_SNAPSHOT: {
     table: 'portfolio_snapshots',
@@ -286,6 +353,24 @@ export function rowApplier<T extends EventType>(spec: RowSpec<T>) {
   return async (tx: Queryable, entries: Entry<T>[], _effects: Effects): Promise<ApplyResult> => {
     const rejected: ApplyResult['rejected'] = [];
     let accepted = await withoutMissingReferences(tx, spec.references ?? [], entries, rejected);
+    if (spec.claim) {
+      const claim = spec.claim;
+      const identified = accepted.filter((e) => claim.key(e.event.data as Data<T>) !== null);
+      const fresh = new Set(
+        await claimIdentities(
+          tx,
+          claim.kind,
+          identified.map((e) => {
+            const d = e.event.data as Data<T>;
+            return { entry: e, key: claim.key(d)!, at: claim.at(d), content: claim.content(d) };
+          }),
+          claim.stored,
+          (i) => claim.describe(i.entry.event.data as Data<T>),
+          rejected,
+        ),
+      );
+      accepted = accepted.filter((e) => claim.key(e.event.data as Data<T>) === null || fresh.has(e));
+    }
     if (spec.identity) {
       const last = new Map<string, Entry<T>>();
       for (const e of accepted) last.set(spec.identity(e.event.data), e);

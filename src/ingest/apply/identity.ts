@@ -17,8 +17,11 @@ export interface Identified<E extends Entry> {
   content: Record<string, string>;
 }
 
-/** Canonical stored content of identities already claimed, by key (the caller reads its table). */
-export type StoredContent = (tx: Queryable, claimed: { key: string; at: Date }[]) => Promise<Map<string, Record<string, string>>>;
+/**
+ * Canonical stored content of identities already claimed, by key: the caller reads its table for
+ * each claim's message (`entry`) at the time the identity was stored (`at`).
+ */
+export type StoredContent<E extends Entry = Entry> = (tx: Queryable, claimed: { key: string; at: Date; entry: E }[]) => Promise<Map<string, Record<string, string>>>;
 
 const differences = (a: Record<string, string>, b: Record<string, string>) =>
   [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]);
@@ -38,7 +41,7 @@ export async function claimIdentities<E extends Entry>(
   tx: Queryable,
   kind: string,
   items: Identified<E>[],
-  stored: StoredContent,
+  stored: StoredContent<E>,
   describe: (item: Identified<E>) => string,
   rejected: Rejection[],
 ): Promise<E[]> {
@@ -60,7 +63,8 @@ export async function claimIdentities<E extends Entry>(
       'SELECT key, occurred_at FROM ingest_identities WHERE kind = $1 AND key = ANY($2::text[])',
       [kind, repeats.map((r) => r.key)],
     );
-    contents = await stored(tx, claimed.map((c) => ({ key: c.key, at: c.occurred_at })));
+    const at = new Map(claimed.map((c) => [c.key, c.occurred_at]));
+    contents = await stored(tx, repeats.filter((r) => at.has(r.key)).map((r) => ({ key: r.key, at: at.get(r.key)!, entry: r.entry })));
   }
   const accepted: E[] = [];
   for (const item of items) {

@@ -25,20 +25,22 @@ function tradeContent(d: Trade): Record<string, string> {
   };
 }
 
-const storedTrades: StoredContent = async (tx, claimed) => {
+export const tradeKey = (d: Trade) => `${d.market} ${d.id}`;
+
+const storedTrades: StoredContent<Entry<'TRADE_ADDED'>> = async (tx, claimed) => {
   const { rows } = await tx.query<{
     market: string; id: string; price: string; quantity: string; is_buyer_maker: boolean; executed_at: Date; buyer_order_id: string | null;
     seller_order_id: string | null; buyer_id: string | null; seller_id: string | null; trade_fee_buyer: string; trade_fee_seller: string;
   }>(
     `SELECT t.market, t.id, t.price::text, t.quantity::text, t.is_buyer_maker, t.executed_at, t.buyer_order_id, t.seller_order_id,
             t.buyer_id, t.seller_id, t.trade_fee_buyer::text, t.trade_fee_seller::text
-       FROM unnest($1::text[], $2::timestamptz[]) AS k(key, at)
-       JOIN trades t ON t.market = split_part(k.key, ' ', 1) AND t.id = substr(k.key, strpos(k.key, ' ') + 1) AND t.executed_at = k.at`,
-    [claimed.map((c) => c.key), claimed.map((c) => c.at)],
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(market, id, at)
+       JOIN trades t ON t.market = k.market AND t.id = k.id AND t.executed_at = k.at`,
+    [claimed.map((c) => c.entry.event.data.market), claimed.map((c) => c.entry.event.data.id), claimed.map((c) => c.at)],
   );
   return new Map(
     rows.map((r) => [
-      `${r.market} ${r.id}`,
+      tradeKey({ market: r.market, id: r.id } as Trade),
       tradeContent({
         market: r.market, id: r.id, price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker, timestamp: r.executed_at,
         buyerOrderId: r.buyer_order_id ?? undefined, sellerOrderId: r.seller_order_id ?? undefined, buyerId: r.buyer_id ?? undefined,
@@ -69,7 +71,7 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   const accepted = await claimIdentities(
     tx,
     'trade',
-    valid.map((e) => ({ entry: e, key: `${e.event.data.market} ${e.event.data.id}`, at: e.event.data.timestamp, content: tradeContent(e.event.data) })),
+    valid.map((e) => ({ entry: e, key: tradeKey(e.event.data), at: e.event.data.timestamp, content: tradeContent(e.event.data) })),
     storedTrades,
     (i) => `trade ${i.entry.event.data.market} ${i.entry.event.data.id}`,
     rejected,
