@@ -4,6 +4,8 @@ import { migrate } from '../src/schema/migrator.ts';
 import { MaintenanceBusyError, maintenanceStatus, runMaintenanceJobs } from '../src/schema/maintenanceJobs.ts';
 import { seed } from '../src/schema/seed.ts';
 import { scheduleMaintenance } from '../src/service/maintenance.ts';
+import { checkHealth } from '../src/service/health.ts';
+import { MemoryBus } from '../src/bus/memory.ts';
 import { PostgresDatabase } from '../src/database/postgres.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { runCli } from './helpers/cli.ts';
@@ -79,6 +81,31 @@ eachBackend('maintenance runs on its own', (get) => {
     const bad = await runCli(['maintenance', 'run', '--job', 'vacuum'], get().env);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--job must be one of policies, aggregates, retention, archive, sessions/);
+  });
+
+  it('/health is degraded while a background job keeps failing', async () => {
+    const { db } = get();
+    const bus = new MemoryBus();
+    const healthy = async () => (await checkHealth(db, bus, null, { stallMs: 30_000 })).causes.filter((c) => c.startsWith('background job failing'));
+    assert.deepEqual(await healthy(), []);
+    if (db.capabilities.jobScheduler) {
+      // TimescaleDB's own scheduler: a job whose runs fail.
+      await db.exec(`CREATE PROCEDURE failing_job(job_id int, config jsonb) LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'broken on purpose'; END $$`);
+      const { rows } = await db.query<{ id: number }>(`SELECT add_job('failing_job', '1 second') AS id`);
+      try {
+        await waitFor('the job failed twice', async () => (await healthy()).some((c) => c.includes(`job ${rows[0]!.id})`)), 60_000);
+      } finally {
+        await db.query('SELECT delete_job($1)', [rows[0]!.id]);
+      }
+    } else {
+      await db.exec(`INSERT INTO maintenance_runs (job, started_at, finished_at, status, error) VALUES
+        ('archive', now() + interval '1 minute', now() + interval '1 minute', 'failed', 'disk full'),
+        ('archive', now() + interval '2 minutes', now() + interval '2 minutes', 'failed', 'disk full')`);
+      assert.deepEqual(await healthy(), ['background job failing: maintenance archive, 2 failures']);
+      await db.exec(`INSERT INTO maintenance_runs (job, started_at, finished_at, status, detail) VALUES ('archive', now() + interval '3 minutes', now() + interval '3 minutes', 'ok', '{}')`);
+      assert.deepEqual(await healthy(), [], 'healthy again once it succeeds');
+    }
+    await bus.close();
   });
 
   it('the service runs them on its schedule', async () => {
