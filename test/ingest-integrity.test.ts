@@ -115,7 +115,7 @@ eachBackend('ingest integrity', (get) => {
     assert.deepEqual(await bus.listDead({ count: 100, after: (await bus.listDead({ count: 100 })).at(-1)?.id }), []);
     const candle = await get().db.query<{ volume: string }>(`SELECT volume::text FROM ohlcv_1m WHERE market = 'HDFC_INR'`);
     assert.equal(Number(candle.rows[0]!.volume), 1.2e12);
-    const balance = await get().db.query<{ a: string; t: string }>(`SELECT available_balance::text AS a, total_balance::text AS t FROM balances WHERE user_id = 'whale'`);
+    const balance = await get().db.query<{ a: string; t: string }>(`SELECT available_balance::text AS a, total_balance::text AS t FROM balances WHERE user_id = 'whale' AND asset = 'INR'`);
     assert.deepEqual(balance.rows[0], { a: '1200000000000.00000000', t: '1200000000000.00000000' });
     assert.deepEqual(await candleMismatches(get().db), []);
   });

@@ -30,7 +30,11 @@ describe('configuration', () => {
       redisUrl: null,
       port: 8080,
       bus: { stream: 'tradestore:events', list: 'db_processor', group: 'tradestore', dead: 'tradestore:dead' },
-      ingest: { consumer: 'x', batchSize: 2000, claimIdleMs: 30_000, maxDeliveries: 5 },
+      ingest: {
+        consumer: 'x', batchSize: 2000, claimIdleMs: 30_000, maxDeliveries: 5, maxPayloadBytes: 1024 * 1024, maxClockSkewMs: 300_000,
+        stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,
+      },
+      maintenanceTickMs: 60_000,
       api: { rateLimit: 1200, rateWindowMs: 60_000 },
     });
     assert.match(config.ingest.consumer, /-\d+$/, 'host name and pid');
@@ -42,6 +46,11 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ TRADESTORE_BATCH_SIZE: '0' }), /TRADESTORE_BATCH_SIZE must be an integer from 1 to 10000/);
     assert.throws(() => loadConfig({ TRADESTORE_STREAM: 'a b' }), /TRADESTORE_STREAM must be 1-200 characters/);
     assert.throws(() => loadConfig({ TRADESTORE_RATE_LIMIT: '-1' }), /TRADESTORE_RATE_LIMIT must be an integer from 1/);
+    assert.throws(() => loadConfig({ TRADESTORE_MAX_PAYLOAD_BYTES: '10' }), /TRADESTORE_MAX_PAYLOAD_BYTES must be an integer from 1024/);
+    assert.throws(() => loadConfig({ TRADESTORE_MAX_CLOCK_SKEW_MS: 'soon' }), /TRADESTORE_MAX_CLOCK_SKEW_MS must be an integer/);
+    assert.throws(() => loadConfig({ TRADESTORE_STALL_MS: '5' }), /TRADESTORE_STALL_MS must be an integer from 1000/);
+    assert.throws(() => loadConfig({ TRADESTORE_DEAD_LETTER_DAYS: '0' }), /TRADESTORE_DEAD_LETTER_DAYS must be an integer from 1/);
+    assert.throws(() => loadConfig({ TRADESTORE_MAINTENANCE_TICK_MS: '-1' }), /TRADESTORE_MAINTENANCE_TICK_MS must be an integer from 0/);
   });
   it('hides passwords in URLs it prints', () => {
     assert.equal(redactUrl('postgres://u:secret@h:5432/d'), 'postgres://u:***@h:5432/d');
