@@ -211,20 +211,23 @@ export class RedisBus implements Bus {
       string[],
     ][];
     return raw.map(([id, meta, originals]) => {
-      const v = fields(meta);
       const list = [];
       for (let i = 0; i + 2 < originals.length; i += 3) list.push({ name: originals[i]!, bytes: Number(originals[i + 1]), preview: originals[i + 2]! });
-      return {
-        id,
-        source: v.source ?? '',
-        stream: v.stream ?? this.stream,
-        reason: v.reason ?? '',
-        attempts: Number(v.attempts ?? 0),
-        failedAt: new Date(v.failed_at ?? 0),
-        fields: list,
-        lost: v.lost === '1',
-      };
+      return { ...this.letterMeta(id, fields(meta)), fields: list };
     });
+  }
+
+  /** A dead letter's own fields (what tradestore wrote beside the original entry's). */
+  private letterMeta(id: string, meta: Record<string, string>): Omit<DeadLetter, 'fields'> {
+    return {
+      id,
+      source: meta.source ?? '',
+      stream: meta.stream ?? this.stream,
+      reason: meta.reason ?? '',
+      attempts: Number(meta.attempts ?? 0),
+      failedAt: new Date(meta.failed_at ?? 0),
+      lost: meta.lost === '1',
+    };
   }
 
   async readDead(id: string): Promise<DeadLetterFull | null> {
@@ -240,16 +243,7 @@ export class RedisBus implements Bus {
       else if (name === 'payload') originals.push({ name, value: f[i + 1]! });
       else meta[name] = f[i + 1]!.toString();
     }
-    return {
-      id: entry[0].toString(),
-      source: meta.source ?? '',
-      stream: meta.stream ?? this.stream,
-      reason: meta.reason ?? '',
-      attempts: Number(meta.attempts ?? 0),
-      failedAt: new Date(meta.failed_at ?? 0),
-      fields: originals,
-      lost: meta.lost === '1',
-    };
+    return { ...this.letterMeta(entry[0].toString(), meta), fields: originals };
   }
 
   async replayDead(ids: string[] | 'all'): Promise<number> {
