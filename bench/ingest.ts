@@ -131,7 +131,7 @@ async function drain(bus: RedisBus, worker: IngestWorker, timeoutMs: number): Pr
 async function measureTradestore(target: BenchTarget, events: number, latencySeconds: number) {
   const scratch = await scratchDatabase(target.adminUrl);
   const prefix = `tradestore-bench:${randomBytes(4).toString('hex')}`;
-  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore' };
+  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore', keyPrefix: `${prefix}:` };
   const producer = new RedisBus({ url: target.redisUrl, names });
   const workerBus = new RedisBus({ url: target.redisUrl, names });
   const batchSize = Number(process.env.BENCH_BATCH_SIZE ?? 2000);

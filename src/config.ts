@@ -19,7 +19,7 @@ export interface Config {
   /** Redis server; when unset, the in-process bus is used. */
   redisUrl: string | null;
   port: number;
-  bus: { stream: string; list: string; group: string; dead: string };
+  bus: { stream: string; list: string; group: string; dead: string; keyPrefix: string };
   ingest: {
     consumer: string;
     batchSize: number;
@@ -90,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, 'db_processor'),
       group: key('TRADESTORE_GROUP', env.TRADESTORE_GROUP, 'tradestore'),
       dead: key('TRADESTORE_DEAD_LETTERS', env.TRADESTORE_DEAD_LETTERS, 'tradestore:dead'),
+      keyPrefix: key('TRADESTORE_KEY_PREFIX', env.TRADESTORE_KEY_PREFIX, ''),
     },
     ingest: {
       consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),

@@ -37,6 +37,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
     let aliceKey: string;
     let bobKey: string;
     let adminKey: string;
+    let keyPrefix = '';
     const now = Date.now();
     const t0 = Math.floor(now / MINUTE) * MINUTE - 30 * MINUTE;
 
@@ -59,7 +60,8 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       else {
         const server = await createServerDatabase();
         const t = testNames();
-        Object.assign(env, { DATABASE_URL: server.url, REDIS_URL, TRADESTORE_STREAM: t.names.stream, TRADESTORE_LIST: t.names.list, TRADESTORE_DEAD_LETTERS: t.names.dead });
+        Object.assign(env, { DATABASE_URL: server.url, ...t.env });
+        keyPrefix = t.names.keyPrefix;
         cleanup = async () => {
           await t.cleanup();
           await server.drop();
@@ -281,9 +283,9 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       if (setup === 'postgres+redis') {
         const { Redis } = await import('ioredis');
         const redis = new Redis(REDIS_URL);
-        const ttl = await redis.pttl('rate_limit:bob:/v1/account/positions');
+        const ttl = await redis.pttl(`${keyPrefix}rate_limit:bob:/v1/account/positions`);
         redis.disconnect();
-        assert.ok(ttl > 0, 'seed 001 layout rate_limit:{user}:{endpoint}');
+        assert.ok(ttl > 0, 'seed 001 layout rate_limit:{user}:{endpoint}, after the deployment\'s key prefix');
       }
     });
   });

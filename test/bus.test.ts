@@ -26,7 +26,7 @@ for (const kind of ['memory', 'redis'] as const) {
       bus =
         kind === 'memory'
           ? new MemoryBus(`${prefix}:events`)
-          : new RedisBus({ url: REDIS_URL, names: { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'g' } });
+          : new RedisBus({ url: REDIS_URL, names: { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'g', keyPrefix: `${prefix}:` } });
       await bus.ensureGroup();
       await bus.ensureGroup(); // a second time is fine
     });

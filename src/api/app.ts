@@ -25,7 +25,7 @@ const UNLIMITED = /^\/(health|metrics|docs)(\/|$)|^\/$|^\/dashboard\//;
  * REST format under /api/v3, Binance market streams on /ws and /stream, OpenAPI at /docs.
  * Returns the live-stream hub, to be closed with the server.
  */
-export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api'>): Promise<LiveStreams> {
+export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api' | 'bus'>): Promise<LiveStreams> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
@@ -45,7 +45,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
     max: config.api.rateLimit,
     timeWindow: config.api.rateWindowMs,
     // Seed 001's layout: rate_limit:{user}:{endpoint}, a counter that expires with the window.
-    nameSpace: 'rate_limit:',
+    nameSpace: `${config.bus.keyPrefix}rate_limit:`,
     keyGenerator: (request) => `${request.identity?.userId ?? `anonymous-${request.ip}`}:${request.routeOptions.url ?? 'unknown'}`,
     allowList: (request) => UNLIMITED.test(request.url),
     ...(store.bus instanceof RedisBus ? { redis: store.bus.client } : {}),

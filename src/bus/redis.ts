@@ -87,7 +87,7 @@ export class RedisBus implements Bus {
     };
     this.cmd = connect('cmd');
     this.blocking = connect('read');
-    this.cache = new RedisCache(this.cmd);
+    this.cache = new RedisCache(this.cmd, this.names.keyPrefix);
   }
 
   async ensureGroup(): Promise<void> {
@@ -271,10 +271,11 @@ export class RedisBus implements Bus {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.cmd.publish(channel, message);
+    await this.cmd.publish(this.names.keyPrefix + channel, message);
   }
 
-  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+  async subscribe(name: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    const channel = this.names.keyPrefix + name;
     if (!this.sub) {
       this.sub = new Redis(this.options.url, { connectionName: 'tradestore-sub', maxRetriesPerRequest: 2, protocol: 2 });
       this.sub.on('error', () => {});

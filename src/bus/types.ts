@@ -148,6 +148,11 @@ export interface BusNames {
   list: string;
   group: string;
   dead: string;
+  /**
+   * Put before every cache key, rate-limit key and pub/sub channel, so that deployments (and test
+   * runs) sharing a Redis never see each other's entries. Empty by default.
+   */
+  keyPrefix: string;
 }
 
 export const DEFAULT_NAMES: BusNames = {
@@ -155,6 +160,7 @@ export const DEFAULT_NAMES: BusNames = {
   list: 'db_processor',
   group: 'tradestore',
   dead: 'tradestore:dead',
+  keyPrefix: '',
 };
 
 /** Compares stream ids "<ms>-<seq>" numerically. */

@@ -28,13 +28,17 @@ const generationKey = (group: string) => `cachegen:${group}`;
 const GENERATION_TTL_MS = 24 * 60 * 60 * 1000;
 
 export class RedisCache implements Cache {
-  constructor(private readonly redis: Redis) {}
+  /** `prefix` goes before every key (the deployment's TRADESTORE_KEY_PREFIX). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = '',
+  ) {}
 
   async read<T>(group: string, variant: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
-    const key = entryKey(group, variant);
+    const key = this.prefix + entryKey(group, variant);
     let generation = '0';
     try {
-      const [entry, g] = await this.redis.mget(key, generationKey(group));
+      const [entry, g] = await this.redis.mget(key, this.prefix + generationKey(group));
       generation = g ?? '0';
       if (entry) {
         const stored = JSON.parse(entry) as Stored;
@@ -53,7 +57,7 @@ export class RedisCache implements Cache {
   async invalidate(groups: string[]): Promise<void> {
     if (groups.length === 0) return;
     const multi = this.redis.multi();
-    for (const group of groups) multi.incr(generationKey(group)).pexpire(generationKey(group), GENERATION_TTL_MS);
+    for (const group of groups) multi.incr(this.prefix + generationKey(group)).pexpire(this.prefix + generationKey(group), GENERATION_TTL_MS);
     await multi.exec();
   }
 }

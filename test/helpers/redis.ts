@@ -27,10 +27,10 @@ export function redisUnavailable(): Promise<string | null> {
 /** Key names unique to one test, and a way to delete everything under them. */
 export function testNames(): { names: BusNames; env: Record<string, string>; cleanup: () => Promise<void> } {
   const prefix = `tradestore-test:${randomBytes(4).toString('hex')}`;
-  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore' };
+  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore', keyPrefix: `${prefix}:` };
   return {
     names,
-    env: { REDIS_URL, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list, TRADESTORE_DEAD_LETTERS: names.dead },
+    env: { REDIS_URL, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list, TRADESTORE_DEAD_LETTERS: names.dead, TRADESTORE_KEY_PREFIX: names.keyPrefix },
     cleanup: async () => {
       const r = new Redis(REDIS_URL);
       const keys = await r.keys(`${prefix}*`);
