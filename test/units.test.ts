@@ -29,7 +29,7 @@ describe('configuration', () => {
       dataDir: './.tradestore/db',
       redisUrl: null,
       port: 8080,
-      bus: { stream: 'tradestore:events', list: 'db_processor', group: 'tradestore', dead: 'tradestore:dead' },
+      bus: { stream: 'tradestore:events', list: 'db_processor', group: 'tradestore', dead: 'tradestore:dead', keyPrefix: '' },
       ingest: {
         consumer: 'x', batchSize: 2000, claimIdleMs: 30_000, maxDeliveries: 5, maxPayloadBytes: 1024 * 1024, maxClockSkewMs: 300_000,
         stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,
