@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, userInfo } from 'node:os';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { benchCandles } from './candles.ts';
 import { benchHttp } from './http.ts';
 import { benchIngest } from './ingest.ts';
 
@@ -55,6 +56,14 @@ if (wanted('ingest')) {
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log(`\ningest (${results.machine.cores} cores, PostgreSQL ${results.machine.postgres}, Redis ${results.machine.redis})`);
   for (const [name, value, note] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${note}`);
+}
+if (wanted('candles')) {
+  const candles = benchCandles();
+  results.candles = candles;
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  console.log(`\ncandles: merging ${candles.trades.toLocaleString('en')} trades into all six intervals (one core)`);
+  console.log(`  big.js, one pass per interval (the naive design)   ${String(candles.naive_ms).padStart(7)} ms`);
+  console.log(`  fixed point, 1m merged once and rolled up           ${String(candles.fixed_point_ms).padStart(7)} ms   (${candles.speedup}× faster)`);
 }
 if (wanted('http')) {
   const http = await benchHttp({ adminUrl, redisUrl, log });
