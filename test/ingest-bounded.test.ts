@@ -86,6 +86,33 @@ describe('Redis stays bounded [postgres+redis]', async () => {
     await redis.xgroup('DESTROY', t.names.stream, 'replay-check');
   });
 
+  it('an entry with thousands of fields is dead-lettered whole too', async () => {
+    await bus.ensureGroup();
+    const fields: Buffer[] = [Buffer.from('payload'), Buffer.from('{"type":"NOPE","data":{}}')];
+    for (let i = 0; i < 5000; i++) fields.push(Buffer.from(`f${i}`), Buffer.from(String(i)));
+    const id = (await redis.xadd(t.names.stream, '*', ...fields)) as string;
+    const worker = new IngestWorker(fresh.db, bus, { consumer: 'bounded-5', blockMs: 10 });
+    await drain(worker, bus);
+    await worker.stop();
+    const letter = (await bus.listDead({ count: 1000 })).find((l) => l.source === id);
+    assert.ok(letter, 'dead-lettered');
+    assert.match(letter.reason, /^unknown type "NOPE"/);
+    const full = await bus.readDead(letter.id);
+    assert.deepEqual(full!.fields.flatMap((f) => [Buffer.from(f.name), f.value]), fields);
+  });
+
+  it('dead letters are kept as long as TRADESTORE_DEAD_LETTER_DAYS says, even past 30 days', async () => {
+    const old = `${Date.now() - 40 * 86_400_000}-0`;
+    await redis.del(t.names.dead);
+    await redis.xadd(t.names.dead, old, 'source', '1-1', 'stream', t.names.stream, 'reason', 'old', 'attempts', '1', 'failed_at', new Date().toISOString(), 'f:payload', 'x');
+    await bus.deadLetter([{ source: '2-2', reason: 'new', attempts: 1, payload: '{}' }]);
+    assert.ok((await bus.readDead(old)) !== null, 'writing a new letter does not remove a 40-day-old one');
+    await bus.trim(60 * 86_400_000);
+    assert.ok((await bus.readDead(old)) !== null, 'kept with a 60-day retention');
+    await bus.trim(30 * 86_400_000);
+    assert.equal(await bus.readDead(old), null, 'removed with a 30-day retention');
+  });
+
   it('/health names a missing consumer group', async () => {
     const { checkHealth } = await import('../src/service/health.ts');
     const worker = new IngestWorker(fresh.db, bus, { consumer: 'bounded-4', blockMs: 10 });

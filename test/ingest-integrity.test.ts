@@ -4,7 +4,7 @@ import { MemoryBus } from '../src/bus/memory.ts';
 import type { Bus } from '../src/bus/types.ts';
 import { CATALOGUE, EVENT_TYPES } from '../src/ingest/events/catalogue.ts';
 import { decodeEvent } from '../src/ingest/events/decode.ts';
-import { applyIsolating } from '../src/ingest/apply/batch.ts';
+import { APPLIERS, applyIsolating, PartialApply } from '../src/ingest/apply/batch.ts';
 import { classifyFailure } from '../src/ingest/failures.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
@@ -103,6 +103,51 @@ eachBackend('ingest integrity', (get) => {
     assert.deepEqual([retry.applied, retry.duplicates, retry.rejected], [[], ['entry:race:1-1'], []]);
     const { rows } = await get().db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE user_id = 'whale' AND asset = 'RACE'`);
     assert.equal(rows[0]!.a, '5.00000000');
+  });
+
+  it('an entry that fails while another worker has already applied it counts as a duplicate, not a dead letter', async () => {
+    const decoded = decodeEvent(JSON.stringify(tradeMsg('TATA_INR', 'twice', '1', '1', T)));
+    assert.ok(decoded.ok);
+    await get().db.query(`INSERT INTO ingest_applied (key, outcome) VALUES ('entry:race:2-2', 'applied')`);
+    const original = APPLIERS.TRADE_ADDED;
+    APPLIERS.TRADE_ADDED = async () => {
+      throw new TypeError('its row is in the way (test)');
+    };
+    try {
+      const outcome = await applyIsolating(get().db, [{ key: 'entry:race:2-2', event: decoded.event, redelivered: false }]);
+      assert.deepEqual([outcome.applied, outcome.duplicates, outcome.rejected], [[], ['entry:race:2-2'], []]);
+    } finally {
+      APPLIERS.TRADE_ADDED = original;
+    }
+  });
+
+  it('when a split batch fails half-way on the infrastructure, what committed is reported for publication', async () => {
+    const entries = ['p-1', 'p-bad', 'p-3'].map((id, i) => {
+      const d = decodeEvent(JSON.stringify(tradeMsg('RELIANCE_INR', id, '10', '1', T + i)));
+      assert.ok(d.ok);
+      return { key: `entry:partial:${i}-0`, event: d.event, redelivered: false };
+    });
+    const original = APPLIERS.TRADE_ADDED;
+    let outage = true;
+    APPLIERS.TRADE_ADDED = async (tx, list, effects) => {
+      if (list.some((e) => e.event.data.id === 'p-bad')) throw new TypeError('bad content (test)');
+      // A failure of the database, not of the message: a relation that is not there (42P01).
+      if (list.some((e) => e.event.data.id === 'p-3') && outage) await tx.query('SELECT * FROM relation_gone_for_this_test');
+      return original(tx, list, effects);
+    };
+    try {
+      await assert.rejects(applyIsolating(get().db, entries), (e: unknown) => {
+        assert.ok(e instanceof PartialApply);
+        assert.deepEqual(e.committed.effects.trades.map((t) => t.id), ['p-1']);
+        assert.equal(classifyFailure(e), 'infrastructure');
+        return true;
+      });
+      outage = false;
+      const retry = await applyIsolating(get().db, entries.map((e) => ({ ...e, redelivered: undefined })));
+      assert.deepEqual([retry.applied, retry.duplicates, retry.rejected.map((r) => r.key)], [['entry:partial:2-0'], ['entry:partial:0-0'], ['entry:partial:1-0']]);
+    } finally {
+      APPLIERS.TRADE_ADDED = original;
+    }
   });
 
   it('aggregates hold what their parts hold: candle volumes and balances beyond DECIMAL(20,8)', async () => {

@@ -192,15 +192,26 @@ export class RedisBus implements Bus {
     if (letters.length === 0) return;
     const pipeline = this.cmd.pipeline();
     const at = new Date().toISOString();
-    const keepFrom = String(Date.now() - DEAD_MARKER_TTL_S * 1000);
+    const meta = (l: NewDeadLetter) => [l.source, l.reason.slice(0, 4000), String(l.attempts), at];
     for (const l of letters) {
-      const args = [l.source, l.reason.slice(0, 4000), String(l.attempts), at, String(DEAD_MARKER_TTL_S), keepFrom];
+      const args = [...meta(l), String(DEAD_MARKER_TTL_S)];
       if (l.payload !== null) args.push(l.payload);
       pipeline.eval(DEAD_LETTER, 3, this.names.dead, this.markerKey(l.source), this.stream, ...args);
     }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
+    // An entry with thousands of fields: copied here, through this process, in one XADD.
+    for (const [i, [, reply]] of results.entries()) {
+      if (reply !== 'TOO_MANY_FIELDS') continue;
+      const l = letters[i]!;
+      const [source] = (await this.cmd.callBuffer('XRANGE', this.stream, l.source, l.source)) as BufferEntry[];
+      const original = source?.[1] ?? [];
+      const copy = original.map((v, j) => (j % 2 === 0 ? Buffer.concat([Buffer.from('f:'), v]) : v));
+      const [id, reason, attempts, failedAt] = meta(l);
+      await this.cmd.callBuffer('XADD', this.names.dead, '*', 'source', id!, 'stream', this.stream, 'reason', reason!, 'attempts', attempts!, 'failed_at', failedAt!, ...copy);
+      await this.cmd.set(this.markerKey(l.source), '1', 'EX', DEAD_MARKER_TTL_S);
+    }
   }
 
   async listDead(options: DeadListOptions): Promise<DeadLetter[]> {

@@ -21,12 +21,14 @@ return moved`;
 
 /**
  * KEYS: dead stream, seen marker, source stream. ARGV: source id, reason, attempts, failed_at,
- * marker TTL (s), oldest dead-letter id to keep (retention), and optionally the worker's copy of
- * the payload (used only if the source entry is gone).
- * Writes the letter once per source entry: the original fields are kept under "f:<name>".
+ * marker TTL (s), and optionally the worker's copy of the payload (used only if the source entry
+ * is gone). Writes the letter once per source entry: the original fields are kept under
+ * "f:<name>". The marker is set only after the letter is written, so a failure in between leaves
+ * the entry to be dead-lettered again, never lost. An entry with more fields than one Lua call
+ * can pass on returns 'TOO_MANY_FIELDS' (the caller copies it itself).
  */
 export const DEAD_LETTER = `
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then return false end
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
 local fields = {'source', ARGV[1], 'stream', KEYS[3], 'reason', ARGV[2], 'attempts', ARGV[3], 'failed_at', ARGV[4]}
 local found = redis.call('XRANGE', KEYS[3], ARGV[1], ARGV[1])
 if found[1] then
@@ -35,14 +37,17 @@ if found[1] then
     fields[#fields + 1] = 'f:' .. f[i]
     fields[#fields + 1] = f[i + 1]
   end
-elseif ARGV[7] then
+elseif ARGV[6] then
   fields[#fields + 1] = 'f:payload'
-  fields[#fields + 1] = ARGV[7]
+  fields[#fields + 1] = ARGV[6]
 else
   fields[#fields + 1] = 'lost'
   fields[#fields + 1] = '1'
 end
-return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[6], '*', unpack(fields))`;
+if #fields > 7000 then return 'TOO_MANY_FIELDS' end
+local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[5])
+return id`;
 
 /**
  * KEYS: dead stream. ARGV: start ('-' or '(<id>'), count, preview bytes.

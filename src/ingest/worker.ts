@@ -2,7 +2,7 @@ import type { Database } from '../database/types.ts';
 import type { Bus, BusEntry, NewDeadLetter } from '../bus/types.ts';
 import { compareIds, isMissingGroup } from '../bus/types.ts';
 import { decodeEvent, type DecodeOptions } from './events/decode.ts';
-import { applyIsolating, type BatchOutcome } from './apply/batch.ts';
+import { applyIsolating, PartialApply, type BatchOutcome } from './apply/batch.ts';
 import type { Effects, Entry } from './apply/types.ts';
 import { publishEffects } from './publish.ts';
 import { IngestMetrics } from './metrics.ts';
@@ -265,7 +265,16 @@ export class IngestWorker {
       const room = this.batchSize - (this.held.length - ready.length);
       if (!this.stopping && room > 0) this.prefetched = this.guard('bus', async () => this.decode(await this.fetch(room, 0)));
       const completing = this.complete();
-      outcome = await this.guard('database', () => applyIsolating(this.db, ready.map((h) => h.decoded!)));
+      outcome = await this.guard('database', async () => {
+        try {
+          return await applyIsolating(this.db, ready.map((h) => h.decoded!));
+        } catch (error) {
+          // Part of the batch committed before the failure: its changes are published now,
+          // while the whole batch is retried (those entries are duplicates then).
+          if (error instanceof PartialApply) this.completions.push({ dead: [], ids: [], effects: error.committed.effects, acknowledged: true });
+          throw error;
+        }
+      });
       await completing;
       if (outcome) {
         this.metrics.recordBatch(ready.length, outcome, Date.now() - started);

@@ -49,11 +49,21 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  */
 async function failingJobs(db: Database): Promise<Health['failingJobs']> {
   if (db.capabilities.timescaledb && db.capabilities.jobScheduler) {
+    // TimescaleDB keeps each job's consecutive failures in its catalog; older releases only the total.
+    const { rows: catalog } = await db.query<{ c: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('_timescaledb_internal.bgw_job_stat')
+                        AND attname = 'consecutive_failures') AS c`,
+    );
     const { rows } = await db.query<{ job: string; failures: string; last_run: Date | null }>(
-      `SELECT j.proc_name || ' ' || coalesce(j.hypertable_name, '') || ' (job ' || j.job_id || ')' AS job,
-              s.total_failures::text AS failures, s.last_run_started_at AS last_run
-         FROM timescaledb_information.jobs j JOIN timescaledb_information.job_stats s USING (job_id)
-        WHERE s.last_run_status = 'Failed' AND s.total_failures >= 2`,
+      catalog[0]?.c
+        ? `SELECT j.proc_name || ' ' || coalesce(j.hypertable_name, '') || ' (job ' || j.job_id || ')' AS job,
+                  b.consecutive_failures::text AS failures, b.last_start AS last_run
+             FROM timescaledb_information.jobs j JOIN _timescaledb_internal.bgw_job_stat b USING (job_id)
+            WHERE b.consecutive_failures >= 2`
+        : `SELECT j.proc_name || ' ' || coalesce(j.hypertable_name, '') || ' (job ' || j.job_id || ')' AS job,
+                  s.total_failures::text AS failures, s.last_run_started_at AS last_run
+             FROM timescaledb_information.jobs j JOIN timescaledb_information.job_stats s USING (job_id)
+            WHERE s.last_run_status = 'Failed' AND s.total_failures >= 2`,
     );
     return rows.map((r) => ({ job: r.job.replace(/ +\(/, ' ('), failures: Number(r.failures), lastRunAt: r.last_run?.toISOString() ?? null }));
   }

@@ -131,25 +131,56 @@ export async function applyIsolating(db: Database, entries: Entry[]): Promise<Ba
       const entry = entries[0]!;
       const reason =
         error instanceof ContentError ? `could not be applied: ${error.message}` : `rejected by the database: ${(error as Error).message}`;
-      await db.query(
-        `INSERT INTO ingest_applied (key, outcome, reason) VALUES ($1, 'rejected', $2) ON CONFLICT (key) DO NOTHING`,
+      const { rows } = await db.query<{ outcome: string; reason: string | null }>(
+        `WITH added AS (
+           INSERT INTO ingest_applied (key, outcome, reason) VALUES ($1, 'rejected', $2) ON CONFLICT (key) DO NOTHING
+           RETURNING outcome, reason)
+         SELECT outcome, reason FROM added UNION ALL SELECT outcome, reason FROM ingest_applied WHERE key = $1 LIMIT 1`,
         [entry.key, reason],
       );
-      return { applied: [], duplicates: [], rejected: [{ key: entry.key, reason }], effects: emptyEffects() };
+      // Another worker applied this entry meanwhile (and the failure was its row in the way): a duplicate.
+      if (rows[0]?.outcome === 'applied') return { applied: [], duplicates: [entry.key], rejected: [], effects: emptyEffects() };
+      return { applied: [], duplicates: [], rejected: [{ key: entry.key, reason: rows[0]?.reason ?? reason }], effects: emptyEffects() };
     }
     const middle = Math.ceil(entries.length / 2);
     const first = await applyIsolating(db, entries.slice(0, middle));
-    const second = await applyIsolating(db, entries.slice(middle));
-    return {
-      applied: [...first.applied, ...second.applied],
-      duplicates: [...first.duplicates, ...second.duplicates],
-      rejected: [...first.rejected, ...second.rejected],
-      effects: {
-        trades: [...first.effects.trades, ...second.effects.trades],
-        candles: [...first.effects.candles, ...second.effects.candles],
-        orders: [...first.effects.orders, ...second.effects.orders],
-        balances: [...first.effects.balances, ...second.effects.balances],
-      },
-    };
+    let second: BatchOutcome;
+    try {
+      second = await applyIsolating(db, entries.slice(middle));
+    } catch (failure) {
+      // The first half is committed: what it changed must still be published after the retry.
+      throw failure instanceof PartialApply
+        ? new PartialApply(combine(first, failure.committed), failure.cause)
+        : new PartialApply(first, failure);
+    }
+    return combine(first, second);
+  }
+}
+
+const combine = (a: BatchOutcome, b: BatchOutcome): BatchOutcome => ({
+  applied: [...a.applied, ...b.applied],
+  duplicates: [...a.duplicates, ...b.duplicates],
+  rejected: [...a.rejected, ...b.rejected],
+  effects: {
+    trades: [...a.effects.trades, ...b.effects.trades],
+    candles: [...a.effects.candles, ...b.effects.candles],
+    orders: [...a.effects.orders, ...b.effects.orders],
+    balances: [...a.effects.balances, ...b.effects.balances],
+  },
+});
+
+/**
+ * An infrastructure failure after part of a split batch committed. The batch is retried (its
+ * committed entries are then duplicates), and `committed` says what changed, to be published.
+ */
+export class PartialApply extends Error {
+  constructor(
+    readonly committed: BatchOutcome,
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = 'PartialApply';
+    const code = (cause as { code?: unknown })?.code;
+    if (code !== undefined) (this as { code?: unknown }).code = code;
   }
 }
