@@ -10,7 +10,8 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { candleMismatches } from './helpers/candles.ts';
-import { depositMsg, ingest, tradeMsg } from './helpers/ingest.ts';
+import { depositMsg, drain, ingest, tradeMsg } from './helpers/ingest.ts';
+import { IngestWorker } from '../src/ingest/worker.ts';
 
 const T = Date.UTC(2026, 0, 5, 10, 0, 0);
 
@@ -147,6 +148,50 @@ eachBackend('ingest integrity', (get) => {
       assert.deepEqual([retry.applied, retry.duplicates, retry.rejected.map((r) => r.key)], [['entry:partial:2-0'], ['entry:partial:0-0'], ['entry:partial:1-0']]);
     } finally {
       APPLIERS.TRADE_ADDED = original;
+    }
+  });
+
+  it('an entry that fails alone every time with an error no table names, while others go through, is dead-lettered in the end', async () => {
+    const original = APPLIERS.TRADE_ADDED;
+    let everything = false;
+    APPLIERS.TRADE_ADDED = async (tx, list, effects) => {
+      // TimescaleDB's decompression limit, raised for one message (or, later, for all of them).
+      if (everything || list.some((e) => e.event.data.id === 'poison')) {
+        await tx.exec(`DO $$ BEGIN RAISE EXCEPTION 'too many tuples decompressed (test)' USING ERRCODE = '53400'; END $$`);
+      }
+      return original(tx, list, effects);
+    };
+    const local = new MemoryBus();
+    try {
+      await local.add(JSON.stringify(tradeMsg('TATA_INR', 'q-1', '7', '1', T + 5000)));
+      await local.add(JSON.stringify(tradeMsg('HDFC_INR', 'poison', '7', '1', T + 5000)));
+      await local.add(JSON.stringify(tradeMsg('TATA_INR', 'q-2', '7', '1', T + 5000)));
+      const lines: string[] = [];
+      const worker = new IngestWorker(get().db, local, { consumer: 'strikes', blockMs: 10, log: (l) => lines.push(l) });
+      // Engines go on sending on other markets meanwhile.
+      for (let i = 0; i < 60 && (await local.stats()).deadLetters === 0; i++) {
+        await local.add(JSON.stringify(tradeMsg('RELIANCE_INR', `flow-${i}`, '7', '1', T + 5000)));
+        await worker.step();
+      }
+      await drain(worker, local);
+      const dead = await local.listDead({ count: 10 });
+      assert.deepEqual(dead.map((d) => JSON.parse(d.fields[0]!.preview).data.id), ['poison'], lines.join('\n'));
+      assert.match(dead[0]!.reason, /^fails every time it is applied, alone, while other messages go through \(3 times\): too many tuples decompressed \(test\) \(SQLSTATE 53400\)/);
+      const { rows } = await get().db.query<{ id: string }>(`SELECT id FROM trades WHERE id LIKE 'q-%' ORDER BY id`);
+      assert.deepEqual(rows.map((r) => r.id), ['q-1', 'q-2']);
+      // When every message fails the same way, it is the infrastructure: nothing is dead-lettered.
+      everything = true;
+      for (const id of ['r-1', 'r-2', 'r-3']) await local.add(JSON.stringify(tradeMsg('TATA_INR', id, '7', '1', T + 6000)));
+      for (let i = 0; i < 12; i++) await worker.step();
+      assert.equal((await local.stats()).deadLetters, 1);
+      assert.equal(worker.databaseHealthy, false);
+      everything = false;
+      await drain(worker, local);
+      assert.equal((await get().db.query(`SELECT 1 FROM trades WHERE id LIKE 'r-%'`)).rows.length, 3);
+      await worker.stop();
+    } finally {
+      APPLIERS.TRADE_ADDED = original;
+      await local.close();
     }
   });
 

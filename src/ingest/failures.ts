@@ -68,6 +68,28 @@ export function sqlState(error: unknown): string | null {
  */
 const RACE_CONSTRAINTS = new Set(['ingest_applied_pkey']);
 
+/**
+ * SQLSTATE classes that are certainly about the server, the connection or the schema, never about
+ * one message: connection (08), transaction state (25: read-only), authorization (28), rollback
+ * (40: deadlock, serialization), syntax or access (42: missing relation, permission), resources
+ * (53), object state (55: lock not available), operator intervention (57: shutdown, cancel),
+ * system (58), internal (XX). 53400 is left out: TimescaleDB raises it when one write would
+ * decompress too much of an old chunk, which depends on the message.
+ */
+const INFRASTRUCTURE_CLASSES = new Set(['08', '25', '28', '40', '42', '53', '55', '57', '58', 'XX']);
+
+/**
+ * Whether a failure can only be the infrastructure's. Other failures classified 'infrastructure'
+ * (a SQLSTATE no table here names) are retried too, but an entry that fails alone with one every
+ * time while other entries go through is dead-lettered in the end (see the worker).
+ */
+export function certainlyInfrastructure(error: unknown): boolean {
+  if (classifyFailure(error) === 'data') return false;
+  const code = sqlState(error);
+  if (code === null || code === '53400') return code === null;
+  return INFRASTRUCTURE_CLASSES.has(code.slice(0, 2)) || (code === '23505' && classifyFailure(error) === 'infrastructure');
+}
+
 export function classifyFailure(error: unknown): FailureKind {
   if (error instanceof ContentError) return 'data';
   const code = sqlState(error);

@@ -2,7 +2,9 @@ import type { Database } from '../database/types.ts';
 import type { Bus, BusEntry, NewDeadLetter } from '../bus/types.ts';
 import { compareIds, isMissingGroup } from '../bus/types.ts';
 import { decodeEvent, type DecodeOptions } from './events/decode.ts';
-import { applyIsolating, PartialApply, type BatchOutcome } from './apply/batch.ts';
+import { applyIsolating, combine, PartialApply, type BatchOutcome } from './apply/batch.ts';
+import { emptyEffects } from './apply/types.ts';
+import { certainlyInfrastructure, sqlState } from './failures.ts';
 import type { Effects, Entry } from './apply/types.ts';
 import { publishEffects } from './publish.ts';
 import { IngestMetrics } from './metrics.ts';
@@ -48,6 +50,11 @@ interface Completion {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** After this many batches in a row failed (not on their data), the entries are tried one by one. */
+const ISOLATE_AFTER = 3;
+/** An entry that failed alone this many times, each time after others went through, is dead-lettered. */
+const STRIKES = 3;
+
 /**
  * The ingest worker: list → stream, read through the consumer group, decode, apply in one
  * transaction per batch, dead-letter what cannot be applied, acknowledge only after commit,
@@ -80,6 +87,15 @@ export class IngestWorker {
   private readonly foreignKeys = new Map<string, string | null>();
   private stopping = false;
   private running: Promise<void> | null = null;
+  /** Batches in a row that failed on something other than their data. */
+  private failures = 0;
+  /** Entries applied so far; a failing entry is judged against what went through meanwhile. */
+  private appliedTotal = 0;
+  /**
+   * Entries that failed alone with an error not certainly the infrastructure's: how often other
+   * entries went through between two of their failures, and the count at the last failure.
+   */
+  private readonly strikes = new Map<string, { n: number; mark: number }>();
   private lastClaim = 0;
   private lastTrim = 0;
   private backoffMs = 0;
@@ -258,6 +274,7 @@ export class IngestWorker {
     } else if (suspect > 0) ready = ready.slice(0, suspect);
 
     let outcome: BatchOutcome | undefined;
+    let applied: Held[] = [];
     if (ready.length) {
       const started = Date.now();
       // The next batch is read from the bus, and the previous one acknowledged and published,
@@ -265,21 +282,18 @@ export class IngestWorker {
       const room = this.batchSize - (this.held.length - ready.length);
       if (!this.stopping && room > 0) this.prefetched = this.guard('bus', async () => this.decode(await this.fetch(room, 0)));
       const completing = this.complete();
-      outcome = await this.guard('database', async () => {
-        try {
-          return await applyIsolating(this.db, ready.map((h) => h.decoded!));
-        } catch (error) {
-          // Part of the batch committed before the failure: its changes are published now,
-          // while the whole batch is retried (those entries are duplicates then).
-          if (error instanceof PartialApply) this.completions.push({ dead: [], ids: [], effects: error.committed.effects, acknowledged: true });
-          throw error;
-        }
-      });
+      const result = await this.guard('database', () => this.applyReady(ready));
       await completing;
-      if (outcome) {
-        this.metrics.recordBatch(ready.length, outcome, Date.now() - started);
-        this.metrics.recordCommit(ready.map((h) => h.entry.id));
-        this.lastCommitAt = this.lastProgressAt = Date.now();
+      if (result) {
+        outcome = result.outcome;
+        applied = result.applied;
+        for (const { h, reason } of result.struck) {
+          dead.push({ source: h.entry.id, payload: h.entry.payload, reason, attempts: h.entry.deliveries });
+          deadIds.add(h.entry.id);
+        }
+        this.metrics.recordBatch(applied.length, outcome, Date.now() - started);
+        this.metrics.recordCommit(applied.map((h) => h.entry.id));
+        if (applied.length) this.lastCommitAt = this.lastProgressAt = Date.now();
       }
     } else {
       await this.complete();
@@ -288,8 +302,9 @@ export class IngestWorker {
     // Part of the batch may have committed before the failure (the split that finds a bad entry
     // commits each half on its own), so the retry looks every entry up in the ledger.
     if (!outcome) for (const h of ready) h.decoded!.redelivered = undefined;
-    const appliedIds = outcome ? ready.map((h) => h.entry.id) : [];
-    const byKey = new Map(ready.map((h) => [h.decoded!.key, h]));
+    const appliedIds = applied.map((h) => h.entry.id);
+    for (const id of [...appliedIds, ...deadIds]) this.strikes.delete(id);
+    const byKey = new Map(applied.map((h) => [h.decoded!.key, h]));
     for (const r of outcome?.rejected ?? []) {
       const h = byKey.get(r.key)!;
       dead.push({ source: h.entry.id, payload: h.entry.payload, reason: r.reason, attempts: h.entry.deliveries });
@@ -303,6 +318,83 @@ export class IngestWorker {
     this.completions.push({ dead, ids, effects: outcome?.effects ?? null, acknowledged: false });
     // With no next batch to overlap with, the completion runs now.
     if (!outcome || (this.held.length === 0 && !this.prefetched)) await this.complete();
+  }
+
+  /**
+   * Applies the ready entries in one batch (split only to find bad data). After several batches
+   * in a row failed on something other than their data, the entries are tried one by one: if
+   * some go through and one keeps failing alone with an error that is not certainly the
+   * infrastructure's (an unknown SQLSTATE, TimescaleDB's decompression limit), that entry is what
+   * fails, and after STRIKES such rounds it is dead-lettered with the error. When every entry
+   * fails, or the error is certainly the infrastructure's (a lost connection, a permission, a
+   * missing relation, a read-only database), nothing is dead-lettered: the batch is retried.
+   */
+  private async applyReady(ready: Held[]): Promise<{ outcome: BatchOutcome; applied: Held[]; struck: { h: Held; reason: string }[] }> {
+    if (this.failures < ISOLATE_AFTER || ready.length < 2) {
+      try {
+        const outcome = await applyIsolating(this.db, ready.map((h) => h.decoded!));
+        this.failures = 0;
+        this.appliedTotal += ready.length;
+        return { outcome, applied: ready, struck: [] };
+      } catch (error) {
+        this.failures += 1;
+        // Part of the batch committed before the failure: its changes are published now,
+        // while the whole batch is retried (those entries are duplicates then).
+        if (error instanceof PartialApply) this.completions.push({ dead: [], ids: [], effects: error.committed.effects, acknowledged: true });
+        const reason = ready.length === 1 && this.failures > ISOLATE_AFTER ? this.strike(ready[0]!, error) : null;
+        if (reason) return { outcome: { applied: [], duplicates: [], rejected: [], effects: emptyEffects() }, applied: [], struck: [{ h: ready[0]!, reason }] };
+        throw error;
+      }
+    }
+    let outcome: BatchOutcome = { applied: [], duplicates: [], rejected: [], effects: emptyEffects() };
+    const applied: Held[] = [];
+    const failed: { h: Held; error: unknown }[] = [];
+    const blocked = new Set<string>();
+    for (const h of ready) {
+      const key = h.decoded!.event.key;
+      // A key's later events wait for its earlier one.
+      if (key !== null && blocked.has(key)) continue;
+      try {
+        outcome = combine(outcome, await applyIsolating(this.db, [h.decoded!]));
+        applied.push(h);
+      } catch (error) {
+        h.decoded!.redelivered = undefined;
+        failed.push({ h, error });
+        if (key !== null) blocked.add(key);
+        if (certainlyInfrastructure(error)) break;
+      }
+    }
+    this.appliedTotal += applied.length;
+    this.failures = failed.length ? ISOLATE_AFTER + 1 : 0;
+    const struck: { h: Held; reason: string }[] = [];
+    for (const { h, error } of failed) {
+      const reason = this.strike(h, error);
+      if (reason) struck.push({ h, reason });
+    }
+    if (applied.length === 0 && struck.length === 0) throw failed[0]!.error;
+    return { outcome, applied, struck };
+  }
+
+  /**
+   * Counts a failure of one entry applied alone. It is a strike when other entries went through
+   * since its previous failure (so the database works, for them); the first failure only sets
+   * the mark. Returns the dead letter's reason at the STRIKES-th strike.
+   */
+  private strike(h: Held, error: unknown): string | null {
+    if (certainlyInfrastructure(error)) return null;
+    const seen = this.strikes.get(h.entry.id);
+    if (!seen) {
+      this.strikes.set(h.entry.id, { n: 0, mark: this.appliedTotal });
+      return null;
+    }
+    if (this.appliedTotal === seen.mark) return null;
+    seen.n += 1;
+    seen.mark = this.appliedTotal;
+    const message = (error as Error)?.message ?? String(error);
+    this.log(`ingest: entry ${h.entry.id} failed alone again while others went through (${seen.n} of ${STRIKES}): ${message}`);
+    if (seen.n < STRIKES) return null;
+    const code = sqlState(error);
+    return `fails every time it is applied, alone, while other messages go through (${seen.n} times): ${message}${code ? ` (SQLSTATE ${code})` : ''}`;
   }
 
   /** Runs the pending completions in commit order; one run at a time. */

@@ -157,7 +157,7 @@ export async function applyIsolating(db: Database, entries: Entry[]): Promise<Ba
   }
 }
 
-const combine = (a: BatchOutcome, b: BatchOutcome): BatchOutcome => ({
+export const combine = (a: BatchOutcome, b: BatchOutcome): BatchOutcome => ({
   applied: [...a.applied, ...b.applied],
   duplicates: [...a.duplicates, ...b.duplicates],
   rejected: [...a.rejected, ...b.rejected],
