@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { AGGREGATES, COMPRESSION, RETENTION, applyLifecycle } from '../src/schema/lifecycle.ts';
-import { refreshAggregates, runMaintenance, runTimescaleJobs } from '../src/schema/maintenance.ts';
+import { refreshAggregates, runTimescaleJobs } from '../src/schema/maintenance.ts';
+import { runMaintenanceJobs } from '../src/schema/maintenanceJobs.ts';
 import { eachBackend } from './helpers/backends.ts';
 
 const HYPERTABLES: Record<string, [string, string]> = {
@@ -127,7 +128,7 @@ eachBackend('maintenance', (get) => {
 
   it('enforces retention: old rows go, recent rows stay', async () => {
     const { db } = get();
-    await runMaintenance(db);
+    await runMaintenanceJobs(db, { force: true });
     // Where TimescaleDB's scheduler runs the policies, it would on its own schedule; the test runs them now.
     if (db.capabilities.jobScheduler) await runTimescaleJobs(db);
     const trades = await db.query<{ id: string }>(`SELECT id FROM trades ORDER BY id`);

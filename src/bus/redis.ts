@@ -208,8 +208,8 @@ export class RedisBus implements Bus {
       const [source] = (await this.cmd.callBuffer('XRANGE', this.stream, l.source, l.source)) as BufferEntry[];
       const original = source?.[1] ?? [];
       const copy = original.map((v, j) => (j % 2 === 0 ? Buffer.concat([Buffer.from('f:'), v]) : v));
-      const [id, reason, attempts, failedAt] = meta(l);
-      await this.cmd.callBuffer('XADD', this.names.dead, '*', 'source', id!, 'stream', this.stream, 'reason', reason!, 'attempts', attempts!, 'failed_at', failedAt!, ...copy);
+      const [sourceId, reason, attempts, failedAt] = meta(l);
+      await this.cmd.callBuffer('XADD', this.names.dead, '*', 'source', sourceId!, 'stream', this.stream, 'reason', reason!, 'attempts', attempts!, 'failed_at', failedAt!, ...copy);
       await this.cmd.set(this.markerKey(l.source), '1', 'EX', DEAD_MARKER_TTL_S);
     }
   }

@@ -86,8 +86,9 @@ const INFRASTRUCTURE_CLASSES = new Set(['08', '25', '28', '40', '42', '53', '55'
 export function certainlyInfrastructure(error: unknown): boolean {
   if (classifyFailure(error) === 'data') return false;
   const code = sqlState(error);
-  if (code === null || code === '53400') return code === null;
-  return INFRASTRUCTURE_CLASSES.has(code.slice(0, 2)) || (code === '23505' && classifyFailure(error) === 'infrastructure');
+  // No SQLSTATE: the driver lost the connection. A 23505 classified 'infrastructure' is the ledger race.
+  if (code === null || code === '23505') return true;
+  return code !== '53400' && INFRASTRUCTURE_CLASSES.has(code.slice(0, 2));
 }
 
 export function classifyFailure(error: unknown): FailureKind {

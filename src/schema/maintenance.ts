@@ -4,17 +4,10 @@ import { AGGREGATES, ARCHIVES, RETENTION, isHypertable } from './lifecycle.ts';
 
 /**
  * The lifecycle work that the database cannot do by itself: on plain PostgreSQL (no
- * TimescaleDB) and wherever no job scheduler runs (the embedded database), the service calls
- * this on a schedule. Where TimescaleDB is installed its policy jobs are run directly
- * (`CALL run_job`), so both modes carry out the same configuration.
+ * TimescaleDB) and wherever no job scheduler runs (the embedded database). Where TimescaleDB is
+ * installed its policy jobs are run directly (`CALL run_job`), so both modes carry out the same
+ * configuration. The service runs these as scheduled jobs (maintenanceJobs.ts).
  */
-export interface MaintenanceReport {
-  refreshed: string[];
-  deleted: Record<string, number>;
-  archived: Record<string, number>;
-  jobsRun: number[];
-}
-
 export interface MaintenanceOptions {
   /** Ages are measured from this moment (default: now). */
   asOf?: Date;
@@ -124,14 +117,4 @@ export async function archiveOldRows(db: Connection, options: MaintenanceOptions
     archived[rule.table] = total;
   }
   return archived;
-}
-
-/** One maintenance pass: everything above that this database needs the service to do. */
-export async function runMaintenance(db: Connection, options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
-  const caps = db.capabilities;
-  const jobsRun = caps.timescaledb && !caps.jobScheduler ? await runTimescaleJobs(db) : [];
-  const refreshed = caps.timescaledb ? [] : await refreshAggregates(db);
-  const deleted = await enforceRetention(db, options);
-  const archived = await archiveOldRows(db, options);
-  return { refreshed, deleted, archived, jobsRun };
 }

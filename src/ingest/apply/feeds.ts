@@ -1,7 +1,7 @@
 import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { EventOf, EventType } from '../events/catalogue.ts';
-import { claimIdentities, type StoredContent } from './identity.ts';
+import { claimIdentities, storedIn, type StoredContent } from './identity.ts';
 import { insertRows, withoutMissingReferences, type Column, type Reference } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
@@ -41,8 +41,8 @@ const fillContent = (d: { side: string; price: string; quantity: string; commiss
   timestamp: d.timestamp.toISOString(),
 });
 /** Keys of ingest_identities (migration 008 backfills the same layouts). */
-export const marketTradeKey = (d: { exchange: string; symbol: string; tradeId?: string }) => (d.tradeId ? `${d.exchange} ${d.symbol} ${d.tradeId}` : null);
-export const fillKey = (d: { exchange: string; symbol: string; orderId: string; tradeId: string }) =>
+const marketTradeKey = (d: { exchange: string; symbol: string; tradeId?: string }) => (d.tradeId ? `${d.exchange} ${d.symbol} ${d.tradeId}` : null);
+const fillKey = (d: { exchange: string; symbol: string; orderId: string; tradeId: string }) =>
   `${d.exchange} ${d.symbol} ${Buffer.byteLength(d.orderId)}:${d.orderId} ${d.tradeId}`;
 
 const sum = (levels: { quantity: string }[]) => levels.reduce((s, l) => s.plus(l.quantity), new Big(0)).toFixed();
@@ -93,18 +93,13 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
       key: marketTradeKey,
       at: (d) => d.timestamp,
       content: marketTradeContent,
-      stored: async (tx, claimed) => {
-        const { rows } = await tx.query<{ exchange: string; symbol: string; trade_id: string; time: Date; price: string; quantity: string; is_buyer_maker: boolean | null }>(
-          `SELECT t.exchange, t.symbol, t.trade_id, t.time, t.price::text, t.quantity::text, t.is_buyer_maker
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS k(exchange, symbol, trade_id, at)
-             JOIN market_trades t ON t.exchange = k.exchange AND t.symbol = k.symbol AND t.trade_id = k.trade_id AND t.time = k.at`,
-          ['exchange', 'symbol', 'tradeId'].map((f) => claimed.map((c) => (c.entry.event.data as Record<string, unknown>)[f])).concat([claimed.map((c) => c.at)]),
-        );
-        return new Map(rows.map((r) => [
-          marketTradeKey({ exchange: r.exchange, symbol: r.symbol, tradeId: r.trade_id })!,
-          marketTradeContent({ price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker ?? undefined, timestamp: r.time }),
-        ]));
-      },
+      stored: storedIn<Entry<'MARKET_TRADE'>, { price: string; quantity: string; is_buyer_maker: boolean | null; time: Date }>({
+        table: 'market_trades',
+        match: [['exchange', 'exchange'], ['symbol', 'symbol'], ['trade_id', 'tradeId']],
+        timeColumn: 'time',
+        select: 't.price::text, t.quantity::text, t.is_buyer_maker, t.time',
+        content: (r) => marketTradeContent({ price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker ?? undefined, timestamp: r.time }),
+      }),
       describe: (d) => `exchange trade ${d.exchange} ${d.symbol} ${d.tradeId}`,
     },
   },
@@ -184,19 +179,13 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
       key: fillKey,
       at: (d) => d.timestamp,
       content: fillContent,
-      stored: async (tx, claimed) => {
-        const { rows } = await tx.query<{ exchange: string; symbol: string; order_id: string; trade_id: string; side: string; price: string; quantity: string; commission: string; realized_pnl: string; executed_at: Date }>(
-          `SELECT t.exchange, t.symbol, t.order_id, t.trade_id, t.side, t.price::text, t.quantity::text, t.commission::text, t.realized_pnl::text, t.executed_at
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS k(exchange, symbol, order_id, trade_id, at)
-             JOIN trades_executed t ON t.exchange = k.exchange AND t.symbol = k.symbol AND t.order_id = k.order_id AND t.trade_id = k.trade_id
-                                   AND t.executed_at = k.at`,
-          ['exchange', 'symbol', 'orderId', 'tradeId'].map((f) => claimed.map((c) => (c.entry.event.data as Record<string, unknown>)[f])).concat([claimed.map((c) => c.at)]),
-        );
-        return new Map(rows.map((r) => [
-          fillKey({ exchange: r.exchange, symbol: r.symbol, orderId: r.order_id, tradeId: r.trade_id }),
-          fillContent({ side: r.side, price: r.price, quantity: r.quantity, commission: r.commission, realizedPnl: r.realized_pnl, timestamp: r.executed_at }),
-        ]));
-      },
+      stored: storedIn<Entry<'FILL'>, { side: string; price: string; quantity: string; commission: string; realized_pnl: string; executed_at: Date }>({
+        table: 'trades_executed',
+        match: [['exchange', 'exchange'], ['symbol', 'symbol'], ['order_id', 'orderId'], ['trade_id', 'tradeId']],
+        timeColumn: 'executed_at',
+        select: 't.side, t.price::text, t.quantity::text, t.commission::text, t.realized_pnl::text, t.executed_at',
+        content: (r) => fillContent({ side: r.side, price: r.price, quantity: r.quantity, commission: r.commission, realizedPnl: r.realized_pnl, timestamp: r.executed_at }),
+      }),
       describe: (d) => `fill ${d.exchange} ${d.symbol} order ${d.orderId} trade ${d.tradeId}`,
     },
   },

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../database/types.ts';
+import { quoteIdent } from '../../database/copyText.ts';
 import type { Entry, Rejection } from './types.ts';
 
 /**
@@ -22,6 +23,35 @@ export interface Identified<E extends Entry> {
  * each claim's message (`entry`) at the time the identity was stored (`at`).
  */
 export type StoredContent<E extends Entry = Entry> = (tx: Queryable, claimed: { key: string; at: Date; entry: E }[]) => Promise<Map<string, Record<string, string>>>;
+
+/**
+ * A StoredContent that reads `table`'s rows of the claimed identities: each claim's message
+ * fields (`match`: table column ← message field) and the time the identity was stored at
+ * (`timeColumn`). Table and column names come from the appliers' fixed specs, never from input.
+ */
+export function storedIn<E extends Entry, R>(spec: {
+  table: string;
+  match: [column: string, field: string][];
+  timeColumn: string;
+  /** Columns to read, as SQL over the table alias t. */
+  select: string;
+  content: (row: R) => Record<string, string>;
+}): StoredContent<E> {
+  const aliases = spec.match.map((_, i) => `c${i}`);
+  const sql = `SELECT k.claim_key, ${spec.select}
+     FROM unnest($1::text[], $2::timestamptz[], ${aliases.map((_, i) => `$${i + 3}::text[]`).join(', ')}) AS k(claim_key, at, ${aliases.join(', ')})
+     JOIN ${quoteIdent(spec.table)} t ON t.${quoteIdent(spec.timeColumn)} = k.at
+      ${spec.match.map(([column], i) => `AND t.${quoteIdent(column)} = k.c${i}`).join(' ')}`;
+  return async (tx, claimed) => {
+    const field = (c: (typeof claimed)[number], name: string) => (c.entry.event.data as Record<string, unknown>)[name];
+    const { rows } = await tx.query<R & { claim_key: string }>(sql, [
+      claimed.map((c) => c.key),
+      claimed.map((c) => c.at),
+      ...spec.match.map(([, name]) => claimed.map((c) => field(c, name))),
+    ]);
+    return new Map(rows.map((r) => [r.claim_key, spec.content(r)]));
+  };
+}
 
 const differences = (a: Record<string, string>, b: Record<string, string>) =>
   [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]);

@@ -2,7 +2,7 @@ import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import { applyCandles, type InsertedTrade } from './candles.ts';
 import { describeFit } from './decimals.ts';
-import { claimIdentities, type StoredContent } from './identity.ts';
+import { claimIdentities, storedIn } from './identity.ts';
 import { existingKeys } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
@@ -25,30 +25,24 @@ function tradeContent(d: Trade): Record<string, string> {
   };
 }
 
-export const tradeKey = (d: Trade) => `${d.market} ${d.id}`;
+const tradeKey = (d: Trade) => `${d.market} ${d.id}`;
 
-const storedTrades: StoredContent<Entry<'TRADE_ADDED'>> = async (tx, claimed) => {
-  const { rows } = await tx.query<{
-    market: string; id: string; price: string; quantity: string; is_buyer_maker: boolean; executed_at: Date; buyer_order_id: string | null;
-    seller_order_id: string | null; buyer_id: string | null; seller_id: string | null; trade_fee_buyer: string; trade_fee_seller: string;
-  }>(
-    `SELECT t.market, t.id, t.price::text, t.quantity::text, t.is_buyer_maker, t.executed_at, t.buyer_order_id, t.seller_order_id,
-            t.buyer_id, t.seller_id, t.trade_fee_buyer::text, t.trade_fee_seller::text
-       FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(market, id, at)
-       JOIN trades t ON t.market = k.market AND t.id = k.id AND t.executed_at = k.at`,
-    [claimed.map((c) => c.entry.event.data.market), claimed.map((c) => c.entry.event.data.id), claimed.map((c) => c.at)],
-  );
-  return new Map(
-    rows.map((r) => [
-      tradeKey({ market: r.market, id: r.id } as Trade),
-      tradeContent({
-        market: r.market, id: r.id, price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker, timestamp: r.executed_at,
-        buyerOrderId: r.buyer_order_id ?? undefined, sellerOrderId: r.seller_order_id ?? undefined, buyerId: r.buyer_id ?? undefined,
-        sellerId: r.seller_id ?? undefined, tradeFeeBuyer: r.trade_fee_buyer, tradeFeeSeller: r.trade_fee_seller,
-      }),
-    ]),
-  );
-};
+const storedTrades = storedIn<Entry<'TRADE_ADDED'>, {
+  market: string; id: string; price: string; quantity: string; is_buyer_maker: boolean; executed_at: Date; buyer_order_id: string | null;
+  seller_order_id: string | null; buyer_id: string | null; seller_id: string | null; trade_fee_buyer: string; trade_fee_seller: string;
+}>({
+  table: 'trades',
+  match: [['market', 'market'], ['id', 'id']],
+  timeColumn: 'executed_at',
+  select: `t.market, t.id, t.price::text, t.quantity::text, t.is_buyer_maker, t.executed_at, t.buyer_order_id, t.seller_order_id,
+           t.buyer_id, t.seller_id, t.trade_fee_buyer::text, t.trade_fee_seller::text`,
+  content: (r) =>
+    tradeContent({
+      market: r.market, id: r.id, price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker, timestamp: r.executed_at,
+      buyerOrderId: r.buyer_order_id ?? undefined, sellerOrderId: r.seller_order_id ?? undefined, buyerId: r.buyer_id ?? undefined,
+      sellerId: r.seller_id ?? undefined, tradeFeeBuyer: r.trade_fee_buyer, tradeFeeSeller: r.trade_fee_seller,
+    }),
+});
 
 /**
  * Inserts the batch's trades in one statement. A trade id is the trade's identity within its
