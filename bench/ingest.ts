@@ -121,7 +121,7 @@ async function drain(bus: RedisBus, worker: IngestWorker, timeoutMs: number): Pr
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await bus.stats();
-    if (s.lag === 0 && s.pending === 0) return;
+    if (s.lag === 0 && s.listLength === 0) return;
     if (Date.now() > deadline) throw new Error(`ingest did not drain: ${JSON.stringify(s)}; ${worker.lastError}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -131,13 +131,13 @@ async function drain(bus: RedisBus, worker: IngestWorker, timeoutMs: number): Pr
 async function measureTradestore(target: BenchTarget, events: number, latencySeconds: number) {
   const scratch = await scratchDatabase(target.adminUrl);
   const prefix = `tradestore-bench:${randomBytes(4).toString('hex')}`;
-  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore', keyPrefix: `${prefix}:` };
+  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, keyPrefix: `${prefix}:` };
   const producer = new RedisBus({ url: target.redisUrl, names });
   const workerBus = new RedisBus({ url: target.redisUrl, names });
   const batchSize = Number(process.env.BENCH_BATCH_SIZE ?? 2000);
   const worker = new IngestWorker(scratch.db, workerBus, { consumer: 'bench', batchSize, blockMs: 50 });
   try {
-    await producer.ensureGroup();
+    await producer.init();
     const sim = new EngineSimulator({ seed: 5, prefix: 'max' });
     await ensureSimulatorUsers(scratch.db, sim);
     const messages = [...sim.deposits(), ...sim.batch(events)];

@@ -19,12 +19,14 @@ export interface Config {
   /** Redis server; when unset, the in-process bus is used. */
   redisUrl: string | null;
   port: number;
-  bus: { stream: string; list: string; group: string; dead: string; keyPrefix: string };
+  bus: { stream: string; list: string; keyPrefix: string; shards: number };
   ingest: {
     consumer: string;
     batchSize: number;
-    claimIdleMs: number;
-    maxDeliveries: number;
+    /** A worker that stops renewing its leases loses its shards after this long. */
+    leaseMs: number;
+    /** Owners that died this many times at one entry make it a dead letter. */
+    maxStarts: number;
     /** Larger payloads are dead-lettered without being parsed. */
     maxPayloadBytes: number;
     /** Events stamped further ahead of the server clock are dead-lettered. */
@@ -79,7 +81,24 @@ function key(name: string, value: string | undefined, fallback: string): string 
   return value;
 }
 
+/** Variables of earlier versions whose meaning is gone: set, they would silently do nothing. */
+const RETIRED: Record<string, string> = {
+  TRADESTORE_GROUP: 'workers no longer share a consumer group: each shard has one owner (docs/SCALING.md)',
+  TRADESTORE_DEAD_LETTERS: "dead letters are kept beside their shard, under the stream's name",
+  TRADESTORE_CLAIM_IDLE_MS: 'shards are taken over when their lease expires: use TRADESTORE_LEASE_MS',
+  TRADESTORE_MAX_DELIVERIES: 'use TRADESTORE_MAX_STARTS',
+};
+
+function shardCount(name: string, value: string | undefined): number {
+  const n = int(name, value, 8, 1, 1024);
+  if ((n & (n - 1)) !== 0) throw new ConfigError(`${name} must be a power of two from 1 to 1024 (got ${JSON.stringify(value)})`);
+  return n;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  for (const [name, why] of Object.entries(RETIRED)) {
+    if (env[name] !== undefined && env[name]!.trim() !== '') throw new ConfigError(`${name} is no longer used: ${why}`);
+  }
   return {
     databaseUrl: url('DATABASE_URL', env.DATABASE_URL, ['postgres:', 'postgresql:']),
     dataDir: env.TRADESTORE_DATA_DIR?.trim() || DEFAULT_DATA_DIR,
@@ -88,15 +107,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bus: {
       stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, 'tradestore:events'),
       list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, 'db_processor'),
-      group: key('TRADESTORE_GROUP', env.TRADESTORE_GROUP, 'tradestore'),
-      dead: key('TRADESTORE_DEAD_LETTERS', env.TRADESTORE_DEAD_LETTERS, 'tradestore:dead'),
       keyPrefix: key('TRADESTORE_KEY_PREFIX', env.TRADESTORE_KEY_PREFIX, ''),
+      shards: shardCount('TRADESTORE_SHARDS', env.TRADESTORE_SHARDS),
     },
     ingest: {
       consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),
       batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),
-      claimIdleMs: int('TRADESTORE_CLAIM_IDLE_MS', env.TRADESTORE_CLAIM_IDLE_MS, 30_000, 100, 86_400_000),
-      maxDeliveries: int('TRADESTORE_MAX_DELIVERIES', env.TRADESTORE_MAX_DELIVERIES, 5, 1, 1000),
+      leaseMs: int('TRADESTORE_LEASE_MS', env.TRADESTORE_LEASE_MS, 5000, 500, 600_000),
+      maxStarts: int('TRADESTORE_MAX_STARTS', env.TRADESTORE_MAX_STARTS, 5, 2, 1000),
       maxPayloadBytes: int('TRADESTORE_MAX_PAYLOAD_BYTES', env.TRADESTORE_MAX_PAYLOAD_BYTES, 1024 * 1024, 1024, 512 * 1024 * 1024),
       maxClockSkewMs: int('TRADESTORE_MAX_CLOCK_SKEW_MS', env.TRADESTORE_MAX_CLOCK_SKEW_MS, 5 * 60_000, 0, 7 * 86_400_000),
       stallMs: int('TRADESTORE_STALL_MS', env.TRADESTORE_STALL_MS, 30_000, 1000, 86_400_000),

@@ -45,7 +45,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
 
     it('applies the seed\'s messages from the list and the stream, and dead-letters bad ones with the reason', async () => {
       const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10 });
-      await bus.ensureGroup();
+      await bus.init();
       // Seed 000 engines LPUSH onto the list…
       await bus.pushList(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'INR', availableChange: '1000', changeType: 'deposit' }));
       await bus.pushList(msg('ORDER_UPDATE', { orderId: 'o-77', executedQty: 0.5, market: 'TATA_INR', price: '134.5', quantity: '3', side: 'buy' }));
@@ -66,6 +66,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       ];
       for (const payload of bad) await bus.add(payload);
       await drain(worker, bus);
+      await worker.stop();
 
       const dead = await bus.listDead({ count: 100 });
       assert.deepEqual(
@@ -95,6 +96,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       await fresh.db.query(`INSERT INTO users (id, email) VALUES ('late-user', 'late@example.com')`);
       assert.equal(await bus.replayDead([dead.id]), 1);
       await drain(worker, bus);
+      await worker.stop();
       const { rows } = await fresh.db.query<{ available_balance: string }>(`SELECT available_balance::text FROM balances WHERE user_id = 'late-user'`);
       assert.equal(rows[0]!.available_balance, '50.00000000');
       assert.equal((await bus.listDead({ count: 100 })).some((d) => d.fields[0]!.preview.includes('late-user')), false);
@@ -109,6 +111,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       await bus.add(msg('TRADE_ADDED', { market: 'RELIANCE_INR', id: 'p-1', isBuyerMaker: false, price: '2850.5', quantity: '1', timestamp: 1763700002000 }));
       await bus.add(msg('TRADE_ADDED', { market: 'RELIANCE_INR', id: 'p-2', isBuyerMaker: true, price: '2851', quantity: '2', timestamp: 1763700003000 }));
       await drain(worker, bus);
+      await worker.stop();
       for (let i = 0; i < 100 && (received.length === 0 || candles.length === 0); i++) await new Promise((r) => setTimeout(r, 10));
       await stop();
       await stopCandles();
@@ -118,26 +121,37 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.deepEqual([candle.open, candle.close, candle.tradeCount], ['2850.50000000', '2851.00000000', 2]);
     });
 
-    it('applies an entry delivered too many times in a batch of its own, and decides on it like any other', async () => {
-      // Workers that read entries and died before applying them, twice; the third reader takes them one at a time.
+    it('an entry at which owners keep stopping is applied alone, and past the limit dead-lettered unapplied', async () => {
       const suspect = await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '1' }));
-      const poison = await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '-5' }));
-      await bus.read('doomed', 10, 10);
-      await new Promise((r) => setTimeout(r, 30));
-      await bus.claimStale('doomed-2', 20, 10);
-      await new Promise((r) => setTimeout(r, 30));
+      const next = await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '2' }));
+      assert.equal(suspect.shard, next.shard, 'one user, one shard');
+      // Owners that got as far as applying and died before committing: each counts a start there.
+      for (const name of ['doomed-1', 'doomed-2']) {
+        const doomed = new IngestWorker(fresh.db, bus, { consumer: name, leaseMs: 100 });
+        await doomed.ownership.rebalance();
+        await bus.countStart(suspect.shard, doomed.ownership.offsets.committed.get(suspect.shard)!);
+        await new Promise((r) => setTimeout(r, 150));
+      }
       const lines: string[] = [];
-      const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10, claimIdleMs: 20, maxDeliveries: 2, log: (l) => lines.push(l) });
+      const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10, maxStarts: 2, log: (l) => lines.push(l) });
       await drain(worker, bus);
-      assert.ok(lines.some((l) => l.includes(`entry ${suspect} was delivered 3 times; applying it alone`)), lines.join('\n'));
-      assert.ok(lines.some((l) => l.includes(`entry ${poison} was delivered 3 times; applying it alone`)), lines.join('\n'));
-      const letter = (await bus.listDead({ count: 100 })).find((d) => d.source === poison)!;
-      assert.match(letter.reason, /^insufficient available XYZ/);
+      const letter = (await bus.listDead({ count: 100 })).find((d) => d.source === suspect.id)!;
+      assert.match(letter.reason, /^owners of shard \d+ started at this entry 3 times, and each stopped before committing it/);
       assert.equal(letter.attempts, 3);
-      assert.equal((await fresh.db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE asset = 'XYZ'`)).rows[0]!.a, '1.00000000');
+      assert.equal((await fresh.db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE asset = 'XYZ'`)).rows[0]!.a, '2.00000000');
+      // Below the limit, the entry is applied, alone.
+      const again = await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'XYZ', availableChange: '4' }));
+      await worker.stop();
+      const offset = (await fresh.db.query<{ last_id: string }>('SELECT last_id FROM ingest_offsets WHERE stream = $1 AND shard = $2', [bus.stream, again.shard])).rows[0]!.last_id;
+      await bus.countStart(again.shard, offset);
+      const second = new IngestWorker(fresh.db, bus, { consumer: 'w2', blockMs: 10, maxStarts: 2, log: (l) => lines.push(l) });
+      await drain(second, bus);
+      await second.stop();
+      assert.ok(lines.some((l) => l.includes(`at entry ${again.id} 2 times; applying it alone`)), lines.join('\n'));
+      assert.equal((await fresh.db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE asset = 'XYZ'`)).rows[0]!.a, '6.00000000');
     });
 
-    it('changes nothing when the same events are delivered twice', async () => {
+    it('changes nothing when the same trade or producer eventId is sent again', async () => {
       const worker = new IngestWorker(fresh.db, bus, { consumer: 'w1', blockMs: 10 });
       const trade = msg('TRADE_ADDED', { market: 'HDFC_INR', id: 't-dup', isBuyerMaker: false, price: '10.5', quantity: '2', timestamp: 1763700001000 });
       const deposit = msg('BALANCE_UPDATE', { userId: 'u1', asset: 'HDFC', availableChange: '7' }, { eventId: 'dep-hdfc-1' });
@@ -146,6 +160,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
         await bus.add(deposit);
       }
       await drain(worker, bus);
+      await worker.stop();
       assert.equal((await fresh.db.query(`SELECT 1 FROM trades WHERE id = 't-dup'`)).rows.length, 1);
       const { rows } = await fresh.db.query<{ available_balance: string }>(`SELECT available_balance::text FROM balances WHERE user_id = 'u1' AND asset = 'HDFC'`);
       assert.equal(rows[0]!.available_balance, '7.00000000');
@@ -153,27 +168,31 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.deepEqual(await candleMismatches(fresh.db), []);
     });
 
-    it('never applies a committed batch again when its acknowledgement fails', async () => {
-      // The bus refuses the first acknowledgement after the commit, as when Redis drops the connection there.
-      let failures = 1;
+    it('never applies a committed entry again: not when the bus fails after the commit, not when another worker takes over', async () => {
+      // Once entries are applied, the bus refuses to record the commit (and trim), as when Redis drops the connection there.
+      let applying = false;
       const flaky = new Proxy(bus, {
         get(target, prop, receiver) {
-          if (prop === 'ack') {
-            return async (ids: string[]) => {
-              if (failures-- > 0) throw new Error('connection lost (test)');
-              return target.ack(ids);
-            };
-          }
+          if (prop === 'committed' && applying) return async () => Promise.reject(new Error('connection lost (test)'));
           const value = Reflect.get(target, prop, receiver);
           return typeof value === 'function' ? value.bind(target) : value;
         },
       });
-      const worker = new IngestWorker(fresh.db, flaky, { consumer: 'w1', blockMs: 10 });
+      const first = new IngestWorker(fresh.db, flaky, { consumer: 'w1', blockMs: 10 });
       await bus.add(msg('BALANCE_UPDATE', { userId: 'u1', asset: 'ACK', availableChange: '5' }));
       await bus.add(msg('TRADE_ADDED', { market: 'HDFC_INR', id: 't-ack', isBuyerMaker: false, price: '11', quantity: '1', timestamp: 1763700005000 }));
       const deadBefore = (await bus.stats()).deadLetters;
-      await drain(worker, bus);
-      assert.equal(failures, -1, 'the acknowledgement failed once and was retried');
+      await first.ownership.rebalance();
+      applying = true;
+      for (let i = 0; i < 20 && first.metrics.eventsApplied < 2; i++) await first.step();
+      assert.equal(first.metrics.eventsApplied, 2);
+      assert.ok((await bus.stats()).lag >= 2, 'the entries are still in their shards');
+      await first.stop();
+      // The next owner starts at the offsets the commit recorded: the entries behind them are trimmed, not applied.
+      const next = new IngestWorker(fresh.db, bus, { consumer: 'w2', blockMs: 10 });
+      await drain(next, bus);
+      await next.stop();
+      assert.equal(next.metrics.eventsApplied, 0);
       assert.equal((await bus.stats()).deadLetters, deadBefore, 'nothing was dead-lettered');
       const { rows } = await fresh.db.query<{ available_balance: string }>(`SELECT available_balance::text FROM balances WHERE user_id = 'u1' AND asset = 'ACK'`);
       assert.equal(rows[0]!.available_balance, '5.00000000');

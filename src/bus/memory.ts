@@ -1,53 +1,65 @@
 import { EventEmitter } from 'node:events';
 import { MemoryCache } from '../cache/cache.ts';
 import { MAX_PAYLOAD_BYTES } from '../ingest/events/decode.ts';
+import { shardOf } from './routing.ts';
 import {
-  compareIds, type Bus, type BusEntry, type BusStats, type DeadLetter, type DeadLetterFull, type DeadListOptions, type NewDeadLetter,
-  type PendingInfo,
+  compareIds, shardKey, ShardCountError, splitDeadId, type Bus, type BusEntry, type BusStats, type DeadLetter, type DeadLetterFull,
+  type DeadListOptions, type NewDeadLetter,
 } from './types.ts';
 
-interface Pending {
-  consumer: string;
-  deliveries: number;
-  deliveredAt: number;
+interface Shard {
+  entries: { id: string; payload: string }[];
+  lease: { worker: string; until: number } | null;
+  offset: string | null;
+  starts: { offset: string; count: number } | null;
+  dead: DeadLetterFull[];
+  deadSources: Set<string>;
 }
 
 /**
- * The in-process bus of the embedded default: the same semantics as a Redis stream with one
- * consumer group (ids, delivery counts, pending entries, claiming, acknowledgement, dead
+ * The in-process bus of the embedded default: the same semantics as the Redis bus (shard
+ * streams with growing ids, routing of the list and the entry stream, leases, membership, dead
  * letters, pub/sub), held in memory. Producer and workers share the process, so what it holds
  * lives and dies with them.
  */
 export class MemoryBus implements Bus {
   readonly kind = 'memory' as const;
-  private entries: { id: string; payload: string }[] = [];
-  private lastDelivered = '0-0';
-  private readonly pel = new Map<string, Pending>();
+  private readonly parts: Shard[];
+  private entryStream: { id: string; payload: string }[] = [];
   private readonly list: string[] = [];
-  private dead: DeadLetterFull[] = [];
-  private readonly deadSources = new Set<string>();
+  private readonly members = new Map<string, number>();
   private readonly events = new EventEmitter();
   readonly cache = new MemoryCache();
   private lastMs = 0;
   private seq = 0;
-  private deadSeq = 0;
+  private spread = 0;
+  private recorded: number | null = null;
 
   constructor(
     readonly stream = 'tradestore:events',
     private readonly maxPayloadBytes = MAX_PAYLOAD_BYTES,
+    readonly shards = 8,
   ) {
     this.events.setMaxListeners(0);
+    this.parts = Array.from({ length: shards }, () => ({ entries: [], lease: null, offset: null, starts: null, dead: [], deadSources: new Set() }));
+  }
+
+  shardStream(shard: number): string {
+    return shardKey(this.stream, shard);
   }
 
   /** The entry as the worker sees it; an oversized payload is not handed over (as with Redis). */
-  private view(e: { id: string; payload: string }, deliveries: number): BusEntry {
+  private view(shard: number, e: { id: string; payload: string }): BusEntry {
     const bytes = Buffer.byteLength(e.payload);
     return bytes > this.maxPayloadBytes
-      ? { id: e.id, payload: null, deliveries, unreadable: `payload too large: ${bytes} bytes (limit ${this.maxPayloadBytes}, TRADESTORE_MAX_PAYLOAD_BYTES)` }
-      : { id: e.id, payload: e.payload, deliveries };
+      ? { shard, id: e.id, payload: null, unreadable: `payload too large: ${bytes} bytes (limit ${this.maxPayloadBytes}, TRADESTORE_MAX_PAYLOAD_BYTES)` }
+      : { shard, id: e.id, payload: e.payload };
   }
 
-  async ensureGroup(): Promise<void> {}
+  async init(): Promise<void> {
+    this.recorded ??= this.shards;
+    if (this.recorded !== this.shards) throw new ShardCountError(this.recorded, this.shards);
+  }
 
   private nextId(): string {
     const now = Date.now();
@@ -58,10 +70,26 @@ export class MemoryBus implements Bus {
     return `${this.lastMs}-${this.seq}`;
   }
 
-  async add(payload: string): Promise<string> {
+  private append(shard: number, payload: string): string {
     const id = this.nextId();
-    this.entries.push({ id, payload });
+    this.parts[shard]!.entries.push({ id, payload });
     this.events.emit('added');
+    return id;
+  }
+
+  private shardFor(payload: string): number {
+    const bytes = Buffer.byteLength(payload);
+    return (bytes <= this.maxPayloadBytes ? shardOf(payload, this.shards) : null) ?? this.spread++ % this.shards;
+  }
+
+  async add(payload: string): Promise<{ shard: number; id: string }> {
+    const shard = this.shardFor(payload);
+    return { shard, id: this.append(shard, payload) };
+  }
+
+  async addEntry(payload: string): Promise<string> {
+    const id = this.nextId();
+    this.entryStream.push({ id, payload });
     return id;
   }
 
@@ -69,21 +97,34 @@ export class MemoryBus implements Bus {
     this.list.unshift(payload);
   }
 
-  async moveList(max: number): Promise<number> {
+  async route(max: number): Promise<number> {
     let moved = 0;
     while (moved < max && this.list.length) {
-      await this.add(this.list.pop()!);
+      const item = this.list.pop()!;
+      this.append(this.shardFor(item), item);
+      moved += 1;
+    }
+    while (moved < max && this.entryStream.length) {
+      const e = this.entryStream.shift()!;
+      this.append(this.shardFor(e.payload), e.payload);
       moved += 1;
     }
     return moved;
   }
 
-  private undelivered(count: number) {
-    return this.entries.filter((e) => compareIds(e.id, this.lastDelivered) > 0).slice(0, count);
+  private after(shard: number, id: string, count: number): BusEntry[] {
+    const out: BusEntry[] = [];
+    for (const e of this.parts[shard]!.entries) {
+      if (out.length >= count) break;
+      if (compareIds(e.id, id) > 0) out.push(this.view(shard, e));
+    }
+    return out;
   }
 
-  async read(consumer: string, count: number, blockMs: number): Promise<BusEntry[]> {
-    if (this.undelivered(1).length === 0 && blockMs > 0) {
+  async read(after: Map<number, string>, count: number, blockMs: number): Promise<BusEntry[]> {
+    const collect = () => [...after].flatMap(([shard, id]) => this.after(shard, id, count));
+    let found = collect();
+    if (found.length === 0 && blockMs > 0) {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -93,88 +134,66 @@ export class MemoryBus implements Bus {
         const timer = setTimeout(done, blockMs);
         this.events.once('added', done);
       });
+      found = collect();
     }
-    const batch = this.undelivered(count);
+    return found;
+  }
+
+  async heartbeat(worker: string, ttlMs: number): Promise<string[]> {
     const now = Date.now();
-    for (const e of batch) {
-      this.pel.set(e.id, { consumer, deliveries: 1, deliveredAt: now });
-      this.lastDelivered = e.id;
-    }
-    return batch.map((e) => this.view(e, 1));
+    for (const [w, until] of this.members) if (until <= now) this.members.delete(w);
+    this.members.set(worker, now + ttlMs);
+    return [...this.members.keys()].sort();
   }
 
-  private redeliver(ids: string[], consumer: string): BusEntry[] {
+  async leave(worker: string): Promise<void> {
+    this.members.delete(worker);
+  }
+
+  async acquire(shard: number, worker: string, ttlMs: number): Promise<boolean> {
+    const part = this.parts[shard]!;
     const now = Date.now();
-    const out: BusEntry[] = [];
-    for (const id of ids) {
-      const p = this.pel.get(id);
-      const entry = this.entries.find((e) => e.id === id);
-      if (!p || !entry) continue;
-      p.consumer = consumer;
-      p.deliveries += 1;
-      p.deliveredAt = now;
-      out.push(this.view(entry, p.deliveries));
-    }
-    return out;
+    if (part.lease && part.lease.until > now && part.lease.worker !== worker) return false;
+    part.lease = { worker, until: now + ttlMs };
+    return true;
   }
 
-  private pendingIds(filter: (p: Pending, id: string) => boolean, count: number): string[] {
-    return [...this.pel.entries()]
-      .filter(([id, p]) => filter(p, id))
-      .map(([id]) => id)
-      .sort(compareIds)
-      .slice(0, count);
+  async renew(shards: number[], worker: string, ttlMs: number): Promise<number[]> {
+    const held: number[] = [];
+    for (const s of shards) if (await this.acquire(s, worker, ttlMs)) held.push(s);
+    return held;
   }
 
-  async readOwnPending(consumer: string, count: number): Promise<BusEntry[]> {
-    return this.redeliver(this.pendingIds((p) => p.consumer === consumer, count), consumer);
+  async release(shard: number, worker: string): Promise<void> {
+    const part = this.parts[shard]!;
+    if (part.lease?.worker === worker) part.lease = null;
   }
 
-  async claimStale(consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]> {
-    const cutoff = Date.now() - minIdleMs;
-    return this.redeliver(this.pendingIds((p) => p.deliveredAt <= cutoff, count), consumer);
+  async countStart(shard: number, offset: string): Promise<number> {
+    const part = this.parts[shard]!;
+    part.starts = part.starts?.offset === offset ? { offset, count: part.starts.count + 1 } : { offset, count: 1 };
+    return part.starts.count;
   }
 
-  async pendingByConsumer(): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const p of this.pel.values()) counts.set(p.consumer, (counts.get(p.consumer) ?? 0) + 1);
-    return counts;
-  }
-
-  async pendingUpTo(maxId: string, count: number): Promise<PendingInfo[]> {
-    return this.pendingIds((_, id) => compareIds(id, maxId) <= 0, count).map((id) => {
-      const p = this.pel.get(id)!;
-      return { id, consumer: p.consumer, deliveries: p.deliveries };
-    });
-  }
-
-  async payloads(ids: string[]): Promise<Map<string, string>> {
-    const wanted = new Set(ids);
-    return new Map(this.entries.filter((e) => wanted.has(e.id)).map((e) => [e.id, e.payload]));
-  }
-
-  async ack(ids: string[]): Promise<void> {
-    for (const id of ids) this.pel.delete(id);
-    // Acknowledged entries before the first pending or undelivered one are no longer needed.
-    let keep = 0;
-    while (keep < this.entries.length) {
-      const e = this.entries[keep]!;
-      if (this.pel.has(e.id) || compareIds(e.id, this.lastDelivered) > 0) break;
-      keep += 1;
-    }
-    if (keep > 0) this.entries = this.entries.slice(keep);
+  async committed(shard: number, offset: string): Promise<void> {
+    const part = this.parts[shard]!;
+    if (part.offset && compareIds(part.offset, offset) >= 0) return;
+    part.offset = offset;
+    part.entries = part.entries.filter((e) => compareIds(e.id, offset) > 0);
   }
 
   async deadLetter(letters: NewDeadLetter[]): Promise<void> {
     for (const l of letters) {
-      if (this.deadSources.has(l.source)) continue;
-      this.deadSources.add(l.source);
-      const entry = this.entries.find((e) => e.id === l.source);
+      const part = this.parts[l.shard]!;
+      if (part.deadSources.has(l.source)) continue;
+      part.deadSources.add(l.source);
+      const entry = part.entries.find((e) => e.id === l.source);
       const payload = entry?.payload ?? l.payload;
-      this.dead.push({
-        id: `${Date.now()}-${this.deadSeq++}`,
+      part.dead.push({
+        id: `${l.shard}:${this.nextId()}`,
+        shard: l.shard,
         source: l.source,
-        stream: this.stream,
+        stream: this.shardStream(l.shard),
         reason: l.reason,
         attempts: l.attempts,
         failedAt: new Date(),
@@ -184,31 +203,49 @@ export class MemoryBus implements Bus {
     }
   }
 
+  private allDead(): DeadLetterFull[] {
+    const rest = (d: DeadLetterFull) => splitDeadId(d.id)!.id;
+    return this.parts.flatMap((p) => p.dead).sort((a, b) => compareIds(rest(a), rest(b)) || a.shard - b.shard);
+  }
+
   async listDead(options: DeadListOptions): Promise<DeadLetter[]> {
     const n = options.previewBytes ?? 200;
-    return this.dead
-      .filter((d) => !options.after || compareIds(d.id, options.after) > 0)
+    const all = this.allDead();
+    const from = options.after ? all.findIndex((d) => d.id === options.after) + 1 : 0;
+    return all
+      .slice(from)
       .slice(0, options.count)
       .map((d) => ({ ...d, fields: d.fields.map((f) => ({ name: f.name, bytes: f.value.length, preview: f.value.subarray(0, n).toString() })) }));
   }
 
   async readDead(id: string): Promise<DeadLetterFull | null> {
-    return this.dead.find((d) => d.id === id) ?? null;
+    return this.allDead().find((d) => d.id === id) ?? null;
   }
 
   async replayDead(ids: string[] | 'all'): Promise<number> {
-    const chosen = this.dead.filter((d) => (ids === 'all' || ids.includes(d.id)) && !d.lost);
-    this.dead = this.dead.filter((d) => !chosen.includes(d));
-    for (const d of chosen) await this.add(d.fields[0]!.value.toString());
-    return chosen.length;
+    let replayed = 0;
+    for (const part of this.parts) {
+      const chosen = part.dead.filter((d) => (ids === 'all' || ids.includes(d.id)) && !d.lost);
+      part.dead = part.dead.filter((d) => !chosen.includes(d));
+      for (const d of chosen) this.append(d.shard, d.fields[0]!.value.toString());
+      replayed += chosen.length;
+    }
+    return replayed;
   }
 
-  async trim(deadLetterRetentionMs: number): Promise<{ stream: number; dead: number }> {
-    // Acknowledged entries are dropped as they are acknowledged (see ack).
-    const cutoff = Date.now() - deadLetterRetentionMs;
-    const before = this.dead.length;
-    this.dead = this.dead.filter((d) => d.failedAt.getTime() >= cutoff);
-    return { stream: 0, dead: before - this.dead.length };
+  async trimDead(retentionMs: number): Promise<number> {
+    const cutoff = Date.now() - retentionMs;
+    let removed = 0;
+    for (const part of this.parts) {
+      const before = part.dead.length;
+      part.dead = part.dead.filter((d) => d.failedAt.getTime() >= cutoff);
+      removed += before - part.dead.length;
+    }
+    return removed;
+  }
+
+  async reshard(): Promise<void> {
+    throw new Error('the in-process bus lives and dies with the service: set TRADESTORE_SHARDS and restart it');
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -224,15 +261,23 @@ export class MemoryBus implements Bus {
   }
 
   async stats(): Promise<BusStats> {
+    const now = Date.now();
+    const perShard = this.parts.map((p, shard) => ({
+      shard,
+      length: p.entries.length,
+      owner: p.lease && p.lease.until > now ? p.lease.worker : null,
+      offset: p.offset,
+    }));
     return {
-      length: this.entries.length,
+      shards: this.shards,
+      lag: perShard.reduce((n, s) => n + s.length, 0) + this.entryStream.length,
+      entryStreamLength: this.entryStream.length,
+      listLength: this.list.length,
+      deadLetters: this.parts.reduce((n, p) => n + p.dead.length, 0),
       streamMemoryBytes: null,
       serverMemoryBytes: null,
-      groupExists: true,
-      pending: this.pel.size,
-      lag: this.undelivered(Number.MAX_SAFE_INTEGER).length,
-      listLength: this.list.length,
-      deadLetters: this.dead.length,
+      workers: [...this.members].filter(([, until]) => until > now).map(([w]) => w).sort(),
+      perShard,
     };
   }
 

@@ -1,10 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import { Redis } from 'ioredis';
 import { RedisCache } from '../cache/cache.ts';
-import { DEAD_IDS, DEAD_LETTER, LIST_DEAD, MOVE_LIST, REPLAY_DEAD, TRIM } from './scripts.ts';
+import { COMMITTED, COUNT_START, DEAD_IDS, DEAD_LETTER, HEARTBEAT, LEASE, LIST_DEAD, RELEASE, REPLAY_DEAD, ROUTE } from './scripts.ts';
+import { ROUTING, shardOf } from './routing.ts';
 import {
-  DEFAULT_NAMES, type Bus, type BusEntry, type BusNames, type BusStats, type DeadLetter, type DeadLetterFull, type DeadListOptions,
-  type NewDeadLetter, type PendingInfo,
+  compareIds, DEFAULT_NAMES, nextId, shardKey, ShardCountError, splitDeadId, type Bus, type BusEntry, type BusNames, type BusStats,
+  type DeadLetter, type DeadLetterFull, type DeadListOptions, type NewDeadLetter,
 } from './types.ts';
 import { MAX_PAYLOAD_BYTES } from '../ingest/events/decode.ts';
 
@@ -20,7 +21,7 @@ const DEAD_MARKER_TTL_S = 30 * 24 * 3600;
  * an entry without one, one that is not UTF-8, or one over the limit is never decoded, and goes
  * to the dead letters as it arrived.
  */
-export function entryFromBuffers(raw: BufferEntry, deliveries: number, maxPayloadBytes: number): BusEntry | null {
+export function entryFromBuffers(raw: BufferEntry, shard: number, maxPayloadBytes: number): BusEntry | null {
   const [idBuffer, fieldBuffers] = raw;
   if (!fieldBuffers) return null;
   const id = idBuffer.toString();
@@ -33,13 +34,13 @@ export function entryFromBuffers(raw: BufferEntry, deliveries: number, maxPayloa
   }
   if (payload === undefined) {
     const shown = names.slice(0, 10).map((n) => JSON.stringify(n.slice(0, 50))).join(', ');
-    return { id, payload: null, deliveries, unreadable: `entry has no "payload" field (its fields: ${shown || 'none'})` };
+    return { shard, id, payload: null, unreadable: `entry has no "payload" field (its fields: ${shown || 'none'})` };
   }
   if (payload.length > maxPayloadBytes) {
-    return { id, payload: null, deliveries, unreadable: `payload too large: ${payload.length} bytes (limit ${maxPayloadBytes}, TRADESTORE_MAX_PAYLOAD_BYTES)` };
+    return { shard, id, payload: null, unreadable: `payload too large: ${payload.length} bytes (limit ${maxPayloadBytes}, TRADESTORE_MAX_PAYLOAD_BYTES)` };
   }
-  if (!isUtf8(payload)) return { id, payload: null, deliveries, unreadable: 'payload is not valid UTF-8' };
-  return { id, payload: payload.toString('utf8'), deliveries };
+  if (!isUtf8(payload)) return { shard, id, payload: null, unreadable: 'payload is not valid UTF-8' };
+  return { shard, id, payload: payload.toString('utf8') };
 }
 
 function fields(raw: string[]): Record<string, string> {
@@ -50,19 +51,26 @@ function fields(raw: string[]): Record<string, string> {
 
 export interface RedisBusOptions {
   url: string;
+  /** Number of shard streams, a power of two (default 8). */
+  shards?: number;
   names?: Partial<BusNames>;
   /** Larger payloads are not turned into text (they are dead-lettered as they are). */
   maxPayloadBytes?: number;
 }
 
+const ROUTING_JSON = JSON.stringify(ROUTING);
+
 export class RedisBus implements Bus {
   readonly kind = 'redis' as const;
   readonly stream: string;
+  readonly shards: number;
   private readonly names: BusNames;
   private readonly maxPayloadBytes: number;
   private readonly cmd: Redis;
   private readonly blocking: Redis;
   private sub: Redis | null = null;
+  /** Keyless events written with add() are spread over the shards in turn. */
+  private spread = 0;
   readonly cache: RedisCache;
   /** The command connection, for libraries that keep their own keys on the same server (rate limits). */
   get client(): Redis {
@@ -72,6 +80,7 @@ export class RedisBus implements Bus {
   constructor(private readonly options: RedisBusOptions) {
     this.names = { ...DEFAULT_NAMES, ...options.names };
     this.stream = this.names.stream;
+    this.shards = options.shards ?? 8;
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     const connect = (name: string) => {
       const client = new Redis(options.url, {
@@ -90,16 +99,32 @@ export class RedisBus implements Bus {
     this.cache = new RedisCache(this.cmd, this.names.keyPrefix);
   }
 
-  async ensureGroup(): Promise<void> {
-    try {
-      // From the start of the stream: events an engine emitted before any worker ran are kept.
-      await this.cmd.call('XGROUP', 'CREATE', this.stream, this.names.group, '0', 'MKSTREAM');
-    } catch (error) {
-      if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
-    }
+  shardStream(shard: number): string {
+    return shardKey(this.stream, shard);
   }
 
-  async add(payload: string): Promise<string> {
+  private key(shard: number, suffix: string): string {
+    return shardKey(this.stream, shard, suffix);
+  }
+
+  private get shardList(): number[] {
+    return Array.from({ length: this.shards }, (_, i) => i);
+  }
+
+  async init(): Promise<void> {
+    const key = `${this.stream}:shards`;
+    await this.cmd.set(key, String(this.shards), 'NX');
+    const recorded = Number(await this.cmd.get(key));
+    if (recorded !== this.shards) throw new ShardCountError(recorded, this.shards);
+  }
+
+  async add(payload: string): Promise<{ shard: number; id: string }> {
+    const shard = shardOf(payload, this.shards) ?? this.spread++ % this.shards;
+    const id = (await this.cmd.call('XADD', this.shardStream(shard), '*', 'payload', payload)) as string;
+    return { shard, id };
+  }
+
+  async addEntry(payload: string): Promise<string> {
     return (await this.cmd.call('XADD', this.stream, '*', 'payload', payload)) as string;
   }
 
@@ -107,85 +132,95 @@ export class RedisBus implements Bus {
     await this.cmd.lpush(this.names.list, payload);
   }
 
-  async moveList(max: number): Promise<number> {
-    return Number(await this.cmd.eval(MOVE_LIST, 2, this.names.list, this.stream, String(max)));
+  async route(max: number): Promise<number> {
+    const keys = [this.names.list, this.stream, ...this.shardList.map((s) => this.shardStream(s))];
+    let moved = 0;
+    while (moved < max) {
+      const [n, stoppedAt] = (await this.cmd.eval(ROUTE, keys.length, ...keys, String(max - moved), String(this.maxPayloadBytes), ROUTING_JSON)) as [
+        number,
+        string | null,
+      ];
+      moved += Number(n);
+      if (!stoppedAt) return moved;
+      if (await this.routeOne(stoppedAt)) moved += 1;
+    }
+    return moved;
   }
 
-  private toEntries(raw: BufferEntry[] | null, deliveries: (id: string) => number): BusEntry[] {
+  /**
+   * Moves one entry with more fields than a script can copy: inside a transaction that fails if
+   * the entry stream changed meanwhile (another router moved it), so it is moved exactly once.
+   */
+  private async routeOne(id: string): Promise<boolean> {
+    await this.cmd.watch(this.stream);
+    const [entry] = (await this.cmd.callBuffer('XRANGE', this.stream, id, id)) as BufferEntry[];
+    if (!entry?.[1]) {
+      await this.cmd.unwatch();
+      return false;
+    }
+    const fields = entry[1];
+    const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'payload');
+    const payload = at >= 0 && fields[at + 1]!.length <= this.maxPayloadBytes ? fields[at + 1]!.toString() : '';
+    const shard = shardOf(payload, this.shards) ?? this.spread++ % this.shards;
+    const done = await this.cmd.multi().xadd(this.shardStream(shard), '*', ...(fields as unknown as string[])).xdel(this.stream, id).exec();
+    return done !== null;
+  }
+
+  async read(after: Map<number, string>, count: number, blockMs: number): Promise<BusEntry[]> {
+    if (after.size === 0) {
+      if (blockMs > 0) await new Promise((r) => setTimeout(r, blockMs));
+      return [];
+    }
+    const shards = [...after.keys()];
+    // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
+    const block = blockMs > 0 ? ['BLOCK', String(blockMs)] : [];
+    const reply = (await this.blocking.callBuffer(
+      'XREAD', 'COUNT', String(count), ...block, 'STREAMS', ...shards.map((s) => this.shardStream(s)), ...shards.map((s) => after.get(s)!),
+    )) as [Buffer, BufferEntry[]][] | null;
+    const byName = new Map(shards.map((s) => [this.shardStream(s), s]));
     const out: BusEntry[] = [];
-    for (const r of raw ?? []) {
-      if (!r || !Array.isArray(r[1])) continue;
-      const entry = entryFromBuffers(r, 1, this.maxPayloadBytes);
-      if (entry) out.push({ ...entry, deliveries: deliveries(entry.id) });
+    for (const [name, entries] of reply ?? []) {
+      const shard = byName.get(name.toString())!;
+      for (const raw of entries) {
+        const entry = raw && Array.isArray(raw[1]) ? entryFromBuffers(raw, shard, this.maxPayloadBytes) : null;
+        if (entry) out.push(entry);
+      }
     }
     return out;
   }
 
-  async read(consumer: string, count: number, blockMs: number): Promise<BusEntry[]> {
-    // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
-    const block = blockMs > 0 ? ['BLOCK', String(blockMs)] : [];
-    const reply = (await this.blocking.callBuffer(
-      'XREADGROUP', 'GROUP', this.names.group, consumer, 'COUNT', String(count), ...block, 'STREAMS', this.stream, '>',
-    )) as [Buffer, BufferEntry[]][] | null;
-    return this.toEntries(reply?.[0]?.[1] ?? null, () => 1);
+  async heartbeat(worker: string, ttlMs: number): Promise<string[]> {
+    const live = (await this.cmd.eval(HEARTBEAT, 1, `${this.stream}:workers`, worker, String(ttlMs))) as string[];
+    return live.sort();
   }
 
-  /** Own pending entries are claimed again (XCLAIM), which counts a delivery: a message that
-   * crashes the worker on every start shows up with a growing count. */
-  async readOwnPending(consumer: string, count: number): Promise<BusEntry[]> {
-    const pending = (await this.cmd.call('XPENDING', this.stream, this.names.group, '-', '+', String(count), consumer)) as [string, string, number, number][];
-    if (pending.length === 0) return [];
-    const raw = (await this.cmd.callBuffer('XCLAIM', this.stream, this.names.group, consumer, '0', ...pending.map((p) => p[0]))) as BufferEntry[];
-    const counts = new Map(pending.map((p) => [p[0], Number(p[3]) + 1]));
-    return this.toEntries(raw, (id) => counts.get(id) ?? 1);
+  async leave(worker: string): Promise<void> {
+    await this.cmd.zrem(`${this.stream}:workers`, worker);
   }
 
-  async claimStale(consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]> {
-    const [, raw] = (await this.cmd.callBuffer(
-      'XAUTOCLAIM', this.stream, this.names.group, consumer, String(minIdleMs), '0-0', 'COUNT', String(count),
-    )) as [Buffer, BufferEntry[], Buffer[]];
-    const entries = this.toEntries(raw, () => 1);
-    if (entries.length === 0) return [];
-    const info = await this.pendingRange(entries[0]!.id, entries[entries.length - 1]!.id, entries.length * 2, consumer);
-    const counts = new Map(info.map((p) => [p.id, p.deliveries]));
-    return entries.map((e) => ({ ...e, deliveries: counts.get(e.id) ?? e.deliveries }));
+  async acquire(shard: number, worker: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.cmd.eval(LEASE, 1, this.key(shard, ':lease'), worker, String(ttlMs))) === 1;
   }
 
-  private async pendingRange(from: string, to: string, count: number, consumer?: string): Promise<PendingInfo[]> {
-    const args = ['XPENDING', this.stream, this.names.group, from, to, String(count), ...(consumer ? [consumer] : [])];
-    const rows = (await this.cmd.call(args[0]!, ...args.slice(1))) as [string, string, number, number][];
-    return rows.map(([id, owner, , deliveries]) => ({ id, consumer: owner, deliveries: Number(deliveries) }));
+  async renew(shards: number[], worker: string, ttlMs: number): Promise<number[]> {
+    const held = await Promise.all(shards.map((s) => this.acquire(s, worker, ttlMs)));
+    return shards.filter((_, i) => held[i]);
   }
 
-  async pendingByConsumer(): Promise<Map<string, number>> {
-    const summary = (await this.cmd.call('XPENDING', this.stream, this.names.group)) as [number, string | null, string | null, [string, string][] | null];
-    return new Map((summary[3] ?? []).map(([consumer, n]) => [consumer, Number(n)]));
+  async release(shard: number, worker: string): Promise<void> {
+    await this.cmd.eval(RELEASE, 1, this.key(shard, ':lease'), worker);
   }
 
-  pendingUpTo(maxId: string, count: number): Promise<PendingInfo[]> {
-    return this.pendingRange('-', maxId, count);
+  async countStart(shard: number, offset: string): Promise<number> {
+    return Number(await this.cmd.eval(COUNT_START, 1, this.key(shard, ':starts'), offset));
   }
 
-  async payloads(ids: string[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    if (ids.length === 0) return out;
-    const pipeline = this.cmd.pipeline();
-    for (const id of ids) pipeline.xrangeBuffer(this.stream, id, id);
-    const results = (await pipeline.exec()) ?? [];
-    results.forEach(([error, reply]) => {
-      const raw = (reply as BufferEntry[] | null)?.[0];
-      const entry = !error && raw ? entryFromBuffers(raw, 1, this.maxPayloadBytes) : null;
-      if (entry?.payload != null) out.set(entry.id, entry.payload);
-    });
-    return out;
+  async committed(shard: number, offset: string): Promise<void> {
+    await this.cmd.eval(COMMITTED, 2, this.key(shard, ':offset'), this.shardStream(shard), offset, nextId(offset));
   }
 
-  async ack(ids: string[]): Promise<void> {
-    if (ids.length) await this.cmd.call('XACK', this.stream, this.names.group, ...ids);
-  }
-
-  private markerKey(source: string): string {
-    return `${this.names.dead}:seen:${this.stream}:${source}`;
+  private markerKey(shard: number, source: string): string {
+    return this.key(shard, `:dead:seen:${source}`);
   }
 
   async deadLetter(letters: NewDeadLetter[]): Promise<void> {
@@ -196,7 +231,7 @@ export class RedisBus implements Bus {
     for (const l of letters) {
       const args = [...meta(l), String(DEAD_MARKER_TTL_S)];
       if (l.payload !== null) args.push(l.payload);
-      pipeline.eval(DEAD_LETTER, 3, this.names.dead, this.markerKey(l.source), this.stream, ...args);
+      pipeline.eval(DEAD_LETTER, 3, this.key(l.shard, ':dead'), this.markerKey(l.shard, l.source), this.shardStream(l.shard), ...args);
     }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error);
@@ -205,35 +240,54 @@ export class RedisBus implements Bus {
     for (const [i, [, reply]] of results.entries()) {
       if (reply !== 'TOO_MANY_FIELDS') continue;
       const l = letters[i]!;
-      const [source] = (await this.cmd.callBuffer('XRANGE', this.stream, l.source, l.source)) as BufferEntry[];
+      const [source] = (await this.cmd.callBuffer('XRANGE', this.shardStream(l.shard), l.source, l.source)) as BufferEntry[];
       const original = source?.[1] ?? [];
       const copy = original.map((v, j) => (j % 2 === 0 ? Buffer.concat([Buffer.from('f:'), v]) : v));
       const [sourceId, reason, attempts, failedAt] = meta(l);
-      await this.cmd.callBuffer('XADD', this.names.dead, '*', 'source', sourceId!, 'stream', this.stream, 'reason', reason!, 'attempts', attempts!, 'failed_at', failedAt!, ...copy);
-      await this.cmd.set(this.markerKey(l.source), '1', 'EX', DEAD_MARKER_TTL_S);
+      await this.cmd.callBuffer(
+        'XADD', this.key(l.shard, ':dead'), '*', 'source', sourceId!, 'stream', this.shardStream(l.shard), 'reason', reason!, 'attempts', attempts!,
+        'failed_at', failedAt!, ...copy,
+      );
+      await this.cmd.set(this.markerKey(l.shard, l.source), '1', 'EX', DEAD_MARKER_TTL_S);
     }
   }
 
+  /**
+   * Dead letters of every shard, merged oldest first by (id, shard); `after` is the last id of
+   * the previous page.
+   */
   async listDead(options: DeadListOptions): Promise<DeadLetter[]> {
-    const start = options.after ? `(${options.after}` : '-';
-    const raw = (await this.cmd.eval(LIST_DEAD, 1, this.names.dead, start, String(options.count), String(options.previewBytes ?? 200))) as [
-      string,
-      string[],
-      string[],
-    ][];
-    return raw.map(([id, meta, originals]) => {
-      const list = [];
-      for (let i = 0; i + 2 < originals.length; i += 3) list.push({ name: originals[i]!, bytes: Number(originals[i + 1]), preview: originals[i + 2]! });
-      return { ...this.letterMeta(id, fields(meta)), fields: list };
-    });
+    const after = options.after ? splitDeadId(options.after) : null;
+    if (options.after && !after) return [];
+    const pages = await Promise.all(
+      this.shardList.map(async (shard) => {
+        // The same id in a later shard comes after the cursor; in this or an earlier shard, it does not.
+        const start = !after ? '-' : shard > after.shard ? after.id : `(${after.id}`;
+        const raw = (await this.cmd.eval(LIST_DEAD, 1, this.key(shard, ':dead'), start, String(options.count), String(options.previewBytes ?? 200))) as [
+          string,
+          string[],
+          string[],
+        ][];
+        return raw.map(([id, metaPairs, originals]) => {
+          const list = [];
+          for (let i = 0; i + 2 < originals.length; i += 3) list.push({ name: originals[i]!, bytes: Number(originals[i + 1]), preview: originals[i + 2]! });
+          return { ...this.letterMeta(shard, id, fields(metaPairs)), fields: list };
+        });
+      }),
+    );
+    return pages
+      .flat()
+      .sort((a, b) => compareIds(a.id.slice(a.id.indexOf(':') + 1), b.id.slice(b.id.indexOf(':') + 1)) || a.shard - b.shard)
+      .slice(0, options.count);
   }
 
   /** A dead letter's own fields (what tradestore wrote beside the original entry's). */
-  private letterMeta(id: string, meta: Record<string, string>): Omit<DeadLetter, 'fields'> {
+  private letterMeta(shard: number, id: string, meta: Record<string, string>): Omit<DeadLetter, 'fields'> {
     return {
-      id,
+      id: `${shard}:${id}`,
+      shard,
       source: meta.source ?? '',
-      stream: meta.stream ?? this.stream,
+      stream: meta.stream ?? this.shardStream(shard),
       reason: meta.reason ?? '',
       attempts: Number(meta.attempts ?? 0),
       failedAt: new Date(meta.failed_at ?? 0),
@@ -241,8 +295,10 @@ export class RedisBus implements Bus {
     };
   }
 
-  async readDead(id: string): Promise<DeadLetterFull | null> {
-    const raw = (await this.cmd.callBuffer('XRANGE', this.names.dead, id, id)) as BufferEntry[];
+  async readDead(deadId: string): Promise<DeadLetterFull | null> {
+    const at = splitDeadId(deadId);
+    if (!at || at.shard >= this.shards) return null;
+    const raw = (await this.cmd.callBuffer('XRANGE', this.key(at.shard, ':dead'), at.id, at.id)) as BufferEntry[];
     const entry = raw[0];
     if (!entry?.[1]) return null;
     const meta: Record<string, string> = {};
@@ -254,31 +310,53 @@ export class RedisBus implements Bus {
       else if (name === 'payload') originals.push({ name, value: f[i + 1]! });
       else meta[name] = f[i + 1]!.toString();
     }
-    return { ...this.letterMeta(entry[0].toString(), meta), fields: originals };
+    return { ...this.letterMeta(at.shard, entry[0].toString(), meta), fields: originals };
   }
 
   async replayDead(ids: string[] | 'all'): Promise<number> {
     let replayed = 0;
-    const replay = async (id: string) => {
-      if (await this.cmd.eval(REPLAY_DEAD, 2, this.names.dead, this.stream, id)) replayed += 1;
+    const replay = async (shard: number, id: string) => {
+      if (await this.cmd.eval(REPLAY_DEAD, 2, this.key(shard, ':dead'), this.shardStream(shard), id)) replayed += 1;
     };
     if (ids !== 'all') {
-      for (const id of ids) await replay(id);
+      for (const deadId of ids) {
+        const at = splitDeadId(deadId);
+        if (at && at.shard < this.shards) await replay(at.shard, at.id);
+      }
       return replayed;
     }
     // Page through ids only; each letter is moved inside Redis.
-    let start = '-';
-    for (;;) {
-      const page = (await this.cmd.eval(DEAD_IDS, 1, this.names.dead, start, '500')) as string[];
-      for (const id of page) await replay(id);
-      if (page.length < 500) return replayed;
-      start = `(${page[page.length - 1]}`;
+    for (const shard of this.shardList) {
+      let start = '-';
+      for (;;) {
+        const page = (await this.cmd.eval(DEAD_IDS, 1, this.key(shard, ':dead'), start, '500')) as string[];
+        for (const id of page) await replay(shard, id);
+        if (page.length < 500) break;
+        start = `(${page[page.length - 1]}`;
+      }
     }
+    return replayed;
   }
 
-  async trim(deadLetterRetentionMs: number): Promise<{ stream: number; dead: number }> {
-    const [stream, dead] = (await this.cmd.eval(TRIM, 2, this.stream, this.names.dead, String(Date.now() - deadLetterRetentionMs))) as [number, number];
-    return { stream: Number(stream), dead: Number(dead) };
+  async trimDead(retentionMs: number): Promise<number> {
+    // Dead letters are few: trimmed exactly, so none outlives the retention.
+    const removed = await Promise.all(this.shardList.map((s) => this.cmd.xtrim(this.key(s, ':dead'), 'MINID', String(Date.now() - retentionMs))));
+    return removed.reduce((a, b) => a + Number(b), 0);
+  }
+
+  async reshard(shards: number): Promise<void> {
+    const stats = await this.stats();
+    const held = stats.perShard.filter((s) => s.owner);
+    if (held.length) throw new Error(`workers still hold shards (${held.map((s) => `${s.shard}: ${s.owner}`).join(', ')}): stop every worker first`);
+    if (stats.lag || stats.listLength) {
+      throw new Error(`entries are waiting (${stats.lag} in the streams, ${stats.listLength} in the list): let the workers drain them, stop them, then reshard`);
+    }
+    const gone = this.shardList.filter((s) => s >= shards);
+    const dead = await Promise.all(gone.map((s) => this.cmd.xlen(this.key(s, ':dead'))));
+    const withDead = gone.filter((_, i) => dead[i]! > 0);
+    if (withDead.length) throw new Error(`shards ${withDead.join(', ')} would go and still hold dead letters: replay them (tradestore dlq replay --all) or let them expire first`);
+    for (const s of gone) await this.cmd.del(this.shardStream(s), this.key(s, ':offset'), this.key(s, ':starts'), this.key(s, ':dead'));
+    await this.cmd.set(`${this.stream}:shards`, String(shards));
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -304,25 +382,34 @@ export class RedisBus implements Bus {
   }
 
   async stats(): Promise<BusStats> {
-    const [length, listLength, deadLetters, groups, streamMemory, info] = await Promise.all([
-      this.cmd.xlen(this.stream),
-      this.cmd.llen(this.names.list),
-      this.cmd.xlen(this.names.dead),
-      this.cmd.call('XINFO', 'GROUPS', this.stream).catch(() => []) as Promise<unknown[][]>,
-      this.cmd.call('MEMORY', 'USAGE', this.stream) as Promise<number | null>,
-      this.cmd.info('memory'),
-    ]);
-    const group = (groups as unknown[][]).map((g) => fields(g.map(String))).find((g) => g.name === this.names.group);
+    const shards = this.shardList;
+    const pipeline = this.cmd.pipeline();
+    pipeline.xlen(this.stream).llen(this.names.list).zrangebyscore(`${this.stream}:workers`, Date.now(), '+inf').info('memory');
+    for (const s of shards) {
+      pipeline.xlen(this.shardStream(s)).get(this.key(s, ':lease')).get(this.key(s, ':offset')).xlen(this.key(s, ':dead'));
+      pipeline.call('MEMORY', 'USAGE', this.shardStream(s));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0];
+    const values = results.map(([, v]) => v);
+    const [entryStreamLength, listLength, workers, info] = values.slice(0, 4) as [number, number, string[], string];
+    const perShard = shards.map((shard) => {
+      const [length, owner, offset] = values.slice(4 + shard * 5, 7 + shard * 5) as [number, string | null, string | null];
+      return { shard, length: Number(length), owner, offset };
+    });
+    const at = (shard: number, i: number) => Number(values[4 + shard * 5 + i] ?? 0);
     const used = /^used_memory:(\d+)/m.exec(info)?.[1];
     return {
-      length,
-      streamMemoryBytes: streamMemory === null ? 0 : Number(streamMemory),
+      shards: this.shards,
+      lag: perShard.reduce((n, s) => n + s.length, 0) + Number(entryStreamLength),
+      entryStreamLength: Number(entryStreamLength),
+      listLength: Number(listLength),
+      deadLetters: shards.reduce((n, s) => n + at(s, 3), 0),
+      streamMemoryBytes: shards.reduce((n, s) => n + at(s, 4), 0),
       serverMemoryBytes: used ? Number(used) : null,
-      listLength,
-      deadLetters,
-      pending: Number(group?.pending ?? 0),
-      lag: Number.isFinite(Number(group?.lag)) ? Number(group?.lag) : 0,
-      groupExists: Boolean(group),
+      workers: [...workers].sort(),
+      perShard,
     };
   }
 

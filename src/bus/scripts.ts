@@ -5,19 +5,73 @@
  */
 
 /**
+ * Moves the seed's list and the entry stream into the shard streams, hashing as it moves (the
+ * rule of routing.ts, which a property test checks against this script).
+ *
  * Seed 000 engines LPUSH onto a list and the seed RPOPs it: a message popped by a process that
- * dies before committing is gone. This pops and appends to the stream in one atomic step, so
- * every list item becomes exactly one stream entry.
+ * dies before committing is gone. Here each item is popped and appended to its shard in one
+ * atomic step, so every list item becomes exactly one shard entry; entries of the entry stream
+ * are copied whole (every field, byte for byte) and deleted in the same step. Several callers
+ * at once are fine: each call takes the oldest items, and calls run one after another.
+ *
+ * KEYS: list, entry stream, shard 0 … shard N-1. ARGV: max items, max payload bytes (larger
+ * ones are not parsed: they go to a shard, where they are dead-lettered), the routing table as
+ * JSON ({type: [prefix, field, …]}). Returns how many items were moved, and the id of an entry
+ * with too many fields to copy here, when it stopped at one.
  */
-export const MOVE_LIST = `
+export const ROUTE = `
+local shards = #KEYS - 2
+local max, maxBytes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rules = cjson.decode(ARGV[3])
+local spread = tonumber(redis.call('TIME')[2])
+local function text(v)
+  if type(v) == 'string' then return v end
+  if type(v) == 'number' and v == math.floor(v) and math.abs(v) < 9007199254740992 then return string.format('%d', v) end
+  return ''
+end
+local function fnv(s)
+  local h = 2166136261
+  for i = 1, #s do
+    h = bit.bxor(h, string.byte(s, i)) % 4294967296
+    h = ((bit.lshift(h, 24) % 4294967296) + (bit.lshift(h, 8) % 4294967296) + h * 147) % 4294967296
+  end
+  return h
+end
+local function shard(payload)
+  spread = spread + 1
+  local any = 3 + spread % shards
+  if not payload or #payload > maxBytes then return any end
+  local ok, m = pcall(cjson.decode, payload)
+  if not ok or type(m) ~= 'table' or type(m.type) ~= 'string' or type(m.data) ~= 'table' then return any end
+  local rule = rules[m.type]
+  if not rule then return any end
+  local parts = {rule[1]}
+  for i = 2, #rule do parts[i] = text(m.data[rule[i]]) end
+  if parts[2] == '' then return any end
+  return 3 + fnv(table.concat(parts, ':')) % shards
+end
 local moved = 0
-for i = 1, tonumber(ARGV[1]) do
+while moved < max do
   local item = redis.call('RPOP', KEYS[1])
   if not item then break end
-  redis.call('XADD', KEYS[2], '*', 'payload', item, 'via', 'list')
+  redis.call('XADD', KEYS[shard(item)], '*', 'payload', item, 'via', 'list')
   moved = moved + 1
 end
-return moved`;
+if moved < max then
+  local entries = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', max - moved)
+  for _, e in ipairs(entries) do
+    local f, payload = e[2], nil
+    -- More fields than one Lua call can pass on: the caller moves this one itself.
+    if #f > 7000 then return {moved, e[1]} end
+    for i = 1, #f, 2 do
+      if f[i] == 'payload' then payload = f[i + 1]; break end
+    end
+    redis.call('XADD', KEYS[shard(payload)], '*', unpack(f))
+    redis.call('XDEL', KEYS[2], e[1])
+    moved = moved + 1
+  end
+end
+return {moved, false}`;
 
 /**
  * KEYS: dead stream, seen marker, source stream. ARGV: source id, reason, attempts, failed_at,
@@ -113,34 +167,61 @@ local id = redis.call('XADD', stream, '*', unpack(fields))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id`;
 
+
+
+
 /**
- * KEYS: stream, dead stream. ARGV: oldest dead-letter id to keep.
- * Removes the stream's entries that every consumer group has acknowledged: those before the
- * oldest entry still pending in any group, or not yet delivered to it. A stream no group reads
- * yet is left alone (its entries wait for the first worker). Returns {stream removed, dead removed}.
+ * KEYS: offset key, shard stream. ARGV: offset, the id just after it.
+ * Records the last committed offset (never moving it back) and removes the shard's entries up to
+ * it: what is committed is in PostgreSQL, and its dead letters are written.
  */
-export const TRIM = `
+export const COMMITTED = `
 local function before(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
   am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
   return am < bm or (am == bm and as < bs)
 end
-local removed = 0
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local keep = nil
-  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-    local info = {}
-    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-    local oldest = info['last-delivered-id']
-    if tonumber(info['pending']) > 0 then
-      oldest = redis.call('XPENDING', KEYS[1], info['name'])[2]
-    end
-    if keep == nil or before(oldest, keep) then keep = oldest end
-  end
-  if keep then removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', keep) end
-end
-local dead = 0
--- Dead letters are few: trimmed exactly, so none outlives the retention.
-if redis.call('EXISTS', KEYS[2]) == 1 then dead = redis.call('XTRIM', KEYS[2], 'MINID', ARGV[1]) end
-return {removed, dead}`;
+local current = redis.call('GET', KEYS[1])
+if current and not before(current, ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
+
+/**
+ * KEYS: lease. ARGV: worker, ttl (ms). Takes the lease when it is free, extends it when this
+ * worker holds it; returns 1 when held, 0 when another worker holds it.
+ */
+export const LEASE = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+/** KEYS: lease. ARGV: worker. Deletes the lease if this worker holds it. */
+export const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * KEYS: workers (sorted set, score = expiry in the server's ms). ARGV: worker, ttl (ms).
+ * Renews the worker's membership, forgets expired ones, returns the live workers. The server's
+ * clock is the only clock, so workers on hosts with skewed clocks agree.
+ */
+export const HEARTBEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[2] ~= '0' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return redis.call('ZRANGE', KEYS[1], 0, -1)`;
+
+/**
+ * KEYS: starts (a hash). ARGV: offset. Counts the owners that started on the shard at this
+ * offset; the count restarts at 1 when the offset differs from the last one counted.
+ */
+export const COUNT_START = `
+local n = 1
+if redis.call('HGET', KEYS[1], 'offset') == ARGV[1] then n = redis.call('HINCRBY', KEYS[1], 'count', 1)
+else redis.call('HSET', KEYS[1], 'offset', ARGV[1], 'count', 1) end
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return n`;

@@ -6,7 +6,9 @@ import type { Cache } from '../cache/cache.ts';
  * for what was committed.
  */
 export interface BusEntry {
-  /** Stream entry id, "<ms>-<seq>"; ids only grow. */
+  /** The shard stream it was read from. */
+  shard: number;
+  /** Stream entry id, "<ms>-<seq>"; ids only grow within a shard. */
   id: string;
   /** The entry's `payload` field as text; null when it cannot be read as one (see `unreadable`). */
   payload: string | null;
@@ -16,14 +18,6 @@ export interface BusEntry {
    * letters as it arrived.
    */
   unreadable?: string;
-  /** How many times the group has handed out this entry (1 on first delivery). */
-  deliveries: number;
-}
-
-export interface PendingInfo {
-  id: string;
-  consumer: string;
-  deliveries: number;
 }
 
 /** One field of a dead letter's original entry: its size and (for a listing) its first bytes. */
@@ -36,11 +30,12 @@ export interface DeadField {
 
 /** A dead letter as listed: metadata and previews, never whole payloads. */
 export interface DeadLetter {
-  /** Id in the dead-letter stream. */
+  /** "<shard>:<id in the shard's dead-letter stream>", e.g. "3:1763700000123-0". */
   id: string;
-  /** Id of the entry in the event stream that failed. */
+  shard: number;
+  /** Id of the entry in the shard stream that failed. */
   source: string;
-  /** The stream it came from (and goes back to on replay). */
+  /** The shard stream it came from (and goes back to on replay). */
   stream: string;
   reason: string;
   attempts: number;
@@ -57,6 +52,7 @@ export interface DeadLetterFull extends Omit<DeadLetter, 'fields'> {
 }
 
 export interface NewDeadLetter {
+  shard: number;
   source: string;
   reason: string;
   attempts: number;
@@ -66,71 +62,111 @@ export interface NewDeadLetter {
 
 export interface DeadListOptions {
   count: number;
-  /** Only letters after this dead-letter id (for paging). */
+  /** Only letters after this dead-letter id (for paging: the last id of the previous page). */
   after?: string;
   /** Bytes of each field shown (default 200). */
   previewBytes?: number;
 }
 
-export interface BusStats {
-  /** Entries in the stream (acknowledged ones until trimmed). */
+export interface ShardStats {
+  shard: number;
+  /** Entries in the shard stream not yet committed (committed ones are trimmed). */
   length: number;
-  /** Memory the stream takes in Redis, in bytes (null for the in-process bus). */
-  streamMemoryBytes: number | null;
-  /** Memory the Redis server uses, in bytes (null for the in-process bus). */
-  serverMemoryBytes: number | null;
-  /** Delivered, not yet acknowledged. */
-  pending: number;
-  /** Not yet delivered to the group. */
+  /** The worker holding the shard's lease, or null. */
+  owner: string | null;
+  /** The last entry id committed, as the owner last recorded it on the bus (the database holds the truth). */
+  offset: string | null;
+}
+
+export interface BusStats {
+  /** Number of shard streams. */
+  shards: number;
+  /** Entries waiting to be applied: in the shards, and in the entry stream before routing. */
   lag: number;
+  /** Entries in the entry stream (engines that do not pick the shard themselves), not yet routed. */
+  entryStreamLength: number;
   /** Items waiting in the seed's list. */
   listLength: number;
   deadLetters: number;
-  /** The consumer group exists (it is recreated by the worker when Redis lost it). */
-  groupExists: boolean;
+  /** Memory the streams take in Redis, in bytes (null for the in-process bus). */
+  streamMemoryBytes: number | null;
+  /** Memory the Redis server uses, in bytes (null for the in-process bus). */
+  serverMemoryBytes: number | null;
+  /** Workers whose membership is live (each renews it with its heartbeat). */
+  workers: string[];
+  perShard: ShardStats[];
+}
+
+/** The shard count recorded on the bus differs from the configured one. */
+export class ShardCountError extends Error {
+  constructor(
+    readonly recorded: number,
+    readonly configured: number,
+  ) {
+    super(
+      `the bus has ${recorded} shards but TRADESTORE_SHARDS is ${configured}: changing it is an operation ` +
+        '(drain, then `tradestore ingest reshard --shards N`; see docs/SCALING.md)',
+    );
+    this.name = 'ShardCountError';
+  }
 }
 
 export interface Bus {
   readonly kind: 'redis' | 'memory';
-  /** The stream's name; part of every idempotency key. */
+  /** The entry stream's name; shard streams and the other keys are named after it. */
   readonly stream: string;
-  /** Creates the consumer group if it does not exist. */
-  ensureGroup(): Promise<void>;
-  /** Appends an event (what an engine does with XADD). */
-  add(payload: string): Promise<string>;
+  /** Number of shard streams (a power of two). */
+  readonly shards: number;
+  /** The name of a shard's stream; part of every entry's identity. */
+  shardStream(shard: number): string;
+  /** Records the shard count on the bus, or checks it against the one recorded (ShardCountError). */
+  init(): Promise<void>;
+  /** Appends an event to its shard (what an engine that routes itself does with XADD). */
+  add(payload: string): Promise<{ shard: number; id: string }>;
+  /** Appends an event to the entry stream, to be routed to its shard (what other engines do with XADD). */
+  addEntry(payload: string): Promise<string>;
   /** Appends to the seed's list (what a seed-000 engine does with LPUSH). */
   pushList(payload: string): Promise<void>;
-  /** Moves up to `max` items from the seed's list into the stream, atomically; returns how many. */
-  moveList(max: number): Promise<number>;
-  /** New entries for this consumer, waiting up to `blockMs` when there are none. */
-  read(consumer: string, count: number, blockMs: number): Promise<BusEntry[]>;
-  /** Entries delivered to this consumer and not acknowledged (after a restart). */
-  readOwnPending(consumer: string, count: number): Promise<BusEntry[]>;
-  /** Takes over entries that other consumers left unacknowledged for `minIdleMs`. */
-  claimStale(consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]>;
-  /** How many entries each consumer has pending (one cheap summary call). */
-  pendingByConsumer(): Promise<Map<string, number>>;
-  /** Pending entries of the whole group with ids up to `maxId`, oldest first. */
-  pendingUpTo(maxId: string, count: number): Promise<PendingInfo[]>;
-  /** Payloads of entries by id (missing ones are left out). */
-  payloads(ids: string[]): Promise<Map<string, string>>;
-  ack(ids: string[]): Promise<void>;
+  /** Moves up to `max` items from the seed's list and the entry stream into their shards, atomically; returns how many. */
+  route(max: number): Promise<number>;
+  /** Entries of the given shards after the given ids, oldest first per shard, waiting up to `blockMs` when there are none. */
+  read(after: Map<number, string>, count: number, blockMs: number): Promise<BusEntry[]>;
+  /** Renews this worker's membership; returns the live workers, sorted. */
+  heartbeat(worker: string, ttlMs: number): Promise<string[]>;
+  /** Ends this worker's membership. */
+  leave(worker: string): Promise<void>;
+  /** Takes a shard's lease if it is free (or already this worker's); true when held. */
+  acquire(shard: number, worker: string, ttlMs: number): Promise<boolean>;
+  /** Extends the leases this worker still holds; returns those shards. */
+  renew(shards: number[], worker: string, ttlMs: number): Promise<number[]>;
+  /** Gives a shard's lease up, if this worker holds it. */
+  release(shard: number, worker: string): Promise<void>;
+  /**
+   * Counts how many owners started on a shard at this offset (a worker that takes the shard over
+   * where the last one started, and the one before: something there stops workers). The count
+   * restarts when the offset moves.
+   */
+  countStart(shard: number, offset: string): Promise<number>;
+  /** After a commit (and its dead letters): records the offset and removes the shard's entries up to it. */
+  committed(shard: number, offset: string): Promise<void>;
   /**
    * Writes dead letters, each with a copy of its source entry's fields made where the entry is
    * (so nothing is lost or re-encoded on the way); a source already there is not written twice.
    */
   deadLetter(letters: NewDeadLetter[]): Promise<void>;
-  /** Dead letters oldest first, with previews of their fields, never whole payloads. */
+  /** Dead letters oldest first (over all shards), with previews of their fields, never whole payloads. */
   listDead(options: DeadListOptions): Promise<DeadLetter[]>;
   /** One dead letter with its original fields byte for byte, or null. */
   readDead(id: string): Promise<DeadLetterFull | null>;
-  /** Puts dead letters back on their stream with their original fields (and removes them); returns how many. */
+  /** Puts dead letters back on their shard with their original fields (and removes them); returns how many. */
   replayDead(ids: string[] | 'all'): Promise<number>;
+  /** Removes dead letters older than the retention; returns how many. */
+  trimDead(retentionMs: number): Promise<number>;
   /**
-   * Keeps the bus bounded: removes stream entries that every consumer group has acknowledged,
-   * and dead letters older than the retention. Returns how many of each were removed.
+   * Changes the shard count recorded on the bus. Refused (with the reason) while anything waits
+   * in a shard, the entry stream or the list, or while a worker holds a lease.
    */
-  trim(deadLetterRetentionMs: number): Promise<{ stream: number; dead: number }>;
+  reshard(shards: number): Promise<void>;
   publish(channel: string, message: string): Promise<void>;
   /** The read-through cache on the same server (or in process, for the in-process bus). */
   readonly cache: Cache;
@@ -140,14 +176,10 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** What a stream read or claim reports when the consumer group (or the stream) is gone. */
-export const isMissingGroup = (error: unknown) => /\bNOGROUP\b/.test(String((error as Error)?.message ?? error));
-
 export interface BusNames {
+  /** The entry stream; the shard streams and every other key are named after it (see shardKey). */
   stream: string;
   list: string;
-  group: string;
-  dead: string;
   /**
    * Put before every cache key, rate-limit key and pub/sub channel, so that deployments (and test
    * runs) sharing a Redis never see each other's entries. Empty by default.
@@ -158,10 +190,27 @@ export interface BusNames {
 export const DEFAULT_NAMES: BusNames = {
   stream: 'tradestore:events',
   list: 'db_processor',
-  group: 'tradestore',
-  dead: 'tradestore:dead',
   keyPrefix: '',
 };
+
+/**
+ * A key of one shard. Every key of a shard carries the same hash tag ("{3}"), so that in a Redis
+ * Cluster a shard's stream, lease, offset and dead letters share one slot (one master), and the
+ * scripts that touch several of them run there atomically.
+ */
+export const shardKey = (stream: string, shard: number, suffix = '') => `${stream}:{${shard}}${suffix}`;
+
+/** "<shard>:<id>" — a dead letter's id over all shards. */
+export function splitDeadId(id: string): { shard: number; id: string } | null {
+  const m = /^(\d{1,5}):(\d{1,20}-\d{1,20})$/.exec(id);
+  return m ? { shard: Number(m[1]), id: m[2]! } : null;
+}
+
+/** The id just after `id` within a stream (entries up to `id` are before it). */
+export function nextId(id: string): string {
+  const [ms = '0', seq = '0'] = id.split('-');
+  return `${ms}-${BigInt(seq) + 1n}`;
+}
 
 /** Compares stream ids "<ms>-<seq>" numerically. */
 export function compareIds(a: string, b: string): number {

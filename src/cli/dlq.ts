@@ -43,7 +43,7 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
       if (count < 1 || count > 10_000) throw new UsageError('--limit must be from 1 to 10000');
       const letters = await bus.listDead({ count, after: values.after });
       if (values.json) return out(JSON.stringify(letters, null, 2));
-      if (letters.length === 0) return out(`no dead letters in ${config.bus.dead}${values.after ? ` after ${values.after}` : ''}`);
+      if (letters.length === 0) return out(`no dead letters${values.after ? ` after ${values.after}` : ''}`);
       for (const l of letters) out(describe(l));
       if (letters.length === count) out(`(more: dlq list --after ${letters[letters.length - 1]!.id})`);
       return;
@@ -76,7 +76,7 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
       if (missing.length) throw new UsageError(`no dead letter with id ${missing.join(', ')} (see tradestore dlq list)`);
     }
     const replayed = await bus.replayDead(ids);
-    out(`replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} onto ${config.bus.stream}`);
+    out(`replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} onto ${replayed === 1 ? 'its shard' : 'their shards'}`);
   } finally {
     await bus.close();
   }

@@ -8,8 +8,6 @@ export class IngestMetrics {
   batches = 0;
   lastBatchSize = 0;
   lastBatchMs = 0;
-  /** Entries held back because an earlier entry of the same key is pending elsewhere. */
-  deferred = 0;
   private readonly window: { at: number; count: number }[] = [];
   /** Milliseconds from XADD (a stream id starts with its append time) to commit, most recent last. */
   private latencies: number[] = [];

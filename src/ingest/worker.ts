@@ -1,51 +1,48 @@
 import type { Database } from '../database/types.ts';
 import type { Bus, BusEntry, NewDeadLetter } from '../bus/types.ts';
-import { compareIds, isMissingGroup } from '../bus/types.ts';
+import { ShardCountError } from '../bus/types.ts';
 import { decodeEvent, type DecodeOptions } from './events/decode.ts';
-import { applyIsolating, combine, PartialApply, type BatchOutcome } from './apply/batch.ts';
-import { emptyEffects } from './apply/types.ts';
+import { applyIsolating, combine, PartialApply, ShardMoved, type BatchItem, type BatchOutcome } from './apply/batch.ts';
+import { emptyEffects, type Effects } from './apply/types.ts';
 import { certainlyInfrastructure, sqlState } from './failures.ts';
-import type { Effects, Entry } from './apply/types.ts';
 import { publishEffects } from './publish.ts';
 import { IngestMetrics } from './metrics.ts';
+import { Ownership } from './ownership.ts';
 
 export interface WorkerOptions {
-  /** Consumer name in the group; a stable name lets a restarted worker resume its own pending entries at once. */
+  /** The worker's name among the workers (unique per process). */
   consumer: string;
   batchSize?: number;
   /** How long one read waits for new entries. */
   blockMs?: number;
-  /** Entries another consumer left unacknowledged this long are taken over. */
-  claimIdleMs?: number;
-  /** An entry delivered more than this many times is applied in a batch of its own. */
-  maxDeliveries?: number;
+  /** How long a shard's lease lives without renewal: a worker that dies loses its shards after this. */
+  leaseMs?: number;
+  /**
+   * When owners started on a shard at the same offset more than this many times (each died or was
+   * killed before committing), the entry there is dead-lettered unapplied: it stops workers.
+   */
+  maxStarts?: number;
   /** Payload size limit and allowed clock skew of event times (see decode.ts). */
   decode?: Omit<DecodeOptions, 'now'>;
   /** Dead letters older than this are removed (default 30 days). */
   deadLetterRetentionMs?: number;
-  /** How often acknowledged entries are trimmed from the stream (default 5 s). */
-  trimIntervalMs?: number;
   log?: (line: string) => void;
 }
 
-interface Held {
-  entry: BusEntry;
-  decoded: Entry | null;
-  /** Why the payload is not a valid event (it goes to the dead letters). */
-  invalid: string | null;
-}
-
 /**
- * What is left to do for a committed batch (or for entries that were dead on arrival): dead
- * letters, then acknowledgement, then publication. Done in commit order, while the next batch
- * is being applied; until it is done its entries count as held by this worker.
+ * What is left to do for a committed batch: dead letters, then the trim of what is behind the
+ * offsets, then the outbox, then publication. Done in commit order, while the next batch is being
+ * applied.
  */
 interface Completion {
   dead: NewDeadLetter[];
-  ids: string[];
+  offsets: Map<number, string>;
   effects: Effects | null;
-  /** Steps already done, so that a retry after a Redis failure does not repeat them. */
-  acknowledged: boolean;
+  /** Entries it covers (they count as held until it is done). */
+  size: number;
+  /** Steps already done, so that a retry after a failure does not repeat them. */
+  written: boolean;
+  trimmed: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,54 +53,47 @@ const ISOLATE_AFTER = 3;
 const STRIKES = 3;
 
 /**
- * The ingest worker: list → stream, read through the consumer group, decode, apply in one
- * transaction per batch, dead-letter what cannot be applied, acknowledge only after commit,
- * publish what changed, and trim what every group has acknowledged.
+ * The ingest worker. Events are routed by their ordering key to shard streams; each shard has one
+ * owner at a time (ownership.ts), which reads it in order from the offset PostgreSQL holds for it,
+ * applies a batch in one transaction that also moves the offset (so an entry is applied exactly
+ * once, whoever held it before), then writes the batch's dead letters, trims what is behind the
+ * offset, and publishes what changed.
  *
  * Nothing a message holds can stop it: decoding never throws (decode.ts), and a failure while
  * applying is either about one message's content (that message is found and dead-lettered with
  * the reason) or about the infrastructure (the batch is retried with backoff, nothing is
  * dead-lettered); see failures.ts.
  *
- * Ordering: every event has an ordering key (market, order, user). An entry is applied only when
- * no earlier entry with the same key is still pending anywhere in the group; since the group
- * hands out entries in id order, that earlier entry is either applied already or held by some
- * consumer, which will apply it (or, if it died, someone claims it). So events of one key are
- * applied in emission order with any number of workers.
+ * Ordering: all events of one key are in one shard, and one owner applies a shard in stream
+ * order, so events of one key are applied in emission order with any number of workers.
  */
 export class IngestWorker {
   readonly metrics = new IngestMetrics();
+  readonly ownership: Ownership;
   private readonly batchSize: number;
   private readonly blockMs: number;
-  private readonly claimIdleMs: number;
-  private readonly maxDeliveries: number;
+  private readonly leaseMs: number;
+  private readonly maxStarts: number;
   private readonly log: (line: string) => void;
-  private held: Held[] = [];
-  /** Committed (or dead-lettered) batches whose acknowledgement and publication are still to do. */
+  /** Entries read and not applied yet, each shard's in stream order. */
+  private held: BatchItem[] = [];
   private completions: Completion[] = [];
-  /** The completion run in progress, if any. */
   private completing: Promise<void> | null = null;
-  /** Ordering keys of entries held by other consumers, by entry id. */
-  private readonly foreignKeys = new Map<string, string | null>();
+  private prefetched: Promise<BusEntry[] | undefined> | null = null;
   private stopping = false;
   private running: Promise<void> | null = null;
+  private routing: Promise<void> | null = null;
   /** Batches in a row that failed on something other than their data. */
   private failures = 0;
   /** Entries applied so far; a failing entry is judged against what went through meanwhile. */
   private appliedTotal = 0;
-  /**
-   * Entries that failed alone with an error not certainly the infrastructure's: how often other
-   * entries went through between two of their failures, and the count at the last failure.
-   */
   private readonly strikes = new Map<string, { n: number; mark: number }>();
-  private lastClaim = 0;
+  private lastRebalance = 0;
   private lastTrim = 0;
   private backoffMs = 0;
   databaseHealthy = true;
   busHealthy = true;
   lastError: string | null = null;
-  /** The consumer group was found missing and could not be recreated yet. */
-  groupMissing = false;
   /** When a batch last committed, or the worker last found nothing to do (epoch ms). */
   lastProgressAt = Date.now();
   lastCommitAt: number | null = null;
@@ -115,45 +105,47 @@ export class IngestWorker {
   ) {
     this.batchSize = options.batchSize ?? 2000;
     this.blockMs = options.blockMs ?? 500;
-    this.claimIdleMs = options.claimIdleMs ?? 30_000;
-    this.maxDeliveries = options.maxDeliveries ?? 5;
+    this.leaseMs = options.leaseMs ?? 5000;
+    this.maxStarts = options.maxStarts ?? 5;
     this.log = options.log ?? (() => {});
+    this.ownership = new Ownership(db, bus, options.consumer, { leaseMs: this.leaseMs, log: this.log });
   }
 
-  /** Entries this worker holds: read and not applied yet, or applied and not acknowledged yet. */
+  /** Entries this worker holds: read and not applied yet, or applied and not completed yet. */
   get holding(): number {
-    return this.held.length + this.completions.reduce((n, c) => n + c.ids.length, 0);
+    return this.held.length + this.completions.reduce((n, c) => n + c.size, 0);
   }
 
-  private key(id: string): string {
-    return `entry:${this.bus.stream}:${id}`;
-  }
-
-  /** Runs until stop(); resolves when the batch in flight is committed and acknowledged. */
+  /** Runs until stop(); resolves when the batch in flight is committed and completed. */
   start(): Promise<void> {
     this.running ??= this.loop();
+    this.routing ??= this.route();
     return this.running;
   }
 
+  /** Finishes the batch in flight, completes it, and gives the shards up for other workers. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
-    // Entries read ahead but not applied stay pending in the group; a restart or another
-    // consumer picks them up.
+    await this.routing;
+    await this.complete();
     this.prefetched = null;
+    await this.guard('bus', () => this.ownership.releaseAll());
   }
 
   private async loop(): Promise<void> {
-    await this.guard('bus', () => this.bus.ensureGroup());
-    // All of this consumer's pending entries come back at once: a later entry must not overtake them.
-    await this.guard('bus', async () => this.hold(this.decode(await this.bus.readOwnPending(this.options.consumer, 100_000))));
     while (!this.stopping) {
       if (this.backoffMs) await sleep(this.backoffMs);
       await this.step();
     }
-    // What was committed is acknowledged before exit, unless Redis is away (then the entries are
-    // redelivered later, and the ledger makes that change nothing).
-    await this.complete();
+  }
+
+  /** Moves the seed's list and the entry stream into the shards, beside the main loop. */
+  private async route(): Promise<void> {
+    while (!this.stopping) {
+      const moved = await this.guard('bus', () => this.bus.route(this.batchSize));
+      if (!moved) await sleep(moved === 0 ? 20 : Math.max(this.backoffMs, 100));
+    }
   }
 
   /** Runs `fn`; on failure marks that side unhealthy and backs off (doubling, at most 5 s). */
@@ -170,209 +162,219 @@ export class IngestWorker {
       this.lastError = `${side}: ${(error as Error)?.message ?? String(error)}`;
       this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5000);
       this.log(`ingest: ${this.lastError}; retrying in ${this.backoffMs} ms`);
-      if (side === 'bus' && isMissingGroup(error)) await this.recreateGroup();
       return undefined;
     }
   }
 
-  /**
-   * Redis lost the group (a restart without persistence, a failover, a deleted stream): it is
-   * created again from the start of whatever the stream holds now, so an entry an engine added
-   * after the loss is read too (a group created at '$' would skip it). Entries delivered again
-   * change nothing: their keys are in the ledger.
-   */
-  private async recreateGroup(): Promise<void> {
-    this.groupMissing = true;
-    try {
-      await this.bus.ensureGroup();
-      this.groupMissing = false;
-      this.log('ingest: the consumer group was gone; recreated it from the start of the stream');
-    } catch (error) {
-      this.log(`ingest: could not recreate the consumer group: ${(error as Error).message}`);
+  private item(entry: BusEntry): BatchItem {
+    const key = `entry:${this.bus.shardStream(entry.shard)}:${entry.id}`;
+    const base = { shard: entry.shard, id: entry.id, key };
+    if (entry.payload === null) return { ...base, entry: null, invalid: entry.unreadable ?? 'no payload' };
+    const result = decodeEvent(entry.payload, this.options.decode);
+    return result.ok ? { ...base, entry: { key, event: result.event }, invalid: null } : { ...base, entry: null, invalid: result.reason };
+  }
+
+  /** Takes read entries into the buffer, keeping only those of shards still owned, after what was read. */
+  private hold(entries: BusEntry[]): void {
+    for (const e of entries) {
+      const owned = this.ownership.owned.get(e.shard);
+      if (!owned || compareAfter(e.id, owned.readPos) <= 0) continue;
+      owned.readPos = e.id;
+      this.held.push(this.item(e));
     }
   }
 
-  /** Decodes and validates entries; runs while the database applies the previous batch when prefetched. */
-  private decode(entries: BusEntry[]): Held[] {
-    return entries.map((entry) => {
-      if (entry.payload === null) return { entry, decoded: null, invalid: entry.unreadable ?? 'no payload' };
-      const result = decodeEvent(entry.payload, this.options.decode);
-      return result.ok
-        ? { entry, decoded: { key: this.key(entry.id), event: result.event, redelivered: entry.deliveries > 1 }, invalid: null }
-        : { entry, decoded: null, invalid: result.reason };
-    });
+  /** Forgets buffered entries of shards this worker no longer owns (or must read again). */
+  private forgetShards(shards: number[]): void {
+    if (shards.length === 0) return;
+    const gone = new Set(shards);
+    this.held = this.held.filter((h) => !gone.has(h.shard));
+    this.prefetched = null;
   }
 
-  /** Ids this worker holds: read and not yet applied, or applied and not yet acknowledged. */
-  private heldIds(): Set<string> {
-    const ids = new Set(this.held.map((h) => h.entry.id));
-    for (const c of this.completions) for (const id of c.ids) ids.add(id);
-    return ids;
+  private readFrom(): Map<number, string> {
+    return new Map([...this.ownership.owned.values()].map((o) => [o.shard, o.readPos]));
   }
 
-  private hold(held: Held[]): void {
-    // A claimed entry may be one this worker committed and has not acknowledged yet: never apply it twice.
-    const known = this.heldIds();
-    for (const h of held) if (!known.has(h.entry.id)) this.held.push(h);
-    this.held.sort((a, b) => compareIds(a.entry.id, b.entry.id));
-  }
-
-  /** Entries read (and decoded) while the previous batch was being applied. */
-  private prefetched: Promise<Held[] | undefined> | null = null;
-
-  /** Moves the seed list and reads up to `room` new entries. */
-  private async fetch(room: number, blockMs: number): Promise<BusEntry[]> {
-    await this.bus.moveList(this.batchSize);
-    return this.bus.read(this.options.consumer, room, blockMs);
-  }
-
-  /** One iteration: fetch, decode, gate, apply, dead-letter, acknowledge, publish. */
+  /** One iteration: ownership, read, apply, complete. */
   async step(): Promise<void> {
+    if (Date.now() - this.lastRebalance >= this.leaseMs / 5) {
+      this.lastRebalance = Date.now();
+      await this.rebalance();
+    }
+    // Stepped by hand (tests, tools) rather than started: the routing happens here.
+    if (!this.routing) await this.guard('bus', () => this.bus.route(this.batchSize));
     if (this.prefetched) {
-      this.hold((await this.prefetched) ?? []);
+      const fetched = await this.prefetched;
       this.prefetched = null;
+      this.hold(fetched ?? []);
     }
-    // Claiming does not depend on room: held entries may all be waiting for what a dead consumer left.
-    if (Date.now() - this.lastClaim >= Math.min(this.claimIdleMs / 2, 5000)) {
-      this.lastClaim = Date.now();
-      const claimed = await this.guard('bus', () => this.bus.claimStale(this.options.consumer, this.claimIdleMs, this.batchSize));
-      this.hold(this.decode(claimed ?? []));
-    }
-    // Before a read that may block, what was committed is acknowledged and published.
     if (this.held.length === 0) await this.complete();
     if (this.held.length < this.batchSize) {
-      const fetched = await this.guard('bus', () => this.fetch(this.batchSize - this.held.length, this.held.length ? 0 : this.blockMs));
+      const block = this.held.length || this.completions.length ? 0 : Math.min(this.blockMs, this.leaseMs / 5);
+      const fetched = await this.guard('bus', () => this.bus.read(this.readFrom(), this.batchSize - this.held.length, block));
       if (!fetched) return;
-      this.hold(this.decode(fetched));
+      this.hold(fetched);
     }
-    if (Date.now() - this.lastTrim >= (this.options.trimIntervalMs ?? 5000)) {
+    if (Date.now() - this.lastTrim >= 60_000) {
       this.lastTrim = Date.now();
-      await this.guard('bus', () => this.bus.trim(this.options.deadLetterRetentionMs ?? 30 * 86_400_000));
+      await this.guard('bus', () => this.bus.trimDead(this.options.deadLetterRetentionMs ?? 30 * 86_400_000));
     }
     if (this.held.length === 0) {
       if (this.completions.length === 0) this.lastProgressAt = Date.now();
       return;
     }
-
-    const dead: NewDeadLetter[] = [];
-    const deadIds = new Set<string>();
-    for (const h of this.held) {
-      if (h.invalid === null) continue;
-      dead.push({ source: h.entry.id, payload: h.entry.payload, reason: h.invalid, attempts: h.entry.deliveries });
-      deadIds.add(h.entry.id);
+    const batch = await this.nextBatch();
+    const started = Date.now();
+    // The next entries are read, and the previous batch completed, while this one is applied.
+    if (!this.stopping && this.held.length < this.batchSize) {
+      this.prefetched = this.guard('bus', () => this.bus.read(this.readFrom(), this.batchSize, 0));
     }
-    const live = this.held.filter((h) => !deadIds.has(h.entry.id));
-    let ready = await this.guard('bus', () => this.readyEntries(live));
-    if (!ready) return;
-    // An entry delivered many times may be what stopped earlier workers (a crash, a kill): it is
-    // applied in a batch of its own, so whatever happens to it happens to it alone. Entries
-    // before it go first, in order.
-    const suspect = ready.findIndex((h) => h.entry.deliveries > this.maxDeliveries);
-    if (suspect === 0) {
-      this.log(`ingest: entry ${ready[0]!.entry.id} was delivered ${ready[0]!.entry.deliveries} times; applying it alone`);
-      ready = ready.slice(0, 1);
-    } else if (suspect > 0) ready = ready.slice(0, suspect);
-
-    let outcome: BatchOutcome | undefined;
-    let applied: Held[] = [];
-    if (ready.length) {
-      const started = Date.now();
-      // The next batch is read from the bus, and the previous one acknowledged and published,
-      // while this one is applied.
-      const room = this.batchSize - (this.held.length - ready.length);
-      if (!this.stopping && room > 0) this.prefetched = this.guard('bus', async () => this.decode(await this.fetch(room, 0)));
-      const completing = this.complete();
-      const result = await this.guard('database', () => this.applyReady(ready));
-      await completing;
-      if (result) {
-        outcome = result.outcome;
-        applied = result.applied;
-        for (const { h, reason } of result.struck) {
-          dead.push({ source: h.entry.id, payload: h.entry.payload, reason, attempts: h.entry.deliveries });
-          deadIds.add(h.entry.id);
-        }
-        this.metrics.recordBatch(applied.length, outcome, Date.now() - started);
-        this.metrics.recordCommit(applied.map((h) => h.entry.id));
-        if (applied.length) this.lastCommitAt = this.lastProgressAt = Date.now();
-      }
-    } else {
-      await this.complete();
+    const completing = this.complete();
+    const result = await this.guard('database', () => this.applyReady(batch));
+    await completing;
+    if (!result) return;
+    const { outcome, applied } = result;
+    this.metrics.recordBatch(applied.length, outcome, Date.now() - started);
+    this.metrics.recordCommit(applied.map((h) => h.id));
+    if (applied.length) this.lastCommitAt = this.lastProgressAt = Date.now();
+    for (const h of applied) {
+      this.strikes.delete(h.key);
+      const owned = this.ownership.owned.get(h.shard);
+      if (owned) owned.starts = 1;
     }
-    // Nothing was committed when the apply failed; the entries dead on arrival can still go, the rest is retried.
-    // Part of the batch may have committed before the failure (the split that finds a bad entry
-    // commits each half on its own), so the retry looks every entry up in the ledger.
-    if (!outcome) for (const h of ready) h.decoded!.redelivered = undefined;
-    const appliedIds = applied.map((h) => h.entry.id);
-    for (const id of [...appliedIds, ...deadIds]) this.strikes.delete(id);
-    const byKey = new Map(applied.map((h) => [h.decoded!.key, h]));
-    for (const r of outcome?.rejected ?? []) {
+    const done = new Set(applied.map((h) => h.key));
+    this.held = this.held.filter((h) => !done.has(h.key));
+    const byKey = new Map(applied.map((h) => [h.key, h]));
+    const dead = outcome.rejected.map((r): NewDeadLetter => {
       const h = byKey.get(r.key)!;
-      dead.push({ source: h.entry.id, payload: h.entry.payload, reason: r.reason, attempts: h.entry.deliveries });
-    }
-    const ids = [...deadIds, ...appliedIds];
-    if (ids.length === 0) return;
-    if (!outcome && deadIds.size) this.lastProgressAt = Date.now();
-    const finished = new Set(ids);
-    this.held = this.held.filter((h) => !finished.has(h.entry.id));
-    for (const id of finished) this.foreignKeys.delete(id);
-    this.completions.push({ dead, ids, effects: outcome?.effects ?? null, acknowledged: false });
-    // With no next batch to overlap with, the completion runs now.
-    if (!outcome || (this.held.length === 0 && !this.prefetched)) await this.complete();
+      return { shard: h.shard, source: h.id, payload: null, reason: r.reason, attempts: r.attempts ?? 1 };
+    });
+    const offsets = new Map<number, string>();
+    for (const h of applied) offsets.set(h.shard, h.id);
+    this.completions.push({ dead, offsets, effects: outcome.effects, size: applied.length, written: false, trimmed: false });
+    if (this.held.length === 0 && !this.prefetched) await this.complete();
+  }
+
+  private async rebalance(): Promise<void> {
+    const dropped = await this.guard('bus', async () => {
+      try {
+        return await this.ownership.rebalance();
+      } catch (error) {
+        if (error instanceof ShardCountError) this.log(`ingest: ${error.message}`);
+        throw error;
+      }
+    });
+    this.forgetShards(dropped ?? []);
   }
 
   /**
-   * Applies the ready entries in one batch (split only to find bad data). After several batches
-   * in a row failed on something other than their data, the entries are tried one by one: if
-   * some go through and one keeps failing alone with an error that is not certainly the
-   * infrastructure's (an unknown SQLSTATE, TimescaleDB's decompression limit), that entry is what
-   * fails, and after STRIKES such rounds it is dead-lettered with the error. When every entry
-   * fails, or the error is certainly the infrastructure's (a lost connection, a permission, a
-   * missing relation, a read-only database), nothing is dead-lettered: the batch is retried.
+   * The entries to apply next: the buffer's first entries, except that a shard where owners keep
+   * stopping before they commit goes first and alone: its first entry is applied by itself (so
+   * whatever it does, it does alone) and, past maxStarts, dead-lettered without being applied.
+   * A start is counted when an owner first has something to apply at an offset, so restarts of
+   * an idle shard count nothing.
    */
-  private async applyReady(ready: Held[]): Promise<{ outcome: BatchOutcome; applied: Held[]; struck: { h: Held; reason: string }[] }> {
-    if (this.failures < ISOLATE_AFTER || ready.length < 2) {
+  private async nextBatch(): Promise<BatchItem[]> {
+    for (const owned of this.ownership.owned.values()) {
+      const first = this.held.find((h) => h.shard === owned.shard);
+      if (!first) continue;
+      if (owned.starts === 0) {
+        const offset = this.ownership.offsets.committed.get(owned.shard)!;
+        owned.starts = (await this.guard('bus', () => this.bus.countStart(owned.shard, offset))) ?? 1;
+      }
+      if (owned.starts < 2) continue;
+      if (owned.starts <= this.maxStarts) {
+        this.log(`ingest: owners started on shard ${owned.shard} at entry ${first.id} ${owned.starts} times; applying it alone`);
+        return [first];
+      }
+      const reason = `owners of shard ${owned.shard} started at this entry ${owned.starts} times, and each stopped before committing it (a crash or a kill while applying it?)`;
+      return [{ ...first, entry: null, invalid: reason, attempts: owned.starts }];
+    }
+    return this.held.slice(0, this.batchSize);
+  }
+
+  /**
+   * Applies the entries in one batch (split only to find bad data). After several batches in a
+   * row failed on something other than their data, the entries are tried one by one, each shard
+   * stopping at its first failure (a shard's offset moves only over what is done): if some go
+   * through and one keeps failing alone with an error that is not certainly the infrastructure's
+   * (an unknown SQLSTATE, TimescaleDB's decompression limit), that entry is what fails, and after
+   * STRIKES such rounds it is dead-lettered with the error. When every entry fails, or the error
+   * is certainly the infrastructure's (a lost connection, a permission, a missing relation, a
+   * read-only database), nothing is dead-lettered: the batch is retried.
+   */
+  private async applyReady(batch: BatchItem[]): Promise<{ outcome: BatchOutcome; applied: BatchItem[] }> {
+    const offsets = this.ownership.offsets;
+    const none = (): BatchOutcome => ({ applied: [], duplicates: [], rejected: [], effects: emptyEffects() });
+    if (this.failures < ISOLATE_AFTER || batch.length < 2) {
       try {
-        const outcome = await applyIsolating(this.db, ready.map((h) => h.decoded!));
+        const outcome = await applyIsolating(this.db, batch, offsets);
         this.failures = 0;
-        this.appliedTotal += ready.length;
-        return { outcome, applied: ready, struck: [] };
+        this.appliedTotal += batch.length;
+        return { outcome, applied: batch };
       } catch (error) {
-        this.failures += 1;
-        // Part of the batch committed before the failure: its changes are published now,
-        // while the whole batch is retried (those entries are duplicates then).
-        if (error instanceof PartialApply) this.completions.push({ dead: [], ids: [], effects: error.committed.effects, acknowledged: true });
-        const reason = ready.length === 1 && this.failures > ISOLATE_AFTER ? this.strike(ready[0]!, error) : null;
-        if (reason) return { outcome: { applied: [], duplicates: [], rejected: [], effects: emptyEffects() }, applied: [], struck: [{ h: ready[0]!, reason }] };
-        throw error;
+        return this.failed(error, batch, none);
       }
     }
-    let outcome: BatchOutcome = { applied: [], duplicates: [], rejected: [], effects: emptyEffects() };
-    const applied: Held[] = [];
-    const failed: { h: Held; error: unknown }[] = [];
-    const blocked = new Set<string>();
-    for (const h of ready) {
-      const key = h.decoded!.event.key;
-      // A key's later events wait for its earlier one.
-      if (key !== null && blocked.has(key)) continue;
+    let outcome = none();
+    const applied: BatchItem[] = [];
+    const stopped = new Set<number>();
+    let firstError: unknown = null;
+    for (const h of batch) {
+      if (stopped.has(h.shard)) continue;
       try {
-        outcome = combine(outcome, await applyIsolating(this.db, [h.decoded!]));
+        outcome = combine(outcome, await applyIsolating(this.db, [h], offsets));
         applied.push(h);
       } catch (error) {
-        h.decoded!.redelivered = undefined;
-        failed.push({ h, error });
-        if (key !== null) blocked.add(key);
+        if (error instanceof ShardMoved) {
+          await this.moved(error);
+          continue;
+        }
+        firstError ??= error;
+        stopped.add(h.shard);
+        const reason = this.strike(h, error);
+        if (reason) {
+          outcome = combine(outcome, await applyIsolating(this.db, [{ ...h, entry: null, invalid: reason, attempts: STRIKES + 1 }], offsets));
+          applied.push(h);
+        }
         if (certainlyInfrastructure(error)) break;
       }
     }
     this.appliedTotal += applied.length;
-    this.failures = failed.length ? ISOLATE_AFTER + 1 : 0;
-    const struck: { h: Held; reason: string }[] = [];
-    for (const { h, error } of failed) {
-      const reason = this.strike(h, error);
-      if (reason) struck.push({ h, reason });
+    this.failures = firstError ? ISOLATE_AFTER + 1 : 0;
+    if (applied.length === 0 && firstError) throw firstError;
+    return { outcome, applied };
+  }
+
+  /** A batch failed: what committed before the failure is still completed; the rest stays held. */
+  private async failed(error: unknown, batch: BatchItem[], none: () => BatchOutcome): Promise<never | { outcome: BatchOutcome; applied: BatchItem[] }> {
+    if (error instanceof ShardMoved) {
+      await this.moved(error);
+      return { outcome: none(), applied: [] };
     }
-    if (applied.length === 0 && struck.length === 0) throw failed[0]!.error;
-    return { outcome, applied, struck };
+    this.failures += 1;
+    if (error instanceof PartialApply) {
+      // The committed part is behind the offsets now: it is done, and the rest is retried.
+      const committed = new Set([...error.committed.applied, ...error.committed.duplicates, ...error.committed.rejected.map((r) => r.key)]);
+      const applied = batch.filter((h) => committed.has(h.key));
+      this.appliedTotal += applied.length;
+      return { outcome: error.committed, applied };
+    }
+    if (batch.length === 1 && this.failures > ISOLATE_AFTER) {
+      const reason = this.strike(batch[0]!, error);
+      if (reason) {
+        const outcome = await applyIsolating(this.db, [{ ...batch[0]!, entry: null, invalid: reason, attempts: STRIKES + 1 }], this.ownership.offsets);
+        return { outcome, applied: batch };
+      }
+    }
+    throw error;
+  }
+
+  /** Another worker moved these shards' offsets: read them again from where the database says. */
+  private async moved(error: ShardMoved): Promise<void> {
+    this.forgetShards(error.shards);
+    await this.ownership.resync(error.shards);
   }
 
   /**
@@ -380,19 +382,20 @@ export class IngestWorker {
    * since its previous failure (so the database works, for them); the first failure only sets
    * the mark. Returns the dead letter's reason at the STRIKES-th strike.
    */
-  private strike(h: Held, error: unknown): string | null {
+  private strike(h: BatchItem, error: unknown): string | null {
     if (certainlyInfrastructure(error)) return null;
-    const seen = this.strikes.get(h.entry.id);
+    const seen = this.strikes.get(h.key);
     if (!seen) {
-      this.strikes.set(h.entry.id, { n: 0, mark: this.appliedTotal });
+      this.strikes.set(h.key, { n: 0, mark: this.appliedTotal });
       return null;
     }
     if (this.appliedTotal === seen.mark) return null;
     seen.n += 1;
     seen.mark = this.appliedTotal;
     const message = (error as Error)?.message ?? String(error);
-    this.log(`ingest: entry ${h.entry.id} failed alone again while others went through (${seen.n} of ${STRIKES}): ${message}`);
+    this.log(`ingest: entry ${h.id} of shard ${h.shard} failed alone again while others went through (${seen.n} of ${STRIKES}): ${message}`);
     if (seen.n < STRIKES) return null;
+    this.strikes.delete(h.key);
     const code = sqlState(error);
     return `fails every time it is applied, alone, while other messages go through (${seen.n} times): ${message}${code ? ` (SQLSTATE ${code})` : ''}`;
   }
@@ -405,21 +408,26 @@ export class IngestWorker {
     return this.completing;
   }
 
-  /** Dead letters first, then acknowledgement: a crash in between re-sends (idempotently), never loses. */
+  /** Dead letters first, then the trim, then the outbox: a crash in between writes them again (idempotently), never loses one. */
   private async runCompletions(): Promise<void> {
     while (this.completions.length) {
       const c = this.completions[0]!;
-      if (!c.acknowledged) {
+      if (!c.written) {
         const done = await this.guard('bus', async () => {
           await this.bus.deadLetter(c.dead);
-          await this.bus.ack(c.ids);
           return true;
         });
         if (!done) return;
-        c.acknowledged = true;
+        c.written = true;
         this.metrics.deadLettered += c.dead.length;
-        for (const d of c.dead) this.log(`ingest: dead letter ${d.source}: ${d.reason}`);
+        for (const d of c.dead) this.log(`ingest: dead letter ${d.shard}:${d.source}: ${d.reason}`);
       }
+      if (!c.trimmed) {
+        if (!(await this.guard('bus', async () => (await Promise.all([...c.offsets].map(([s, id]) => this.bus.committed(s, id))), true)))) return;
+        c.trimmed = true;
+      }
+      if (c.dead.length && !(await this.guard('database', async () => (await this.ownership.forget(c.dead), true)))) return;
+      c.dead = [];
       if (c.effects) {
         const effects = c.effects;
         if (!(await this.guard('bus', async () => (await publishEffects(this.bus, effects), true)))) return;
@@ -427,59 +435,11 @@ export class IngestWorker {
       this.completions.shift();
     }
   }
+}
 
-  /**
-   * The held entries that may be applied now: those with no earlier entry of the same ordering
-   * key still pending, here or at another consumer.
-   */
-  private async readyEntries(live: Held[]): Promise<Held[]> {
-    if (live.length === 0) return [];
-    const held = this.heldIds();
-    const maxId = live[live.length - 1]!.entry.id;
-    // Usually every pending entry is one this worker holds: one summary call settles it.
-    const holders = await this.bus.pendingByConsumer();
-    const pendingTotal = [...holders.values()].reduce((a, b) => a + b, 0);
-    if (pendingTotal <= held.size) {
-      this.foreignKeys.clear();
-      this.metrics.deferred = 0;
-      return live;
-    }
-    // Anything pending that this worker does not hold can block: entries of other consumers,
-    // and its own entries from before a restart that it has not taken back yet.
-    const pending = await this.bus.pendingUpTo(maxId, 100_000);
-    const foreign = pending.filter((p) => !held.has(p.id));
-    const unknown = foreign.map((p) => p.id).filter((id) => !this.foreignKeys.has(id));
-    if (unknown.length) {
-      const payloads = await this.bus.payloads(unknown);
-      for (const id of unknown) {
-        const decoded = decodeEvent(payloads.get(id) ?? '', this.options.decode);
-        this.foreignKeys.set(id, decoded.ok ? decoded.event.key : null);
-      }
-    }
-    const stillForeign = new Set(foreign.map((p) => p.id));
-    for (const id of this.foreignKeys.keys()) if (!stillForeign.has(id)) this.foreignKeys.delete(id);
-    // Earliest pending id per key at other consumers.
-    const earliestElsewhere = new Map<string, string>();
-    for (const p of foreign) {
-      const key = this.foreignKeys.get(p.id);
-      if (key && !earliestElsewhere.has(key)) earliestElsewhere.set(key, p.id);
-    }
-    const blockedKeys = new Set<string>();
-    const ready: Held[] = [];
-    for (const h of live) {
-      const key = h.decoded!.event.key;
-      if (key === null) {
-        ready.push(h);
-        continue;
-      }
-      const before = earliestElsewhere.get(key);
-      if (blockedKeys.has(key) || (before && compareIds(before, h.entry.id) < 0)) {
-        blockedKeys.add(key);
-        continue;
-      }
-      ready.push(h);
-    }
-    this.metrics.deferred = live.length - ready.length;
-    return ready;
-  }
+/** Compares stream ids "<ms>-<seq>" numerically. */
+function compareAfter(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  return Number(am) - Number(bm) || Number(as) - Number(bs);
 }

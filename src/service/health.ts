@@ -11,13 +11,14 @@ export interface Health {
   status: 'healthy' | 'degraded';
   causes: string[];
   database: { ok: boolean; backend: string };
-  bus: { ok: boolean; kind: string; groupExists: boolean | null; lag: number | null; pending: number | null };
+  /** The bus: its shard count, the live workers, and the entries waiting in its streams. */
+  bus: { ok: boolean; kind: string; shards: number; workers: number | null; lag: number | null };
   ingest: {
     running: boolean;
     eventsPerSecond: number;
     eventsApplied: number;
     deadLettered: number;
-    /** Entries waiting to be applied: held by this worker, pending in the group, or not delivered yet. */
+    /** Entries waiting to be applied: in the shards, the entry stream and the seed's list. */
     waiting: number;
     lastCommitAt: string | null;
   } | null;
@@ -97,13 +98,13 @@ export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker |
   if (!database) causes.push('database unreachable');
   if (!busOk) causes.push('bus unreachable');
   if (worker) {
-    if (stats && !stats.groupExists) causes.push('ingest: the consumer group is missing (Redis lost it); the worker recreates it');
-    else if (worker.groupMissing) causes.push('ingest: the consumer group is missing and could not be recreated yet');
+    const orphans = stats?.perShard.filter((p) => p.length > 0 && !p.owner).map((p) => p.shard) ?? [];
+    if (orphans.length) causes.push(`ingest: shard${orphans.length === 1 ? '' : 's'} ${orphans.join(', ')} ha${orphans.length === 1 ? 's' : 've'} entries waiting and no owner`);
     if (!worker.databaseHealthy) causes.push('ingest: the last batch failed to apply and is being retried');
-    if (!worker.busHealthy) causes.push('ingest: the worker cannot read from or acknowledge on the bus');
+    if (!worker.busHealthy) causes.push('ingest: the worker cannot read from or write to the bus');
     if (worker.lastError && (!worker.databaseHealthy || !worker.busHealthy)) detail.ingest = worker.lastError;
   }
-  const waiting = (worker?.holding ?? 0) + (stats ? stats.lag + stats.pending + stats.listLength : 0);
+  const waiting = stats ? stats.lag + stats.listLength : worker?.holding ?? 0;
   if (worker && waiting > 0) {
     const idleMs = Date.now() - worker.lastProgressAt;
     if (idleMs > options.stallMs) {
@@ -115,7 +116,7 @@ export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker |
     status: causes.length ? 'degraded' : 'healthy',
     causes,
     database: { ok: database, backend: db.backend },
-    bus: { ok: busOk, kind: bus.kind, groupExists: stats?.groupExists ?? null, lag: stats?.lag ?? null, pending: stats?.pending ?? null },
+    bus: { ok: busOk, kind: bus.kind, shards: bus.shards, workers: stats?.workers.length ?? null, lag: stats?.lag ?? null },
     ingest: worker
       ? {
           running: true,

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Bus } from '../bus/types.ts';
+import type { Bus, BusStats } from '../bus/types.ts';
 import type { IngestWorker } from '../ingest/worker.ts';
 
 /** Prometheus metrics of the ingest service; values are read when scraped. */
@@ -35,24 +35,25 @@ export function ingestRegistry(bus: Bus, worker: IngestWorker | null): Registry 
   gauge('tradestore_ingest_events_per_second', 'Events applied per second over the last 10 s', () => m()?.eventsPerSecond() ?? 0);
   gauge('tradestore_ingest_batch_size', 'Entries in the last batch', () => m()?.lastBatchSize ?? 0);
   gauge('tradestore_ingest_batch_duration_ms', 'Time the last batch took to apply and commit', () => m()?.lastBatchMs ?? 0);
-  gauge('tradestore_ingest_deferred', 'Entries waiting for an earlier entry of their key', () => m()?.deferred ?? 0);
   let stats: ReturnType<Bus['stats']> | null = null;
   let statsAt = 0;
-  const stat = async (field: 'length' | 'pending' | 'lag' | 'listLength' | 'deadLetters' | 'streamMemoryBytes' | 'serverMemoryBytes') => {
-    // One round trip per scrape for the five stream gauges.
+  const stat = async (read: (s: BusStats) => number | null) => {
+    // One round trip per scrape for the stream gauges.
     if (!stats || Date.now() - statsAt > 500) {
       stats = bus.stats();
       statsAt = Date.now();
     }
-    return (await stats.catch(() => ({ [field]: Number.NaN }) as never))[field] ?? Number.NaN;
+    return stats.then((s) => read(s) ?? Number.NaN, () => Number.NaN);
   };
-  gauge('tradestore_ingest_stream_length', 'Entries in the event stream', () => stat('length'));
-  gauge('tradestore_ingest_pending', 'Entries delivered and not yet acknowledged', () => stat('pending'));
-  gauge('tradestore_ingest_lag', 'Entries not yet delivered to the group', () => stat('lag'));
-  gauge('tradestore_ingest_list_length', "Items waiting in the seed's db_processor list", () => stat('listLength'));
-  gauge('tradestore_dead_letters', 'Entries in the dead-letter stream', () => stat('deadLetters'));
-  gauge('tradestore_ingest_stream_memory_bytes', 'Memory the event stream takes in Redis (NaN for the in-process bus)', () => stat('streamMemoryBytes'));
-  gauge('tradestore_redis_used_memory_bytes', 'Memory the Redis server uses (NaN for the in-process bus)', () => stat('serverMemoryBytes'));
+  gauge('tradestore_ingest_lag', 'Entries waiting to be applied, in the shard streams and the entry stream', () => stat((s) => s.lag));
+  gauge('tradestore_ingest_entry_stream_length', 'Entries in the entry stream not yet routed to their shard', () => stat((s) => s.entryStreamLength));
+  gauge('tradestore_ingest_list_length', "Items waiting in the seed's db_processor list", () => stat((s) => s.listLength));
+  gauge('tradestore_dead_letters', 'Entries in the dead-letter streams', () => stat((s) => s.deadLetters));
+  gauge('tradestore_ingest_workers', 'Ingest workers whose membership is live', () => stat((s) => s.workers.length));
+  gauge('tradestore_ingest_shards_unowned', 'Shards with entries waiting and no owner', () => stat((s) => s.perShard.filter((p) => p.length > 0 && !p.owner).length));
+  gauge('tradestore_ingest_shards_owned', 'Shards this worker owns', () => worker?.ownership.owned.size ?? 0);
+  gauge('tradestore_ingest_stream_memory_bytes', 'Memory the shard streams take in Redis (NaN for the in-process bus)', () => stat((s) => s.streamMemoryBytes));
+  gauge('tradestore_redis_used_memory_bytes', 'Memory the Redis server uses (NaN for the in-process bus)', () => stat((s) => s.serverMemoryBytes));
   gauge('tradestore_ingest_healthy', '1 when the worker reaches both the database and the bus', () =>
     worker ? Number(worker.databaseHealthy && worker.busHealthy) : 0,
   );

@@ -56,8 +56,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
       : new IngestWorker(db, bus, {
           consumer: config.ingest.consumer,
           batchSize: config.ingest.batchSize,
-          claimIdleMs: config.ingest.claimIdleMs,
-          maxDeliveries: config.ingest.maxDeliveries,
+          leaseMs: config.ingest.leaseMs,
+          maxStarts: config.ingest.maxStarts,
           decode: { maxBytes: config.ingest.maxPayloadBytes, maxSkewMs: config.ingest.maxClockSkewMs },
           deadLetterRetentionMs: config.ingest.deadLetterRetentionMs,
           log,

@@ -4,16 +4,10 @@ import { IngestWorker } from '../../src/ingest/worker.ts';
 
 /** Sends `messages` (objects or raw payloads) through the bus and the real worker until all are applied. */
 export async function ingest(db: Database, bus: Bus, messages: (object | string)[], consumer = 'test-ingest'): Promise<IngestWorker> {
-  await bus.ensureGroup();
+  await bus.init();
   for (const m of messages) await bus.add(typeof m === 'string' ? m : JSON.stringify(m));
   const worker = new IngestWorker(db, bus, { consumer, blockMs: 10 });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    await worker.step();
-    const s = await bus.stats();
-    if (s.pending === 0 && s.lag === 0 && s.listLength === 0) break;
-    if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(s)}; ${worker.lastError}`);
-  }
+  await drain(worker, bus, 30_000);
   await worker.stop();
   return worker;
 }
@@ -39,7 +33,7 @@ export async function drain(worker: IngestWorker, bus: Bus, timeoutMs = 20_000):
   for (;;) {
     await worker.step();
     const s = await bus.stats();
-    if (s.pending === 0 && s.lag === 0 && s.listLength === 0) return;
+    if (s.lag === 0 && s.listLength === 0 && worker.holding === 0) return;
     if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(s)}; last error ${worker.lastError}`);
   }
 }

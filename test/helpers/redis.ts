@@ -27,10 +27,10 @@ export function redisUnavailable(): Promise<string | null> {
 /** Key names unique to one test, and a way to delete everything under them. */
 export function testNames(): { names: BusNames; env: Record<string, string>; cleanup: () => Promise<void> } {
   const prefix = `tradestore-test:${randomBytes(4).toString('hex')}`;
-  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'tradestore', keyPrefix: `${prefix}:` };
+  const names = { stream: `${prefix}:events`, list: `${prefix}:list`, keyPrefix: `${prefix}:` };
   return {
     names,
-    env: { REDIS_URL, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list, TRADESTORE_DEAD_LETTERS: names.dead, TRADESTORE_KEY_PREFIX: names.keyPrefix },
+    env: { REDIS_URL, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list, TRADESTORE_KEY_PREFIX: names.keyPrefix },
     cleanup: async () => {
       const r = new Redis(REDIS_URL);
       const keys = await r.keys(`${prefix}*`);
@@ -40,4 +40,4 @@ export function testNames(): { names: BusNames; env: Record<string, string>; cle
   };
 }
 
-export const redisBus = (names: BusNames) => new RedisBus({ url: REDIS_URL, names });
+export const redisBus = (names: BusNames, shards?: number) => new RedisBus({ url: REDIS_URL, names, shards });

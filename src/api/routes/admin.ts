@@ -8,11 +8,11 @@ import { limitParam } from '../params.ts';
 
 const tags = ['Administration (API key with the admin scope)'];
 const security = [{ apiKey: [] }];
-const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'must be a stream entry id such as 1763700000123-0');
+const deadId = z.string().regex(/^\d{1,5}:\d{1,20}-\d{1,20}$/, 'must be a dead letter id such as 3:1763700000123-0 (shard:id)');
 
 export function adminRoutes(app: FastifyInstance, store: Store): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get('/v1/admin/ingest', { schema: { tags, security, summary: 'Queue lag, pending entries and dead letters' } }, async (request) => {
+  r.get('/v1/admin/ingest', { schema: { tags, security, summary: 'Shards and their owners, live workers, entries waiting, dead letters' } }, async (request) => {
     requireScope(request, 'admin');
     return store.bus.stats();
   });
@@ -21,7 +21,7 @@ export function adminRoutes(app: FastifyInstance, store: Store): void {
       tags,
       security,
       summary: 'Dead letters, oldest first, with the reason and a preview of each original field (never whole payloads)',
-      querystring: z.object({ limit: limitParam.max(1000).optional(), after: streamId.optional() }),
+      querystring: z.object({ limit: limitParam.max(1000).optional(), after: deadId.optional() }),
     },
   }, async (request) => {
     requireScope(request, 'admin');
@@ -34,7 +34,7 @@ export function adminRoutes(app: FastifyInstance, store: Store): void {
       tags,
       security,
       summary: "One field of a dead letter's original entry (payload: what the engine sent), byte for byte",
-      params: z.object({ id: streamId, name: z.string().min(1).max(200) }),
+      params: z.object({ id: deadId, name: z.string().min(1).max(200) }),
     },
   }, async (request, reply) => {
     requireScope(request, 'admin');

@@ -12,7 +12,7 @@ import { asContent, classifyFailure, ContentError, tracked } from '../failures.t
 export interface BatchOutcome {
   /** Keys applied by this batch. */
   applied: string[];
-  /** Keys that had been applied before (a redelivery, or a repeated producer eventId): nothing changed. */
+  /** Keys of entries whose producer eventId had been applied before: nothing changed. */
   duplicates: string[];
   /** Entries that go to the dead letters, with the reason. */
   rejected: Rejection[];
@@ -51,34 +51,91 @@ export const APPLIERS: { [T in EventType]: (tx: Queryable, entries: Entry<T>[], 
 
 const eventKey = (entry: Entry) => (entry.event.eventId ? `event:${entry.event.eventId}` : null);
 
+/** One stream entry of a batch: decoded, or refused on arrival with the reason. */
+export interface BatchItem {
+  shard: number;
+  /** Its id in the shard stream. */
+  id: string;
+  /** Identity of the entry, 'entry:<shard stream>:<id>'. */
+  key: string;
+  entry: Entry | null;
+  /** Why it cannot be applied (set when `entry` is null). */
+  invalid: string | null;
+  /** How often it was tried, when it is refused after several tries. */
+  attempts?: number;
+}
+
 /**
- * Applies a batch of entries in ONE transaction, and records in that same transaction which
- * entries it applied or rejected (ingest_applied). A batch that is replayed after a crash, or an
- * entry delivered twice, finds its keys there and changes nothing.
+ * Where a worker stands in its shards: the last entry id committed per shard. A batch moves each
+ * of its shards' offsets from there to its last entry, in its own transaction; when an offset is
+ * not where this worker last left it (another worker took the shard over and moved it), the
+ * transaction is refused with ShardMoved and nothing of the batch is applied.
  */
-export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchOutcome> {
-  return db.transaction(async (raw) => {
+export interface Offsets {
+  stream: string;
+  committed: Map<number, string>;
+}
+
+/** The offsets of these shards moved under this worker: another worker owns them now, or did. */
+export class ShardMoved extends Error {
+  constructor(readonly shards: number[]) {
+    super(`shard${shards.length === 1 ? '' : 's'} ${shards.join(', ')} moved on without this worker (another worker took over)`);
+    this.name = 'ShardMoved';
+  }
+}
+
+/** Each shard's last entry id in the batch (entries of a shard come in id order). */
+function moves(items: BatchItem[], offsets: Offsets): { shards: number[]; from: string[]; to: string[] } {
+  const last = new Map<number, string>();
+  for (const item of items) last.set(item.shard, item.id);
+  const shards = [...last.keys()];
+  return {
+    shards,
+    from: shards.map((s) => {
+      const from = offsets.committed.get(s);
+      if (from === undefined) throw new Error(`shard ${s} is not held by this worker`);
+      return from;
+    }),
+    to: shards.map((s) => last.get(s)!),
+  };
+}
+
+/**
+ * Applies a batch of entries in ONE transaction, and in that same transaction moves each shard's
+ * offset to the batch's last entry (exactly once by offset: an entry at or below the offset is
+ * never read again), records the rejected entries for their dead letters (ingest_rejects), and
+ * the producers' event ids (ingest_applied: a repeated eventId changes nothing).
+ */
+export async function applyBatch(db: Database, items: BatchItem[], offsets: Offsets): Promise<BatchOutcome> {
+  const move = moves(items, offsets);
+  const outcome = await db.transaction(async (raw) => {
     const tx = tracked(raw);
     const outcome: BatchOutcome = { applied: [], duplicates: [], rejected: [], effects: emptyEffects() };
-    // First deliveries cannot have been applied yet; only redeliveries and producer eventIds are looked up.
-    const keys = [...new Set(entries.flatMap((e) => [e.redelivered === false ? [] : e.key, eventKey(e) ?? []].flat()))];
-    const { rows } = keys.length
-      ? await tx.query<{ key: string; outcome: 'applied' | 'rejected'; reason: string | null }>(
-          'SELECT key, outcome, reason FROM ingest_applied WHERE key = ANY($1::text[])',
-          [keys],
-        )
+    // First, so that a worker racing for the same shard waits here, then finds the offset moved.
+    const { rows: moved } = await tx.query<{ shard: number }>(
+      `UPDATE ingest_offsets o SET last_id = m.to_id, updated_at = now()
+         FROM unnest($2::int[], $3::text[], $4::text[]) AS m(shard, from_id, to_id)
+        WHERE o.stream = $1 AND o.shard = m.shard AND o.last_id = m.from_id
+       RETURNING o.shard`,
+      [offsets.stream, move.shards, move.from, move.to],
+    );
+    if (moved.length !== move.shards.length) {
+      const ok = new Set(moved.map((r) => Number(r.shard)));
+      throw new ShardMoved(move.shards.filter((s) => !ok.has(s)));
+    }
+    const entries = items.flatMap((i) => (i.entry ? [i.entry] : []));
+    const eventKeys = [...new Set(entries.flatMap((e) => eventKey(e) ?? []))];
+    const { rows } = eventKeys.length
+      ? await tx.query<{ key: string }>('SELECT key FROM ingest_applied WHERE key = ANY($1::text[])', [eventKeys])
       : { rows: [] };
-    const seen = new Map(rows.map((r) => [r.key, r]));
+    const seen = new Set(rows.map((r) => r.key));
     const fresh: Entry[] = [];
-    const batchEvents = new Set<string>();
     for (const entry of entries) {
-      const before = seen.get(entry.key);
       const ev = eventKey(entry);
-      if (before?.outcome === 'rejected') outcome.rejected.push({ key: entry.key, reason: before.reason ?? 'rejected' });
-      else if (before || (ev && (seen.has(ev) || batchEvents.has(ev)))) outcome.duplicates.push(entry.key);
+      if (ev && seen.has(ev)) outcome.duplicates.push(entry.key);
       else {
         fresh.push(entry);
-        if (ev) batchEvents.add(ev);
+        if (ev) seen.add(ev);
       }
     }
     const byApplier = new Map<Applier, Entry[]>();
@@ -88,65 +145,55 @@ export async function applyBatch(db: Database, entries: Entry[]): Promise<BatchO
       list.push(entry);
       byApplier.set(applier, list);
     }
-    const newlyRejected: Rejection[] = [];
+    const rejected: Rejection[] = items.flatMap((i) => (i.invalid !== null ? [{ key: i.key, reason: i.invalid, attempts: i.attempts }] : []));
     for (const [applier, list] of byApplier) {
       const result = await asContent(() => applier(tx, list, outcome.effects));
-      newlyRejected.push(...result.rejected);
+      rejected.push(...result.rejected);
     }
-    const rejectedKeys = new Set(newlyRejected.map((r) => r.key));
+    const rejectedKeys = new Set(rejected.map((r) => r.key));
     const appliedEntries = fresh.filter((e) => !rejectedKeys.has(e.key));
-    const ledger: [string, 'applied' | 'rejected', string | null][] = [
-      ...appliedEntries.flatMap((e): [string, 'applied', null][] => {
-        const ev = eventKey(e);
-        return ev ? [[e.key, 'applied', null], [ev, 'applied', null]] : [[e.key, 'applied', null]];
-      }),
-      ...newlyRejected.map((r): [string, 'rejected', string] => [r.key, 'rejected', r.reason]),
-    ];
-    if (ledger.length) {
+    const events = appliedEntries.flatMap((e) => eventKey(e) ?? []);
+    if (events.length) await tx.query(`INSERT INTO ingest_applied (key, outcome) SELECT k, 'applied' FROM unnest($1::text[]) AS k`, [events]);
+    if (rejected.length) {
+      const byKey = new Map(items.map((i) => [i.key, i]));
+      const list = rejected.map((r) => byKey.get(r.key)!);
       await tx.query(
-        `INSERT INTO ingest_applied (key, outcome, reason)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`,
-        [ledger.map((l) => l[0]), ledger.map((l) => l[1]), ledger.map((l) => l[2])],
+        `INSERT INTO ingest_rejects (stream, shard, entry_id, reason, attempts)
+         SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::int[])`,
+        [offsets.stream, list.map((i) => i.shard), list.map((i) => i.id), rejected.map((r) => r.reason), rejected.map((r) => r.attempts ?? 1)],
       );
     }
     outcome.applied.push(...appliedEntries.map((e) => e.key));
-    outcome.rejected.push(...newlyRejected);
+    outcome.rejected.push(...rejected);
     return outcome;
   });
+  move.shards.forEach((s, i) => offsets.committed.set(s, move.to[i]!));
+  return outcome;
 }
 
 /**
  * applyBatch, and when the batch fails for a message's content (a constraint, an overflow, an
  * exception while handling a value: see failures.ts), finds the entries responsible by splitting
- * the batch in order-preserving halves; each entry that fails alone is recorded as rejected with
- * the reason. Infrastructure errors (connection lost, missing relation, read-only database) are
- * thrown for the caller to retry: they never dead-letter anything.
+ * the batch in order-preserving halves; an entry that fails alone is committed as rejected, with
+ * the reason. Infrastructure errors (connection lost, missing relation, read-only database) and
+ * ShardMoved are thrown for the caller: they never dead-letter anything.
  */
-export async function applyIsolating(db: Database, entries: Entry[]): Promise<BatchOutcome> {
+export async function applyIsolating(db: Database, items: BatchItem[], offsets: Offsets): Promise<BatchOutcome> {
   try {
-    return await applyBatch(db, entries);
+    return await applyBatch(db, items, offsets);
   } catch (error) {
     if (classifyFailure(error) !== 'data') throw error;
-    if (entries.length === 1) {
-      const entry = entries[0]!;
+    if (items.length === 1) {
+      const item = items[0]!;
       const reason =
         error instanceof ContentError ? `could not be applied: ${error.message}` : `rejected by the database: ${(error as Error).message}`;
-      const { rows } = await db.query<{ outcome: string; reason: string | null }>(
-        `WITH added AS (
-           INSERT INTO ingest_applied (key, outcome, reason) VALUES ($1, 'rejected', $2) ON CONFLICT (key) DO NOTHING
-           RETURNING outcome, reason)
-         SELECT outcome, reason FROM added UNION ALL SELECT outcome, reason FROM ingest_applied WHERE key = $1 LIMIT 1`,
-        [entry.key, reason],
-      );
-      // Another worker applied this entry meanwhile (and the failure was its row in the way): a duplicate.
-      if (rows[0]?.outcome === 'applied') return { applied: [], duplicates: [entry.key], rejected: [], effects: emptyEffects() };
-      return { applied: [], duplicates: [], rejected: [{ key: entry.key, reason: rows[0]?.reason ?? reason }], effects: emptyEffects() };
+      return applyBatch(db, [{ ...item, entry: null, invalid: reason }], offsets);
     }
-    const middle = Math.ceil(entries.length / 2);
-    const first = await applyIsolating(db, entries.slice(0, middle));
+    const middle = Math.ceil(items.length / 2);
+    const first = await applyIsolating(db, items.slice(0, middle), offsets);
     let second: BatchOutcome;
     try {
-      second = await applyIsolating(db, entries.slice(middle));
+      second = await applyIsolating(db, items.slice(middle), offsets);
     } catch (failure) {
       // The first half is committed: what it changed must still be published after the retry.
       throw failure instanceof PartialApply
@@ -170,8 +217,8 @@ export const combine = (a: BatchOutcome, b: BatchOutcome): BatchOutcome => ({
 });
 
 /**
- * An infrastructure failure after part of a split batch committed. The batch is retried (its
- * committed entries are then duplicates), and `committed` says what changed, to be published.
+ * An infrastructure failure after part of a split batch committed. The rest is retried (the
+ * committed part is behind the offsets now), and `committed` says what changed, to be published.
  */
 export class PartialApply extends Error {
   constructor(

@@ -2,20 +2,17 @@ import type { EventOf, EventType } from '../events/catalogue.ts';
 
 /** One decoded event with where it came from, in the order it was emitted. */
 export interface Entry<T extends EventType = EventType> {
-  /** Idempotency key of the queue entry, e.g. 'entry:tradestore:events:1763700000123-0'. */
+  /** Identity of the queue entry, e.g. 'entry:tradestore:events:{3}:1763700000123-0'. */
   key: string;
   event: EventOf<T>;
-  /**
-   * False when the group hands this entry out for the first time: it cannot have been applied
-   * before, so its key need not be looked up. Undefined means "unknown": look it up.
-   */
-  redelivered?: boolean;
 }
 
 /** An entry that cannot be applied, and why; it goes to the dead letters. */
 export interface Rejection {
   key: string;
   reason: string;
+  /** How often it was tried (1 unless it failed alone several times). */
+  attempts?: number;
 }
 
 export interface Candle {

@@ -14,8 +14,13 @@ export interface EventSpec<S extends z.ZodType = z.ZodType> {
   schema: S;
   summary: string;
   writes: string;
-  /** Events with equal keys are applied in emission order; null means no ordering constraint. */
-  orderingKey: (data: z.output<S>) => string | null;
+  /**
+   * The ordering key: a prefix and the data fields it is made of. Events with equal keys go to
+   * the same shard and are applied in emission order; null means no ordering constraint.
+   * The key is `<prefix>:<field>:<field>…` (see bus/routing.ts; docs/EVENTS.md documents it
+   * for engines that pick the shard themselves).
+   */
+  ordering: readonly [prefix: string, ...fields: (keyof z.output<S> & string)[]] | null;
   /**
    * The times at which what the event describes happened. None may be ahead of the server's
    * clock by more than the allowed skew: one engine with a wrong clock must not set the last
@@ -34,7 +39,7 @@ export const CATALOGUE = {
     schema: tradeAdded,
     summary: 'A trade on one of the venue\'s own markets (seed 000). Inserted once; feeds the candles.',
     writes: 'trades, ohlcv_1m … ohlcv_1d',
-    orderingKey: (d) => `market:${d.market}`,
+    ordering: ['market', 'market'],
     occurredAt: (d) => [d.timestamp],
     example: { market: 'TATA_INR', id: '1042', isBuyerMaker: true, price: '134.5', quantity: '2', quoteQuantity: '269', timestamp: 1763700000123 },
   }),
@@ -44,7 +49,7 @@ export const CATALOGUE = {
       'A venue order: created when market, price, quantity and side are present and it does not exist yet; ' +
       'executedQty is added to filled_quantity; status cancelled or rejected ends it.',
     writes: 'orders, order_history',
-    orderingKey: (d) => `order:${d.orderId}`,
+    ordering: ['order', 'orderId'],
     occurredAt: (d) => [d.timestamp],
     example: { orderId: 'o-77', executedQty: 0.5, market: 'TATA_INR', price: '134.5', quantity: '3', side: 'buy' },
   }),
@@ -52,7 +57,7 @@ export const CATALOGUE = {
     schema: balanceUpdate,
     summary: 'A change of a user\'s available and locked balance of one asset; refused if either would go negative.',
     writes: 'balances, balance_history',
-    orderingKey: (d) => `user:${d.userId}`,
+    ordering: ['user', 'userId'],
     occurredAt: (d) => [d.timestamp],
     example: { userId: 'u1', asset: 'INR', availableChange: '-269', lockedChange: '269', referenceId: 'o-77' },
   }),
@@ -60,7 +65,7 @@ export const CATALOGUE = {
     schema: marketTrade,
     summary: 'A trade or tick from an exchange feed (seeds 001, 003; seed 004 ticks without tradeId). Stored once.',
     writes: 'market_trades',
-    orderingKey: (d) => `instrument:${d.exchange}:${d.symbol}`,
+    ordering: ['instrument', 'exchange', 'symbol'],
     occurredAt: (d) => [d.timestamp],
     example: { exchange: 'binance', symbol: 'BTCUSDT', tradeId: 3381475012, price: '67012.55', quantity: '0.0031', isBuyerMaker: false, timestamp: 1763700000123 },
   }),
@@ -68,7 +73,7 @@ export const CATALOGUE = {
     schema: candle,
     summary: 'A candle from an exchange, any timeframe from 1s to 1M (seeds 001-004). A later version of the same candle replaces it.',
     writes: 'market_data',
-    orderingKey: (d) => `instrument:${d.exchange}:${d.symbol}`,
+    ordering: ['instrument', 'exchange', 'symbol'],
     occurredAt: (d) => [d.openTime],
     example: { exchange: 'NSE', symbol: 'NIFTY', timeframe: '5s', openTime: 1763700000000, open: '24011.05', high: '24013.8', low: '24009.9', close: '24012.35', volume: '1200', tradesCount: 41 },
   }),
@@ -76,7 +81,7 @@ export const CATALOGUE = {
     schema: orderBook,
     summary: 'An order-book snapshot; levels as [price, quantity] or {price, amount} (seeds 001, 003, 004).',
     writes: 'order_book_snapshots',
-    orderingKey: (d) => `instrument:${d.exchange}:${d.symbol}`,
+    ordering: ['instrument', 'exchange', 'symbol'],
     occurredAt: (d) => [d.timestamp],
     example: { exchange: 'binance', symbol: 'BTCUSDT', timestamp: 1763700000123, lastUpdateId: 1027024, bids: [['67012.5', '1.2']], asks: [['67013', '0.4']] },
   }),
@@ -84,7 +89,7 @@ export const CATALOGUE = {
     schema: fill,
     summary: 'One of our own fills at an exchange, with commission and realized P&L (seed 003). Stored once.',
     writes: 'trades_executed',
-    orderingKey: (d) => `instrument:${d.exchange}:${d.symbol}`,
+    ordering: ['instrument', 'exchange', 'symbol'],
     occurredAt: (d) => [d.timestamp],
     example: { exchange: 'binance', symbol: 'BTCUSDT', orderId: '28457', tradeId: '3381475012', side: 'BUY', price: '67012.55', quantity: '0.01', commission: '0.0000075', commissionAsset: 'BNB', timestamp: 1763700000123 },
   }),
@@ -94,7 +99,7 @@ export const CATALOGUE = {
       'The current state of a position (seeds 001, 003, 004): updates the open position of the same owner, instrument and side, ' +
       'or opens one; status closed (or quantity 0) closes it. A negative quantity means short (seed 004).',
     writes: 'positions',
-    orderingKey: (d) => `position:${d.exchange}:${d.symbol}:${d.userId ?? ''}:${d.accountId ?? ''}:${d.strategyId ?? ''}`,
+    ordering: ['position', 'exchange', 'symbol', 'userId', 'accountId', 'strategyId'],
     occurredAt: (d) => [d.timestamp],
     example: { exchange: 'NSE', symbol: 'NIFTY', strategyId: 'ema_crossover', quantity: '-50', entryPrice: '24010.5', markPrice: '23990', unrealizedPnl: '1025' },
   }),
@@ -102,7 +107,7 @@ export const CATALOGUE = {
     schema: strategyTradeOpened,
     summary: "A strategy entered a round trip (seed 002's trades).",
     writes: 'strategy_trades',
-    orderingKey: (d) => `strategy_trade:${d.id}`,
+    ordering: ['strategy_trade', 'id'],
     occurredAt: (d) => [d.entryTime],
     example: { id: 'st-1', strategyId: 'ema_crossover', symbol: 'NIFTY', side: 'buy', entryPrice: '24010.5', quantity: '50', entryTime: 1763700000123, stopLossPrice: '23900' },
   }),
@@ -110,7 +115,7 @@ export const CATALOGUE = {
     schema: strategyTradeClosed,
     summary: 'A round trip ended: exit price and time; P&L is computed exactly when not given. Updates the strategy\'s counters.',
     writes: 'strategy_trades, strategies',
-    orderingKey: (d) => `strategy_trade:${d.id}`,
+    ordering: ['strategy_trade', 'id'],
     occurredAt: (d) => [d.exitTime],
     example: { id: 'st-1', exitPrice: '24100', exitTime: 1763703600000, exitReason: 'TAKE_PROFIT', fees: '40' },
   }),
@@ -118,7 +123,7 @@ export const CATALOGUE = {
     schema: portfolioSnapshot,
     summary: "A point-in-time portfolio state (seed 002's portfolio_snapshots).",
     writes: 'portfolio_snapshots',
-    orderingKey: (d) => (d.strategyId ? `strategy:${d.strategyId}` : null),
+    ordering: ['strategy', 'strategyId'],
     occurredAt: (d) => [d.timestamp],
     example: { strategyId: 'ema_crossover', timestamp: 1763700000123, totalValue: '1002500', cashBalance: '802500', positions: [{ symbol: 'NIFTY', quantity: 50 }] },
   }),
@@ -126,7 +131,7 @@ export const CATALOGUE = {
     schema: performanceMetric,
     summary: "A named metric of a strategy at a time (seed 001's performance_metrics); resending replaces the value.",
     writes: 'performance_metrics',
-    orderingKey: (d) => (d.strategyId ? `strategy:${d.strategyId}` : null),
+    ordering: ['strategy', 'strategyId'],
     occurredAt: (d) => [d.timestamp],
     example: { strategyId: 'ema_crossover', name: 'sharpe_ratio', value: '1.84', timestamp: 1763700000123 },
   }),
@@ -134,7 +139,7 @@ export const CATALOGUE = {
     schema: strategyPerformance,
     summary: "A strategy's performance at a time (seed 003's strategy_performance).",
     writes: 'strategy_performance',
-    orderingKey: (d) => `strategy:${d.strategyId}`,
+    ordering: ['strategy', 'strategyId'],
     occurredAt: (d) => [d.timestamp],
     example: { strategyId: 'ema_crossover', timestamp: 1763700000123, totalReturn: '0.125', sharpeRatio: '1.84', totalTrades: 40, winningTrades: 24 },
   }),
@@ -142,7 +147,7 @@ export const CATALOGUE = {
     schema: prediction,
     summary: "A model's prediction (seed 003); sending it again with actualValue fills in the actual value and the error.",
     writes: 'predictions',
-    orderingKey: (d) => `model:${d.modelId}`,
+    ordering: ['model', 'modelId'],
     occurredAt: (d) => [d.timestamp],
     example: { modelId: 1, symbol: 'BTCUSDT', timestamp: 1763700000000, predictionTimestamp: 1763703600000, predictionType: 'price', predictedValue: '67500', confidence: '0.71' },
   }),
@@ -150,7 +155,7 @@ export const CATALOGUE = {
     schema: indicator,
     summary: 'A technical indicator value (seed 003); resending replaces it.',
     writes: 'technical_indicators',
-    orderingKey: (d) => `indicator:${d.exchange ?? ''}:${d.symbol}`,
+    ordering: ['indicator', 'symbol', 'exchange'],
     occurredAt: (d) => [d.timestamp],
     example: { exchange: 'binance', symbol: 'BTCUSDT', timeframe: '1h', timestamp: 1763700000000, name: 'rsi_14', value: '61.27' },
   }),
@@ -158,7 +163,7 @@ export const CATALOGUE = {
     schema: riskEvent,
     summary: 'A risk event such as a limit breach (seeds 001, 003).',
     writes: 'risk_events',
-    orderingKey: () => null,
+    ordering: null,
     occurredAt: (d) => [d.timestamp],
     example: { userId: 'u1', eventType: 'limit_breach', severity: 'warning', symbol: 'NIFTY', riskValue: '120000', limitValue: '100000', actionTaken: 'orders_blocked' },
   }),
@@ -166,7 +171,7 @@ export const CATALOGUE = {
     schema: systemLog,
     summary: 'An application log line (seeds 002, 003).',
     writes: 'system_logs',
-    orderingKey: () => null,
+    ordering: null,
     occurredAt: (d) => [d.timestamp],
     example: { level: 'ERROR', category: 'ORDER', message: 'broker rejected order', orderId: 'o-77', details: { code: 'MARGIN' } },
   }),
@@ -174,11 +179,22 @@ export const CATALOGUE = {
     schema: apiUsage,
     summary: 'One API request (seed 003).',
     writes: 'api_usage',
-    orderingKey: () => null,
+    ordering: null,
     occurredAt: (d) => [d.timestamp],
     example: { userId: 'u1', endpoint: '/api/v3/klines', method: 'GET', statusCode: 200, responseTime: 12 },
   }),
 } as const;
+
+/** The ordering key of a decoded event's data (the same layout, from the validated values). */
+export function orderingKey(ordering: readonly string[] | null, data: Record<string, unknown>): string | null {
+  if (!ordering) return null;
+  const [prefix, ...fields] = ordering;
+  const texts = fields.map((f) => {
+    const v = data[f];
+    return v === undefined || v === null ? '' : String(v);
+  });
+  return texts[0] === '' ? null : `${prefix}:${texts.join(':')}`;
+}
 
 export type EventType = keyof typeof CATALOGUE;
 export const EVENT_TYPES = Object.keys(CATALOGUE) as EventType[];

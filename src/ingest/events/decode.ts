@@ -1,6 +1,6 @@
 import { isLosslessNumber, parse } from 'lossless-json';
 import type { z } from 'zod';
-import { CATALOGUE, EVENT_TYPES, SCHEMA_VERSION, type EventType, type IngestEvent } from './catalogue.ts';
+import { CATALOGUE, EVENT_TYPES, orderingKey, SCHEMA_VERSION, type EventType, type IngestEvent } from './catalogue.ts';
 
 /** Larger payloads are refused before parsing (and kept whole in the dead letters). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -96,7 +96,7 @@ function decodeUnsafe(payload: string, options: DecodeOptions): DecodeResult {
       };
     }
   }
-  const key = (spec.orderingKey as (d: unknown) => string | null)(parsed.data);
+  const key = orderingKey(spec.ordering, parsed.data as Record<string, unknown>);
   return {
     ok: true,
     event: { type, version, eventId: (rawId as string | undefined) ?? null, data: parsed.data, key } as IngestEvent,

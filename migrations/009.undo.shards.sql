@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS ingest_rejects CASCADE;
+DROP TABLE IF EXISTS ingest_offsets CASCADE;
+COMMENT ON TABLE ingest_applied IS NULL;

@@ -1,0 +1,160 @@
+import type { Bus, NewDeadLetter } from '../bus/types.ts';
+import type { Database } from '../database/types.ts';
+import type { Offsets } from './apply/batch.ts';
+
+/**
+ * Which shards each worker owns: shard i goes to the i mod M-th of the M live workers, sorted by
+ * name. Every worker computes the same answer from the same membership, so workers that join or
+ * leave rebalance the shards without talking to each other; during a change, the leases decide
+ * (a shard is taken only once its previous owner gave it up or its lease expired), and the
+ * offsets in PostgreSQL make sure that even two owners at once could not apply an entry twice.
+ */
+export function assignment(shards: number, workers: string[]): Map<number, string> {
+  const sorted = [...workers].sort();
+  const out = new Map<number, string>();
+  if (sorted.length === 0) return out;
+  for (let shard = 0; shard < shards; shard++) out.set(shard, sorted[shard % sorted.length]!);
+  return out;
+}
+
+export interface OwnedShard {
+  shard: number;
+  /** The last id read into the worker's buffer (entries after it are read next). */
+  readPos: string;
+  /**
+   * How many owners started applying the shard at its current offset, this one included; 0 until
+   * this owner has something to apply there (counted then, once).
+   */
+  starts: number;
+}
+
+export interface OwnershipOptions {
+  /** How long a lease and a membership live without renewal. */
+  leaseMs: number;
+  log: (line: string) => void;
+}
+
+/** One worker's side of shard ownership: membership, leases, offsets, and the dead-letter outbox. */
+export class Ownership {
+  readonly owned = new Map<number, OwnedShard>();
+  readonly offsets: Offsets;
+  workers: string[] = [];
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: Bus,
+    private readonly worker: string,
+    private readonly options: OwnershipOptions,
+  ) {
+    this.offsets = { stream: bus.stream, committed: new Map() };
+  }
+
+  /**
+   * One round: renews membership and the leases held, gives up shards that belong to another
+   * worker now, and takes the free ones that belong to this one. Returns the shards given up or
+   * lost (their buffered entries must be dropped).
+   */
+  async rebalance(): Promise<number[]> {
+    await this.bus.init();
+    this.workers = await this.bus.heartbeat(this.worker, this.options.leaseMs);
+    if (!this.workers.includes(this.worker)) this.workers = [...this.workers, this.worker].sort();
+    const target = assignment(this.bus.shards, this.workers);
+    const held = new Set(await this.bus.renew([...this.owned.keys()], this.worker, this.options.leaseMs));
+    const dropped: number[] = [];
+    for (const shard of [...this.owned.keys()]) {
+      if (!held.has(shard)) {
+        this.log(`lost the lease of shard ${shard}`);
+        this.drop(shard);
+        dropped.push(shard);
+      } else if (target.get(shard) !== this.worker) {
+        await this.bus.release(shard, this.worker);
+        this.drop(shard);
+        dropped.push(shard);
+      }
+    }
+    for (const [shard, owner] of target) {
+      if (owner !== this.worker || this.owned.has(shard)) continue;
+      if (!(await this.bus.acquire(shard, this.worker, this.options.leaseMs))) continue;
+      try {
+        await this.take(shard);
+      } catch (error) {
+        await this.bus.release(shard, this.worker).catch(() => {});
+        throw error;
+      }
+    }
+    return dropped;
+  }
+
+  private drop(shard: number): void {
+    this.owned.delete(shard);
+    this.offsets.committed.delete(shard);
+  }
+
+  /**
+   * Starts owning a shard: reads its offset (the database holds the truth), writes the dead
+   * letters a previous owner committed but did not write, and trims what is behind the offset.
+   */
+  private async take(shard: number): Promise<void> {
+    const offset = await this.loadOffset(shard);
+    await this.flushOutbox(shard);
+    await this.bus.committed(shard, offset);
+    this.offsets.committed.set(shard, offset);
+    this.owned.set(shard, { shard, readPos: offset, starts: 0 });
+    this.log(`took shard ${shard} at offset ${offset}`);
+  }
+
+  private async loadOffset(shard: number): Promise<string> {
+    const { rows } = await this.db.query<{ last_id: string }>(
+      `WITH added AS (INSERT INTO ingest_offsets (stream, shard) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING last_id)
+       SELECT last_id FROM added UNION ALL SELECT last_id FROM ingest_offsets WHERE stream = $1 AND shard = $2`,
+      [this.bus.stream, shard],
+    );
+    return rows[0]!.last_id;
+  }
+
+  /** A batch found the offsets of these shards moved: start again from the database's offset. */
+  async resync(shards: number[]): Promise<void> {
+    for (const shard of shards) {
+      const owned = this.owned.get(shard);
+      if (!owned) continue;
+      const offset = await this.loadOffset(shard);
+      this.offsets.committed.set(shard, offset);
+      owned.readPos = offset;
+      this.log(`shard ${shard} had moved on to ${offset}; continuing from there`);
+    }
+  }
+
+  /** Dead letters committed by a batch and not yet written on the bus. */
+  async flushOutbox(shard: number): Promise<void> {
+    const { rows } = await this.db.query<{ entry_id: string; reason: string; attempts: number }>(
+      'SELECT entry_id, reason, attempts FROM ingest_rejects WHERE stream = $1 AND shard = $2 ORDER BY rejected_at',
+      [this.bus.stream, shard],
+    );
+    if (rows.length === 0) return;
+    const letters: NewDeadLetter[] = rows.map((r) => ({ shard, source: r.entry_id, reason: r.reason, attempts: Number(r.attempts), payload: null }));
+    await this.bus.deadLetter(letters);
+    await this.forget(letters);
+  }
+
+  /** Removes written dead letters from the outbox. */
+  async forget(letters: NewDeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    await this.db.query(
+      'DELETE FROM ingest_rejects r USING unnest($2::int[], $3::text[]) AS d(shard, entry_id) WHERE r.stream = $1 AND r.shard = d.shard AND r.entry_id = d.entry_id',
+      [this.bus.stream, letters.map((l) => l.shard), letters.map((l) => l.source)],
+    );
+  }
+
+  /** Gives every shard up and ends the membership (a clean stop: others take over at once). */
+  async releaseAll(): Promise<void> {
+    for (const shard of [...this.owned.keys()]) {
+      await this.bus.release(shard, this.worker);
+      this.drop(shard);
+    }
+    await this.bus.leave(this.worker);
+  }
+
+  private log(line: string): void {
+    this.options.log(`ingest: ${line}`);
+  }
+}
