@@ -1,17 +1,32 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { RedisBus } from '../src/bus/redis.ts';
+import { fnv1a, ROUTING, shardOf } from '../src/bus/routing.ts';
 import type { Bus } from '../src/bus/types.ts';
-import { compareIds } from '../src/bus/types.ts';
-
+import { compareIds, ShardCountError } from '../src/bus/types.ts';
 import { REDIS_URL, redisUnavailable } from './helpers/redis.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const trade = (market: string, id: string) => JSON.stringify({ type: 'TRADE_ADDED', data: { market, id, price: '1', quantity: '1', timestamp: 1763700000000 } });
+
+describe('routing rule', () => {
+  it('is FNV-1a over the UTF-8 key (published test vectors), modulo the shard count', () => {
+    assert.equal(fnv1a(''), 0x811c9dc5);
+    assert.equal(fnv1a('a'), 0xe40c292c);
+    assert.equal(fnv1a('foobar'), 0xbf9cf968);
+    assert.equal(shardOf(trade('TATA_INR', '1'), 8), fnv1a('market:TATA_INR') % 8);
+    const position = JSON.stringify({ type: 'POSITION_UPDATE', data: { exchange: 'NSE', symbol: 'NIFTY', userId: 42, quantity: '1' } });
+    assert.equal(shardOf(position, 16), fnv1a('position:NSE:NIFTY:42::') % 16);
+    assert.equal(shardOf(JSON.stringify({ type: 'SYSTEM_LOG', data: { message: 'x' } }), 8), null, 'no ordering key: any shard');
+    assert.equal(shardOf('not json', 8), null);
+  });
+});
 
 for (const kind of ['memory', 'redis'] as const) {
   describe(`bus contract [${kind}]`, async () => {
@@ -22,13 +37,14 @@ for (const kind of ['memory', 'redis'] as const) {
     }
     let bus: Bus;
     const prefix = `tradestore-test:${randomBytes(4).toString('hex')}`;
+    const open = (shards = 4) =>
+      kind === 'memory'
+        ? new MemoryBus(`${prefix}:events`, undefined, shards)
+        : new RedisBus({ url: REDIS_URL, shards, names: { stream: `${prefix}:events`, list: `${prefix}:list`, keyPrefix: `${prefix}:` } });
     before(async () => {
-      bus =
-        kind === 'memory'
-          ? new MemoryBus(`${prefix}:events`)
-          : new RedisBus({ url: REDIS_URL, names: { stream: `${prefix}:events`, list: `${prefix}:list`, dead: `${prefix}:dead`, group: 'g', keyPrefix: `${prefix}:` } });
-      await bus.ensureGroup();
-      await bus.ensureGroup(); // a second time is fine
+      bus = open();
+      await bus.init();
+      await bus.init(); // a second time is fine
     });
     after(async () => {
       if (kind === 'redis') {
@@ -39,84 +55,193 @@ for (const kind of ['memory', 'redis'] as const) {
       }
       await bus.close();
     });
+    const all = () => new Map([0, 1, 2, 3].map((s) => [s, '0-0']));
 
-    it('delivers each entry to one consumer of the group, in id order, and forgets it once acknowledged', async () => {
-      const ids = [await bus.add('a'), await bus.add('b'), await bus.add('c')];
-      assert.ok(compareIds(ids[0]!, ids[1]!) < 0 && compareIds(ids[1]!, ids[2]!) < 0);
-      const first = await bus.read('w1', 2, 10);
-      const second = await bus.read('w2', 10, 10);
-      assert.deepEqual(first.map((e) => [e.payload, e.deliveries]), [['a', 1], ['b', 1]]);
-      assert.deepEqual(second.map((e) => e.payload), ['c']);
-      const pending = await bus.pendingUpTo(ids[2]!, 10);
-      assert.deepEqual(pending.map((p) => [p.id, p.consumer]), [[ids[0], 'w1'], [ids[1], 'w1'], [ids[2], 'w2']]);
-      assert.deepEqual(Object.fromEntries(await bus.payloads([ids[1]!])), { [ids[1]!]: 'b' });
-      await bus.ack(ids);
-      assert.equal((await bus.stats()).pending, 0);
-      assert.deepEqual(await bus.read('w1', 10, 10), []);
+    it('puts an event in the shard of its ordering key; a shard is read in id order after a position', async () => {
+      const a = await bus.add(trade('AAA_INR', '1'));
+      const b = await bus.add(trade('AAA_INR', '2'));
+      const c = await bus.add(trade('AAA_INR', '3'));
+      assert.equal(a.shard, shardOf(trade('AAA_INR', '1'), 4));
+      assert.ok(a.shard === b.shard && b.shard === c.shard);
+      assert.ok(compareIds(a.id, b.id) < 0 && compareIds(b.id, c.id) < 0);
+      const read = await bus.read(new Map([[a.shard, '0-0']]), 2, 10);
+      assert.deepEqual(read.map((e) => [e.shard, e.id]), [[a.shard, a.id], [a.shard, b.id]]);
+      assert.deepEqual((await bus.read(new Map([[a.shard, b.id]]), 10, 10)).map((e) => e.id), [c.id]);
+      assert.equal((await bus.stats()).lag, 3);
+      await bus.committed(a.shard, b.id);
+      assert.equal((await bus.stats()).lag, 1, 'what is committed is trimmed');
+      await bus.committed(a.shard, a.id);
+      assert.equal((await bus.stats()).perShard[a.shard]!.offset, b.id, 'the recorded offset never moves back');
+      await bus.committed(a.shard, c.id);
+      assert.equal((await bus.stats()).lag, 0);
     });
 
-    it('gives a restarted consumer its own pending entries back, counting the delivery', async () => {
-      const id = await bus.add('again');
-      await bus.read('w1', 10, 10);
-      const back = await bus.readOwnPending('w1', 10);
-      assert.deepEqual(back.map((e) => [e.id, e.payload, e.deliveries]), [[id, 'again', 2]]);
-      await bus.ack([id]);
+    it('moves the seed list and the entry stream into the shards, oldest first, each item exactly once', async () => {
+      await bus.pushList(trade('LIST_INR', 'first'));
+      await bus.pushList(trade('LIST_INR', 'second'));
+      await bus.addEntry(trade('LIST_INR', 'third'));
+      await bus.addEntry('not json at all');
+      let stats = await bus.stats();
+      assert.deepEqual([stats.listLength, stats.entryStreamLength, stats.lag], [2, 2, 2]);
+      assert.equal(await bus.route(100), 4);
+      assert.equal(await bus.route(100), 0);
+      stats = await bus.stats();
+      assert.deepEqual([stats.listLength, stats.entryStreamLength, stats.lag], [0, 0, 4]);
+      const read = await bus.read(all(), 100, 10);
+      const shard = shardOf(trade('LIST_INR', 'x'), 4)!;
+      assert.deepEqual(read.filter((e) => e.shard === shard).map((e) => JSON.parse(e.payload!).data.id), ['first', 'second', 'third']);
+      assert.ok(read.some((e) => e.payload === 'not json at all'));
+      for (const e of read) await bus.committed(e.shard, e.id);
+      assert.equal((await bus.stats()).lag, 0);
     });
 
-    it('lets a live consumer claim what a dead one left idle', async () => {
-      const id = await bus.add('orphan');
-      await bus.read('dead-worker', 10, 10);
-      assert.deepEqual(await bus.claimStale('w2', 60_000, 10), [], 'not idle long enough yet');
-      await sleep(60);
-      const claimed = await bus.claimStale('w2', 50, 10);
-      assert.deepEqual(claimed.map((e) => [e.id, e.payload, e.deliveries]), [[id, 'orphan', 2]]);
-      assert.equal((await bus.pendingUpTo(id, 10)).find((p) => p.id === id)?.consumer, 'w2');
-      await bus.ack([id]);
+    if (kind === 'redis') {
+      it('the Lua router and the TypeScript rule pick the same shard for generated messages', async () => {
+        const types = Object.keys(ROUTING);
+        const value = fc.oneof(
+          fc.string({ unit: 'grapheme', maxLength: 12 }),
+          fc.string({ maxLength: 6 }),
+          fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+          fc.constant(null),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
+          fc.boolean(),
+          fc.constant(undefined),
+        );
+        const message = fc.record({ type: fc.constantFrom(...types), values: fc.array(value, { minLength: 6, maxLength: 6 }) });
+        const samples = fc.sample(message, 400).map(({ type, values }) => {
+          const data: Record<string, unknown> = {};
+          ROUTING[type]!.slice(1).forEach((field, i) => {
+            if (values[i] !== undefined) data[field] = values[i];
+          });
+          return JSON.stringify({ type, data });
+        });
+        const expected = samples.map((p) => shardOf(p, 4));
+        for (const [i, p] of samples.entries()) {
+          if (i % 2) await bus.pushList(p);
+          else await bus.addEntry(p);
+        }
+        assert.equal(await bus.route(10_000), samples.length);
+        const read = await bus.read(all(), 10_000, 10);
+        assert.equal(read.length, samples.length);
+        const landed = new Map<string, number[]>();
+        for (const e of read) landed.set(e.payload!, [...(landed.get(e.payload!) ?? []), e.shard]);
+        samples.forEach((p, i) => {
+          if (expected[i] !== null) assert.ok(landed.get(p)!.every((s) => s === expected[i]), `${p}: Lua put it in ${landed.get(p)}, the rule says ${expected[i]}`);
+        });
+        for (const e of read) await bus.committed(e.shard, e.id);
+      });
+
+      it('routes an entry with more fields than a script can pass on, whole, exactly once', async () => {
+        const r = new Redis(REDIS_URL);
+        const fields = Array.from({ length: 5000 }, (_, i) => [`f${i}`, `v${i}`]).flat();
+        await r.xadd(`${prefix}:events`, '*', 'payload', trade('WIDE_INR', 'w'), ...fields);
+        r.disconnect();
+        assert.equal(await bus.route(10), 1);
+        const shard = shardOf(trade('WIDE_INR', 'w'), 4)!;
+        const [entry] = await bus.read(new Map([[shard, '0-0']]), 10, 10);
+        assert.equal(JSON.parse(entry!.payload!).data.market, 'WIDE_INR');
+        assert.equal((await bus.stats()).entryStreamLength, 0);
+        await bus.committed(shard, entry!.id);
+      });
+    }
+
+    it('leases: one holder at a time, renewed by it, given up by it, lost when not renewed', async () => {
+      assert.equal(await bus.acquire(0, 'w1', 200), true);
+      assert.equal(await bus.acquire(0, 'w2', 200), false);
+      assert.equal(await bus.acquire(0, 'w1', 200), true, 'the holder may take it again');
+      assert.deepEqual(await bus.renew([0, 1], 'w1', 200), [0, 1]);
+      assert.equal((await bus.stats()).perShard[0]!.owner, 'w1');
+      await bus.release(0, 'w2');
+      assert.equal(await bus.acquire(0, 'w2', 200), false, 'only the holder can give it up');
+      await bus.release(0, 'w1');
+      assert.equal(await bus.acquire(0, 'w2', 200), true);
+      await sleep(300);
+      assert.equal(await bus.acquire(0, 'w3', 200), true, 'an expired lease is free');
+      assert.deepEqual(await bus.renew([0], 'w2', 200), [], 'and lost to its old holder');
+      await bus.release(0, 'w3');
+      await bus.release(1, 'w1');
     });
 
-    it('moves the seed list into the stream oldest first (LPUSH then RPOP order)', async () => {
-      await bus.pushList('first');
-      await bus.pushList('second');
-      assert.equal((await bus.stats()).listLength, 2);
-      assert.equal(await bus.moveList(10), 2);
-      assert.equal(await bus.moveList(10), 0);
-      const read = await bus.read('w1', 10, 10);
-      assert.deepEqual(read.map((e) => e.payload), ['first', 'second']);
-      await bus.ack(read.map((e) => e.id));
+    it('membership: live workers, sorted; a worker that stops renewing drops out', async () => {
+      assert.deepEqual(await bus.heartbeat('b', 200), ['b']);
+      assert.deepEqual(await bus.heartbeat('a', 5000), ['a', 'b']);
+      await sleep(300);
+      assert.deepEqual(await bus.heartbeat('a', 5000), ['a']);
+      await bus.leave('a');
+      assert.deepEqual((await bus.stats()).workers, []);
     });
 
-    it('writes a dead letter once per source with a copy of its entry, lists a preview, reads it whole and replays it', async () => {
+    it('counts owners that started at one offset; the count restarts when the offset moves', async () => {
+      assert.equal(await bus.countStart(2, '5-0'), 1);
+      assert.equal(await bus.countStart(2, '5-0'), 2);
+      assert.equal(await bus.countStart(2, '6-0'), 1);
+    });
+
+    it('writes a dead letter once per source with a copy of its entry, lists previews over all shards, reads it whole and replays it', async () => {
       const payload = `{"type":"X","pad":"${'y'.repeat(5000)}"}`;
+      const first = await bus.add(trade('DEAD_INR', 'd1'));
       const source = await bus.add(payload);
-      assert.deepEqual((await bus.read('w1', 10, 10)).map((e) => e.id), [source]);
-      const letter = { source, payload: null, reason: 'unknown type', attempts: 1 };
+      await bus.deadLetter([{ shard: first.shard, source: first.id, payload: null, reason: 'first', attempts: 1 }]);
+      const letter = { shard: source.shard, source: source.id, payload: null, reason: 'unknown type', attempts: 1 };
       await bus.deadLetter([letter]);
       await bus.deadLetter([letter]);
       const dead = await bus.listDead({ count: 10, previewBytes: 20 });
-      assert.equal(dead.length, 1);
+      assert.deepEqual(dead.map((d) => d.reason), ['first', 'unknown type'], 'oldest first over all shards');
       assert.deepEqual(
-        { ...dead[0], id: undefined, failedAt: undefined },
-        { id: undefined, failedAt: undefined, source, stream: `${prefix}:events`, reason: 'unknown type', attempts: 1, lost: false, fields: [{ name: 'payload', bytes: payload.length, preview: payload.slice(0, 20) }] },
+        { ...dead[1], id: undefined, failedAt: undefined },
+        {
+          id: undefined, failedAt: undefined, shard: source.shard, source: source.id, stream: bus.shardStream(source.shard), reason: 'unknown type', attempts: 1,
+          lost: false, fields: [{ name: 'payload', bytes: payload.length, preview: payload.slice(0, 20) }],
+        },
       );
-      assert.deepEqual(await bus.listDead({ count: 10, after: dead[0]!.id }), []);
-      const full = await bus.readDead(dead[0]!.id);
+      assert.match(dead[1]!.id, new RegExp(`^${source.shard}:\\d+-\\d+$`));
+      assert.deepEqual((await bus.listDead({ count: 1, after: dead[0]!.id })).map((d) => d.id), [dead[1]!.id], 'paging');
+      assert.deepEqual(await bus.listDead({ count: 10, after: dead[1]!.id }), []);
+      const full = await bus.readDead(dead[1]!.id);
       assert.equal(full!.fields[0]!.value.toString(), payload);
+      assert.equal(await bus.readDead('9:1-0'), null);
+      assert.equal((await bus.stats()).deadLetters, 2);
+      await bus.committed(source.shard, source.id);
+      await bus.committed(first.shard, first.id);
+      assert.equal(await bus.replayDead([dead[1]!.id]), 1);
       assert.equal((await bus.stats()).deadLetters, 1);
-      await bus.ack([source]);
-      assert.equal(await bus.replayDead([dead[0]!.id]), 1);
-      assert.equal((await bus.stats()).deadLetters, 0);
-      const read = await bus.read('w1', 10, 10);
-      assert.deepEqual(read.map((e) => e.payload), [payload]);
-      await bus.ack(read.map((e) => e.id));
+      const read = await bus.read(new Map([[source.shard, source.id]]), 10, 10);
+      assert.deepEqual(read.map((e) => e.payload), [payload], 'back on its shard');
+      await bus.committed(source.shard, read[0]!.id);
+      assert.equal(await bus.replayDead('all'), 1);
+      const again = await bus.read(new Map([[first.shard, first.id]]), 10, 10);
+      assert.equal(again.length, 1);
+      await bus.committed(first.shard, again[0]!.id);
     });
 
     it('blocks a read until an entry arrives', async () => {
-      const reading = bus.read('w1', 10, 2000);
+      const from = new Map((await bus.stats()).perShard.map((p) => [p.shard, p.offset ?? '0-0']));
+      const reading = bus.read(from, 10, 2000);
       await sleep(50);
-      await bus.add('late');
+      const late = await bus.add(trade('LATE_INR', 'l'));
       const got = await reading;
-      assert.deepEqual(got.map((e) => e.payload), ['late']);
-      await bus.ack(got.map((e) => e.id));
+      assert.deepEqual(got.map((e) => e.id), [late.id]);
+      await bus.committed(late.shard, late.id);
+    });
+
+    it('keeps the shard count: another count is refused, and resharding waits for an empty, unowned bus', async () => {
+      if (kind === 'memory') {
+        // Each process has its own in-process bus: its count is the configured one.
+        await assert.rejects(bus.reshard(8), /set TRADESTORE_SHARDS and restart/);
+        return;
+      }
+      const other = open(8);
+      await assert.rejects(other.init(), (e: unknown) => e instanceof ShardCountError && /has 4 shards but TRADESTORE_SHARDS is 8/.test(e.message));
+      const waiting = await bus.add(trade('WAIT_INR', 'w'));
+      await assert.rejects(bus.reshard(8), /entries are waiting \(1 in the streams/);
+      await bus.committed(waiting.shard, waiting.id);
+      await bus.acquire(1, 'w1', 5000);
+      await assert.rejects(bus.reshard(8), /workers still hold shards \(1: w1\)/);
+      await bus.release(1, 'w1');
+      await bus.reshard(8);
+      await other.init();
+      await other.close();
+      await bus.reshard(4);
     });
 
     it('publishes to subscribers of a channel', async () => {

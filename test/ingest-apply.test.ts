@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { decodeEvent } from '../src/ingest/events/decode.ts';
-import { applyBatch, applyIsolating } from '../src/ingest/apply/batch.ts';
+import { applyBatch, type BatchItem } from '../src/ingest/apply/batch.ts';
+import { applyEntries, isolateEntries, offsetsOf } from './helpers/apply.ts';
 import type { Entry } from '../src/ingest/apply/types.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { candleMismatches } from './helpers/candles.ts';
@@ -50,7 +51,7 @@ eachBackend('ingest: applying batches', (get) => {
       batches.push(batch);
     }
     for (const batch of batches) {
-      const outcome = await applyBatch(db, batch);
+      const outcome = await applyEntries(db, batch);
       assert.equal(outcome.rejected.length, 0, JSON.stringify(outcome.rejected));
       assert.equal(outcome.applied.length, batch.length);
     }
@@ -58,15 +59,14 @@ eachBackend('ingest: applying batches', (get) => {
     assert.equal(rows[0]!.n, String(id));
     assert.deepEqual(await candleMismatches(db), []);
 
-    // Replaying every batch (a crash before acknowledging) changes nothing.
-    for (const batch of batches) {
-      const outcome = await applyBatch(db, batch);
-      assert.equal(outcome.duplicates.length, batch.length);
-      assert.equal(outcome.effects.trades.length, 0);
-    }
+    // Entries at or behind the shard's offset (a crash before the trim, a second owner) are refused whole: nothing is applied twice.
+    const offsets = await offsetsOf(db);
+    const behind = batches[0]!.map((e, i): BatchItem => ({ shard: 0, id: `${i + 1}-0`, key: e.key, entry: e, invalid: null }));
+    await assert.rejects(applyBatch(db, behind, offsets), /entry 1-0 of shard 0 is at or behind its offset/);
+    assert.equal((await db.query<{ n: string }>(`SELECT count(*) AS n FROM trades`)).rows[0]!.n, String(id));
     // The same trades under new queue entries (the engine sent them twice): stored once, candles unchanged.
     const resent = batches[2]!.map((e) => ({ ...e, key: `entry:test:${++sequence}` }));
-    const again = await applyBatch(db, resent);
+    const again = await applyEntries(db, resent);
     assert.equal(again.applied.length, resent.length);
     assert.equal(again.effects.trades.length, 0, 'no trade is inserted twice, so none feeds the candles twice');
     assert.equal((await db.query<{ n: string }>(`SELECT count(*) AS n FROM trades`)).rows[0]!.n, String(id));
@@ -78,15 +78,12 @@ eachBackend('ingest: applying batches', (get) => {
     const good = trade('TATA_INR', 'ok-1', '100', '1', T0);
     const unknown = trade('NOPE_INR', 'x-1', '100', '1', T0);
     const rounding = trade('TATA_INR', 'x-2', '100.123456789', '1', T0);
-    const outcome = await applyBatch(db, [good, unknown, rounding]);
+    const outcome = await applyEntries(db, [good, unknown, rounding]);
     assert.deepEqual(outcome.applied, [good.key]);
     assert.deepEqual(outcome.rejected.map((r) => [r.key, r.reason]), [
       [unknown.key, 'unknown market NOPE_INR'],
       [rounding.key, 'price 100.123456789 does not fit DECIMAL(20,8) (at most 12 digits before and 8 after the point) and would be rounded'],
     ]);
-    // A redelivered rejection is reported as rejected again (so it reaches the dead letters), not applied.
-    const redelivered = await applyBatch(db, [unknown]);
-    assert.deepEqual(redelivered.rejected.map((r) => r.reason), ['unknown market NOPE_INR']);
   });
 
   it('runs orders through the state machine and records every transition', async () => {
@@ -100,7 +97,7 @@ eachBackend('ingest: applying batches', (get) => {
     const other = entry({ type: 'ORDER_UPDATE', data: { orderId: 'o-78', market: 'HDFC_INR', price: '10', quantity: '1', side: 'SELL', userId: 'u2' } });
     const cancelOther = entry({ type: 'ORDER_UPDATE', data: { orderId: 'o-78', status: 'cancelled' } });
     const conflicting = entry({ type: 'ORDER_UPDATE', data: { orderId: 'o-78', market: 'HDFC_INR', price: '11', quantity: '1', side: 'sell' } });
-    const outcome = await applyBatch(db, [create, makerFill, unknownFill, overfill, lastFill, lateCancel, other, cancelOther, conflicting]);
+    const outcome = await applyEntries(db, [create, makerFill, unknownFill, overfill, lastFill, lateCancel, other, cancelOther, conflicting]);
     assert.deepEqual(outcome.applied, [create.key, makerFill.key, lastFill.key, other.key, cancelOther.key]);
     assert.deepEqual(
       outcome.rejected.map((r) => r.reason),
@@ -132,10 +129,6 @@ eachBackend('ingest: applying batches', (get) => {
       ['o-78', 'open', null],
       ['o-78', 'cancelled', null],
     ]);
-    // A fill delivered twice under the same queue entry changes nothing.
-    const replay = await applyBatch(db, [makerFill]);
-    assert.deepEqual(replay.duplicates, [makerFill.key]);
-    assert.equal((await db.query(`SELECT 1 FROM order_history WHERE order_id = 'o-77'`)).rows.length, 4);
   });
 
   it('moves balances exactly, never below zero, with before/after history for every change', async () => {
@@ -146,7 +139,7 @@ eachBackend('ingest: applying batches', (get) => {
     const cents = entry({ type: 'BALANCE_UPDATE', data: { userId: 'u1', asset: 'INR', availableChange: '0.1' } });
     const cents2 = entry({ type: 'BALANCE_UPDATE', data: { userId: 'u1', asset: 'INR', availableChange: 0.2 } });
     const stranger = entry({ type: 'BALANCE_UPDATE', data: { userId: 'ghost', asset: 'INR', availableChange: '5' } });
-    const outcome = await applyBatch(db, [deposit, lock, tooMuch, cents, cents2, stranger]);
+    const outcome = await applyEntries(db, [deposit, lock, tooMuch, cents, cents2, stranger]);
     assert.deepEqual(outcome.applied, [deposit.key, lock.key, cents.key, cents2.key]);
     assert.deepEqual(outcome.rejected.map((r) => r.reason), [
       'insufficient available INR for u1: 731 - 731.00000001 would be -0.00000001',
@@ -168,7 +161,7 @@ eachBackend('ingest: applying batches', (get) => {
     ]);
     // The same deposit re-sent by the producer under a new queue entry is recognised by its eventId.
     const resent = { ...deposit, key: `entry:test:${++sequence}` };
-    const again = await applyBatch(db, [resent]);
+    const again = await applyEntries(db, [resent]);
     assert.deepEqual(again.duplicates, [resent.key]);
     assert.equal((await db.query(`SELECT 1 FROM balance_history WHERE user_id = 'u1'`)).rows.length, 4);
   });
@@ -179,14 +172,12 @@ eachBackend('ingest: applying batches', (get) => {
     try {
       const fine = [1, 2, 3].map((i) => entry({ type: 'BALANCE_UPDATE', data: { userId: 'u2', asset: 'BTC', availableChange: `${i}` } }));
       const huge = entry({ type: 'BALANCE_UPDATE', data: { userId: 'u2', asset: 'USD', availableChange: '5000000' } });
-      const outcome = await applyIsolating(db, [fine[0]!, huge, fine[1]!, fine[2]!]);
+      const outcome = await isolateEntries(db, [fine[0]!, huge, fine[1]!, fine[2]!]);
       assert.deepEqual(outcome.applied, fine.map((e) => e.key));
       assert.equal(outcome.rejected.length, 1);
       assert.match(outcome.rejected[0]!.reason, /rejected by the database: .*"test_balance_cap"/);
       const { rows } = await db.query<{ available_balance: string }>(`SELECT available_balance::text FROM balances WHERE user_id = 'u2' AND asset = 'BTC'`);
       assert.equal(rows[0]!.available_balance, '6.00000000');
-      const redelivered = await applyIsolating(db, [huge]);
-      assert.equal(redelivered.rejected.length, 1, 'a redelivered refusal is still a refusal');
     } finally {
       await db.exec(`ALTER TABLE balances DROP CONSTRAINT test_balance_cap`);
     }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { decodeEvent } from '../src/ingest/events/decode.ts';
-import { applyBatch } from '../src/ingest/apply/batch.ts';
+import { applyEntries } from './helpers/apply.ts';
 import type { Entry } from '../src/ingest/apply/types.ts';
 import { eachBackend } from './helpers/backends.ts';
 
@@ -32,7 +32,7 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
     const tick = entry('MARKET_TRADE', { exchange: 'NSE', symbol: 'NIFTY', price: '24011.05', quantity: 75, side: 'SELL', timestamp: T });
     const again = entry('MARKET_TRADE', { exchange: 'binance', symbol: 'BTCUSDT', tradeId: '3381475012', price: '67012.55', quantity: '0.0031', isBuyerMaker: false, timestamp: T });
     const unknown = entry('MARKET_TRADE', { exchange: 'NSE', symbol: 'NOPE', price: '1', quantity: '1', timestamp: T });
-    const outcome = await applyBatch(db, [trade, tick, again, unknown]);
+    const outcome = await applyEntries(db, [trade, tick, again, unknown]);
     assert.deepEqual(outcome.rejected.map((r) => r.reason), ['unknown instrument NSE:NOPE (register it in instruments first)']);
     const { rows } = await db.query<{ symbol: string; trade_id: string; price: string; quote_quantity: string; side: string | null }>(
       `SELECT symbol, trade_id, price::text, quote_quantity::text, side FROM market_trades ORDER BY symbol`,
@@ -47,9 +47,9 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
     const { db } = get();
     const first = entry('CANDLE', { exchange: 'NSE', symbol: 'NIFTY', timeframe: '5s', openTime: T, open: '24011.05', high: '24013.8', low: '24009.9', close: '24012.35', volume: '1200', tradesCount: 41 });
     const grown = entry('CANDLE', { exchange: 'NSE', symbol: 'NIFTY', timeframe: '5s', openTime: T, open: '24011.05', high: '24015', low: '24009.9', close: '24014.2', volume: '1500', tradesCount: 52 });
-    await applyBatch(db, [first, grown]);
+    await applyEntries(db, [first, grown]);
     const later = entry('CANDLE', { exchange: 'NSE', symbol: 'NIFTY', timeframe: '5s', openTime: T, open: '24011.05', high: '24016', low: '24009.9', close: '24016', volume: '1600', tradesCount: 55 });
-    await applyBatch(db, [later]);
+    await applyEntries(db, [later]);
     const { rows } = await db.query<{ close: string; volume: string; trades_count: number }>(`SELECT close::text, volume::text, trades_count FROM market_data`);
     assert.deepEqual(rows, [{ close: '24016', volume: '1600', trades_count: 55 }]);
     const bad = decodeEvent(JSON.stringify({ type: 'CANDLE', data: { exchange: 'NSE', symbol: 'NIFTY', timeframe: '1m', openTime: T, open: '10', high: '9', low: '11', close: '10', volume: '1' } }));
@@ -59,7 +59,7 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
 
   it('keeps order books exact in both level formats, with totals', async () => {
     const { db } = get();
-    await applyBatch(db, [
+    await applyEntries(db, [
       entry('ORDER_BOOK', { exchange: 'binance', symbol: 'BTCUSDT', timestamp: T, lastUpdateId: 1027024, bids: [['67012.5', '1.2'], ['67012.4', '0.30000001']], asks: [{ price: '67013', amount: '0.4' }] }),
     ]);
     const { rows } = await db.query<{ bid_prices: string[]; bid_quantities: string[]; ask_prices: string[]; total_bid_quantity: string; last_update_id: string }>(
@@ -71,7 +71,7 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
   it('stores own fills once, with commission, defaulting to the system user', async () => {
     const { db } = get();
     const f = { exchange: 'binance', symbol: 'BTCUSDT', orderId: '28457', tradeId: '3381475012', side: 'BUY', price: '67012.55', quantity: '0.01', commission: '0.0000075', commissionAsset: 'BNB', timestamp: T };
-    await applyBatch(db, [entry('FILL', f), entry('FILL', f), entry('FILL', { ...f, userId: 'ghost' })]);
+    await applyEntries(db, [entry('FILL', f), entry('FILL', f), entry('FILL', { ...f, userId: 'ghost' })]);
     const { rows } = await db.query<{ user_id: string; quote_quantity: string; commission: string; side: string }>(`SELECT user_id, quote_quantity::text, commission::text, side FROM trades_executed`);
     assert.deepEqual(rows, [{ user_id: 'system', quote_quantity: '670.1255', commission: '0.0000075', side: 'buy' }]);
   });
@@ -79,7 +79,7 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
   it('folds position updates onto the one open position, closes it, and opens a new one after', async () => {
     const { db } = get();
     const base = { exchange: 'NSE', symbol: 'NIFTY', strategyId: 'ema_crossover' };
-    const outcome = await applyBatch(db, [
+    const outcome = await applyEntries(db, [
       entry('POSITION_UPDATE', { ...base, quantity: '-50', entryPrice: '24010.5', markPrice: '24000', unrealizedPnl: '525', timestamp: T }),
       entry('POSITION_UPDATE', { ...base, quantity: '-50', entryPrice: '24010.5', markPrice: '23990', unrealizedPnl: '1025' }),
       entry('POSITION_UPDATE', { ...base, side: 'short', quantity: '0', entryPrice: '24010.5', markPrice: '23980', realizedPnl: '1525' }),
@@ -99,7 +99,7 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
 
   it('opens and closes strategy round trips with exact P&L, in one batch, and counts them on the strategy', async () => {
     const { db } = get();
-    const outcome = await applyBatch(db, [
+    const outcome = await applyEntries(db, [
       entry('STRATEGY_TRADE_OPENED', { id: 'st-1', strategyId: 'ema_crossover', symbol: 'NIFTY', side: 'buy', entryPrice: '24010.5', quantity: '50', entryTime: T, entrySignal: { ema_fast: 24012.1 } }),
       entry('STRATEGY_TRADE_CLOSED', { id: 'st-1', exitPrice: '24100.25', exitTime: T + 3_600_000, exitReason: 'TAKE_PROFIT', fees: '40.1' }),
       entry('STRATEGY_TRADE_OPENED', { id: 'st-2', strategyId: 'ema_crossover', symbol: 'NIFTY', side: 'sell', entryPrice: '100', quantity: '3', entryTime: T }),
@@ -127,7 +127,7 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
     const { db } = get();
     const { rows: models } = await db.query<{ id: string }>(`SELECT id FROM ml_models`);
     const modelId = Number(models[0]!.id);
-    const outcome = await applyBatch(db, [
+    const outcome = await applyEntries(db, [
       entry('PORTFOLIO_SNAPSHOT', { strategyId: 'ema_crossover', timestamp: T, totalValue: '1002500.10', cashBalance: '802500', positions: [{ symbol: 'NIFTY', quantity: 50.5 }] }),
       entry('PERFORMANCE_METRIC', { strategyId: 'ema_crossover', name: 'sharpe_ratio', value: '1.84', timestamp: T }),
       entry('PERFORMANCE_METRIC', { strategyId: 'ema_crossover', name: 'sharpe_ratio', value: '1.91', timestamp: T }),
@@ -140,7 +140,7 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
       entry('PREDICTION', { modelId: 999, symbol: 'BTCUSDT', timestamp: T, predictionTimestamp: T, predictionType: 'price', predictedValue: '1' }),
     ]);
     assert.deepEqual(outcome.rejected.map((r) => r.reason), ['unknown model 999']);
-    await applyBatch(db, [
+    await applyEntries(db, [
       entry('PREDICTION', { modelId, symbol: 'BTCUSDT', timestamp: T, predictionTimestamp: T + 3_600_000, predictionType: 'price', predictedValue: '67500', actualValue: '67480.5' }),
     ]);
     const check = async (sql: string) => (await db.query(sql)).rows[0];

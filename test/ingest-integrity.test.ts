@@ -4,7 +4,8 @@ import { MemoryBus } from '../src/bus/memory.ts';
 import type { Bus } from '../src/bus/types.ts';
 import { CATALOGUE, EVENT_TYPES } from '../src/ingest/events/catalogue.ts';
 import { decodeEvent } from '../src/ingest/events/decode.ts';
-import { APPLIERS, applyIsolating, PartialApply } from '../src/ingest/apply/batch.ts';
+import { APPLIERS, applyIsolating, PartialApply, ShardMoved, type BatchItem } from '../src/ingest/apply/batch.ts';
+import { offsetsOf } from './helpers/apply.ts';
 import { classifyFailure } from '../src/ingest/failures.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
@@ -92,41 +93,47 @@ eachBackend('ingest integrity', (get) => {
     assert.match(dead[2]!, /^fill NSE NIFTY order our order 1 trade x-9 conflicts with the stored one with the same id: timestamp differ/);
   });
 
-  it('an entry another worker applied meanwhile is retried and found applied, never dead-lettered', async () => {
+  it('two owners of one shard at once (a takeover during a batch): each entry is committed by one of them; the other changes nothing', async () => {
+    const { db } = get();
+    const stream = `race-${Date.now()}`;
+    await db.query('INSERT INTO ingest_offsets (stream, shard) VALUES ($1, 0)', [stream]);
     const decoded = decodeEvent(JSON.stringify(depositMsg('whale', 'RACE', '5')));
     assert.ok(decoded.ok);
-    const entry = { key: 'entry:race:1-1', event: decoded.event, redelivered: false };
-    const first = await applyIsolating(get().db, [entry]);
-    assert.deepEqual(first.applied, ['entry:race:1-1']);
-    // A second worker that took the entry over while the first applied it believes it is new.
-    await assert.rejects(applyIsolating(get().db, [{ ...entry }]), (e: Error) => classifyFailure(e) === 'infrastructure');
-    const retry = await applyIsolating(get().db, [{ ...entry, redelivered: undefined }]);
-    assert.deepEqual([retry.applied, retry.duplicates, retry.rejected], [[], ['entry:race:1-1'], []]);
-    const { rows } = await get().db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE user_id = 'whale' AND asset = 'RACE'`);
-    assert.equal(rows[0]!.a, '5.00000000');
-  });
-
-  it('an entry that fails while another worker has already applied it counts as a duplicate, not a dead letter', async () => {
-    const decoded = decodeEvent(JSON.stringify(tradeMsg('TATA_INR', 'twice', '1', '1', T)));
-    assert.ok(decoded.ok);
-    await get().db.query(`INSERT INTO ingest_applied (key, outcome) VALUES ('entry:race:2-2', 'applied')`);
-    const original = APPLIERS.TRADE_ADDED;
-    APPLIERS.TRADE_ADDED = async () => {
+    const item = (): BatchItem => ({ shard: 0, id: '7-0', key: 'entry:race:7-0', entry: { key: 'entry:race:7-0', event: decoded.event }, invalid: null });
+    // Both believe they own shard 0 at offset 0-0, and both apply its next entry at once.
+    const [a, b] = await Promise.allSettled([
+      applyIsolating(db, [item()], { stream, committed: new Map([[0, '0-0']]) }),
+      applyIsolating(db, [item()], { stream, committed: new Map([[0, '0-0']]) }),
+    ]);
+    const outcomes = [a, b].map((r) => r.status);
+    assert.deepEqual(outcomes.sort(), ['fulfilled', 'rejected']);
+    const refused = [a, b].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(refused.reason instanceof ShardMoved && refused.reason.shards[0] === 0, String(refused.reason));
+    assert.notEqual(classifyFailure(refused.reason), 'data', 'never a dead letter');
+    // The late owner is refused before its appliers run: even one that would throw dead-letters nothing.
+    const original = APPLIERS.BALANCE_UPDATE;
+    APPLIERS.BALANCE_UPDATE = async () => {
       throw new TypeError('its row is in the way (test)');
     };
     try {
-      const outcome = await applyIsolating(get().db, [{ key: 'entry:race:2-2', event: decoded.event, redelivered: false }]);
-      assert.deepEqual([outcome.applied, outcome.duplicates, outcome.rejected], [[], ['entry:race:2-2'], []]);
+      await assert.rejects(applyIsolating(db, [{ ...item(), id: '8-0' }], { stream, committed: new Map([[0, '0-0']]) }), ShardMoved);
     } finally {
-      APPLIERS.TRADE_ADDED = original;
+      APPLIERS.BALANCE_UPDATE = original;
     }
+    const { rows } = await db.query<{ a: string }>(`SELECT available_balance::text AS a FROM balances WHERE user_id = 'whale' AND asset = 'RACE'`);
+    assert.equal(rows[0]!.a, '5.00000000');
+    assert.equal((await db.query<{ n: string }>('SELECT count(*) AS n FROM ingest_rejects WHERE stream = $1', [stream])).rows[0]!.n, '0');
   });
 
-  it('when a split batch fails half-way on the infrastructure, what committed is reported for publication', async () => {
-    const entries = ['p-1', 'p-bad', 'p-3'].map((id, i) => {
+  it('when a split batch fails half-way on the infrastructure, what committed is reported for publication and the rest is retried', async () => {
+    const { db } = get();
+    const offsets = await offsetsOf(db);
+    const start = Number(offsets.committed.get(0)!.split('-')[0]);
+    const items = ['p-1', 'p-bad', 'p-3'].map((id, i): BatchItem => {
       const d = decodeEvent(JSON.stringify(tradeMsg('RELIANCE_INR', id, '10', '1', T + i)));
       assert.ok(d.ok);
-      return { key: `entry:partial:${i}-0`, event: d.event, redelivered: false };
+      const key = `entry:partial:${start + i + 1}-0`;
+      return { shard: 0, id: `${start + i + 1}-0`, key, entry: { key, event: d.event }, invalid: null };
     });
     const original = APPLIERS.TRADE_ADDED;
     let outage = true;
@@ -137,15 +144,18 @@ eachBackend('ingest integrity', (get) => {
       return original(tx, list, effects);
     };
     try {
-      await assert.rejects(applyIsolating(get().db, entries), (e: unknown) => {
+      await assert.rejects(applyIsolating(db, items, offsets), (e: unknown) => {
         assert.ok(e instanceof PartialApply);
         assert.deepEqual(e.committed.effects.trades.map((t) => t.id), ['p-1']);
+        assert.deepEqual(e.committed.rejected.map((r) => r.key), [items[1]!.key]);
         assert.equal(classifyFailure(e), 'infrastructure');
         return true;
       });
+      assert.equal(offsets.committed.get(0), items[1]!.id, 'the committed part is behind the offset');
+      await assert.rejects(applyIsolating(db, items, offsets), /at or behind its offset/);
       outage = false;
-      const retry = await applyIsolating(get().db, entries.map((e) => ({ ...e, redelivered: undefined })));
-      assert.deepEqual([retry.applied, retry.duplicates, retry.rejected.map((r) => r.key)], [['entry:partial:2-0'], ['entry:partial:0-0'], ['entry:partial:1-0']]);
+      const retry = await applyIsolating(db, items.slice(2), offsets);
+      assert.deepEqual([retry.applied, retry.rejected], [[items[2]!.key], []]);
     } finally {
       APPLIERS.TRADE_ADDED = original;
     }

@@ -26,6 +26,8 @@ export interface WorkerOptions {
   decode?: Omit<DecodeOptions, 'now'>;
   /** Dead letters older than this are removed (default 30 days). */
   deadLetterRetentionMs?: number;
+  /** How often dead letters past the retention are removed (default 1 minute). */
+  trimIntervalMs?: number;
   log?: (line: string) => void;
 }
 
@@ -216,7 +218,7 @@ export class IngestWorker {
       if (!fetched) return;
       this.hold(fetched);
     }
-    if (Date.now() - this.lastTrim >= 60_000) {
+    if (Date.now() - this.lastTrim >= (this.options.trimIntervalMs ?? 60_000)) {
       this.lastTrim = Date.now();
       await this.guard('bus', () => this.bus.trimDead(this.options.deadLetterRetentionMs ?? 30 * 86_400_000));
     }

@@ -1,4 +1,5 @@
 import type { Database, Queryable } from '../../database/types.ts';
+import { compareIds } from '../../bus/types.ts';
 import type { EventType } from '../events/catalogue.ts';
 import { applyBalances } from './balances.ts';
 import { ROW_SPECS, rowApplier, type RowSpec } from './feeds.ts';
@@ -87,7 +88,13 @@ export class ShardMoved extends Error {
 /** Each shard's last entry id in the batch (entries of a shard come in id order). */
 function moves(items: BatchItem[], offsets: Offsets): { shards: number[]; from: string[]; to: string[] } {
   const last = new Map<number, string>();
-  for (const item of items) last.set(item.shard, item.id);
+  for (const item of items) {
+    const before = last.get(item.shard) ?? offsets.committed.get(item.shard);
+    if (before !== undefined && compareIds(item.id, before) <= 0) {
+      throw new Error(`entry ${item.id} of shard ${item.shard} is at or behind its offset ${before} (or out of order): it was applied already`);
+    }
+    last.set(item.shard, item.id);
+  }
   const shards = [...last.keys()];
   return {
     shards,
