@@ -113,7 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingest: {
       consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),
       batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),
-      leaseMs: int('TRADESTORE_LEASE_MS', env.TRADESTORE_LEASE_MS, 5000, 500, 600_000),
+      leaseMs: int('TRADESTORE_LEASE_MS', env.TRADESTORE_LEASE_MS, 3000, 500, 600_000),
       maxStarts: int('TRADESTORE_MAX_STARTS', env.TRADESTORE_MAX_STARTS, 5, 2, 1000),
       maxPayloadBytes: int('TRADESTORE_MAX_PAYLOAD_BYTES', env.TRADESTORE_MAX_PAYLOAD_BYTES, 1024 * 1024, 1024, 512 * 1024 * 1024),
       maxClockSkewMs: int('TRADESTORE_MAX_CLOCK_SKEW_MS', env.TRADESTORE_MAX_CLOCK_SKEW_MS, 5 * 60_000, 0, 7 * 86_400_000),

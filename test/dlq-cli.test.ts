@@ -19,12 +19,10 @@ describe('tradestore dlq [redis]', async () => {
   });
 
   it('lists dead letters and replays one, then all', async () => {
-    await bus.ensureGroup();
-    // Sources that are no longer in the stream: the worker's copy of the payload is kept.
-    await bus.deadLetter([
-      { source: '1-0', payload: '{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}', reason: 'unknown user ghost', attempts: 1 },
-      { source: '2-0', payload: '{"type":"NOPE","data":{}}', reason: 'unknown type "NOPE"', attempts: 2 },
-    ]);
+    await bus.init();
+    // Sources that are no longer in their shard: the worker's copy of the payload is kept.
+    await bus.deadLetter([{ shard: 3, source: '1-0', payload: '{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}', reason: 'unknown user ghost', attempts: 1 }]);
+    await bus.deadLetter([{ shard: 6, source: '2-0', payload: '{"type":"NOPE","data":{}}', reason: 'unknown type "NOPE"', attempts: 2 }]);
     const list = await runCli(['dlq', 'list', '--json'], t.env);
     assert.equal(list.code, 0, list.stderr);
     const letters = JSON.parse(list.stdout) as { id: string; source: string; reason: string; attempts: number }[];
@@ -36,11 +34,11 @@ describe('tradestore dlq [redis]', async () => {
 
     const one = await runCli(['dlq', 'replay', '--id', letters[0]!.id], t.env);
     assert.equal(one.code, 0, one.stderr);
-    assert.match(one.stdout, /replayed 1 dead letter onto/);
+    assert.match(one.stdout, /replayed 1 dead letter onto its shard/);
     const all = await runCli(['dlq', 'replay', '--all'], t.env);
-    assert.match(all.stdout, /replayed 1 dead letter onto/);
-    const entries = await bus.read('check', 10, 10);
-    assert.deepEqual(entries.map((e) => e.payload), ['{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}', '{"type":"NOPE","data":{}}']);
+    assert.match(all.stdout, /replayed 1 dead letter onto its shard/);
+    const entries = await bus.read(new Map([[3, '0-0'], [6, '0-0']]), 10, 10);
+    assert.deepEqual(entries.map((e) => [e.shard, e.payload]), [[3, '{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}'], [6, '{"type":"NOPE","data":{}}']]);
     assert.equal((await bus.stats()).deadLetters, 0);
   });
 
@@ -48,9 +46,12 @@ describe('tradestore dlq [redis]', async () => {
     const none = await runCli(['dlq', 'replay'], t.env);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /dlq replay needs --id ID \(repeatable\) or --all/);
-    const unknown = await runCli(['dlq', 'replay', '--id', '999-9'], t.env);
+    const unknown = await runCli(['dlq', 'replay', '--id', '2:999-9'], t.env);
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /no dead letter with id 999-9/);
+    assert.match(unknown.stderr, /no dead letter with id 2:999-9/);
+    const malformed = await runCli(['dlq', 'show', '--id', '999-9'], t.env);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /no dead letter with id 999-9 \(ids are shard:id, e.g. 3:1763700000123-0; see tradestore dlq list\)/);
     const noRedis = await runCli(['dlq', 'list'], {});
     assert.equal(noRedis.code, 2);
     assert.match(noRedis.stderr, /dlq needs REDIS_URL/);

@@ -52,7 +52,7 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
       const id = values.id?.[0];
       if (!id || values.id!.length > 1) throw new UsageError('dlq show needs one --id ID');
       const letter = await bus.readDead(id);
-      if (!letter) throw new UsageError(`no dead letter with id ${id} (see tradestore dlq list)`);
+      if (!letter) throw new UsageError(`no dead letter with id ${id} (ids are shard:id, e.g. 3:1763700000123-0; see tradestore dlq list)`);
       if (values.raw) {
         const name = values.field ?? 'payload';
         const field = letter.fields.find((f) => f.name === name);
@@ -73,7 +73,7 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
     if (ids !== 'all') {
       const missing: string[] = [];
       for (const id of ids) if (!(await bus.readDead(id))) missing.push(id);
-      if (missing.length) throw new UsageError(`no dead letter with id ${missing.join(', ')} (see tradestore dlq list)`);
+      if (missing.length) throw new UsageError(`no dead letter with id ${missing.join(', ')} (ids are shard:id, e.g. 3:1763700000123-0; see tradestore dlq list)`);
     }
     const replayed = await bus.replayDead(ids);
     out(`replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} onto ${replayed === 1 ? 'its shard' : 'their shards'}`);

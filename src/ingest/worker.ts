@@ -107,7 +107,7 @@ export class IngestWorker {
   ) {
     this.batchSize = options.batchSize ?? 2000;
     this.blockMs = options.blockMs ?? 500;
-    this.leaseMs = options.leaseMs ?? 5000;
+    this.leaseMs = options.leaseMs ?? 3000;
     this.maxStarts = options.maxStarts ?? 5;
     this.log = options.log ?? (() => {});
     this.ownership = new Ownership(db, bus, options.consumer, { leaseMs: this.leaseMs, log: this.log });
