@@ -46,7 +46,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       for (const m of messages) await service.bus.add(JSON.stringify(m));
       await waitFor('ingest', async () => {
         const s = await service.bus.stats();
-        return s.lag === 0 && s.pending === 0;
+        return s.lag === 0 && s.listLength === 0;
       });
     }
     const get = async (path: string, key?: string) => {
@@ -210,7 +210,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
     it('lists dead letters with previews, never whole payloads, and serves one field byte for byte', async () => {
       const payload = JSON.stringify({ type: 'NOT_A_TYPE', data: { pad: 'p'.repeat(5000) } });
       await service.bus.add(payload);
-      await waitFor('dead-lettered', async () => (await service.bus.stats()).deadLetters > 0 && (await service.bus.stats()).pending === 0);
+      await waitFor('dead-lettered', async () => (await service.bus.stats()).deadLetters > 0 && (await service.bus.stats()).lag === 0);
       const list = await get('/v1/admin/dead-letters?limit=1000', adminKey);
       assert.equal(list.status, 200);
       const letter = list.body.deadLetters.find((l: { reason: string }) => l.reason.startsWith('unknown type "NOT_A_TYPE"'));
@@ -221,7 +221,8 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal(whole.headers.get('content-type'), 'application/octet-stream');
       assert.equal(await whole.text(), payload);
       assert.equal((await get(`/v1/admin/dead-letters/${letter.id}/fields/nope`, adminKey)).status, 404);
-      assert.equal((await get('/v1/admin/dead-letters/1-0/fields/payload', adminKey)).status, 404);
+      assert.equal((await get('/v1/admin/dead-letters/0:1-0/fields/payload', adminKey)).status, 404);
+      assert.equal((await get('/v1/admin/dead-letters/1-0/fields/payload', adminKey)).status, 400, 'an id without its shard');
       assert.equal((await get('/v1/admin/dead-letters/not-an-id/fields/payload', adminKey)).status, 400);
       assert.equal((await get(`/v1/admin/dead-letters/${letter.id}/fields/payload`, aliceKey)).status, 403);
       const after = await get(`/v1/admin/dead-letters?after=${letter.id}`, adminKey);

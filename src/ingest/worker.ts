@@ -410,30 +410,30 @@ export class IngestWorker {
     return this.completing;
   }
 
-  /** Dead letters first, then the trim, then the outbox: a crash in between writes them again (idempotently), never loses one. */
+  /**
+   * Dead letters first, then publication, then the trim of what is behind the offsets (so an empty
+   * shard means its changes are visible), then the outbox: a crash in between writes the dead
+   * letters again (idempotently) or trims again, and never loses one.
+   */
   private async runCompletions(): Promise<void> {
     while (this.completions.length) {
       const c = this.completions[0]!;
       if (!c.written) {
-        const done = await this.guard('bus', async () => {
-          await this.bus.deadLetter(c.dead);
-          return true;
-        });
-        if (!done) return;
+        if (!(await this.guard('bus', async () => (await this.bus.deadLetter(c.dead), true)))) return;
         c.written = true;
         this.metrics.deadLettered += c.dead.length;
         for (const d of c.dead) this.log(`ingest: dead letter ${d.shard}:${d.source}: ${d.reason}`);
+      }
+      if (c.effects) {
+        const effects = c.effects;
+        if (!(await this.guard('bus', async () => (await publishEffects(this.bus, effects), true)))) return;
+        c.effects = null;
       }
       if (!c.trimmed) {
         if (!(await this.guard('bus', async () => (await Promise.all([...c.offsets].map(([s, id]) => this.bus.committed(s, id))), true)))) return;
         c.trimmed = true;
       }
       if (c.dead.length && !(await this.guard('database', async () => (await this.ownership.forget(c.dead), true)))) return;
-      c.dead = [];
-      if (c.effects) {
-        const effects = c.effects;
-        if (!(await this.guard('bus', async () => (await publishEffects(this.bus, effects), true)))) return;
-      }
       this.completions.shift();
     }
   }
