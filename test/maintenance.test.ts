@@ -116,9 +116,10 @@ eachBackend('maintenance runs on its own', (get) => {
     const service = spawnService({ ...env, TRADESTORE_MAINTENANCE_TICK_MS: '200' }, ['--no-ingest']);
     try {
       await waitFor('the service expired the session', async () => (await db.query(`SELECT 1 FROM user_sessions WHERE token_hash = 'soon'`)).rows.length === 0, 30_000);
+      // The line is written once the run is recorded, a moment after the session is gone.
+      await waitFor('the run logged', async () => /maintenance: sessions \{"expired":1\}/.test(service.output()), 10_000);
       const runs = await db.query<{ job: string; runner: string }>(`SELECT job, runner FROM maintenance_runs WHERE job = 'sessions'`);
       assert.equal(runs.rows.length, 1);
-      assert.match(service.output(), /maintenance: sessions \{"expired":1\}/);
     } finally {
       service.child.kill('SIGTERM');
       await service.exited;

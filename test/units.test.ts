@@ -29,9 +29,9 @@ describe('configuration', () => {
       dataDir: './.tradestore/db',
       redisUrl: null,
       port: 8080,
-      bus: { stream: 'tradestore:events', list: 'db_processor', group: 'tradestore', dead: 'tradestore:dead', keyPrefix: '' },
+      bus: { stream: 'tradestore:events', list: 'db_processor', keyPrefix: '', shards: 8 },
       ingest: {
-        consumer: 'x', batchSize: 2000, claimIdleMs: 30_000, maxDeliveries: 5, maxPayloadBytes: 1024 * 1024, maxClockSkewMs: 300_000,
+        consumer: 'x', batchSize: 2000, leaseMs: 3000, maxStarts: 5, maxPayloadBytes: 1024 * 1024, maxClockSkewMs: 300_000,
         stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,
       },
       maintenanceTickMs: 60_000,
@@ -51,6 +51,15 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ TRADESTORE_STALL_MS: '5' }), /TRADESTORE_STALL_MS must be an integer from 1000/);
     assert.throws(() => loadConfig({ TRADESTORE_DEAD_LETTER_DAYS: '0' }), /TRADESTORE_DEAD_LETTER_DAYS must be an integer from 1/);
     assert.throws(() => loadConfig({ TRADESTORE_MAINTENANCE_TICK_MS: '-1' }), /TRADESTORE_MAINTENANCE_TICK_MS must be an integer from 0/);
+    assert.throws(() => loadConfig({ TRADESTORE_SHARDS: '6' }), /TRADESTORE_SHARDS must be a power of two from 1 to 1024 \(got "6"\)/);
+    assert.throws(() => loadConfig({ TRADESTORE_SHARDS: '2048' }), /TRADESTORE_SHARDS must be an integer from 1 to 1024/);
+    assert.throws(() => loadConfig({ TRADESTORE_LEASE_MS: '10' }), /TRADESTORE_LEASE_MS must be an integer from 500/);
+  });
+  it('refuses the variables of the design before shards, saying what replaced them', () => {
+    assert.throws(() => loadConfig({ TRADESTORE_GROUP: 'g' }), /TRADESTORE_GROUP is no longer used: workers no longer share a consumer group/);
+    assert.throws(() => loadConfig({ TRADESTORE_CLAIM_IDLE_MS: '1000' }), /TRADESTORE_CLAIM_IDLE_MS is no longer used: .*TRADESTORE_LEASE_MS/);
+    assert.throws(() => loadConfig({ TRADESTORE_MAX_DELIVERIES: '3' }), /use TRADESTORE_MAX_STARTS/);
+    assert.throws(() => loadConfig({ TRADESTORE_DEAD_LETTERS: 'd' }), /dead letters are kept beside their shard/);
   });
   it('hides passwords in URLs it prints', () => {
     assert.equal(redactUrl('postgres://u:secret@h:5432/d'), 'postgres://u:***@h:5432/d');

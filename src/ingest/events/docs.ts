@@ -1,3 +1,4 @@
+import { fnv1a } from '../../bus/routing.ts';
 import { z } from 'zod';
 import { CATALOGUE, EVENT_TYPES, SCHEMA_VERSION } from './catalogue.ts';
 import { decodeEvent, MAX_CLOCK_SKEW_MS, MAX_PAYLOAD_BYTES } from './decode.ts';
@@ -47,6 +48,12 @@ function fieldRows(schema: z.ZodType): string[] {
   });
 }
 
+function orderingText(ordering: readonly string[] | null, example: string | null): string {
+  if (!ordering) return 'Ordering key: none (order does not matter; any shard).';
+  const [prefix, ...fields] = ordering;
+  return `Ordering key: prefix \`${prefix}\`, fields ${fields.map((f) => `\`${f}\``).join(', ')}; of the example, \`${example}\` (shard ${example === null ? '—' : fnv1a(example) % 8} of 8).`;
+}
+
 export function renderEventsDoc(): string {
   const lines = [
     '# Events: what the ingest service accepts',
@@ -59,20 +66,24 @@ export function renderEventsDoc(): string {
     '',
     '## How messages get in',
     '',
-    '- **Redis Stream** `tradestore:events` (`TRADESTORE_STREAM`), field `payload`: `XADD tradestore:events * payload \'{…}\'`. Read through the consumer group `tradestore` (`TRADESTORE_GROUP`) by any number of workers.',
-    '- **The seed\'s list** `db_processor` (`TRADESTORE_LIST`): `LPUSH db_processor \'{…}\'`. A Lua script moves items into the stream atomically, so none is lost between pop and commit.',
+    'Events are kept in N shard streams (`TRADESTORE_SHARDS`, a power of two, default 8; the count is in the Redis key `tradestore:events:shards`). Every event goes to the shard of its **ordering key** (below), so all events of one market, order, user, … are in one shard, and each shard has one owner at a time, which applies it in order. There are three ways in:',
+    '',
+    '- **Straight to the shard** (fastest): `XADD tradestore:events:{3} * payload \'{…}\'`, where 3 is the shard of the event\'s ordering key. An engine in any language computes it: parse the message, take the fields the type\'s ordering key is made of (listed with each type below); each field\'s text is a string as it is, an integer (|n| < 2^53) as its decimal digits, anything else (missing, null, a fraction) the empty string; if the first is empty or the type has no ordering key, any shard will do; otherwise key = `prefix:text1:text2…` and shard = FNV-1a-32(UTF-8 bytes of the key) mod N (FNV-1a-32: h = 2166136261; for each byte b: h = (h XOR b) × 16777619 mod 2^32). `fnv1a("market:TATA_INR") = ' + fnv1a('market:TATA_INR') + '`, shard ' + (fnv1a('market:TATA_INR') % 8) + ' of 8.',
+    '- **The entry stream** `tradestore:events` (`TRADESTORE_STREAM`), field `payload`: `XADD tradestore:events * payload \'{…}\'`. The workers move its entries to their shards with a Lua script that applies the same rule inside Redis, copying every field byte for byte and deleting the entry in the same atomic step.',
+    '- **The seed\'s list** `db_processor` (`TRADESTORE_LIST`): `LPUSH db_processor \'{…}\'`. The same script pops each item and appends it to its shard atomically, so none is lost between pop and commit.',
     '- **In-process bus** when `REDIS_URL` is unset (the embedded default), with the same semantics.',
     '',
     'Numbers may be JSON numbers or strings. They are parsed without floating point: `0.1` stays exactly `0.1`.',
-    'Enumerations accept any letter case (`BUY`, `buy`). Order is kept within one transport.',
+    'Enumerations accept any letter case (`BUY`, `buy`). Order is kept within one way in: an engine that sends one key\'s events by two of them (some to the list, some to the shard) gets no order between the two.',
     '',
     '## What happens to a message',
     '',
-    '- **Batches.** Many messages are applied in one transaction and acknowledged only after it commits.',
-    '- **Exactly once in effect.** The transaction records the stream entries (and eventIds) it applied; a redelivered entry changes nothing.',
-    '- **Order.** Each message has an ordering key (below). Messages with the same key are applied in the order they were emitted, with any number of workers: an entry waits while an earlier entry of its key is pending at another worker.',
-    `- **Dead letters.** What cannot be applied goes to the dead-letter stream \`tradestore:dead\` (\`TRADESTORE_DEAD_LETTERS\`) with the reason and a byte-for-byte copy of the entry's fields (made inside Redis, so a payload that is huge or not UTF-8 is kept exactly as it arrived), and the worker goes on. \`tradestore dlq list\` (and \`GET /v1/admin/dead-letters\`) shows the reason and a 200-byte preview of each field; \`tradestore dlq show --id ID [--raw]\` (and \`GET /v1/admin/dead-letters/{id}/fields/payload\`) gives one whole; \`tradestore dlq replay --id ID\` or \`--all\` puts the original fields back on the stream once the cause is fixed. Dead letters are kept ${30} days (\`TRADESTORE_DEAD_LETTER_DAYS\`).`,
-    '- **Redis stays bounded.** Stream entries that every consumer group has acknowledged are trimmed (a group that reads more slowly keeps what it still needs); `/metrics` shows the stream\'s length and memory.',
+    '- **Batches.** Many messages are applied in one transaction.',
+    '- **Exactly once.** The transaction also moves its shards\' offsets (the last entry id applied from each shard, in `ingest_offsets`) to its last entry. An entry at or behind its shard\'s offset is never applied again, whoever owns the shard; a worker whose shard was taken over meanwhile finds the offset moved and its transaction refused. A producer `eventId` seen before changes nothing.',
+    '- **Order.** Messages with the same ordering key are in one shard, and a shard is applied in order by its one owner, with any number of workers.',
+    '- **Owners.** Workers renew a membership and a lease per shard (`TRADESTORE_LEASE_MS`, default 3 s). Shard i belongs to the (i mod M)-th of the M live workers by name; a worker that joins or leaves changes that, and the shards move without operator action. A worker that dies loses its leases when they expire, and the others take its shards over from the offsets in PostgreSQL.',
+    `- **Dead letters.** What cannot be applied is recorded as rejected in the batch\'s transaction (\`ingest_rejects\`), then written to its shard\'s dead-letter stream \`tradestore:events:{3}:dead\` with the reason and a byte-for-byte copy of the entry\'s fields (made inside Redis, so a payload that is huge or not UTF-8 is kept exactly as it arrived), and the worker goes on. A dead letter\'s id is \`shard:id\` (\`3:1763700000123-0\`). \`tradestore dlq list\` (and \`GET /v1/admin/dead-letters\`) shows the reason and a 200-byte preview of each field, over all shards, oldest first; \`tradestore dlq show --id ID [--raw]\` (and \`GET /v1/admin/dead-letters/{id}/fields/payload\`) gives one whole; \`tradestore dlq replay --id ID\` or \`--all\` puts the original fields back on their shard once the cause is fixed. Dead letters are kept ${30} days (\`TRADESTORE_DEAD_LETTER_DAYS\`).`,
+    '- **Redis stays bounded.** A shard\'s entries are removed once committed (and their dead letters written): a shard stream holds only what waits. `/metrics` shows the lag and the streams\' memory. The shard streams are a queue, not an archive: a reader that needs history reads PostgreSQL.',
     '- **After commit** the service publishes trades, candles, orders and balances on Redis channels (`tradestore:trades:<market>`, `tradestore:candles:<market>:<interval>`, `tradestore:orders:<market>`, `tradestore:orders:user:<user>`, `tradestore:balances:<user>`) and deletes the cache keys the change made stale.',
     '',
     '## What is refused, and why',
@@ -89,7 +100,7 @@ export function renderEventsDoc(): string {
     '- **Refused by the database** for its content: a constraint, a value out of range (SQLSTATE classes 22, 23, P0 and 54000).',
     '- **Throws while applied.** Anything tradestore\'s own code throws while it handles one message: the message is found by splitting the batch and dead-lettered with the exception.',
     '',
-    'Never refused: a failure of the infrastructure. A lost connection, a missing relation, a permission error, a read-only database, a deadlock, a shortage of resources (SQLSTATE classes 08, 25, 28, 40, 42, 53, 55, 57, 58, XX, or no SQLSTATE at all) means the batch is retried with backoff until it goes through, and nothing is dead-lettered; `/health` says `degraded` meanwhile. Any other SQLSTATE (one no list here names, or TimescaleDB\'s 53400 when one write would decompress too much of an old chunk) is retried the same way, but after 3 failed batches in a row the messages are tried one by one: a message that fails alone with it 3 times, each time after other messages went through, is dead-lettered with the error (`fails every time it is applied, alone, while other messages go through`). Fix the cause and replay it. A message delivered more than 5 times (`TRADESTORE_MAX_DELIVERIES`, e.g. after repeated restarts) is applied in a batch of its own and then decided like any other.',
+    'Never refused: a failure of the infrastructure. A lost connection, a missing relation, a permission error, a read-only database, a deadlock, a shortage of resources (SQLSTATE classes 08, 25, 28, 40, 42, 53, 55, 57, 58, XX, or no SQLSTATE at all) means the batch is retried with backoff until it goes through, and nothing is dead-lettered; `/health` says `degraded` meanwhile. Any other SQLSTATE (one no list here names, or TimescaleDB\'s 53400 when one write would decompress too much of an old chunk) is retried the same way, but after 3 failed batches in a row the messages are tried one by one: a message that fails alone with it 3 times, each time after other messages went through, is dead-lettered with the error (`fails every time it is applied, alone, while other messages go through`). Fix the cause and replay it. When owners of a shard keep dying at one entry before they commit (each start there is counted), the entry is applied alone; past 5 such starts (`TRADESTORE_MAX_STARTS`) it is dead-lettered unapplied, with the count.',
     '',
     '## Types',
     '',
@@ -106,7 +117,7 @@ export function renderEventsDoc(): string {
       '',
       spec.summary,
       '',
-      `Writes: ${spec.writes}. Ordering key: ${decoded.event.key === null ? 'none (order does not matter)' : `of the example, \`${decoded.event.key}\``}.`,
+      `Writes: ${spec.writes}. ${orderingText(spec.ordering, decoded.event.key)}`,
       '',
       '| field | required | type |',
       '|---|---|---|',
