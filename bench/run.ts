@@ -37,23 +37,36 @@ const only = process.argv.slice(2);
 const wanted = (section: string) => only.length === 0 || only.includes(section);
 if (wanted('ingest')) {
   const ingest = await benchIngest({ adminUrl, redisUrl, log });
+  const ratio = (a: number, b: number, digits: number) => Number((a / b).toFixed(digits));
+  const one = ingest.processes.find((p) => p.workers === 1)!.events_per_s;
   results.ingest = {
     ...ingest,
-    vs_baseline: Number((ingest.tradestore_events_per_s / ingest.baseline_events_per_s).toFixed(1)),
-    vs_copy: Number((ingest.tradestore_events_per_s / ingest.copy_rows_per_s).toFixed(3)),
+    trades_vs_copy: ratio(ingest.trades_shard_events_per_s, ingest.copy_rows_per_s, 3),
+    mix_vs_baseline: ratio(ingest.mix_events_per_s, ingest.baseline_events_per_s, 1),
+    mix_vs_copy: ratio(ingest.mix_events_per_s, ingest.copy_rows_per_s, 3),
+    processes_2_vs_1: ratio(ingest.processes.find((p) => p.workers === 2)!.events_per_s, one, 2),
+    processes_4_vs_1: ratio(ingest.processes.find((p) => p.workers === 4)!.events_per_s, one, 2),
   };
   writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
-
+  const r = results.ingest;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const perSecond = (n: number, unit = 'events/s') => `${n.toLocaleString('en')} ${unit}`;
   const rows: [string, string, string][] = [
-    ['raw COPY into trades (ceiling)', `${ingest.copy_rows_per_s.toLocaleString('en')} rows/s`, `${ingest.copy_rows} rows`],
-    ["seed 000's loop (baseline)", `${ingest.baseline_events_per_s.toLocaleString('en')} events/s`, `${ingest.baseline_events} events`],
-    ['tradestore, Redis → committed', `${ingest.tradestore_events_per_s.toLocaleString('en')} events/s`, `${ingest.tradestore_events} events, batch ${ingest.batch_size}`],
-    ['database apply alone (diagnostic)', `${ingest.apply_only_events_per_s.toLocaleString('en')} events/s`, 'same mix, pre-decoded, no Redis'],
-    ['  × baseline (target ≥ 50)', `${results.ingest.vs_baseline}`, ''],
-    ['  ÷ raw COPY (target ≥ 0.30)', `${results.ingest.vs_copy}`, ''],
-    [`latency XADD → commit at ${ingest.offered_per_s}/s`, `p50 ${ingest.latency_p50_ms} ms, p99 ${ingest.latency_p99_ms} ms`, `${ingest.latency_events} events`],
+    ['raw COPY into trades (reference)', perSecond(ingest.copy_rows_per_s, 'rows/s'), `${ingest.copy_rows} rows`],
+    ['trades only, XADD to the shards', perSecond(ingest.trades_shard_events_per_s), `the same ${ingest.trades_events} trades, with candles`],
+    ["trades only, through the seed's list", perSecond(ingest.trades_list_events_per_s), 'routed by the Lua script'],
+    ["seed 000's loop (reference)", perSecond(ingest.baseline_events_per_s), `${ingest.baseline_events} events of the mix`],
+    ['the mix, XADD to the shards', perSecond(ingest.mix_events_per_s), `${ingest.mix_events} events, batch ${ingest.batch_size}, ${ingest.shards} shards`],
+    ['database apply alone (diagnostic)', perSecond(ingest.apply_only_events_per_s), 'the mix, pre-decoded, no Redis'],
+    [`latency XADD → commit at ${ingest.offered_per_s}/s`, `p50 ${ingest.latency_p50_ms} ms, p99 ${ingest.latency_p99_ms} ms`, `${ingest.latency_events} events; target p99 ≤ 100: ${met(ingest.latency_p99_ms <= 100)}`],
+    ...ingest.processes.map((p): [string, string, string] => [`${p.workers} worker process${p.workers === 1 ? '' : 'es'}`, perSecond(p.events_per_s), `${ingest.process_events} events of the mix`]),
+    ['trades only ÷ COPY', `${r.trades_vs_copy}`, `target ≥ 0.35: ${met(r.trades_vs_copy >= 0.35)}`],
+    ['mix × seed loop', `${r.mix_vs_baseline}`, `target ≥ 30: ${met(r.mix_vs_baseline >= 30)}`],
+    ['mix ÷ COPY', `${r.mix_vs_copy}`, `target ≥ 0.30: ${met(r.mix_vs_copy >= 0.3)}`],
+    ['2 processes ÷ 1', `${r.processes_2_vs_1}`, `target ≥ 1.3: ${met(r.processes_2_vs_1 >= 1.3)}`],
+    ['4 processes ÷ 1', `${r.processes_4_vs_1}`, ''],
   ];
-  const width = Math.max(...rows.map((r) => r[0].length));
+  const width = Math.max(...rows.map((row) => row[0].length));
   console.log(`\ningest (${results.machine.cores} cores, PostgreSQL ${results.machine.postgres}, Redis ${results.machine.redis})`);
   for (const [name, value, note] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${note}`);
 }
