@@ -74,7 +74,7 @@ const MARKETS = ['TATA_INR', 'RELIANCE_INR', 'HDFC_INR'];
 function benchTrades(rows: number) {
   const start = Date.UTC(2026, 0, 1);
   return Array.from({ length: rows }, (_, i) => ({
-    id: String(i), market: MARKETS[i % 3]!, price: `${100 + (i % 1000) / 100}`, quantity: `${1 + (i % 7)}.${i % 1000}`, isBuyerMaker: i % 2 === 0,
+    id: String(i), market: MARKETS[i % 3]!, price: `${100 + Math.floor((i % 1000) / 100)}.${String(i % 100).padStart(2, '0')}`, quantity: `${1 + (i % 7)}.${i % 1000}`, isBuyerMaker: i % 2 === 0,
     timestamp: start + i * 10,
   }));
 }
@@ -184,6 +184,12 @@ async function load(bus: RedisBus, payloads: string[], via: 'shard' | 'list'): P
   }
 }
 
+/** A benchmark whose events were refused measured something else: it stops, with the first reason. */
+async function refuseDeadLetters(bus: RedisBus): Promise<void> {
+  const dead = (await bus.stats()).deadLetters;
+  if (dead > 0) throw new Error(`${dead} events were dead-lettered during the benchmark, e.g. ${(await bus.listDead({ count: 1 }))[0]?.reason}`);
+}
+
 /** One in-process worker drains a backlog that is already on the bus: events per second. */
 async function drainRate(s: Scratch, events: number, batchSize: number): Promise<{ rate: number; worker: IngestWorker }> {
   const worker = new IngestWorker(s.db, new RedisBus({ url: s.redisUrl, names: s.names, shards: s.bus.shards }), { consumer: 'bench', batchSize, blockMs: 50 });
@@ -191,8 +197,7 @@ async function drainRate(s: Scratch, events: number, batchSize: number): Promise
   const running = worker.start();
   await drain(s.bus, 600_000, () => worker.lastError);
   const result = rate(events, performance.now() - t0);
-  const dead = (await s.bus.stats()).deadLetters;
-  if (dead > 0) throw new Error(`${dead} events were dead-lettered during the benchmark`);
+  await refuseDeadLetters(s.bus);
   void running;
   return { rate: result, worker };
 }
@@ -275,8 +280,7 @@ async function measureProcesses(target: BenchTarget, events: number, workers: nu
     r.disconnect();
     await drain(s.bus, 600_000, () => null);
     const result = rate(messages.length, performance.now() - t0);
-    const dead = (await s.bus.stats()).deadLetters;
-    if (dead > 0) throw new Error(`${dead} events were dead-lettered during the benchmark`);
+    await refuseDeadLetters(s.bus);
     return result;
   } finally {
     for (const c of children) c.kill('SIGTERM');

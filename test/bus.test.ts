@@ -28,6 +28,21 @@ describe('routing rule', () => {
   });
 });
 
+describe('stream ids', () => {
+  it('compare numerically, as Redis orders them', () => {
+    const id = fc.tuple(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
+    fc.assert(
+      fc.property(id, id, ([am, as], [bm, bs]) => {
+        const want = am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
+        return compareIds(`${am}-${as}`, `${bm}-${bs}`) === want;
+      }),
+      { numRuns: 2000 },
+    );
+    assert.equal(compareIds('1763700000123-9', '1763700000123-10'), -1);
+    assert.equal(compareIds('999-0', '1000-0'), -1);
+  });
+});
+
 for (const kind of ['memory', 'redis'] as const) {
   describe(`bus contract [${kind}]`, async () => {
     const reason = kind === 'redis' && !REQUIRE ? await redisUnavailable() : null;

@@ -4,6 +4,9 @@ import { renderSql } from '../src/schema/sqlBlocks.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { encodeCopyText, quoteIdent } from '../src/database/copyText.ts';
 import { redactUrl } from '../src/database/postgres.ts';
+import Big from 'big.js';
+import fc from 'fast-check';
+import { canonicalDecimal, withScale } from '../src/ingest/apply/decimals.ts';
 
 describe('migration SQL blocks', () => {
   const sql = ['A;', '-- @if timescaledb', 'T;', '-- @else', 'P;', '-- @end', 'B;'].join('\n');
@@ -63,6 +66,19 @@ describe('configuration', () => {
   });
   it('hides passwords in URLs it prints', () => {
     assert.equal(redactUrl('postgres://u:secret@h:5432/d'), 'postgres://u:***@h:5432/d');
+  });
+});
+
+describe('decimal text', () => {
+  it('is canonicalised as big.js writes it, for generated decimals of every form', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.stringMatching(/^[+-]?\d{1,20}(\.\d{0,12})?$/), fc.stringMatching(/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?$/)), (text) => {
+        assert.equal(canonicalDecimal(text), new Big(text.replace(/^\+/, '')).toFixed(), text);
+      }),
+      { numRuns: 20_000 },
+    );
+    assert.equal(withScale('2850.5'), '2850.50000000');
+    assert.equal(withScale('3'), '3.00000000');
   });
 });
 

@@ -212,12 +212,16 @@ export function nextId(id: string): string {
   return `${ms}-${BigInt(seq) + 1n}`;
 }
 
-/** Compares stream ids "<ms>-<seq>" numerically. */
+/** Compares two decimal digit strings without leading zeros numerically. */
+const compareDigits = (a: string, b: string) => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0);
+
+/** Compares stream ids "<ms>-<seq>" numerically, without BigInt (it runs for every entry read). */
 export function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const ms = BigInt(am) - BigInt(bm);
-  if (ms !== 0n) return ms < 0n ? -1 : 1;
-  const seq = BigInt(as) - BigInt(bs);
-  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+  const ai = a.indexOf('-');
+  const bi = b.indexOf('-');
+  const am = ai < 0 ? a : a.slice(0, ai);
+  const bm = bi < 0 ? b : b.slice(0, bi);
+  const ms = compareDigits(am, bm);
+  if (ms !== 0) return Math.sign(ms);
+  return Math.sign(compareDigits(ai < 0 ? '0' : a.slice(ai + 1), bi < 0 ? '0' : b.slice(bi + 1)));
 }

@@ -1,6 +1,6 @@
 import type { Database } from '../database/types.ts';
 import type { Bus, BusEntry, NewDeadLetter } from '../bus/types.ts';
-import { ShardCountError } from '../bus/types.ts';
+import { compareIds, ShardCountError } from '../bus/types.ts';
 import { decodeEvent, type DecodeOptions } from './events/decode.ts';
 import { applyIsolating, combine, PartialApply, ShardMoved, type BatchItem, type BatchOutcome } from './apply/batch.ts';
 import { emptyEffects, type Effects } from './apply/types.ts';
@@ -81,7 +81,10 @@ export class IngestWorker {
   private held: BatchItem[] = [];
   private completions: Completion[] = [];
   private completing: Promise<void> | null = null;
+  /** Entries read while the previous batch was applied. */
   private prefetched: Promise<BusEntry[] | undefined> | null = null;
+  /** Entries read and not decoded yet, each shard's in stream order (they are decoded while a batch is applied). */
+  private raw: BusEntry[] = [];
   private stopping = false;
   private running: Promise<void> | null = null;
   private routing: Promise<void> | null = null;
@@ -115,7 +118,7 @@ export class IngestWorker {
 
   /** Entries this worker holds: read and not applied yet, or applied and not completed yet. */
   get holding(): number {
-    return this.held.length + this.completions.reduce((n, c) => n + c.size, 0);
+    return this.raw.length + this.held.length + this.completions.reduce((n, c) => n + c.size, 0);
   }
 
   /** Runs until stop(); resolves when the batch in flight is committed and completed. */
@@ -180,9 +183,32 @@ export class IngestWorker {
   private hold(entries: BusEntry[]): void {
     for (const e of entries) {
       const owned = this.ownership.owned.get(e.shard);
-      if (!owned || compareAfter(e.id, owned.readPos) <= 0) continue;
+      if (!owned || compareIds(e.id, owned.readPos) <= 0) continue;
       owned.readPos = e.id;
-      this.held.push(this.item(e));
+      this.raw.push(e);
+    }
+  }
+
+  /** Reads entries after what each owned shard has read (COUNT applies to each shard). */
+  private fetch(count: number, blockMs: number): Promise<BusEntry[]> {
+    return this.bus.read(this.readFrom(), count, blockMs);
+  }
+
+  /** Decodes buffered entries, oldest first, until `n` are decoded. */
+  private decodeUpTo(n: number, limit = Infinity): void {
+    let taken = 0;
+    while (this.held.length < n && taken < this.raw.length && taken < limit) this.held.push(this.item(this.raw[taken++]!));
+    if (taken) this.raw = this.raw.slice(taken);
+  }
+
+  /**
+   * Decodes the next batch while the database applies this one: in slices, giving the event loop
+   * back between them, so that the transaction's round trips are not held up.
+   */
+  private async decodeAside(n: number): Promise<void> {
+    while (this.held.length < n && this.raw.length && !this.stopping) {
+      this.decodeUpTo(n, 200);
+      await new Promise((r) => setImmediate(r));
     }
   }
 
@@ -191,6 +217,7 @@ export class IngestWorker {
     if (shards.length === 0) return;
     const gone = new Set(shards);
     this.held = this.held.filter((h) => !gone.has(h.shard));
+    this.raw = this.raw.filter((e) => !gone.has(e.shard));
     this.prefetched = null;
   }
 
@@ -211,10 +238,11 @@ export class IngestWorker {
       this.prefetched = null;
       this.hold(fetched ?? []);
     }
-    if (this.held.length === 0) await this.complete();
-    if (this.held.length < this.batchSize) {
-      const block = this.held.length || this.completions.length ? 0 : Math.min(this.blockMs, this.leaseMs / 5);
-      const fetched = await this.guard('bus', () => this.bus.read(this.readFrom(), this.batchSize - this.held.length, block));
+    const buffered = () => this.held.length + this.raw.length;
+    if (buffered() === 0) await this.complete();
+    if (buffered() < this.batchSize) {
+      const block = buffered() || this.completions.length ? 0 : Math.min(this.blockMs, this.leaseMs / 5);
+      const fetched = await this.guard('bus', () => this.fetch(this.batchSize - buffered(), block));
       if (!fetched) return;
       this.hold(fetched);
     }
@@ -222,18 +250,20 @@ export class IngestWorker {
       this.lastTrim = Date.now();
       await this.guard('bus', () => this.bus.trimDead(this.options.deadLetterRetentionMs ?? 30 * 86_400_000));
     }
+    this.decodeUpTo(this.batchSize);
     if (this.held.length === 0) {
       if (this.completions.length === 0) this.lastProgressAt = Date.now();
       return;
     }
     const batch = await this.nextBatch();
     const started = Date.now();
-    // The next entries are read, and the previous batch completed, while this one is applied.
-    if (!this.stopping && this.held.length < this.batchSize) {
-      this.prefetched = this.guard('bus', () => this.bus.read(this.readFrom(), this.batchSize, 0));
-    }
+    // While this batch is applied: the next entries are read, the previous batch completed, and the next one decoded.
+    const room = this.batchSize - (buffered() - batch.length);
+    if (!this.stopping && room > 0) this.prefetched = this.guard('bus', () => this.fetch(room, 0));
     const completing = this.complete();
-    const result = await this.guard('database', () => this.applyReady(batch));
+    const applying = this.guard('database', () => this.applyReady(batch));
+    await this.decodeAside(this.batchSize + batch.length);
+    const result = await applying;
     await completing;
     if (!result) return;
     const { outcome, applied } = result;
@@ -255,7 +285,7 @@ export class IngestWorker {
     const offsets = new Map<number, string>();
     for (const h of applied) offsets.set(h.shard, h.id);
     this.completions.push({ dead, offsets, effects: outcome.effects, size: applied.length, written: false, trimmed: false });
-    if (this.held.length === 0 && !this.prefetched) await this.complete();
+    if (buffered() === 0 && !this.prefetched) await this.complete();
   }
 
   private async rebalance(): Promise<void> {
@@ -439,9 +469,3 @@ export class IngestWorker {
   }
 }
 
-/** Compares stream ids "<ms>-<seq>" numerically. */
-function compareAfter(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  return Number(am) - Number(bm) || Number(as) - Number(bs);
-}

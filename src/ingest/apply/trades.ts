@@ -1,13 +1,12 @@
-import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import { applyCandles, type InsertedTrade } from './candles.ts';
-import { describeFit } from './decimals.ts';
+import { canonicalDecimal, describeFit, withScale } from './decimals.ts';
 import { claimIdentities, storedIn } from './identity.ts';
 import { existingKeys } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Trade = Entry<'TRADE_ADDED'>['event']['data'];
-const dec = (v: string | null | undefined) => new Big(v ?? '0').toFixed();
+const dec = (v: string | null | undefined) => canonicalDecimal(v ?? '0');
 
 /** What makes two messages about one trade the same trade. */
 function tradeContent(d: Trade): Record<string, string> {
@@ -72,28 +71,22 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   );
   if (accepted.length === 0) return { rejected };
   const col = (f: (d: Entry<'TRADE_ADDED'>['event']['data']) => unknown) => accepted.map((e) => f(e.event.data));
-  const { rows } = await tx.query<{
-    market: string;
-    id: string;
-    price: string;
-    quantity: string;
-    is_buyer_maker: boolean;
-    executed_at: Date;
-    sequence_number: string;
-  }>(
+  // Only the identity and the sequence come back: the rest is what was sent (times as ISO text,
+  // which the driver passes as they are; Date parameters it would format one by one).
+  const { rows } = await tx.query<{ market: string; id: string; sequence_number: string }>(
     `INSERT INTO trades (market, id, price, quantity, is_buyer_maker, executed_at, buyer_order_id, seller_order_id,
                          buyer_id, seller_id, trade_fee_buyer, trade_fee_seller)
      SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::boolean[], $6::timestamptz[],
                           $7::text[], $8::text[], $9::text[], $10::text[], $11::numeric[], $12::numeric[])
      ON CONFLICT DO NOTHING
-     RETURNING market, id, price::text, quantity::text, is_buyer_maker, executed_at, sequence_number`,
+     RETURNING market, id, sequence_number`,
     [
       col((d) => d.market),
       col((d) => d.id),
       col((d) => d.price),
       col((d) => d.quantity),
       col((d) => d.isBuyerMaker),
-      col((d) => d.timestamp),
+      col((d) => d.timestamp.toISOString()),
       col((d) => d.buyerOrderId ?? null),
       col((d) => d.sellerOrderId ?? null),
       col((d) => d.buyerId ?? null),
@@ -102,17 +95,19 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
       col((d) => d.tradeFeeSeller ?? '0'),
     ],
   );
-  const inserted: InsertedTrade[] = rows.map((r) => ({
-    market: r.market,
-    price: r.price,
-    quantity: r.quantity,
-    isBuyerMaker: r.is_buyer_maker,
-    executedAt: r.executed_at,
-    sequence: BigInt(r.sequence_number),
-  }));
-  effects.candles.push(...(await applyCandles(tx, inserted)));
+  const sent = new Map(accepted.map((e) => [tradeKey(e.event.data), e.event.data]));
+  const inserted = rows.map((r) => {
+    const d = sent.get(`${r.market} ${r.id}`)!;
+    return { d, sequence: r.sequence_number, price: withScale(d.price), quantity: withScale(d.quantity) };
+  });
+  effects.candles.push(
+    ...(await applyCandles(
+      tx,
+      inserted.map(({ d, sequence, price, quantity }): InsertedTrade => ({ market: d.market, price, quantity, isBuyerMaker: d.isBuyerMaker, executedAt: d.timestamp, sequence: BigInt(sequence) })),
+    )),
+  );
   effects.trades.push(
-    ...rows.map((r) => ({ market: r.market, id: r.id, sequence: String(r.sequence_number), price: r.price, quantity: r.quantity, isBuyerMaker: r.is_buyer_maker, executedAt: r.executed_at })),
+    ...inserted.map(({ d, sequence, price, quantity }) => ({ market: d.market, id: d.id, sequence: String(sequence), price, quantity, isBuyerMaker: d.isBuyerMaker, executedAt: d.timestamp })),
   );
   return { rejected };
 }

@@ -1,4 +1,4 @@
-import Big from 'big.js';
+import { canonicalDecimal } from '../apply/decimals.ts';
 import { isLosslessNumber, stringify } from 'lossless-json';
 import { z } from 'zod';
 
@@ -24,17 +24,16 @@ export function decimal(sign: Sign = 'any') {
     .max(MAX_DECIMAL_TEXT, { error: `expected a decimal number of at most ${MAX_DECIMAL_TEXT} characters` })
     .regex(DECIMAL, { error: (issue) => `expected a decimal number, got ${JSON.stringify(issue.input)}` })
     .transform((text, ctx) => {
-      // big.js refuses a leading '+', which JSON strings (and the pattern above) allow.
-      const value = new Big(text.startsWith('+') ? text.slice(1) : text);
-      if (sign === 'positive' && value.lte(0)) {
+      const value = canonicalDecimal(text);
+      if (sign === 'positive' && (value === '0' || value.startsWith('-'))) {
         ctx.issues.push({ code: 'custom', message: `must be greater than 0, got ${text}`, input: text });
         return z.NEVER;
       }
-      if (sign === 'nonNegative' && value.lt(0)) {
+      if (sign === 'nonNegative' && value.startsWith('-')) {
         ctx.issues.push({ code: 'custom', message: `must not be negative, got ${text}`, input: text });
         return z.NEVER;
       }
-      return value.toFixed();
+      return value;
     }));
 }
 
