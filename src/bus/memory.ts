@@ -61,6 +61,10 @@ export class MemoryBus implements Bus {
     if (this.recorded !== this.shards) throw new ShardCountError(this.recorded, this.shards);
   }
 
+  async recordedShards(): Promise<number | null> {
+    return this.recorded;
+  }
+
   private nextId(): string {
     const now = Date.now();
     if (now > this.lastMs) {

@@ -118,6 +118,11 @@ export class RedisBus implements Bus {
     if (recorded !== this.shards) throw new ShardCountError(recorded, this.shards);
   }
 
+  async recordedShards(): Promise<number | null> {
+    const value = await this.cmd.get(`${this.stream}:shards`);
+    return value === null ? null : Number(value);
+  }
+
   async add(payload: string): Promise<{ shard: number; id: string }> {
     const shard = shardOf(payload, this.shards) ?? this.spread++ % this.shards;
     const id = (await this.cmd.call('XADD', this.shardStream(shard), '*', 'payload', payload)) as string;

@@ -121,6 +121,8 @@ export interface Bus {
   shardStream(shard: number): string;
   /** Records the shard count on the bus, or checks it against the one recorded (ShardCountError). */
   init(): Promise<void>;
+  /** The shard count recorded on the bus (null before any worker or engine recorded one). */
+  recordedShards(): Promise<number | null>;
   /** Appends an event to its shard (what an engine that routes itself does with XADD). */
   add(payload: string): Promise<{ shard: number; id: string }>;
   /** Appends an event to the entry stream, to be routed to its shard (what other engines do with XADD). */

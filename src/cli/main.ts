@@ -10,6 +10,8 @@ import { maintenanceCommand } from './maintenance.ts';
 import { migrateCommand } from './migrate.ts';
 import { MaintenanceBusyError } from '../schema/maintenanceJobs.ts';
 import { dlqCommand } from './dlq.ts';
+import { ingestCommand } from './ingest.ts';
+import { ShardCountError } from '../bus/types.ts';
 import { simulateCommand, startCommand } from './service.ts';
 import { USAGE, UsageError } from './usage.ts';
 
@@ -23,7 +25,7 @@ export async function run(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const withDatabase: Record<string, true> = { migrate: true, seed: true, user: true, apikey: true, maintenance: true };
-  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, demo: demoCommand };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     const config = loadConfig();
@@ -49,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     const known =
-      e instanceof MigrationError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError || e instanceof MaintenanceBusyError;
+      e instanceof MigrationError || e instanceof ShardCountError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError || e instanceof MaintenanceBusyError;
     process.stderr.write(`tradestore: ${e.message}\n`);
     const cause = (e as { cause?: Error }).cause;
     if (cause instanceof DirectoryLockedError) process.stderr.write(`  ${cause.message}\n`);

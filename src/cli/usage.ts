@@ -27,7 +27,9 @@ Usage:
   tradestore dlq show --id ID [--json | --raw [--field payload]]
                                         one dead letter in full (--raw: the field's bytes as they arrived)
   tradestore dlq replay (--id ID ... | --all)
-                                        put dead letters back on their stream, fields unchanged
+                                        put dead letters back on their shard, fields unchanged
+  tradestore ingest status [--json]     shards: owner, entries waiting, committed offset; live workers
+  tradestore ingest reshard --shards N  change the number of shards of a drained bus (docs/SCALING.md)
   tradestore maintenance run [--job NAME] [--json]
                                         run the lifecycle jobs now (policies, aggregates, retention,
                                         archive, sessions); the service runs them on a schedule
@@ -44,8 +46,8 @@ Configuration (environment):
   REDIS_URL            Redis server (redis://…); unset = in-process bus
   PORT                 HTTP port of start and demo (default 8080)
   TRADESTORE_RATE_LIMIT, TRADESTORE_RATE_WINDOW_MS  API requests per user and endpoint per window
-  TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_GROUP, TRADESTORE_DEAD_LETTERS, TRADESTORE_CONSUMER,
-  TRADESTORE_BATCH_SIZE, TRADESTORE_CLAIM_IDLE_MS, TRADESTORE_MAX_DELIVERIES, TRADESTORE_MAX_PAYLOAD_BYTES,
+  TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_SHARDS, TRADESTORE_CONSUMER, TRADESTORE_LEASE_MS,
+  TRADESTORE_BATCH_SIZE, TRADESTORE_MAX_STARTS, TRADESTORE_MAX_PAYLOAD_BYTES, TRADESTORE_KEY_PREFIX,
   TRADESTORE_MAX_CLOCK_SKEW_MS, TRADESTORE_STALL_MS, TRADESTORE_DEAD_LETTER_DAYS, TRADESTORE_MAINTENANCE_TICK_MS  (see README)
 `;
 

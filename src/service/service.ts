@@ -50,6 +50,16 @@ export async function startService(config: Config, options: ServiceOptions = {})
     }
   }
   const bus = openBus(config);
+  if (options.ingest !== false) {
+    // A worker with another shard count than the bus's would read the wrong shards: refuse to start.
+    try {
+      await bus.init();
+    } catch (error) {
+      await bus.close();
+      await db.close();
+      throw error;
+    }
+  }
   const worker =
     options.ingest === false
       ? null
