@@ -360,6 +360,8 @@ export class IngestWorker {
         applied.push(h);
       } catch (error) {
         if (error instanceof ShardMoved) {
+          // Its later entries are read again from the offset the other worker left.
+          for (const shard of error.shards) stopped.add(shard);
           await this.moved(error);
           continue;
         }
