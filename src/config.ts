@@ -18,6 +18,8 @@ export interface Config {
   dataDir: string;
   /** Redis server; when unset, the in-process bus is used. */
   redisUrl: string | null;
+  /** REDIS_URL is one node of a Redis Cluster. */
+  redisCluster: boolean;
   port: number;
   bus: { stream: string; list: string; keyPrefix: string; shards: number };
   ingest: {
@@ -75,6 +77,13 @@ function int(name: string, value: string | undefined, fallback: number, min: num
   return n;
 }
 
+function flag(name: string, value: string | undefined): boolean {
+  if (value === undefined || value.trim() === '') return false;
+  if (/^(1|true|yes|on)$/i.test(value.trim())) return true;
+  if (/^(0|false|no|off)$/i.test(value.trim())) return false;
+  throw new ConfigError(`${name} must be 1 or 0 (true/false, yes/no, on/off; got ${JSON.stringify(value)})`);
+}
+
 function key(name: string, value: string | undefined, fallback: string): string {
   if (value === undefined || value.trim() === '') return fallback;
   if (!/^[A-Za-z0-9_:.-]{1,200}$/.test(value)) throw new ConfigError(`${name} must be 1-200 characters of letters, digits and _ : . - (got ${JSON.stringify(value)})`);
@@ -103,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: url('DATABASE_URL', env.DATABASE_URL, ['postgres:', 'postgresql:']),
     dataDir: env.TRADESTORE_DATA_DIR?.trim() || DEFAULT_DATA_DIR,
     redisUrl: url('REDIS_URL', env.REDIS_URL, ['redis:', 'rediss:']),
+    redisCluster: flag('TRADESTORE_REDIS_CLUSTER', env.TRADESTORE_REDIS_CLUSTER),
     port: port('PORT', env.PORT, 8080),
     bus: {
       stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, 'tradestore:events'),

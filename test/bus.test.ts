@@ -104,7 +104,8 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.deepEqual([stats.listLength, stats.entryStreamLength, stats.lag], [0, 0, 4]);
       const read = await bus.read(all(), 100, 10);
       const shard = shardOf(trade('LIST_INR', 'x'), 4)!;
-      assert.deepEqual(read.filter((e) => e.shard === shard).map((e) => JSON.parse(e.payload!).data.id), ['first', 'second', 'third']);
+      // (the entry that is not JSON goes to any shard, perhaps this one)
+      assert.deepEqual(read.filter((e) => e.shard === shard && e.payload!.startsWith('{')).map((e) => JSON.parse(e.payload!).data.id), ['first', 'second', 'third']);
       assert.ok(read.some((e) => e.payload === 'not json at all'));
       for (const e of read) await bus.committed(e.shard, e.id);
       assert.equal((await bus.stats()).lag, 0);
@@ -197,6 +198,7 @@ for (const kind of ['memory', 'redis'] as const) {
       const first = await bus.add(trade('DEAD_INR', 'd1'));
       const source = await bus.add(payload);
       await bus.deadLetter([{ shard: first.shard, source: first.id, payload: null, reason: 'first', attempts: 1 }]);
+      await sleep(3); // letters of one millisecond in two shards are ordered by shard: this one is older
       const letter = { shard: source.shard, source: source.id, payload: null, reason: 'unknown type', attempts: 1 };
       await bus.deadLetter([letter]);
       await bus.deadLetter([letter]);
@@ -246,17 +248,20 @@ for (const kind of ['memory', 'redis'] as const) {
         return;
       }
       const other = open(8);
-      await assert.rejects(other.init(), (e: unknown) => e instanceof ShardCountError && /has 4 shards but TRADESTORE_SHARDS is 8/.test(e.message));
-      const waiting = await bus.add(trade('WAIT_INR', 'w'));
-      await assert.rejects(bus.reshard(8), /entries are waiting \(1 in the streams/);
-      await bus.committed(waiting.shard, waiting.id);
-      await bus.acquire(1, 'w1', 5000);
-      await assert.rejects(bus.reshard(8), /workers still hold shards \(1: w1\)/);
-      await bus.release(1, 'w1');
-      await bus.reshard(8);
-      await other.init();
-      await other.close();
-      await bus.reshard(4);
+      try {
+        await assert.rejects(other.init(), (e: unknown) => e instanceof ShardCountError && /has 4 shards but TRADESTORE_SHARDS is 8/.test(e.message));
+        const waiting = await bus.add(trade('WAIT_INR', 'w'));
+        await assert.rejects(bus.reshard(8), /entries are waiting \(1 in the streams/);
+        await bus.committed(waiting.shard, waiting.id);
+        await bus.acquire(1, 'w1', 5000);
+        await assert.rejects(bus.reshard(8), /workers still hold shards \(1: w1\)/);
+        await bus.release(1, 'w1');
+        await bus.reshard(8);
+        await other.init();
+        await bus.reshard(4);
+      } finally {
+        await other.close();
+      }
     });
 
     it('publishes to subscribers of a channel', async () => {

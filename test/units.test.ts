@@ -31,6 +31,7 @@ describe('configuration', () => {
       databaseUrl: null,
       dataDir: './.tradestore/db',
       redisUrl: null,
+      redisCluster: false,
       port: 8080,
       bus: { stream: 'tradestore:events', list: 'db_processor', keyPrefix: '', shards: 8 },
       ingest: {
@@ -57,6 +58,8 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ TRADESTORE_SHARDS: '6' }), /TRADESTORE_SHARDS must be a power of two from 1 to 1024 \(got "6"\)/);
     assert.throws(() => loadConfig({ TRADESTORE_SHARDS: '2048' }), /TRADESTORE_SHARDS must be an integer from 1 to 1024/);
     assert.throws(() => loadConfig({ TRADESTORE_LEASE_MS: '10' }), /TRADESTORE_LEASE_MS must be an integer from 500/);
+    assert.throws(() => loadConfig({ TRADESTORE_REDIS_CLUSTER: 'maybe' }), /TRADESTORE_REDIS_CLUSTER must be 1 or 0/);
+    assert.equal(loadConfig({ TRADESTORE_REDIS_CLUSTER: 'yes' }).redisCluster, true);
   });
   it('refuses the variables of the design before shards, saying what replaced them', () => {
     assert.throws(() => loadConfig({ TRADESTORE_GROUP: 'g' }), /TRADESTORE_GROUP is no longer used: workers no longer share a consumer group/);

@@ -277,6 +277,7 @@ export class MemoryBus implements Bus {
       lag: perShard.reduce((n, s) => n + s.length, 0) + this.entryStream.length,
       entryStreamLength: this.entryStream.length,
       listLength: this.list.length,
+      unroutable: 0,
       deadLetters: this.parts.reduce((n, p) => n + p.dead.length, 0),
       streamMemoryBytes: null,
       serverMemoryBytes: null,

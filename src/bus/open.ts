@@ -4,8 +4,8 @@ import { RedisBus } from './redis.ts';
 import type { Bus } from './types.ts';
 
 /** Redis when REDIS_URL is set, the in-process bus otherwise. */
-export function openBus(config: Pick<Config, 'redisUrl' | 'bus'> & { ingest?: Pick<Config['ingest'], 'maxPayloadBytes'> }): Bus {
+export function openBus(config: Pick<Config, 'redisUrl' | 'bus'> & { redisCluster?: boolean; ingest?: Pick<Config['ingest'], 'maxPayloadBytes'> }): Bus {
   const maxPayloadBytes = config.ingest?.maxPayloadBytes;
-  if (config.redisUrl) return new RedisBus({ url: config.redisUrl, names: config.bus, shards: config.bus.shards, maxPayloadBytes });
+  if (config.redisUrl) return new RedisBus({ url: config.redisUrl, cluster: config.redisCluster, names: config.bus, shards: config.bus.shards, maxPayloadBytes });
   return new MemoryBus(config.bus.stream, maxPayloadBytes, config.bus.shards);
 }

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { RedisCache } from '../cache/cache.ts';
 import { COMMITTED, COUNT_START, DEAD_IDS, DEAD_LETTER, HEARTBEAT, LEASE, LIST_DEAD, RELEASE, REPLAY_DEAD, ROUTE } from './scripts.ts';
 import { ROUTING, shardOf } from './routing.ts';
@@ -50,7 +50,14 @@ function fields(raw: string[]): Record<string, string> {
 }
 
 export interface RedisBusOptions {
+  /** The server, or with `cluster`, one node of the cluster (the others are discovered). */
   url: string;
+  /**
+   * A Redis Cluster. Each shard's keys share a hash slot, so the shards spread over the masters and
+   * every script runs on one of them. The seed's list and the entry stream are not routed (one
+   * script cannot reach every shard's slot): engines write to the shards.
+   */
+  cluster?: boolean;
   /** Number of shard streams, a power of two (default 8). */
   shards?: number;
   names?: Partial<BusNames>;
@@ -60,20 +67,23 @@ export interface RedisBusOptions {
 
 const ROUTING_JSON = JSON.stringify(ROUTING);
 
+type Client = Redis | Cluster;
+
 export class RedisBus implements Bus {
   readonly kind = 'redis' as const;
   readonly stream: string;
   readonly shards: number;
   private readonly names: BusNames;
   private readonly maxPayloadBytes: number;
-  private readonly cmd: Redis;
-  private readonly blocking: Redis;
-  private sub: Redis | null = null;
+  private readonly clustered: boolean;
+  private readonly cmd: Client;
+  private readonly blocking: Client;
+  private sub: Client | null = null;
   /** Keyless events written with add() are spread over the shards in turn. */
   private spread = 0;
   readonly cache: RedisCache;
   /** The command connection, for libraries that keep their own keys on the same server (rate limits). */
-  get client(): Redis {
+  get client(): Client {
     return this.cmd;
   }
 
@@ -82,21 +92,34 @@ export class RedisBus implements Bus {
     this.stream = this.names.stream;
     this.shards = options.shards ?? 8;
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
-    const connect = (name: string) => {
-      const client = new Redis(options.url, {
-        connectionName: `tradestore-${name}`,
-        // RESP2: stream replies keep their documented nested-array shape.
-        protocol: 2,
-        // Fail commands quickly while the server is away; the worker retries with backoff.
-        maxRetriesPerRequest: 2,
-        retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
-      });
-      client.on('error', () => {}); // reported through failing commands and ping()
-      return client;
-    };
-    this.cmd = connect('cmd');
-    this.blocking = connect('read');
+    this.clustered = options.cluster ?? false;
+    this.cmd = this.connect('cmd');
+    this.blocking = this.clustered ? this.cmd : this.connect('read');
     this.cache = new RedisCache(this.cmd, this.names.keyPrefix);
+  }
+
+  private connect(name: string): Client {
+    const redisOptions = {
+      connectionName: `tradestore-${name}`,
+      // RESP2: stream replies keep their documented nested-array shape.
+      protocol: 2 as const,
+      // Fail commands quickly while the server is away; the worker retries with backoff.
+      maxRetriesPerRequest: 2,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+    };
+    let client: Client;
+    if (this.clustered) {
+      const url = new URL(this.options.url);
+      client = new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
+        redisOptions: { ...redisOptions, password: url.password || undefined, username: url.username || undefined },
+        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+        // A failover takes the node timeout; commands wait for the new master meanwhile, then fail.
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 300,
+      });
+    } else client = new Redis(this.options.url, redisOptions);
+    client.on('error', () => {}); // reported through failing commands and ping()
+    return client;
   }
 
   shardStream(shard: number): string {
@@ -138,6 +161,7 @@ export class RedisBus implements Bus {
   }
 
   async route(max: number): Promise<number> {
+    if (this.clustered) return 0;
     const keys = [this.names.list, this.stream, ...this.shardList.map((s) => this.shardStream(s))];
     let moved = 0;
     while (moved < max) {
@@ -177,6 +201,7 @@ export class RedisBus implements Bus {
       return [];
     }
     const shards = [...after.keys()];
+    if (this.clustered) return this.readEach(after, count, blockMs);
     // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
     const block = blockMs > 0 ? ['BLOCK', String(blockMs)] : [];
     const reply = (await this.blocking.callBuffer(
@@ -192,6 +217,28 @@ export class RedisBus implements Bus {
       }
     }
     return out;
+  }
+
+  /**
+   * In a cluster the shards are on different masters, and one XREAD cannot name them all: each is
+   * read on its own, and an empty round waits a little before the next (up to `blockMs` in all).
+   */
+  private async readEach(after: Map<number, string>, count: number, blockMs: number): Promise<BusEntry[]> {
+    const deadline = Date.now() + blockMs;
+    for (;;) {
+      const replies = await Promise.all(
+        [...after].map(async ([shard, id]) => {
+          const reply = (await this.cmd.callBuffer('XREAD', 'COUNT', String(count), 'STREAMS', this.shardStream(shard), id)) as [Buffer, BufferEntry[]][] | null;
+          return (reply?.[0]?.[1] ?? []).flatMap((raw) => {
+            const entry = raw && Array.isArray(raw[1]) ? entryFromBuffers(raw, shard, this.maxPayloadBytes) : null;
+            return entry ? [entry] : [];
+          });
+        }),
+      );
+      const out = replies.flat();
+      if (out.length || Date.now() >= deadline) return out;
+      await new Promise((r) => setTimeout(r, Math.min(25, deadline - Date.now())));
+    }
   }
 
   async heartbeat(worker: string, ttlMs: number): Promise<string[]> {
@@ -230,19 +277,18 @@ export class RedisBus implements Bus {
 
   async deadLetter(letters: NewDeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
-    const pipeline = this.cmd.pipeline();
     const at = new Date().toISOString();
     const meta = (l: NewDeadLetter) => [l.source, l.reason.slice(0, 4000), String(l.attempts), at];
-    for (const l of letters) {
-      const args = [...meta(l), String(DEAD_MARKER_TTL_S)];
-      if (l.payload !== null) args.push(l.payload);
-      pipeline.eval(DEAD_LETTER, 3, this.key(l.shard, ':dead'), this.markerKey(l.shard, l.source), this.shardStream(l.shard), ...args);
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
+    // Sent at once (one round trip on one server; in a cluster, each to its shard's master).
+    const results = await Promise.all(
+      letters.map((l) => {
+        const args = [...meta(l), String(DEAD_MARKER_TTL_S)];
+        if (l.payload !== null) args.push(l.payload);
+        return this.cmd.eval(DEAD_LETTER, 3, this.key(l.shard, ':dead'), this.markerKey(l.shard, l.source), this.shardStream(l.shard), ...args);
+      }),
+    );
     // An entry with thousands of fields: copied here, through this process, in one XADD.
-    for (const [i, [, reply]] of results.entries()) {
+    for (const [i, reply] of results.entries()) {
       if (reply !== 'TOO_MANY_FIELDS') continue;
       const l = letters[i]!;
       const [source] = (await this.cmd.callBuffer('XRANGE', this.shardStream(l.shard), l.source, l.source)) as BufferEntry[];
@@ -360,7 +406,7 @@ export class RedisBus implements Bus {
     const dead = await Promise.all(gone.map((s) => this.cmd.xlen(this.key(s, ':dead'))));
     const withDead = gone.filter((_, i) => dead[i]! > 0);
     if (withDead.length) throw new Error(`shards ${withDead.join(', ')} would go and still hold dead letters: replay them (tradestore dlq replay --all) or let them expire first`);
-    for (const s of gone) await this.cmd.del(this.shardStream(s), this.key(s, ':offset'), this.key(s, ':starts'), this.key(s, ':dead'));
+    for (const s of gone) for (const key of [this.shardStream(s), this.key(s, ':offset'), this.key(s, ':starts'), this.key(s, ':dead')]) await this.cmd.del(key);
     await this.cmd.set(`${this.stream}:shards`, String(shards));
   }
 
@@ -370,10 +416,7 @@ export class RedisBus implements Bus {
 
   async subscribe(name: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const channel = this.names.keyPrefix + name;
-    if (!this.sub) {
-      this.sub = new Redis(this.options.url, { connectionName: 'tradestore-sub', maxRetriesPerRequest: 2, protocol: 2 });
-      this.sub.on('error', () => {});
-    }
+    this.sub ??= this.connect('sub');
     const sub = this.sub;
     const listener = (ch: string, message: string) => {
       if (ch === channel) onMessage(message);
@@ -388,33 +431,41 @@ export class RedisBus implements Bus {
 
   async stats(): Promise<BusStats> {
     const shards = this.shardList;
-    const pipeline = this.cmd.pipeline();
-    pipeline.xlen(this.stream).llen(this.names.list).zrangebyscore(`${this.stream}:workers`, Date.now(), '+inf').info('memory');
-    for (const s of shards) {
-      pipeline.xlen(this.shardStream(s)).get(this.key(s, ':lease')).get(this.key(s, ':offset')).xlen(this.key(s, ':dead'));
-      pipeline.call('MEMORY', 'USAGE', this.shardStream(s));
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
-    const values = results.map(([, v]) => v);
-    const [entryStreamLength, listLength, workers, info] = values.slice(0, 4) as [number, number, string[], string];
-    const perShard = shards.map((shard) => {
-      const [length, owner, offset] = values.slice(4 + shard * 5, 7 + shard * 5) as [number, string | null, string | null];
-      return { shard, length: Number(length), owner, offset };
-    });
-    const at = (shard: number, i: number) => Number(values[4 + shard * 5 + i] ?? 0);
-    const used = /^used_memory:(\d+)/m.exec(info)?.[1];
+    const memory = async () => {
+      const nodes = this.cmd instanceof Cluster ? this.cmd.nodes('master') : [this.cmd];
+      const infos = await Promise.all(nodes.map((n) => n.info('memory')));
+      return infos.reduce((sum, info) => sum + Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0), 0);
+    };
+    // Sent at once: one round trip on one server; in a cluster, each key to its master.
+    const [entryStreamLength, listLength, workers, serverMemory, perShard] = await Promise.all([
+      this.cmd.xlen(this.stream),
+      this.cmd.llen(this.names.list),
+      this.cmd.zrangebyscore(`${this.stream}:workers`, Date.now(), '+inf'),
+      memory(),
+      Promise.all(
+        shards.map(async (shard) => {
+          const [length, owner, offset, dead, bytes] = await Promise.all([
+            this.cmd.xlen(this.shardStream(shard)),
+            this.cmd.get(this.key(shard, ':lease')),
+            this.cmd.get(this.key(shard, ':offset')),
+            this.cmd.xlen(this.key(shard, ':dead')),
+            this.cmd.call('MEMORY', 'USAGE', this.shardStream(shard)) as Promise<number | null>,
+          ]);
+          return { shard, length, owner, offset, dead, bytes: Number(bytes ?? 0) };
+        }),
+      ),
+    ]);
     return {
       shards: this.shards,
-      lag: perShard.reduce((n, s) => n + s.length, 0) + Number(entryStreamLength),
-      entryStreamLength: Number(entryStreamLength),
-      listLength: Number(listLength),
-      deadLetters: shards.reduce((n, s) => n + at(s, 3), 0),
-      streamMemoryBytes: shards.reduce((n, s) => n + at(s, 4), 0),
-      serverMemoryBytes: used ? Number(used) : null,
+      lag: perShard.reduce((n, s) => n + s.length, 0) + (this.clustered ? 0 : entryStreamLength),
+      entryStreamLength,
+      listLength,
+      unroutable: this.clustered ? entryStreamLength + listLength : 0,
+      deadLetters: perShard.reduce((n, s) => n + s.dead, 0),
+      streamMemoryBytes: perShard.reduce((n, s) => n + s.bytes, 0),
+      serverMemoryBytes: serverMemory,
       workers: [...workers].sort(),
-      perShard,
+      perShard: perShard.map(({ shard, length, owner, offset }) => ({ shard, length, owner, offset })),
     };
   }
 
@@ -427,6 +478,7 @@ export class RedisBus implements Bus {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.cmd, this.blocking, this.sub].filter((c): c is Redis => c !== null).map((c) => c.quit().catch(() => c.disconnect())));
+    const clients = [...new Set([this.cmd, this.blocking, this.sub])].filter((c): c is Client => c !== null);
+    await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
   }
 }

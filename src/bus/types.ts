@@ -87,6 +87,11 @@ export interface BusStats {
   entryStreamLength: number;
   /** Items waiting in the seed's list. */
   listLength: number;
+  /**
+   * Items in the list and the entry stream that this bus cannot route (in a Redis Cluster, engines
+   * must write to the shards); 0 elsewhere.
+   */
+  unroutable: number;
   deadLetters: number;
   /** Memory the streams take in Redis, in bytes (null for the in-process bus). */
   streamMemoryBytes: number | null;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * A read-through cache whose invalidation cannot lose a race with a reader.
@@ -30,7 +30,7 @@ const GENERATION_TTL_MS = 24 * 60 * 60 * 1000;
 export class RedisCache implements Cache {
   /** `prefix` goes before every key (the deployment's TRADESTORE_KEY_PREFIX). */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly prefix = '',
   ) {}
 
@@ -38,7 +38,10 @@ export class RedisCache implements Cache {
     const key = this.prefix + entryKey(group, variant);
     let generation = '0';
     try {
-      const [entry, g] = await this.redis.mget(key, this.prefix + generationKey(group));
+      // Two reads rather than one MGET: in a Redis Cluster the entry and its group's counter may be
+      // on different masters. Either order is safe: an entry is served only if it was stored under
+      // the generation read here.
+      const [entry, g] = await Promise.all([this.redis.get(key), this.redis.get(this.prefix + generationKey(group))]);
       generation = g ?? '0';
       if (entry) {
         const stored = JSON.parse(entry) as Stored;
@@ -56,9 +59,8 @@ export class RedisCache implements Cache {
 
   async invalidate(groups: string[]): Promise<void> {
     if (groups.length === 0) return;
-    const multi = this.redis.multi();
-    for (const group of groups) multi.incr(this.prefix + generationKey(group)).pexpire(this.prefix + generationKey(group), GENERATION_TTL_MS);
-    await multi.exec();
+    // One transaction per counter (one key each, so one slot each in a cluster), all sent at once.
+    await Promise.all(groups.map((group) => this.redis.multi().incr(this.prefix + generationKey(group)).pexpire(this.prefix + generationKey(group), GENERATION_TTL_MS).exec()));
   }
 }
 

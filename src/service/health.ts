@@ -100,6 +100,7 @@ export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker |
   if (worker) {
     const orphans = stats?.perShard.filter((p) => p.length > 0 && !p.owner).map((p) => p.shard) ?? [];
     if (orphans.length) causes.push(`ingest: shard${orphans.length === 1 ? '' : 's'} ${orphans.join(', ')} ha${orphans.length === 1 ? 's' : 've'} entries waiting and no owner`);
+    if (stats?.unroutable) causes.push(`ingest: ${stats.unroutable} entries in the list or the entry stream, which are not routed in a Redis Cluster (engines must write to the shards)`);
     if (!worker.databaseHealthy) causes.push('ingest: the last batch failed to apply and is being retried');
     if (!worker.busHealthy) causes.push('ingest: the worker cannot read from or write to the bus');
     if (worker.lastError && (!worker.databaseHealthy || !worker.busHealthy)) detail.ingest = worker.lastError;
