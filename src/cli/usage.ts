@@ -44,6 +44,7 @@ Configuration (environment):
   DATABASE_URL         PostgreSQL server (postgres://…); unset = embedded database
   TRADESTORE_DATA_DIR  embedded database directory (default ./.tradestore/db)
   REDIS_URL            Redis server (redis://…); unset = in-process bus
+  TRADESTORE_REDIS_CLUSTER  1: REDIS_URL is a node of a Redis Cluster
   PORT                 HTTP port of start and demo (default 8080)
   TRADESTORE_RATE_LIMIT, TRADESTORE_RATE_WINDOW_MS  API requests per user and endpoint per window
   TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_SHARDS, TRADESTORE_CONSUMER, TRADESTORE_LEASE_MS,
