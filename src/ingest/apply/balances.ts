@@ -65,21 +65,23 @@ export async function applyBalances(tx: Queryable, entries: Entry<'BALANCE_UPDAT
   }
   const changed = [...balances.values()].filter((b) => b.changed);
   if (changed.length) {
-    await tx.query(
-      `INSERT INTO balances (user_id, asset, available_balance, locked_balance, last_updated)
-       SELECT u.user_id, u.asset, u.available, u.locked, now()
-         FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[]) AS u(user_id, asset, available, locked)
-       ON CONFLICT (user_id, asset) DO UPDATE
-         SET available_balance = EXCLUDED.available_balance, locked_balance = EXCLUDED.locked_balance, last_updated = now()`,
-      [changed.map((b) => b.userId), changed.map((b) => b.asset), changed.map((b) => b.available), changed.map((b) => b.locked)],
-    );
     const column = (i: number) => history.map((row) => row[i]);
+    // One statement (one round trip): the balances, and their history in a data-modifying CTE.
     await tx.query(
-      `INSERT INTO balance_history (user_id, asset, change_type, amount, balance_before, balance_after,
+      `WITH changed AS (
+         INSERT INTO balances (user_id, asset, available_balance, locked_balance, last_updated)
+         SELECT u.user_id, u.asset, u.available, u.locked, now()
+           FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[]) AS u(user_id, asset, available, locked)
+         ON CONFLICT (user_id, asset) DO UPDATE
+           SET available_balance = EXCLUDED.available_balance, locked_balance = EXCLUDED.locked_balance, last_updated = now())
+       INSERT INTO balance_history (user_id, asset, change_type, amount, balance_before, balance_after,
                                     locked_change, locked_before, locked_after, reference_id, description, event_id, created_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
-                            $7::numeric[], $8::numeric[], $9::numeric[], $10::text[], $11::text[], $12::text[], $13::timestamptz[])`,
-      Array.from({ length: 13 }, (_, i) => column(i)),
+       SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::numeric[], $9::numeric[], $10::numeric[],
+                            $11::numeric[], $12::numeric[], $13::numeric[], $14::text[], $15::text[], $16::text[], $17::timestamptz[])`,
+      [
+        changed.map((b) => b.userId), changed.map((b) => b.asset), changed.map((b) => b.available), changed.map((b) => b.locked),
+        ...Array.from({ length: 13 }, (_, i) => column(i)),
+      ],
     );
   }
   effects.balances.push(...changed.map((b) => ({ userId: b.userId, asset: b.asset, available: b.available, locked: b.locked })));

@@ -189,15 +189,25 @@ export async function applyOrders(tx: Queryable, entries: Entry<'ORDER_UPDATE'>[
   const created = changed.filter((o) => o.isNew);
   const updated = changed.filter((o) => !o.isNew);
   const col = <T>(list: OrderState[], f: (o: OrderState) => T) => list.map(f);
-  if (created.length) {
+  if (changed.length || history.length) {
+    // One statement (one round trip): new orders, updated ones, and their history, in data-modifying CTEs.
     await tx.query(
-      `INSERT INTO orders (id, user_id, market, side, order_type, time_in_force, price, quantity, filled_quantity, status,
-                           created_at, updated_at, filled_at, cancelled_at)
-       SELECT u.id, u.user_id, u.market, u.side, u.order_type, u.tif, u.price, u.quantity, u.filled, u.status,
-              u.created_at, now(), u.filled_at, u.cancelled_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[], $8::numeric[],
-                     $9::numeric[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
-              AS u(id, user_id, market, side, order_type, tif, price, quantity, filled, status, created_at, filled_at, cancelled_at)`,
+      `WITH created AS (
+         INSERT INTO orders (id, user_id, market, side, order_type, time_in_force, price, quantity, filled_quantity, status,
+                             created_at, updated_at, filled_at, cancelled_at)
+         SELECT u.id, u.user_id, u.market, u.side, u.order_type, u.tif, u.price, u.quantity, u.filled, u.status,
+                u.created_at, now(), u.filled_at, u.cancelled_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[], $8::numeric[],
+                       $9::numeric[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
+                AS u(id, user_id, market, side, order_type, tif, price, quantity, filled, status, created_at, filled_at, cancelled_at)),
+       updated AS (
+         UPDATE orders o SET filled_quantity = u.filled, status = u.status, filled_at = u.filled_at,
+                cancelled_at = u.cancelled_at, updated_at = now()
+           FROM unnest($14::text[], $15::numeric[], $16::text[], $17::timestamptz[], $18::timestamptz[])
+                AS u(id, filled, status, filled_at, cancelled_at)
+          WHERE o.id = u.id)
+       INSERT INTO order_history (source, order_id, status, filled_quantity, fill_quantity, price, details, timestamp)
+       SELECT 'venue', * FROM unnest($19::text[], $20::text[], $21::numeric[], $22::numeric[], $23::numeric[], $24::jsonb[], $25::timestamptz[])`,
       [
         col(created, (o) => o.id),
         col(created, (o) => o.userId),
@@ -212,30 +222,11 @@ export async function applyOrders(tx: Queryable, entries: Entry<'ORDER_UPDATE'>[
         col(created, (o) => o.createdAt),
         col(created, (o) => o.filledAt),
         col(created, (o) => o.cancelledAt),
-      ],
-    );
-  }
-  if (updated.length) {
-    await tx.query(
-      `UPDATE orders o SET filled_quantity = u.filled, status = u.status, filled_at = u.filled_at,
-              cancelled_at = u.cancelled_at, updated_at = now()
-         FROM unnest($1::text[], $2::numeric[], $3::text[], $4::timestamptz[], $5::timestamptz[])
-              AS u(id, filled, status, filled_at, cancelled_at)
-        WHERE o.id = u.id`,
-      [
         col(updated, (o) => o.id),
         col(updated, (o) => o.filled),
         col(updated, (o) => o.status),
         col(updated, (o) => o.filledAt),
         col(updated, (o) => o.cancelledAt),
-      ],
-    );
-  }
-  if (history.length) {
-    await tx.query(
-      `INSERT INTO order_history (source, order_id, status, filled_quantity, fill_quantity, price, details, timestamp)
-       SELECT 'venue', * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::jsonb[], $7::timestamptz[])`,
-      [
         history.map((h) => h.orderId),
         history.map((h) => h.status),
         history.map((h) => h.filled),
