@@ -1,9 +1,10 @@
 import type { Cache } from '../cache/cache.ts';
 /**
- * The queue between the trading engine and the ingest workers: a stream read through a
- * consumer group (Redis Streams, or the in-process bus when REDIS_URL is unset), the seed's
- * `db_processor` list moved into it atomically, a dead-letter stream, and pub/sub channels
- * for what was committed.
+ * The queue between the trading engines and the ingest workers: N shard streams that events are
+ * routed to by their ordering key (Redis Streams, or the in-process bus when REDIS_URL is unset),
+ * the entry stream and the seed's `db_processor` list routed into them atomically, a lease per
+ * shard and a membership per worker, dead letters beside each shard, and pub/sub channels for what
+ * was committed. See docs/SCALING.md.
  */
 export interface BusEntry {
   /** The shard stream it was read from. */
