@@ -145,11 +145,15 @@ export class IngestWorker {
     }
   }
 
-  /** Moves the seed's list and the entry stream into the shards, beside the main loop. */
+  /**
+   * Moves the seed's list and the entry stream into the shards, beside the main loop. Its
+   * failures only slow it down: the main loop, which reads the same server, reports the bus's
+   * health (a router that succeeded must not hide a read that failed).
+   */
   private async route(): Promise<void> {
     while (!this.stopping) {
-      const moved = await this.guard('bus', () => this.bus.route(this.batchSize));
-      if (!moved) await sleep(moved === 0 ? 20 : Math.max(this.backoffMs, 100));
+      const moved = await this.bus.route(this.batchSize).catch(() => -1);
+      if (moved <= 0) await sleep(moved === 0 ? 20 : 500);
     }
   }
 
