@@ -148,7 +148,6 @@ interface Scratch {
   url: string;
   bus: RedisBus;
   names: { stream: string; list: string; keyPrefix: string };
-  redisUrl: string;
   dispose: () => Promise<void>;
 }
 
@@ -164,7 +163,6 @@ async function scratch(target: BenchTarget, shards: number): Promise<Scratch> {
     url: database.url,
     bus,
     names,
-    redisUrl: target.redisUrl,
     dispose: async () => {
       await bus.close();
       const r = new Redis(target.redisUrl);
@@ -192,7 +190,8 @@ async function refuseDeadLetters(bus: RedisBus): Promise<void> {
 
 /** One in-process worker drains a backlog that is already on the bus: events per second. */
 async function drainRate(s: Scratch, events: number, batchSize: number): Promise<{ rate: number; worker: IngestWorker }> {
-  const worker = new IngestWorker(s.db, new RedisBus({ url: s.redisUrl, names: s.names, shards: s.bus.shards }), { consumer: 'bench', batchSize, blockMs: 50 });
+  // The worker shares the scratch bus (its reads block on a connection of their own), which dispose() closes.
+  const worker = new IngestWorker(s.db, s.bus, { consumer: 'bench', batchSize, blockMs: 50 });
   const t0 = performance.now();
   const running = worker.start();
   await drain(s.bus, 600_000, () => worker.lastError);
