@@ -38,6 +38,8 @@ export interface OwnershipOptions {
 export class Ownership {
   readonly owned = new Map<number, OwnedShard>();
   readonly offsets: Offsets;
+  /** Shards given up or lost since the worker last asked (their buffered entries must go), even when a round failed half-way. */
+  private dropped: number[] = [];
   workers: string[] = [];
 
   constructor(
@@ -51,25 +53,22 @@ export class Ownership {
 
   /**
    * One round: renews membership and the leases held, gives up shards that belong to another
-   * worker now, and takes the free ones that belong to this one. Returns the shards given up or
-   * lost (their buffered entries must be dropped).
+   * worker now, and takes the free ones that belong to this one. The shards given up or lost are
+   * collected for takeDropped().
    */
-  async rebalance(): Promise<number[]> {
+  async rebalance(): Promise<void> {
     await this.bus.init();
     this.workers = await this.bus.heartbeat(this.worker, this.options.leaseMs);
     if (!this.workers.includes(this.worker)) this.workers = [...this.workers, this.worker].sort();
     const target = assignment(this.bus.shards, this.workers);
     const held = new Set(await this.bus.renew([...this.owned.keys()], this.worker, this.options.leaseMs));
-    const dropped: number[] = [];
     for (const shard of [...this.owned.keys()]) {
       if (!held.has(shard)) {
         this.log(`lost the lease of shard ${shard}`);
         this.drop(shard);
-        dropped.push(shard);
       } else if (target.get(shard) !== this.worker) {
-        await this.bus.release(shard, this.worker);
         this.drop(shard);
-        dropped.push(shard);
+        await this.bus.release(shard, this.worker);
       }
     }
     for (const [shard, owner] of target) {
@@ -82,12 +81,19 @@ export class Ownership {
         throw error;
       }
     }
+  }
+
+  /** The shards dropped since the last call. */
+  takeDropped(): number[] {
+    const dropped = this.dropped;
+    this.dropped = [];
     return dropped;
   }
 
   private drop(shard: number): void {
     this.owned.delete(shard);
     this.offsets.committed.delete(shard);
+    this.dropped.push(shard);
   }
 
   /**

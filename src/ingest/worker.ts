@@ -260,6 +260,7 @@ export class IngestWorker {
       return;
     }
     const batch = await this.nextBatch();
+    if (batch.length === 0) return;
     const started = Date.now();
     // While this batch is applied: the next entries are read, the previous batch completed, and the next one decoded.
     const room = this.batchSize - (buffered() - batch.length);
@@ -293,15 +294,17 @@ export class IngestWorker {
   }
 
   private async rebalance(): Promise<void> {
-    const dropped = await this.guard('bus', async () => {
+    await this.guard('bus', async () => {
       try {
         return await this.ownership.rebalance();
       } catch (error) {
         if (error instanceof ShardCountError) this.log(`ingest: ${error.message}`);
         throw error;
+      } finally {
+        // Also after a round that failed half-way: what it dropped is dropped.
+        this.forgetShards(this.ownership.takeDropped());
       }
     });
-    this.forgetShards(dropped ?? []);
   }
 
   /**
@@ -312,6 +315,13 @@ export class IngestWorker {
    * an idle shard count nothing.
    */
   private async nextBatch(): Promise<BatchItem[]> {
+    // A safety net: entries of shards not owned, or at or behind their offset, are never sent again.
+    const committed = this.ownership.offsets.committed;
+    this.held = this.held.filter((h) => {
+      const offset = committed.get(h.shard);
+      return offset !== undefined && compareIds(h.id, offset) > 0;
+    });
+    if (this.held.length === 0) return [];
     for (const owned of this.ownership.owned.values()) {
       const first = this.held.find((h) => h.shard === owned.shard);
       if (!first) continue;
@@ -363,18 +373,24 @@ export class IngestWorker {
         outcome = combine(outcome, await applyIsolating(this.db, [h], offsets));
         applied.push(h);
       } catch (error) {
-        if (error instanceof ShardMoved) {
-          // Its later entries are read again from the offset the other worker left.
-          for (const shard of error.shards) stopped.add(shard);
-          await this.moved(error);
-          continue;
-        }
-        firstError ??= error;
-        stopped.add(h.shard);
-        const reason = this.strike(h, error);
-        if (reason) {
-          outcome = combine(outcome, await applyIsolating(this.db, [{ ...h, entry: null, invalid: reason, attempts: STRIKES + 1 }], offsets));
-          applied.push(h);
+        // What went through so far is returned (and completed) even if handling this failure fails.
+        try {
+          if (error instanceof ShardMoved) {
+            // Its later entries are read again from the offset the other worker left.
+            for (const shard of error.shards) stopped.add(shard);
+            await this.moved(error);
+            continue;
+          }
+          firstError ??= error;
+          stopped.add(h.shard);
+          const reason = this.strike(h, error);
+          if (reason) {
+            outcome = combine(outcome, await applyIsolating(this.db, [{ ...h, entry: null, invalid: reason, attempts: STRIKES + 1 }], offsets));
+            applied.push(h);
+          }
+        } catch (handling) {
+          firstError ??= handling;
+          break;
         }
         if (certainlyInfrastructure(error)) break;
       }
