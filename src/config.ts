@@ -98,9 +98,11 @@ const RETIRED: Record<string, string> = {
   TRADESTORE_MAX_DELIVERIES: 'use TRADESTORE_MAX_STARTS',
 };
 
+export const isPowerOfTwo = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+
 function shardCount(name: string, value: string | undefined): number {
   const n = int(name, value, 8, 1, 1024);
-  if ((n & (n - 1)) !== 0) throw new ConfigError(`${name} must be a power of two from 1 to 1024 (got ${JSON.stringify(value)})`);
+  if (!isPowerOfTwo(n)) throw new ConfigError(`${name} must be a power of two from 1 to 1024 (got ${JSON.stringify(value)})`);
   return n;
 }
 

@@ -200,11 +200,16 @@ export class RedisBus implements Bus {
       if (blockMs > 0) await new Promise((r) => setTimeout(r, blockMs));
       return [];
     }
-    const shards = [...after.keys()];
     if (this.clustered) return this.readEach(after, count, blockMs);
+    return this.xread(this.blocking, after, count, blockMs);
+  }
+
+  /** One XREAD over the given shards (all on one server), as entries. */
+  private async xread(client: Client, after: Map<number, string>, count: number, blockMs: number): Promise<BusEntry[]> {
+    const shards = [...after.keys()];
     // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
     const block = blockMs > 0 ? ['BLOCK', String(blockMs)] : [];
-    const reply = (await this.blocking.callBuffer(
+    const reply = (await client.callBuffer(
       'XREAD', 'COUNT', String(count), ...block, 'STREAMS', ...shards.map((s) => this.shardStream(s)), ...shards.map((s) => after.get(s)!),
     )) as [Buffer, BufferEntry[]][] | null;
     const byName = new Map(shards.map((s) => [this.shardStream(s), s]));
@@ -226,15 +231,7 @@ export class RedisBus implements Bus {
   private async readEach(after: Map<number, string>, count: number, blockMs: number): Promise<BusEntry[]> {
     const deadline = Date.now() + blockMs;
     for (;;) {
-      const replies = await Promise.all(
-        [...after].map(async ([shard, id]) => {
-          const reply = (await this.cmd.callBuffer('XREAD', 'COUNT', String(count), 'STREAMS', this.shardStream(shard), id)) as [Buffer, BufferEntry[]][] | null;
-          return (reply?.[0]?.[1] ?? []).flatMap((raw) => {
-            const entry = raw && Array.isArray(raw[1]) ? entryFromBuffers(raw, shard, this.maxPayloadBytes) : null;
-            return entry ? [entry] : [];
-          });
-        }),
-      );
+      const replies = await Promise.all([...after].map(([shard, id]) => this.xread(this.cmd, new Map([[shard, id]]), count, 0)));
       const out = replies.flat();
       if (out.length || Date.now() >= deadline) return out;
       await new Promise((r) => setTimeout(r, Math.min(25, deadline - Date.now())));

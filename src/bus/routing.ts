@@ -69,4 +69,3 @@ export function shardOf(payload: string, shards: number): number | null {
   return key === null ? null : fnv1a(key) % shards;
 }
 
-export const isPowerOfTwo = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;

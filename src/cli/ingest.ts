@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
+import { isPowerOfTwo, type Config } from '../config.ts';
 import { openBus } from '../bus/open.ts';
-import { isPowerOfTwo } from '../bus/routing.ts';
 import type { Bus } from '../bus/types.ts';
 import { openDatabase } from '../database/open.ts';
 import { UsageError, intOption } from './usage.ts';

@@ -323,10 +323,12 @@ export class IngestWorker {
     });
     if (this.held.length === 0) return [];
     for (const owned of this.ownership.owned.values()) {
+      // Once an owner has committed on a shard (starts 1), the shard is not special: no scan.
+      if (owned.starts === 1) continue;
       const first = this.held.find((h) => h.shard === owned.shard);
       if (!first) continue;
       if (owned.starts === 0) {
-        const offset = this.ownership.offsets.committed.get(owned.shard)!;
+        const offset = committed.get(owned.shard)!;
         owned.starts = (await this.guard('bus', () => this.bus.countStart(owned.shard, offset))) ?? 1;
       }
       if (owned.starts < 2) continue;
