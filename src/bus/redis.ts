@@ -177,21 +177,28 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * Moves one entry with more fields than a script can copy: inside a transaction that fails if
-   * the entry stream changed meanwhile (another router moved it), so it is moved exactly once.
+   * Moves one entry with more fields than a script can copy, exactly once: the router first
+   * claims it (a marker only routers write, so engines adding to the entry stream meanwhile do not
+   * hold it up), then moves it in a transaction that fails if the marker changed (the claim
+   * lapsed and another router took it over).
    */
   private async routeOne(id: string): Promise<boolean> {
-    await this.cmd.watch(this.stream);
+    const marker = `${this.stream}:routing:${id}`;
+    const token = `${process.pid}:${Math.random()}`;
+    if ((await this.cmd.set(marker, token, 'PX', 60_000, 'NX')) !== 'OK') return false;
+    await this.cmd.watch(marker);
     const [entry] = (await this.cmd.callBuffer('XRANGE', this.stream, id, id)) as BufferEntry[];
-    if (!entry?.[1]) {
+    const mine = (await this.cmd.get(marker)) === token;
+    if (!mine || !entry?.[1]) {
       await this.cmd.unwatch();
+      if (mine) await this.cmd.del(marker);
       return false;
     }
     const fields = entry[1];
     const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'payload');
     const payload = at >= 0 && fields[at + 1]!.length <= this.maxPayloadBytes ? fields[at + 1]!.toString() : '';
     const shard = shardOf(payload, this.shards) ?? this.spread++ % this.shards;
-    const done = await this.cmd.multi().xadd(this.shardStream(shard), '*', ...(fields as unknown as string[])).xdel(this.stream, id).exec();
+    const done = await this.cmd.multi().xadd(this.shardStream(shard), '*', ...(fields as unknown as string[])).xdel(this.stream, id).del(marker).exec();
     return done !== null;
   }
 

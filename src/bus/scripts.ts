@@ -139,20 +139,19 @@ for _, e in ipairs(entries) do ids[#ids + 1] = e[1] end
 return ids`;
 
 /**
- * KEYS: dead stream, default stream. ARGV: letter id.
- * Appends the letter's original fields to the stream it came from and removes the letter, in
- * one step. Returns the new entry id, or false when there is no such letter.
+ * KEYS: dead stream, its shard's stream. ARGV: letter id.
+ * Appends the letter's original fields to its shard's stream and removes the letter, in one
+ * step. Returns the new entry id, or false when there is no such letter. The letter's "stream"
+ * field is not followed: a script writes only keys it is given (a cluster routes by them).
  */
 export const REPLAY_DEAD = `
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if not e[1] then return false end
 local f = e[1][2]
-local stream = KEYS[2]
 local fields = {}
 for i = 1, #f, 2 do
   local name = f[i]
-  if name == 'stream' then stream = f[i + 1]
-  elseif string.sub(name, 1, 2) == 'f:' then
+  if string.sub(name, 1, 2) == 'f:' then
     fields[#fields + 1] = string.sub(name, 3)
     fields[#fields + 1] = f[i + 1]
   elseif name == 'payload' then
@@ -163,7 +162,7 @@ end
 if #fields == 0 then
   return redis.error_reply('dead letter ' .. ARGV[1] .. ' kept no fields of its entry (it was gone before it could be copied)')
 end
-local id = redis.call('XADD', stream, '*', unpack(fields))
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id`;
 
