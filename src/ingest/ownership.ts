@@ -26,6 +26,11 @@ export interface OwnedShard {
    * this owner has something to apply there (counted then, once).
    */
   starts: number;
+  /**
+   * Entries of this shard still to be applied one by one: set when owners keep stopping at its
+   * offset, so that whichever entry of their batch stops them is found by itself.
+   */
+  alone: number;
 }
 
 export interface OwnershipOptions {
@@ -83,6 +88,18 @@ export class Ownership {
     }
   }
 
+  /**
+   * Renews the membership and the leases held, without taking or giving up shards: the worker
+   * calls it on a timer, so that a long batch or a backoff does not let the leases lapse.
+   * Returns the shards whose lease this worker no longer holds (the next rebalance drops them).
+   */
+  async keepAlive(): Promise<number[]> {
+    await this.bus.heartbeat(this.worker, this.options.leaseMs);
+    const shards = [...this.owned.keys()];
+    const held = new Set(await this.bus.renew(shards, this.worker, this.options.leaseMs));
+    return shards.filter((s) => !held.has(s));
+  }
+
   /** The shards dropped since the last call. */
   takeDropped(): number[] {
     const dropped = this.dropped;
@@ -105,7 +122,7 @@ export class Ownership {
     await this.flushOutbox(shard);
     await this.bus.committed(shard, offset);
     this.offsets.committed.set(shard, offset);
-    this.owned.set(shard, { shard, readPos: offset, starts: 0 });
+    this.owned.set(shard, { shard, readPos: offset, starts: 0, alone: 0 });
     this.log(`took shard ${shard} at offset ${offset}`);
   }
 
@@ -118,12 +135,18 @@ export class Ownership {
     return rows[0]!.last_id;
   }
 
-  /** A batch found the offsets of these shards moved: start again from the database's offset. */
+  /**
+   * A batch found the offsets of these shards moved: start again from the database's offset.
+   * The worker that moved them may have died between its commit and its dead letters, so the
+   * outbox is written first, while its entries are still in the shard (this worker's next trim
+   * removes them).
+   */
   async resync(shards: number[]): Promise<void> {
     for (const shard of shards) {
       const owned = this.owned.get(shard);
       if (!owned) continue;
       const offset = await this.loadOffset(shard);
+      await this.flushOutbox(shard);
       this.offsets.committed.set(shard, offset);
       owned.readPos = offset;
       this.log(`shard ${shard} had moved on to ${offset}; continuing from there`);

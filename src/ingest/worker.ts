@@ -49,6 +49,13 @@ interface Completion {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Leases are renewed on a timer, beside the loop, so that a long batch or a backoff does not let
+ * them lapse; but not for a loop that has not come round for this long (a statement that hangs):
+ * then the leases lapse and other workers take the shards over, as they would from a dead one.
+ */
+const STUCK_MS = 60_000;
+
 /** After this many batches in a row failed (not on their data), the entries are tried one by one. */
 const ISOLATE_AFTER = 3;
 /** An entry that failed alone this many times, each time after others went through, is dead-lettered. */
@@ -94,6 +101,14 @@ export class IngestWorker {
   private appliedTotal = 0;
   private readonly strikes = new Map<string, { n: number; mark: number }>();
   private lastRebalance = 0;
+  /** When the loop last started a step (the keep-alive stops renewing for a loop that hangs). */
+  private lastStepAt = Date.now();
+  private keepAliveTimer: NodeJS.Timeout | null = null;
+  /** The keep-alive renewal in flight; a rebalance waits for it, and it does not run during one. */
+  private keeping: Promise<void> | null = null;
+  private rebalancing = false;
+  /** Completions stopped on a failure: the loop keeps backing off until they go through. */
+  private completionsFailing = false;
   private lastTrim = 0;
   private backoffMs = 0;
   databaseHealthy = true;
@@ -125,6 +140,8 @@ export class IngestWorker {
   start(): Promise<void> {
     this.running ??= this.loop();
     this.routing ??= this.route();
+    this.keepAliveTimer ??= setInterval(() => this.keepAlive(), Math.max(10, this.leaseMs / 5));
+    this.keepAliveTimer.unref();
     return this.running;
   }
 
@@ -132,6 +149,8 @@ export class IngestWorker {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    await this.keeping;
     await this.routing;
     await this.complete();
     this.prefetched = null;
@@ -143,6 +162,20 @@ export class IngestWorker {
       if (this.backoffMs) await sleep(this.backoffMs);
       await this.step();
     }
+  }
+
+  /** Renews membership and leases between rebalances (see STUCK_MS); its failures are the next rebalance's to find. */
+  private keepAlive(): void {
+    if (this.keeping || this.rebalancing || this.stopping || Date.now() - this.lastStepAt > STUCK_MS) return;
+    this.keeping = this.ownership
+      .keepAlive()
+      .then((lost) => {
+        if (lost.length) this.log(`ingest: lost the lease of shard${lost.length === 1 ? '' : 's'} ${lost.join(', ')}; the next rebalance drops them`);
+      })
+      .catch((error) => this.log(`ingest: lease renewal failed: ${(error as Error)?.message ?? String(error)}`))
+      .finally(() => {
+        this.keeping = null;
+      });
   }
 
   /**
@@ -163,7 +196,7 @@ export class IngestWorker {
       const result = await fn();
       if (side === 'bus') this.busHealthy = true;
       else this.databaseHealthy = true;
-      if (this.busHealthy && this.databaseHealthy) this.backoffMs = 0;
+      if (this.busHealthy && this.databaseHealthy && !this.completionsFailing) this.backoffMs = 0;
       return result;
     } catch (error) {
       if (side === 'bus') this.busHealthy = false;
@@ -231,6 +264,7 @@ export class IngestWorker {
 
   /** One iteration: ownership, read, apply, complete. */
   async step(): Promise<void> {
+    this.lastStepAt = Date.now();
     if (Date.now() - this.lastRebalance >= this.leaseMs / 5) {
       this.lastRebalance = Date.now();
       await this.rebalance();
@@ -278,7 +312,10 @@ export class IngestWorker {
     for (const h of applied) {
       this.strikes.delete(h.key);
       const owned = this.ownership.owned.get(h.shard);
-      if (owned) owned.starts = 1;
+      if (owned) {
+        owned.starts = 1;
+        if (owned.alone > 0) owned.alone -= 1;
+      }
     }
     const done = new Set(applied.map((h) => h.key));
     this.held = this.held.filter((h) => !done.has(h.key));
@@ -294,6 +331,8 @@ export class IngestWorker {
   }
 
   private async rebalance(): Promise<void> {
+    this.rebalancing = true;
+    await this.keeping;
     await this.guard('bus', async () => {
       try {
         return await this.ownership.rebalance();
@@ -303,16 +342,18 @@ export class IngestWorker {
       } finally {
         // Also after a round that failed half-way: what it dropped is dropped.
         this.forgetShards(this.ownership.takeDropped());
+        this.rebalancing = false;
       }
     });
   }
 
   /**
    * The entries to apply next: the buffer's first entries, except that a shard where owners keep
-   * stopping before they commit goes first and alone: its first entry is applied by itself (so
-   * whatever it does, it does alone) and, past maxStarts, dead-lettered without being applied.
-   * A start is counted when an owner first has something to apply at an offset, so restarts of
-   * an idle shard count nothing.
+   * stopping before they commit goes first and alone. From there, its entries are applied one by
+   * one, as many as a batch holds (the stopping entry may be anywhere in the batch the owners
+   * before had), so that whatever stops owners stops them at that entry's own offset; there, past
+   * maxStarts, it is dead-lettered without being applied. A start is counted when an owner first
+   * has something to apply at an offset, so restarts of an idle shard count nothing.
    */
   private async nextBatch(): Promise<BatchItem[]> {
     // A safety net: entries of shards not owned, or at or behind their offset, are never sent again.
@@ -324,20 +365,22 @@ export class IngestWorker {
     if (this.held.length === 0) return [];
     for (const owned of this.ownership.owned.values()) {
       // Once an owner has committed on a shard (starts 1), the shard is not special: no scan.
-      if (owned.starts === 1) continue;
+      if (owned.starts === 1 && owned.alone === 0) continue;
       const first = this.held.find((h) => h.shard === owned.shard);
       if (!first) continue;
       if (owned.starts === 0) {
         const offset = committed.get(owned.shard)!;
         owned.starts = (await this.guard('bus', () => this.bus.countStart(owned.shard, offset))) ?? 1;
       }
-      if (owned.starts < 2) continue;
-      if (owned.starts <= this.maxStarts) {
-        this.log(`ingest: owners started on shard ${owned.shard} at entry ${first.id} ${owned.starts} times; applying it alone`);
-        return [first];
+      if (owned.starts > this.maxStarts) {
+        const reason = `owners of shard ${owned.shard} started at this entry ${owned.starts} times, and each stopped before committing it (a crash or a kill while applying it?)`;
+        return [{ ...first, entry: null, invalid: reason, attempts: owned.starts }];
       }
-      const reason = `owners of shard ${owned.shard} started at this entry ${owned.starts} times, and each stopped before committing it (a crash or a kill while applying it?)`;
-      return [{ ...first, entry: null, invalid: reason, attempts: owned.starts }];
+      if (owned.starts >= 2 && owned.alone === 0) {
+        owned.alone = this.batchSize;
+        this.log(`ingest: owners started on shard ${owned.shard} at entry ${first.id} ${owned.starts} times; applying it alone, and up to ${this.batchSize - 1} entries after it one by one`);
+      }
+      if (owned.alone > 0) return [first];
     }
     return this.held.slice(0, this.batchSize);
   }
@@ -409,14 +452,16 @@ export class IngestWorker {
       await this.moved(error);
       return { outcome: none(), applied: [] };
     }
-    this.failures += 1;
     if (error instanceof PartialApply) {
       // The committed part is behind the offsets now: it is done, and the rest is retried.
+      if (error.cause instanceof ShardMoved) await this.moved(error.cause);
+      else this.failures += 1;
       const committed = new Set([...error.committed.applied, ...error.committed.duplicates, ...error.committed.rejected.map((r) => r.key)]);
       const applied = batch.filter((h) => committed.has(h.key));
       this.appliedTotal += applied.length;
       return { outcome: error.committed, applied };
     }
+    this.failures += 1;
     if (batch.length === 1 && this.failures > ISOLATE_AFTER) {
       const reason = this.strike(batch[0]!, error);
       if (reason) {
@@ -470,26 +515,32 @@ export class IngestWorker {
    * letters again (idempotently) or trims again, and never loses one.
    */
   private async runCompletions(): Promise<void> {
+    // Until they go through, a read or a commit that succeeds meanwhile does not end the backoff.
+    this.completionsFailing = !(await this.completeAll());
+  }
+
+  private async completeAll(): Promise<boolean> {
     while (this.completions.length) {
       const c = this.completions[0]!;
       if (!c.written) {
-        if (!(await this.guard('bus', async () => (await this.bus.deadLetter(c.dead), true)))) return;
+        if (!(await this.guard('bus', async () => (await this.bus.deadLetter(c.dead), true)))) return false;
         c.written = true;
         this.metrics.deadLettered += c.dead.length;
         for (const d of c.dead) this.log(`ingest: dead letter ${d.shard}:${d.source}: ${d.reason}`);
       }
       if (c.effects) {
         const effects = c.effects;
-        if (!(await this.guard('bus', async () => (await publishEffects(this.bus, effects), true)))) return;
+        if (!(await this.guard('bus', async () => (await publishEffects(this.bus, effects), true)))) return false;
         c.effects = null;
       }
       if (!c.trimmed) {
-        if (!(await this.guard('bus', async () => (await Promise.all([...c.offsets].map(([s, id]) => this.bus.committed(s, id))), true)))) return;
+        if (!(await this.guard('bus', async () => (await Promise.all([...c.offsets].map(([s, id]) => this.bus.committed(s, id))), true)))) return false;
         c.trimmed = true;
       }
-      if (c.dead.length && !(await this.guard('database', async () => (await this.ownership.forget(c.dead), true)))) return;
+      if (c.dead.length && !(await this.guard('database', async () => (await this.ownership.forget(c.dead), true)))) return false;
       this.completions.shift();
     }
+    return true;
   }
 }
 
