@@ -158,10 +158,13 @@ for (const kind of ['memory', 'redis'] as const) {
         const sender = (async () => {
           while (sending) await Promise.all(Array.from({ length: 20 }, () => engine.xadd(`${prefix}:events`, '*', 'payload', trade('BUSY_INR', `b${sent++}`))));
         })();
-        let moved = 0;
-        for (let i = 0; i < 50 && moved < 50; i++) moved += await bus.route(10);
-        sending = false;
-        await sender;
+        try {
+          let moved = 0;
+          for (let i = 0; i < 50 && moved < 50; i++) moved += await bus.route(10);
+        } finally {
+          sending = false;
+          await sender;
+        }
         while ((await bus.route(1000)) > 0);
         const shard = shardOf(trade('WIDE_INR', 'w'), 4)!;
         const read = await bus.read(all(), 100_000, 10);
