@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Cluster, Redis } from 'ioredis';
 import { RedisCache } from '../cache/cache.ts';
-import { COMMITTED, COUNT_START, DEAD_IDS, DEAD_LETTER, HEARTBEAT, LEASE, LIST_DEAD, RELEASE, REPLAY_DEAD, ROUTE } from './scripts.ts';
+import { ANCHOR, COMMITTED, COUNT_START, DEAD_IDS, DEAD_LETTER, HEARTBEAT, LEASE, LIST_DEAD, RELEASE, REPLAY_DEAD, ROUTE } from './scripts.ts';
 import { ROUTING, shardOf } from './routing.ts';
 import {
   compareIds, DEFAULT_NAMES, nextId, shardKey, ShardCountError, splitDeadId, type Bus, type BusEntry, type BusNames, type BusStats,
@@ -273,6 +273,10 @@ export class RedisBus implements Bus {
 
   async committed(shard: number, offset: string): Promise<void> {
     await this.cmd.eval(COMMITTED, 2, this.key(shard, ':offset'), this.shardStream(shard), offset, nextId(offset));
+  }
+
+  async anchor(shard: number, offset: string): Promise<number> {
+    return Number(await this.cmd.eval(ANCHOR, 1, this.shardStream(shard), offset, nextId(offset)));
   }
 
   private markerKey(shard: number, source: string): string {

@@ -187,6 +187,42 @@ redis.call('SET', KEYS[1], ARGV[1])
 return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
 
 /**
+ * KEYS: shard stream. ARGV: the shard's offset, the id just after it.
+ * Keeps a shard's new entries after its offset whatever the Redis clock says. Entry ids come from
+ * the server's clock and never go back within a stream; but a stream made again (a Redis that
+ * came back empty, a deleted key) on a clock behind the offset would give new entries ids at or
+ * below it, which the owner would never read and the next trim would remove. So: a missing stream
+ * is made, empty, remembering the offset as its last id; a stream whose last id is behind the
+ * offset has its entries (all of them arrived after the offset was committed) appended again
+ * after it, in order. Returns how many entries moved.
+ */
+export const ANCHOR = `
+local function before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XADD', KEYS[1], ARGV[2], 'anchor', '1')
+  redis.call('XDEL', KEYS[1], ARGV[2])
+  return 0
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last = '0-0'
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+end
+if not before(last, ARGV[1]) then return 0 end
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+redis.call('XSETID', KEYS[1], ARGV[1])
+for _, e in ipairs(entries) do
+  redis.call('XADD', KEYS[1], '*', unpack(e[2]))
+  redis.call('XDEL', KEYS[1], e[1])
+end
+return #entries`;
+
+/**
  * KEYS: lease. ARGV: worker, ttl (ms). Takes the lease when it is free, extends it when this
  * worker holds it; returns 1 when held, 0 when another worker holds it.
  */

@@ -158,6 +158,11 @@ export interface Bus {
   /** After a commit (and its dead letters): records the offset and removes the shard's entries up to it. */
   committed(shard: number, offset: string): Promise<void>;
   /**
+   * Makes sure the shard's new entries get ids after its offset, even on a stream made again on a
+   * clock behind it (see the ANCHOR script); returns how many waiting entries had to be moved.
+   */
+  anchor(shard: number, offset: string): Promise<number>;
+  /**
    * Writes dead letters, each with a copy of its source entry's fields made where the entry is
    * (so nothing is lost or re-encoded on the way); a source already there is not written twice.
    */

@@ -67,6 +67,7 @@ export class Ownership {
     if (!this.workers.includes(this.worker)) this.workers = [...this.workers, this.worker].sort();
     const target = assignment(this.bus.shards, this.workers);
     const held = new Set(await this.bus.renew([...this.owned.keys()], this.worker, this.options.leaseMs));
+    await Promise.all([...this.owned.keys()].filter((s) => held.has(s)).map((s) => this.anchor(s, this.offsets.committed.get(s)!)));
     for (const shard of [...this.owned.keys()]) {
       if (!held.has(shard)) {
         this.log(`lost the lease of shard ${shard}`);
@@ -119,11 +120,18 @@ export class Ownership {
    */
   private async take(shard: number): Promise<void> {
     const offset = await this.loadOffset(shard);
+    await this.anchor(shard, offset);
     await this.flushOutbox(shard);
     await this.bus.committed(shard, offset);
     this.offsets.committed.set(shard, offset);
     this.owned.set(shard, { shard, readPos: offset, starts: 0, alone: 0 });
     this.log(`took shard ${shard} at offset ${offset}`);
+  }
+
+  /** See Bus.anchor: entries that arrived on a stream made again behind the offset are moved after it, not skipped. */
+  private async anchor(shard: number, offset: string): Promise<void> {
+    const moved = await this.bus.anchor(shard, offset);
+    if (moved > 0) this.log(`shard ${shard}: ${moved} entries had ids at or behind its offset ${offset} (its stream was made again on a clock behind it); moved after it`);
   }
 
   private async loadOffset(shard: number): Promise<string> {
