@@ -109,6 +109,8 @@ export class IngestWorker {
   private rebalancing = false;
   /** Completions stopped on a failure: the loop keeps backing off until they go through. */
   private completionsFailing = false;
+  /** Whether the last batch was one entry of a shard applied one by one (see nextBatch). */
+  private carefulTurn = false;
   private lastTrim = 0;
   private backoffMs = 0;
   databaseHealthy = true;
@@ -363,6 +365,8 @@ export class IngestWorker {
       return offset !== undefined && compareIds(h.id, offset) > 0;
     });
     if (this.held.length === 0) return [];
+    /** Shards applied one entry at a time, with that entry. */
+    const careful = new Map<number, BatchItem>();
     for (const owned of this.ownership.owned.values()) {
       // Once an owner has committed on a shard (starts 1), the shard is not special: no scan.
       if (owned.starts === 1 && owned.alone === 0) continue;
@@ -380,9 +384,13 @@ export class IngestWorker {
         owned.alone = this.batchSize;
         this.log(`ingest: owners started on shard ${owned.shard} at entry ${first.id} ${owned.starts} times; applying it alone, and up to ${this.batchSize - 1} entries after it one by one`);
       }
-      if (owned.alone > 0) return [first];
+      if (owned.alone > 0) careful.set(owned.shard, first);
     }
-    return this.held.slice(0, this.batchSize);
+    if (careful.size === 0) return this.held.slice(0, this.batchSize);
+    // One entry of a careful shard, then a batch of the other shards, in turn: they keep moving meanwhile.
+    const others = this.held.filter((h) => !careful.has(h.shard));
+    this.carefulTurn = !this.carefulTurn || others.length === 0;
+    return this.carefulTurn ? [careful.values().next().value!] : others.slice(0, this.batchSize);
   }
 
   /**
