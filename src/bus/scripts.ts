@@ -169,19 +169,22 @@ return id`;
 
 
 
+/** Lua: whether stream id a comes before stream id b (numerically, as Redis orders them). */
+const BEFORE = `local function before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+`;
+
 /**
  * KEYS: offset key, shard stream. ARGV: offset, the id just after it.
  * Records the last committed offset (never moving it back) and removes the shard's entries up to
  * it: what is committed is in PostgreSQL, and its dead letters are written.
  */
 export const COMMITTED = `
-local function before(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am < bm or (am == bm and as < bs)
-end
-local current = redis.call('GET', KEYS[1])
+${BEFORE}local current = redis.call('GET', KEYS[1])
 if current and not before(current, ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
@@ -197,13 +200,7 @@ return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
  * after it, in order. Returns how many entries moved.
  */
 export const ANCHOR = `
-local function before(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am < bm or (am == bm and as < bs)
-end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+${BEFORE}if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('XADD', KEYS[1], ARGV[2], 'anchor', '1')
   redis.call('XDEL', KEYS[1], ARGV[2])
   return 0
