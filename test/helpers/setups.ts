@@ -18,9 +18,10 @@ export interface IngestContext {
  * Declares `body`'s tests once per ingest setup: the embedded database with the in-process bus,
  * and PostgreSQL with Redis (skipped when a server is unreachable, unless the run requires
  * servers). Each suite gets a fresh migrated and seeded database and a bus with this run's key
- * prefix, removed afterwards. The body's own before() hooks run after the setup's.
+ * prefix, removed afterwards. The body's own before() hooks run after the setup's; it is given
+ * the setup's name to declare tests that only one setup has.
  */
-export function eachIngestSetup(title: string, body: (get: () => IngestContext) => void): void {
+export function eachIngestSetup(title: string, body: (get: () => IngestContext, setup: IngestSetup) => void): void {
   for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
     describe(`${title} [${setup}]`, async () => {
       const reason =
@@ -55,7 +56,7 @@ export function eachIngestSetup(title: string, body: (get: () => IngestContext) 
       body(() => {
         if (!context) throw new Error('ingest setup not ready');
         return context;
-      });
+      }, setup);
     });
   }
 }
