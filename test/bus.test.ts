@@ -179,6 +179,23 @@ for (const kind of ['memory', 'redis'] as const) {
         engine.disconnect();
       });
 
+      it('leaves a wide entry that another router has claimed, without spinning on it, and moves it once the claim is gone', { timeout: 30_000 }, async () => {
+        const r = new Redis(REDIS_URL);
+        const fields = Array.from({ length: 5000 }, (_, i) => [`f${i}`, `v${i}`]).flat();
+        const id = await r.xadd(`${prefix}:events`, '*', 'payload', trade('CLAIMED_INR', 'c'), ...fields);
+        await r.set(`${prefix}:events:routing:${id}`, 'another-router', 'PX', 60_000);
+        const t0 = Date.now();
+        assert.equal(await bus.route(10), 0);
+        assert.ok(Date.now() - t0 < 1000, 'returned at once');
+        assert.equal((await bus.stats()).entryStreamLength, 1, 'left where it is');
+        await r.del(`${prefix}:events:routing:${id}`);
+        assert.equal(await bus.route(10), 1);
+        const read = await bus.read(all(), 10, 10);
+        assert.equal(read.length, 1);
+        await bus.committed(read[0]!.shard, read[0]!.id);
+        r.disconnect();
+      });
+
       it('replays a dead letter into its own shard, whatever stream its fields name', async () => {
         const r = new Redis(REDIS_URL);
         const id = await r.xadd(`${bus.shardStream(1)}:dead`, '*', 'source', '5-0', 'stream', `${prefix}:elsewhere`, 'reason', 'old', 'attempts', '1', 'failed_at', new Date().toISOString(), 'f:payload', trade('OLD_INR', 'o1'));

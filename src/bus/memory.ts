@@ -181,14 +181,13 @@ export class MemoryBus implements Bus {
 
   async committed(shard: number, offset: string): Promise<void> {
     const part = this.parts[shard]!;
-    if (part.offset && compareIds(part.offset, offset) >= 0) return;
-    part.offset = offset;
+    if (!part.offset || compareIds(part.offset, offset) < 0) part.offset = offset;
     part.entries = part.entries.filter((e) => compareIds(e.id, offset) > 0);
   }
 
-  /** Ids here come from one counter that never goes back: nothing to move. */
-  async anchor(): Promise<number> {
-    return 0;
+  /** Ids here come from one counter that never goes back, and the shards never go: nothing to do. */
+  async anchor(): Promise<{ made: boolean; lastId: string | null }> {
+    return { made: false, lastId: null };
   }
 
   async deadLetter(letters: NewDeadLetter[]): Promise<void> {

@@ -171,7 +171,9 @@ export class RedisBus implements Bus {
       ];
       moved += Number(n);
       if (!stoppedAt) return moved;
-      if (await this.routeOne(stoppedAt)) moved += 1;
+      // Another router holds that entry's claim: the caller comes back later (no spinning on it).
+      if (!(await this.routeOne(stoppedAt))) return moved;
+      moved += 1;
     }
     return moved;
   }
@@ -275,8 +277,9 @@ export class RedisBus implements Bus {
     await this.cmd.eval(COMMITTED, 2, this.key(shard, ':offset'), this.shardStream(shard), offset, nextId(offset));
   }
 
-  async anchor(shard: number, offset: string): Promise<number> {
-    return Number(await this.cmd.eval(ANCHOR, 1, this.shardStream(shard), offset, nextId(offset)));
+  async anchor(shard: number, after: string, check = false): Promise<{ made: boolean; lastId: string | null }> {
+    const reply = (await this.cmd.eval(ANCHOR, 1, this.shardStream(shard), nextId(after), check ? 'check' : '')) as string | null;
+    return { made: reply === 'made', lastId: reply && reply !== 'made' ? reply : null };
   }
 
   private markerKey(shard: number, source: string): string {

@@ -169,55 +169,45 @@ return id`;
 
 
 
-/** Lua: whether stream id a comes before stream id b (numerically, as Redis orders them). */
-const BEFORE = `local function before(a, b)
+/**
+ * KEYS: offset key, shard stream. ARGV: offset, the id just after it.
+ * Records the last committed offset (never moving it back) and removes the shard's entries up to
+ * it: what is committed is in PostgreSQL, and its dead letters are written. The trim runs even
+ * when the offset is not new: entries up to it that turn up again (a Redis restored from an older
+ * snapshot) would otherwise wait there forever, never read.
+ */
+export const COMMITTED = `
+local function before(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
   am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
   return am < bm or (am == bm and as < bs)
 end
-`;
-
-/**
- * KEYS: offset key, shard stream. ARGV: offset, the id just after it.
- * Records the last committed offset (never moving it back) and removes the shard's entries up to
- * it: what is committed is in PostgreSQL, and its dead letters are written.
- */
-export const COMMITTED = `
-${BEFORE}local current = redis.call('GET', KEYS[1])
-if current and not before(current, ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
+local current = redis.call('GET', KEYS[1])
+if not current or before(current, ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
 
 /**
- * KEYS: shard stream. ARGV: the shard's offset, the id just after it.
- * Keeps a shard's new entries after its offset whatever the Redis clock says. Entry ids come from
- * the server's clock and never go back within a stream; but a stream made again (a Redis that
- * came back empty, a deleted key) on a clock behind the offset would give new entries ids at or
- * below it, which the owner would never read and the next trim would remove. So: a missing stream
- * is made, empty, remembering the offset as its last id; a stream whose last id is behind the
- * offset has its entries (all of them arrived after the offset was committed) appended again
- * after it, in order. Returns how many entries moved.
+ * KEYS: shard stream. ARGV: the id new entries must come after (just after the owner's read
+ * position), and "check" to report the stream's last id. Entry ids come from the server's clock
+ * and never go back within a stream; but a stream made again (a Redis that came back empty, a
+ * deleted key) on a clock behind the owner's position would give new entries ids the owner never
+ * reads. So a missing stream is made, empty, with that id as its last: entries added afterwards
+ * come after it whatever the clock says. Returns "made"; otherwise, with "check", the stream's
+ * last id (the owner compares it with the offset); otherwise false.
  */
 export const ANCHOR = `
-${BEFORE}if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('XADD', KEYS[1], ARGV[2], 'anchor', '1')
-  redis.call('XDEL', KEYS[1], ARGV[2])
-  return 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XADD', KEYS[1], ARGV[1], 'anchor', '1')
+  redis.call('XDEL', KEYS[1], ARGV[1])
+  return 'made'
 end
+if ARGV[2] ~= 'check' then return false end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last = '0-0'
 for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
+  if info[i] == 'last-generated-id' then return info[i + 1] end
 end
-if not before(last, ARGV[1]) then return 0 end
-local entries = redis.call('XRANGE', KEYS[1], '-', '+')
-redis.call('XSETID', KEYS[1], ARGV[1])
-for _, e in ipairs(entries) do
-  redis.call('XADD', KEYS[1], '*', unpack(e[2]))
-  redis.call('XDEL', KEYS[1], e[1])
-end
-return #entries`;
+return false`;
 
 /**
  * KEYS: lease. ARGV: worker, ttl (ms). Takes the lease when it is free, extends it when this

@@ -158,10 +158,11 @@ export interface Bus {
   /** After a commit (and its dead letters): records the offset and removes the shard's entries up to it. */
   committed(shard: number, offset: string): Promise<void>;
   /**
-   * Makes sure the shard's new entries get ids after its offset, even on a stream made again on a
-   * clock behind it (see the ANCHOR script); returns how many waiting entries had to be moved.
+   * Makes a missing shard stream again, empty, so that new entries get ids after `after` whatever
+   * the server's clock says (see the ANCHOR script). Returns whether it was made, and, when
+   * `check` is set, the stream's last id (null when the bus has no such thing).
    */
-  anchor(shard: number, offset: string): Promise<number>;
+  anchor(shard: number, after: string, check?: boolean): Promise<{ made: boolean; lastId: string | null }>;
   /**
    * Writes dead letters, each with a copy of its source entry's fields made where the entry is
    * (so nothing is lost or re-encoded on the way); a source already there is not written twice.

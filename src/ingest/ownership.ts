@@ -1,4 +1,4 @@
-import type { Bus, NewDeadLetter } from '../bus/types.ts';
+import { compareIds, type Bus, type NewDeadLetter } from '../bus/types.ts';
 import type { Database } from '../database/types.ts';
 import type { Offsets } from './apply/batch.ts';
 
@@ -67,7 +67,7 @@ export class Ownership {
     if (!this.workers.includes(this.worker)) this.workers = [...this.workers, this.worker].sort();
     const target = assignment(this.bus.shards, this.workers);
     const held = new Set(await this.bus.renew([...this.owned.keys()], this.worker, this.options.leaseMs));
-    await Promise.all([...this.owned.keys()].filter((s) => held.has(s)).map((s) => this.anchor(s, this.offsets.committed.get(s)!)));
+    await Promise.all([...this.owned.values()].filter((o) => held.has(o.shard)).map((o) => this.anchor(o.shard, o.readPos)));
     for (const shard of [...this.owned.keys()]) {
       if (!held.has(shard)) {
         this.log(`lost the lease of shard ${shard}`);
@@ -95,10 +95,10 @@ export class Ownership {
    * Returns the shards whose lease this worker no longer holds (the next rebalance drops them).
    */
   async keepAlive(): Promise<number[]> {
-    await this.bus.heartbeat(this.worker, this.options.leaseMs);
     const shards = [...this.owned.keys()];
-    const held = new Set(await this.bus.renew(shards, this.worker, this.options.leaseMs));
-    return shards.filter((s) => !held.has(s));
+    const [held] = await Promise.all([this.bus.renew(shards, this.worker, this.options.leaseMs), this.bus.heartbeat(this.worker, this.options.leaseMs)]);
+    const kept = new Set(held);
+    return shards.filter((s) => !kept.has(s));
   }
 
   /** The shards dropped since the last call. */
@@ -120,7 +120,7 @@ export class Ownership {
    */
   private async take(shard: number): Promise<void> {
     const offset = await this.loadOffset(shard);
-    await this.anchor(shard, offset);
+    await this.anchor(shard, offset, true);
     await this.flushOutbox(shard);
     await this.bus.committed(shard, offset);
     this.offsets.committed.set(shard, offset);
@@ -128,10 +128,23 @@ export class Ownership {
     this.log(`took shard ${shard} at offset ${offset}`);
   }
 
-  /** See Bus.anchor: entries that arrived on a stream made again behind the offset are moved after it, not skipped. */
-  private async anchor(shard: number, offset: string): Promise<void> {
-    const moved = await this.bus.anchor(shard, offset);
-    if (moved > 0) this.log(`shard ${shard}: ${moved} entries had ids at or behind its offset ${offset} (its stream was made again on a clock behind it); moved after it`);
+  /**
+   * See Bus.anchor: a shard stream that is gone is made again to continue after `after` (what this
+   * owner has read). When taking a shard (`check`), a stream whose last id is behind the offset
+   * is reported: its entries up to the offset are trimmed as applied, which is right for a stream
+   * restored from an older snapshot and wrong for one made again on a clock behind the offset
+   * before this owner could anchor it; which of the two it was, only the operator can tell.
+   */
+  private async anchor(shard: number, after: string, check = false): Promise<void> {
+    const { made, lastId } = await this.bus.anchor(shard, after, check);
+    if (made) this.log(`shard ${shard}: its stream was gone; made again, empty, to continue after ${after}`);
+    else if (lastId && compareIds(lastId, after) < 0) {
+      this.log(
+        `shard ${shard}: WARNING its stream's last id ${lastId} is behind the shard's offset ${after}: ` +
+          `entries up to the offset are taken as applied (right for a Redis restored from an older snapshot; ` +
+          `wrong if the stream was made again on a Redis whose clock is behind, in which case those entries were not applied)`,
+      );
+    }
   }
 
   private async loadOffset(shard: number): Promise<string> {
@@ -150,15 +163,23 @@ export class Ownership {
    * removes them).
    */
   async resync(shards: number[]): Promise<void> {
+    let failure: unknown = null;
     for (const shard of shards) {
       const owned = this.owned.get(shard);
       if (!owned) continue;
-      const offset = await this.loadOffset(shard);
-      await this.flushOutbox(shard);
-      this.offsets.committed.set(shard, offset);
-      owned.readPos = offset;
-      this.log(`shard ${shard} had moved on to ${offset}; continuing from there`);
+      try {
+        const offset = await this.loadOffset(shard);
+        await this.flushOutbox(shard);
+        this.offsets.committed.set(shard, offset);
+        owned.readPos = offset;
+        this.log(`shard ${shard} had moved on to ${offset}; continuing from there`);
+      } catch (error) {
+        // Not known where to go on from: the shard is let go, and the next round takes it afresh.
+        this.drop(shard);
+        failure ??= error;
+      }
     }
+    if (failure) throw failure;
   }
 
   /** Dead letters committed by a batch and not yet written on the bus. */

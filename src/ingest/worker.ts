@@ -109,8 +109,9 @@ export class IngestWorker {
   private rebalancing = false;
   /** Completions stopped on a failure: the loop keeps backing off until they go through. */
   private completionsFailing = false;
-  /** Whether the last batch was one entry of a shard applied one by one (see nextBatch). */
+  /** Whether the last batch was one entry of a shard applied one by one, and which such shard goes next (see nextBatch). */
   private carefulTurn = false;
+  private carefulNext = 0;
   private lastTrim = 0;
   private backoffMs = 0;
   databaseHealthy = true;
@@ -387,10 +388,13 @@ export class IngestWorker {
       if (owned.alone > 0) careful.set(owned.shard, first);
     }
     if (careful.size === 0) return this.held.slice(0, this.batchSize);
-    // One entry of a careful shard, then a batch of the other shards, in turn: they keep moving meanwhile.
+    // One entry of a careful shard (each careful shard in turn), then a batch of the other shards:
+    // they all keep moving meanwhile.
     const others = this.held.filter((h) => !careful.has(h.shard));
     this.carefulTurn = !this.carefulTurn || others.length === 0;
-    return this.carefulTurn ? [careful.values().next().value!] : others.slice(0, this.batchSize);
+    if (!this.carefulTurn) return others.slice(0, this.batchSize);
+    const turn = [...careful.values()];
+    return [turn[this.carefulNext++ % turn.length]!];
   }
 
   /**
@@ -461,9 +465,11 @@ export class IngestWorker {
       return { outcome: none(), applied: [] };
     }
     if (error instanceof PartialApply) {
-      // The committed part is behind the offsets now: it is done, and the rest is retried.
-      if (error.cause instanceof ShardMoved) await this.moved(error.cause);
-      else this.failures += 1;
+      // The committed part is behind the offsets now: it is done (and completed, even when the
+      // resync fails: the next refused commit tries that again), and the rest is retried.
+      if (error.cause instanceof ShardMoved) {
+        await this.moved(error.cause).catch((e) => this.log(`ingest: resync after a takeover failed: ${(e as Error)?.message ?? String(e)}`));
+      } else this.failures += 1;
       const committed = new Set([...error.committed.applied, ...error.committed.duplicates, ...error.committed.rejected.map((r) => r.key)]);
       const applied = batch.filter((h) => committed.has(h.key));
       this.appliedTotal += applied.length;
