@@ -10,7 +10,7 @@ import { IngestWorker } from '../src/ingest/worker.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { EngineSimulator } from '../src/simulator/engine.ts';
-import { ensureSimulatorUsers, runSimulator } from '../src/simulator/run.ts';
+import { ensureSimulatorUsers } from '../src/simulator/run.ts';
 import { applyInBatches, decodeEntries } from './apply.ts';
 import { runSeedBaseline } from './baseline.ts';
 
@@ -148,6 +148,8 @@ interface Scratch {
   url: string;
   bus: RedisBus;
   names: { stream: string; list: string; keyPrefix: string };
+  /** The environment that points a tradestore process at this scratch database and bus. */
+  env: Record<string, string>;
   dispose: () => Promise<void>;
 }
 
@@ -163,6 +165,10 @@ async function scratch(target: BenchTarget, shards: number): Promise<Scratch> {
     url: database.url,
     bus,
     names,
+    env: {
+      DATABASE_URL: database.url, REDIS_URL: target.redisUrl, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list,
+      TRADESTORE_KEY_PREFIX: names.keyPrefix, TRADESTORE_SHARDS: String(shards),
+    },
     dispose: async () => {
       await bus.close();
       const r = new Redis(target.redisUrl);
@@ -225,11 +231,17 @@ async function measureMix(target: BenchTarget, events: number, latencySeconds: n
     await load(s.bus, messages, 'shard');
     const { rate: maxRate, worker } = await drainRate(s, messages.length, batchSize);
     worker.metrics.takeLatencyPercentiles(50);
-    // Latency at about half the maximum, offered steadily.
+    // Latency at about half the maximum, offered steadily by an engine in a process of its own
+    // (`tradestore simulate`), as a trading engine would be: not on the worker's event loop.
     const offered = Math.max(1, Math.round(maxRate / 2));
-    const steady = new EngineSimulator({ seed: 9, prefix: 'lat' });
-    await ensureSimulatorUsers(s.db, steady);
-    const sent = await runSimulator(s.bus, steady, { rate: offered, count: offered * latencySeconds });
+    const sent = offered * latencySeconds;
+    const engine = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'simulate', '--rate', String(offered), '--count', String(sent), '--seed', '9', '--prefix', 'lat'],
+      { cwd: ROOT, env: { ...process.env, ...s.env }, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const code = await new Promise<number | null>((r) => engine.once('exit', r));
+    if (code !== 0) throw new Error(`the engine (tradestore simulate) exited with ${code}`);
     await drain(s.bus, 120_000, () => worker.lastError);
     const [p50, p99] = worker.metrics.takeLatencyPercentiles(50, 99);
     await worker.stop();
@@ -255,11 +267,7 @@ async function measureProcesses(target: BenchTarget, events: number, workers: nu
     const staging = new RedisBus({ url: target.redisUrl, names: { ...s.names, stream: `${s.names.stream}:staging` }, shards });
     await load(staging, messages, 'shard');
     await staging.close();
-    const env = {
-      ...process.env, DATABASE_URL: s.url, REDIS_URL: target.redisUrl, TRADESTORE_STREAM: s.names.stream, TRADESTORE_LIST: s.names.list,
-      TRADESTORE_KEY_PREFIX: s.names.keyPrefix, TRADESTORE_SHARDS: String(shards), TRADESTORE_BATCH_SIZE: String(batchSize), PORT: '0',
-      TRADESTORE_MAINTENANCE_TICK_MS: '0',
-    };
+    const env = { ...process.env, ...s.env, TRADESTORE_BATCH_SIZE: String(batchSize), PORT: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' };
     for (let i = 0; i < workers; i++) {
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--no-api'], { cwd: ROOT, env: { ...env, TRADESTORE_CONSUMER: `bench-${i}` }, stdio: 'ignore' });
       children.push(child);
