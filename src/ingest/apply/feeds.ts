@@ -351,7 +351,7 @@ export function rowApplier<T extends EventType>(spec: RowSpec<T>) {
           claim.kind,
           identified.map((e) => {
             const d = e.event.data as Data<T>;
-            return { entry: e, key: claim.key(d)!, at: claim.at(d), content: claim.content(d) };
+            return { entry: e, key: claim.key(d)!, at: claim.at(d), content: () => claim.content(d) };
           }),
           claim.stored,
           (i) => claim.describe(i.entry.event.data as Data<T>),

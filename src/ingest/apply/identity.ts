@@ -14,8 +14,11 @@ export interface Identified<E extends Entry> {
   /** The identity as text; see migration 008 for each kind's layout. */
   key: string;
   at: Date;
-  /** Canonical content (decimals without trailing zeros, times as ISO) compared field by field. */
-  content: Record<string, string>;
+  /**
+   * Canonical content (decimals without trailing zeros, times as ISO) compared field by field;
+   * computed only for the repeats that need comparing.
+   */
+  content: () => Record<string, string>;
 }
 
 /**
@@ -83,7 +86,8 @@ export async function claimIdentities<E extends Entry>(
     `INSERT INTO ingest_identities (kind, key, occurred_at)
      SELECT $1, u.key, u.at FROM unnest($2::text[], $3::timestamptz[]) AS u(key, at)
      ON CONFLICT DO NOTHING RETURNING key`,
-    [kind, candidates.map((c) => c.key), candidates.map((c) => c.at)],
+    // Times as ISO text, which the driver passes as they are (Date parameters it formats one by one).
+    [kind, candidates.map((c) => c.key), candidates.map((c) => c.at.toISOString())],
   );
   const fresh = new Set(rows.map((r) => r.key));
   const repeats = candidates.filter((c) => !fresh.has(c.key));
@@ -104,10 +108,11 @@ export async function claimIdentities<E extends Entry>(
       accepted.push(item.entry);
       continue;
     }
-    const [before, where] = fresh.has(item.key) ? [first.get(item.key)!.content, 'an earlier message of the same batch'] : [contents.get(item.key), 'the stored one'];
+    const [before, where] = fresh.has(item.key) ? [first.get(item.key)!.content(), 'an earlier message of the same batch'] : [contents.get(item.key), 'the stored one'];
     // An identity whose row is gone (removed by retention) is not written again.
-    if (before && differences(before, item.content).length) {
-      rejected.push({ key: item.entry.key, reason: conflict(describe(item), before, item.content, where) });
+    const received = before ? item.content() : null;
+    if (before && received && differences(before, received).length) {
+      rejected.push({ key: item.entry.key, reason: conflict(describe(item), before, received, where) });
     }
   }
   return accepted;

@@ -64,7 +64,7 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   const accepted = await claimIdentities(
     tx,
     'trade',
-    valid.map((e) => ({ entry: e, key: tradeKey(e.event.data), at: e.event.data.timestamp, content: tradeContent(e.event.data) })),
+    valid.map((e) => ({ entry: e, key: tradeKey(e.event.data), at: e.event.data.timestamp, content: () => tradeContent(e.event.data) })),
     storedTrades,
     (i) => `trade ${i.entry.event.data.market} ${i.entry.event.data.id}`,
     rejected,
