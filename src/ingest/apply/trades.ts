@@ -71,6 +71,8 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   );
   if (accepted.length === 0) return { rejected };
   const col = (f: (d: Entry<'TRADE_ADDED'>['event']['data']) => unknown) => accepted.map((e) => f(e.event.data));
+  // Each time as ISO text once: for the insert and for the publication.
+  const iso = new Map(accepted.map((e) => [e.event.data, e.event.data.timestamp.toISOString()]));
   // Only the identity and the sequence come back: the rest is what was sent (times as ISO text,
   // which the driver passes as they are; Date parameters it would format one by one).
   const { rows } = await tx.query<{ market: string; id: string; sequence_number: string }>(
@@ -86,7 +88,7 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
       col((d) => d.price),
       col((d) => d.quantity),
       col((d) => d.isBuyerMaker),
-      col((d) => d.timestamp.toISOString()),
+      col((d) => iso.get(d)),
       col((d) => d.buyerOrderId ?? null),
       col((d) => d.sellerOrderId ?? null),
       col((d) => d.buyerId ?? null),
@@ -107,7 +109,7 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
     )),
   );
   effects.trades.push(
-    ...inserted.map(({ d, sequence, price, quantity }) => ({ market: d.market, id: d.id, sequence: String(sequence), price, quantity, isBuyerMaker: d.isBuyerMaker, executedAt: d.timestamp })),
+    ...inserted.map(({ d, sequence, price, quantity }) => ({ market: d.market, id: d.id, sequence: String(sequence), price, quantity, isBuyerMaker: d.isBuyerMaker, executedAt: iso.get(d)! })),
   );
   return { rejected };
 }

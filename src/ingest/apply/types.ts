@@ -33,7 +33,8 @@ export interface Candle {
 
 /** What a committed batch changed, for post-commit publication and cache invalidation. */
 export interface Effects {
-  trades: { market: string; id: string; sequence: string; price: string; quantity: string; isBuyerMaker: boolean; executedAt: Date }[];
+  /** executedAt as ISO text, as it is published. */
+  trades: { market: string; id: string; sequence: string; price: string; quantity: string; isBuyerMaker: boolean; executedAt: string }[];
   /** Candles as stored after the batch (the upsert returns them). */
   candles: Candle[];
   orders: { id: string; market: string; userId: string | null; status: string; filledQuantity: string }[];
