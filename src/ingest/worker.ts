@@ -167,9 +167,14 @@ export class IngestWorker {
     }
   }
 
-  /** Renews membership and leases between rebalances (see STUCK_MS); its failures are the next rebalance's to find. */
+  /**
+   * Renews membership and leases when the loop has not rebalanced (which renews them too) for a
+   * round's time, unless the loop hangs (see STUCK_MS); its failures are the next rebalance's to find.
+   */
   private keepAlive(): void {
-    if (this.keeping || this.rebalancing || this.stopping || Date.now() - this.lastStepAt > STUCK_MS) return;
+    if (this.keeping || this.rebalancing || this.stopping) return;
+    const now = Date.now();
+    if (now - this.lastRebalance < this.leaseMs / 5 || now - this.lastStepAt > STUCK_MS) return;
     this.keeping = this.ownership
       .keepAlive()
       .then((lost) => {

@@ -110,10 +110,9 @@ export async function claimIdentities<E extends Entry>(
     }
     const [before, where] = fresh.has(item.key) ? [first.get(item.key)!.content(), 'an earlier message of the same batch'] : [contents.get(item.key), 'the stored one'];
     // An identity whose row is gone (removed by retention) is not written again.
-    const received = before ? item.content() : null;
-    if (before && received && differences(before, received).length) {
-      rejected.push({ key: item.entry.key, reason: conflict(describe(item), before, received, where) });
-    }
+    if (!before) continue;
+    const received = item.content();
+    if (differences(before, received).length) rejected.push({ key: item.entry.key, reason: conflict(describe(item), before, received, where) });
   }
   return accepted;
 }
