@@ -21,6 +21,8 @@ export interface Config {
   /** REDIS_URL is one node of a Redis Cluster. */
   redisCluster: boolean;
   port: number;
+  /** The address the HTTP server binds (HOST; default all interfaces). */
+  host: string;
   bus: { stream: string; list: string; keyPrefix: string; shards: number };
   ingest: {
     consumer: string;
@@ -44,6 +46,14 @@ export interface Config {
     /** Requests per key (or per client address, without a key) and endpoint in one window. */
     rateLimit: number;
     rateWindowMs: number;
+    /** Invalid API keys from one client address per rate window before the address is refused (429). */
+    authFailureLimit: number;
+    /** A request (headers and body) that has not arrived whole within this long is answered 408 and closed. */
+    requestTimeoutMs: number;
+    /** Larger request bodies are refused with 413. */
+    bodyLimitBytes: number;
+    /** Larger WebSocket frames close the connection with 1009. */
+    wsMaxFrameBytes: number;
   };
 }
 
@@ -68,6 +78,14 @@ function port(name: string, value: string | undefined, fallback: number): number
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number 0–65535 (got ${JSON.stringify(value)})`);
   return n;
+}
+
+function host(name: string, value: string | undefined): string {
+  if (value === undefined || value.trim() === '') return '0.0.0.0';
+  const v = value.trim();
+  // An IPv4 or IPv6 address, or a host name (letters, digits, dots and dashes).
+  if (!/^[A-Za-z0-9.-]{1,253}$/.test(v) && !/^[0-9A-Fa-f:.]{2,45}$/.test(v)) throw new ConfigError(`${name} must be an address or host name to listen on, such as 127.0.0.1 or :: (got ${JSON.stringify(value)})`);
+  return v;
 }
 
 function int(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -116,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: url('REDIS_URL', env.REDIS_URL, ['redis:', 'rediss:']),
     redisCluster: flag('TRADESTORE_REDIS_CLUSTER', env.TRADESTORE_REDIS_CLUSTER),
     port: port('PORT', env.PORT, 8080),
+    host: host('HOST', env.HOST),
     bus: {
       stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, 'tradestore:events'),
       list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, 'db_processor'),
@@ -136,6 +155,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     api: {
       rateLimit: int('TRADESTORE_RATE_LIMIT', env.TRADESTORE_RATE_LIMIT, 1200, 1, 10_000_000),
       rateWindowMs: int('TRADESTORE_RATE_WINDOW_MS', env.TRADESTORE_RATE_WINDOW_MS, 60_000, 100, 86_400_000),
+      authFailureLimit: int('TRADESTORE_AUTH_FAILURE_LIMIT', env.TRADESTORE_AUTH_FAILURE_LIMIT, 20, 1, 1_000_000),
+      requestTimeoutMs: int('TRADESTORE_REQUEST_TIMEOUT_MS', env.TRADESTORE_REQUEST_TIMEOUT_MS, 30_000, 100, 3_600_000),
+      bodyLimitBytes: int('TRADESTORE_BODY_LIMIT_BYTES', env.TRADESTORE_BODY_LIMIT_BYTES, 1024 * 1024, 1024, 100 * 1024 * 1024),
+      wsMaxFrameBytes: int('TRADESTORE_WS_MAX_FRAME_BYTES', env.TRADESTORE_WS_MAX_FRAME_BYTES, 16 * 1024, 1024, 1024 * 1024),
     },
   };
 }

@@ -33,13 +33,14 @@ describe('configuration', () => {
       redisUrl: null,
       redisCluster: false,
       port: 8080,
+      host: '0.0.0.0',
       bus: { stream: 'tradestore:events', list: 'db_processor', keyPrefix: '', shards: 8 },
       ingest: {
         consumer: 'x', batchSize: 2000, leaseMs: 3000, maxStarts: 5, maxPayloadBytes: 1024 * 1024, maxClockSkewMs: 300_000,
         stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,
       },
       maintenanceTickMs: 60_000,
-      api: { rateLimit: 1200, rateWindowMs: 60_000 },
+      api: { rateLimit: 1200, rateWindowMs: 60_000, authFailureLimit: 20, requestTimeoutMs: 30_000, bodyLimitBytes: 1024 * 1024, wsMaxFrameBytes: 16 * 1024 },
     });
     assert.match(config.ingest.consumer, /-\d+$/, 'host name and pid');
   });
@@ -47,6 +48,8 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), (e: Error) => e instanceof ConfigError && /DATABASE_URL is not a URL/.test(e.message));
     assert.throws(() => loadConfig({ REDIS_URL: 'http://x' }), /REDIS_URL must start with redis: or rediss:/);
     assert.throws(() => loadConfig({ PORT: '80a' }), /PORT must be a port number/);
+    assert.throws(() => loadConfig({ HOST: 'a b' }), /HOST must be an address or host name/);
+    assert.throws(() => loadConfig({ TRADESTORE_REQUEST_TIMEOUT_MS: '5' }), /TRADESTORE_REQUEST_TIMEOUT_MS must be an integer from 100/);
     assert.throws(() => loadConfig({ TRADESTORE_BATCH_SIZE: '0' }), /TRADESTORE_BATCH_SIZE must be an integer from 1 to 10000/);
     assert.throws(() => loadConfig({ TRADESTORE_STREAM: 'a b' }), /TRADESTORE_STREAM must be 1-200 characters/);
     assert.throws(() => loadConfig({ TRADESTORE_RATE_LIMIT: '-1' }), /TRADESTORE_RATE_LIMIT must be an integer from 1/);

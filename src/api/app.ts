@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import { RedisBus } from '../bus/redis.ts';
 import type { Store } from '../store/store.ts';
 import { registerAuth } from './auth.ts';
+import { fallbackStore } from './rateLimitStore.ts';
 import { errorHandler } from './errors.ts';
 import { LiveStreams } from './live.ts';
 import { accountRoutes } from './routes/account.ts';
@@ -39,20 +40,21 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  registerAuth(app, store.apiKeys);
   await app.register(rateLimit, {
     global: true,
     max: config.api.rateLimit,
     timeWindow: config.api.rateWindowMs,
     // Seed 001's layout: rate_limit:{user}:{endpoint}, a counter that expires with the window.
-    nameSpace: `${config.bus.keyPrefix}rate_limit:`,
     keyGenerator: (request) => `${request.identity?.userId ?? `anonymous-${request.ip}`}:${request.routeOptions.url ?? 'unknown'}`,
     allowList: (request) => UNLIMITED.test(request.url),
-    ...(store.bus instanceof RedisBus ? { redis: store.bus.client } : {}),
+    store: fallbackStore(store.bus instanceof RedisBus ? store.bus.client : null, `${config.bus.keyPrefix}rate_limit:`),
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`rate limit exceeded: ${context.max} requests per ${context.after}; retry after ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
   });
-  await app.register(websocket);
+  // Frames above the limit close the connection with 1009 before they are buffered whole.
+  // Keys are checked after the rate limiter exists: invalid keys are limited per client address.
+  registerAuth(app, store.apiKeys, { failureLimit: config.api.authFailureLimit, windowMs: config.api.rateWindowMs });
+  await app.register(websocket, { options: { maxPayload: config.api.wsMaxFrameBytes } });
   const live = new LiveStreams(store);
   marketRoutes(app, store);
   accountRoutes(app, store);

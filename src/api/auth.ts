@@ -17,14 +17,37 @@ function presentedKey(request: FastifyRequest): string | null {
   return typeof key === 'string' && key !== '' ? key : null;
 }
 
-/** Resolves the caller's key on every request (before rate limiting, which counts per user). */
-export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository): void {
+export interface AuthOptions {
+  /** Invalid keys presented from one client address per window before it is refused (429) without a lookup. */
+  failureLimit: number;
+  windowMs: number;
+}
+
+/**
+ * Resolves the caller's key on every request, before the per-user rate limit (which counts per
+ * user). Invalid keys are counted per client address in the rate limiter's store: past
+ * `failureLimit` in a window, a key from that address is refused with 429 before it costs a
+ * database lookup, whatever the key.
+ */
+export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, options: AuthOptions): void {
   app.decorateRequest('identity', null);
+  const failures = app.createRateLimit({
+    keyGenerator: (request) => `auth-failures:${request.ip}`,
+    max: options.failureLimit,
+    timeWindow: options.windowMs,
+  });
   app.addHook('onRequest', async (request) => {
     const key = presentedKey(request);
     if (key === null) return;
+    const seen = await failures(request, { increment: false });
+    if (!seen.isAllowed && seen.remaining === 0) {
+      throw new ApiError(429, 'too_many_invalid_keys', `too many invalid API keys from this address: at most ${options.failureLimit} per ${Math.round(options.windowMs / 1000)} s; retry after ${Math.max(1, seen.ttlInSeconds)} s`);
+    }
     const identity = await keys.verify(key);
-    if (!identity) throw new ApiError(401, 'invalid_api_key', 'the API key is not valid (unknown, revoked or expired)');
+    if (!identity) {
+      await failures(request);
+      throw new ApiError(401, 'invalid_api_key', 'the API key is not valid (unknown, revoked or expired)');
+    }
     request.identity = identity;
   });
 }

@@ -7,7 +7,8 @@ import type { Market } from '../store/market.ts';
 import type { Store } from '../store/store.ts';
 import { ticker24hObject } from './binanceFormat.ts';
 
-type Send = (payload: object) => void;
+/** Receives a stream's events, each already serialized as JSON (the same text for every listener). */
+export type Listener = (json: string) => void;
 
 /** A Binance stream name, parsed: `tata_inr@trade`, `tata_inr@kline_1m`, `tata_inr@ticker`. */
 export interface StreamName {
@@ -19,14 +20,27 @@ export interface StreamName {
 
 const STREAM = /^([a-z0-9_.-]{1,50})@(trade|ticker|kline_([0-9]{1,2}[smhdwM]))$/;
 
+/** A stream's listeners and what feeds them; its payloads are computed once for all of them. */
+interface Feed {
+  listeners: Set<Listener>;
+  ready: Promise<() => Promise<void>>;
+}
+
+/** The ticker is recomputed after trades at most this often per market. */
+const TICKER_INTERVAL_MS = 1000;
+
 /**
  * Binance market streams fed by the ingest service's post-commit publications (Redis pub/sub,
- * or the in-process bus). One bus subscription per channel, shared by every socket that
- * listens; it ends when the last listener leaves.
+ * or the in-process bus). Fan-out: each stream (a market's trades, one kline interval, the
+ * ticker) has one feed, which computes and serializes each payload once, whatever the number of
+ * sockets listening, and ends when the last listener leaves. A listener that throws does not
+ * stop the others.
  */
 export class LiveStreams {
-  private readonly channels = new Map<string, { listeners: Set<(message: string) => void>; stop: Promise<() => Promise<void>> }>();
-  private readonly tickerTimers = new Set<NodeJS.Timeout>();
+  private readonly feeds = new Map<string, Feed>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Payloads that needed a database read (tickers, derived klines), for the fan-out test and /metrics. */
+  computations = 0;
 
   constructor(private readonly store: Store) {}
 
@@ -42,92 +56,130 @@ export class LiveStreams {
     return { name, market, kind: 'kline', interval: interval as KlineInterval };
   }
 
-  /** Starts sending the stream's events to `send`; returns the function that stops it. */
-  async subscribe(stream: StreamName, send: Send): Promise<() => Promise<void>> {
+  /** Starts sending the stream's events to `listener`; returns the function that stops it. Rejects when the bus cannot subscribe. */
+  async subscribe(stream: StreamName, listener: Listener): Promise<() => Promise<void>> {
+    let feed = this.feeds.get(stream.name);
+    if (!feed) {
+      const listeners = new Set<Listener>();
+      const broadcast = (payload: object) => {
+        const json = JSON.stringify(payload);
+        for (const l of listeners) {
+          try {
+            l(json);
+          } catch {
+            // one bad listener does not stop the others
+          }
+        }
+      };
+      const created: Feed = { listeners, ready: this.start(stream, broadcast) };
+      feed = created;
+      this.feeds.set(stream.name, created);
+      created.ready.catch(() => {
+        if (this.feeds.get(stream.name) === created) this.feeds.delete(stream.name);
+      });
+    }
+    const current = feed;
+    current.listeners.add(listener);
+    try {
+      await current.ready;
+    } catch (error) {
+      current.listeners.delete(listener);
+      throw error;
+    }
+    let stopped = false;
+    return async () => {
+      if (stopped) return;
+      stopped = true;
+      current.listeners.delete(listener);
+      if (current.listeners.size === 0 && this.feeds.get(stream.name) === current) {
+        this.feeds.delete(stream.name);
+        await (await current.ready)();
+      }
+    };
+  }
+
+  /** The feed's source: a bus subscription whose messages become payloads, computed once. */
+  private async start(stream: StreamName, broadcast: (payload: object) => void): Promise<() => Promise<void>> {
     const symbol = stream.market.symbol;
     if (stream.kind === 'trade') {
-      return this.listen(CHANNELS.trades(symbol), (message) => {
+      return this.store.bus.subscribe(CHANNELS.trades(symbol), (message) => {
         const now = Date.now();
-        for (const t of JSON.parse(message) as Effects['trades']) {
-          send({ e: 'trade', E: now, s: symbol, t: Number(t.sequence), p: t.price, q: t.quantity, T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
+        for (const t of parseList<Effects['trades'][number]>(message)) {
+          broadcast({ e: 'trade', E: now, s: symbol, t: Number(t.sequence), p: t.price, q: t.quantity, T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
         }
       });
     }
     if (stream.kind === 'kline') {
       const interval = stream.interval!;
       const source = KLINE_INTERVALS[interval].source;
-      return this.listen(CHANNELS.candles(symbol, source), (message) => {
-        const candles = JSON.parse(message) as Candle[];
+      return this.store.bus.subscribe(CHANNELS.candles(symbol, source), (message) => {
+        const candles = parseList<Candle>(message);
         if (isStored(interval)) {
-          for (const c of candles) send(klineEvent(symbol, interval, klineOf(c)));
+          for (const c of candles) broadcast(klineEvent(symbol, interval, klineOf(c)));
           return;
         }
-        // A derived interval: its current candle is re-read, merged from the stored one.
-        void this.store.market.klines(stream.market, { interval, limit: 1 }).then((k) => k[0] && send(klineEvent(symbol, interval, k[0])), () => {});
+        // A derived interval: its current candle is re-read, merged from the stored one (once for every listener).
+        this.computations += 1;
+        void this.store.market.klines(stream.market, { interval, limit: 1 }).then((k) => k[0] && broadcast(klineEvent(symbol, interval, k[0])), () => {});
       });
     }
-    // Ticker: recomputed after trades, at most once a second per listener.
+    // Ticker: recomputed after trades, at most once a second for every listener together.
     let pending: NodeJS.Timeout | null = null;
     let last = 0;
     const emit = async () => {
-      pending = null;
       last = Date.now();
+      this.computations += 1;
       const [t, depth] = await Promise.all([this.store.market.ticker(stream.market), this.store.market.depth(stream.market, 1)]);
       const b = ticker24hObject(t, depth);
-      send({
+      broadcast({
         e: '24hrTicker', E: Date.now(), s: symbol, p: b.priceChange, P: b.priceChangePercent, w: b.weightedAvgPrice, x: b.prevClosePrice,
         c: b.lastPrice, Q: b.lastQty, b: b.bidPrice, B: b.bidQty, a: b.askPrice, A: b.askQty, o: b.openPrice, h: b.highPrice, l: b.lowPrice,
         v: b.volume, q: b.quoteVolume, O: b.openTime, C: b.closeTime, F: b.firstId, L: b.lastId, n: b.count,
       });
     };
-    const stop = await this.listen(CHANNELS.trades(symbol), () => {
+    const stop = await this.store.bus.subscribe(CHANNELS.trades(symbol), () => {
       if (pending) return;
-      pending = setTimeout(() => {
-        this.tickerTimers.delete(pending!);
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        pending = null;
         void emit().catch(() => {});
-      }, Math.max(0, 1000 - (Date.now() - last)));
-      this.tickerTimers.add(pending);
+      }, Math.max(0, TICKER_INTERVAL_MS - (Date.now() - last)));
+      pending = timer;
+      this.timers.add(timer);
     });
     return async () => {
-      if (pending) clearTimeout(pending);
+      if (pending) {
+        clearTimeout(pending);
+        this.timers.delete(pending);
+      }
       await stop();
     };
   }
 
-  private async listen(channel: string, listener: (message: string) => void): Promise<() => Promise<void>> {
-    let entry = this.channels.get(channel);
-    if (!entry) {
-      const listeners = new Set<(message: string) => void>();
-      const stop = this.store.bus.subscribe(channel, (message) => {
-        for (const l of listeners) {
-          try {
-            l(message);
-          } catch {
-            // one bad listener does not stop the others
-          }
-        }
-      });
-      entry = { listeners, stop };
-      this.channels.set(channel, entry);
-    }
-    entry.listeners.add(listener);
-    await entry.stop;
-    const current = entry;
-    return async () => {
-      current.listeners.delete(listener);
-      if (current.listeners.size === 0 && this.channels.get(channel) === current) {
-        this.channels.delete(channel);
-        await (await current.stop)();
-      }
-    };
+  /** Sockets listening, summed over the streams. */
+  get listeners(): number {
+    let n = 0;
+    for (const f of this.feeds.values()) n += f.listeners.size;
+    return n;
   }
 
   async close(): Promise<void> {
-    for (const t of this.tickerTimers) clearTimeout(t);
-    for (const [channel, entry] of this.channels) {
-      this.channels.delete(channel);
-      await (await entry.stop)().catch(() => {});
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const [name, feed] of this.feeds) {
+      this.feeds.delete(name);
+      await (await feed.ready.catch(() => async () => {}))().catch(() => {});
     }
+  }
+}
+
+/** A publication is a JSON array; anything else on the channel is ignored. */
+function parseList<T>(message: string): T[] {
+  try {
+    const value = JSON.parse(message) as unknown;
+    return Array.isArray(value) ? (value as T[]) : [];
+  } catch {
+    return [];
   }
 }
 

@@ -262,9 +262,17 @@ export class MemoryBus implements Bus {
 
   /** The embedded read cache listens for these (there is no shared cache server to clear). */
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
-    this.events.on(`channel:${channel}`, onMessage);
+    // A subscriber that throws must not fail the publisher (emit would throw into it).
+    const listener = (message: string) => {
+      try {
+        onMessage(message);
+      } catch {
+        // its own failure
+      }
+    };
+    this.events.on(`channel:${channel}`, listener);
     return async () => {
-      this.events.off(`channel:${channel}`, onMessage);
+      this.events.off(`channel:${channel}`, listener);
     };
   }
 

@@ -79,6 +79,8 @@ export class RedisBus implements Bus {
   private readonly cmd: Client;
   private readonly blocking: Client;
   private sub: Client | null = null;
+  /** Subscribers of each channel (its full name) on `sub`. */
+  private readonly channelListeners = new Map<string, Set<(message: string) => void>>();
   /** Keyless events written with add() are spread over the shards in turn. */
   private spread = 0;
   readonly cache: RedisCache;
@@ -425,19 +427,54 @@ export class RedisBus implements Bus {
     await this.cmd.publish(this.names.keyPrefix + channel, message);
   }
 
+  /**
+   * Subscribes to a channel on the bus's subscriber connection. Several subscriptions to one
+   * channel share it: the channel is left when the last one stops. A subscriber that throws does
+   * not stop the others.
+   */
   async subscribe(name: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const channel = this.names.keyPrefix + name;
-    this.sub ??= this.connect('sub');
+    if (!this.sub) {
+      const sub = this.connect('sub');
+      sub.on('message', (ch: string, message: string) => {
+        for (const listener of this.channelListeners.get(ch) ?? []) {
+          try {
+            listener(message);
+          } catch {
+            // one subscriber's failure is its own
+          }
+        }
+      });
+      this.sub = sub;
+    }
     const sub = this.sub;
-    const listener = (ch: string, message: string) => {
-      if (ch === channel) onMessage(message);
-    };
-    sub.on('message', listener);
-    await sub.subscribe(channel);
+    let listeners = this.channelListeners.get(channel);
+    if (!listeners) {
+      listeners = new Set();
+      this.channelListeners.set(channel, listeners);
+    }
+    listeners.add(onMessage);
+    try {
+      await sub.subscribe(channel);
+    } catch (error) {
+      await this.unlisten(channel, onMessage);
+      throw error;
+    }
+    let stopped = false;
     return async () => {
-      sub.off('message', listener);
-      await sub.unsubscribe(channel);
+      if (stopped) return;
+      stopped = true;
+      await this.unlisten(channel, onMessage);
     };
+  }
+
+  private async unlisten(channel: string, onMessage: (message: string) => void): Promise<void> {
+    const listeners = this.channelListeners.get(channel);
+    listeners?.delete(onMessage);
+    if (listeners && listeners.size === 0) {
+      this.channelListeners.delete(channel);
+      await this.sub?.unsubscribe(channel);
+    }
   }
 
   async stats(): Promise<BusStats> {

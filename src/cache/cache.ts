@@ -35,6 +35,8 @@ export class RedisCache implements Cache {
   ) {}
 
   async read<T>(group: string, variant: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
+    // Redis away (not connected): read from the database without waiting for the client's retries.
+    if (this.redis.status !== 'ready') return load();
     const key = this.prefix + entryKey(group, variant);
     let generation = '0';
     try {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
-import { startService } from '../service/service.ts';
+import { boundAt, startService } from '../service/service.ts';
 import { EngineSimulator } from '../simulator/engine.ts';
 import { ensureSimulatorUsers, runSimulator } from '../simulator/run.ts';
 import { describe } from './migrate.ts';
@@ -28,8 +28,10 @@ export async function demoCommand(config: Config, args: string[], out: (line: st
     simulation = runSimulator(service.bus, sim, { rate, signal: controller.signal });
     out(`simulated engine: ${rate} events/s on ${sim.markets.map((m) => m.symbol).join(', ')}`);
   }
-  out(`dashboard: http://localhost:${service.port}/`);
-  out(`API docs:  http://localhost:${service.port}/docs   (Binance format: /api/v3/klines?symbol=TATA_INR&interval=1m)`);
+  const at = boundAt(service);
+  out(`listening on ${at.bound}`);
+  out(`dashboard: ${at.url}/`);
+  out(`API docs:  ${at.url}/docs   (Binance format: /api/v3/klines?symbol=TATA_INR&interval=1m)`);
   out('Ctrl-C stops the demo.');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());

@@ -14,8 +14,12 @@ import { ingestCommand } from './ingest.ts';
 import { ShardCountError } from '../bus/types.ts';
 import { simulateCommand, startCommand } from './service.ts';
 import { USAGE, UsageError } from './usage.ts';
+import { installFaultHandler } from '../service/faults.ts';
 
 const out = (line: string) => process.stdout.write(line + '\n');
+
+/** Commands that serve until stopped: a stray rejection is logged there, not fatal (service/faults.ts). */
+const LONG_RUNNING = new Set(['start', 'demo']);
 
 /** Runs one CLI command and returns the exit code: 0 done, 1 failed, 2 bad usage or configuration. */
 export async function run(argv: string[]): Promise<number> {
@@ -30,6 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     const config = loadConfig();
     if (standalone[command]) {
+      if (LONG_RUNNING.has(command)) installFaultHandler((line) => process.stderr.write(`${line}\n`));
       await standalone[command](config, args, out);
       return 0;
     }
@@ -60,4 +65,8 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await run(process.argv.slice(2));
+const code = await run(process.argv.slice(2));
+process.exitCode = code;
+// Whatever a command leaves open (a connection that retries, a timer) must not keep it alive:
+// after two seconds of grace for the output to drain, the process ends with its code.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { openBus } from '../bus/open.ts';
 import { openDatabase } from '../database/open.ts';
 import { migrate, migrationStatus } from '../schema/migrator.ts';
-import { startService } from '../service/service.ts';
+import { boundAt, startService } from '../service/service.ts';
 import { EngineSimulator } from '../simulator/engine.ts';
 import { ensureSimulatorUsers, runSimulator } from '../simulator/run.ts';
 import { UsageError, intOption } from './usage.ts';
@@ -37,8 +37,9 @@ export async function startCommand(config: Config, args: string[], out: (line: s
   await ensureSchema(config, Boolean(values.migrate), out);
   if (values['no-ingest'] && values['no-api']) throw new UsageError('--no-ingest and --no-api together leave nothing to run');
   const service = await startService(config, { ingest: !values['no-ingest'], api: !values['no-api'] });
+  const at = boundAt(service);
   out(
-    `tradestore listening on http://localhost:${service.port} (${values['no-api'] ? '' : 'API: /v1, /api/v3, /ws; docs: /docs; '}health: /health, metrics: /metrics); ` +
+    `tradestore listening on ${at.bound}, ${at.url} (${values['no-api'] ? '' : 'API: /v1, /api/v3, /ws; docs: /docs; '}health: /health, metrics: /metrics); ` +
       `database ${service.db.backend}, bus ${service.bus.kind}${config.redisUrl ? ` stream ${config.bus.stream}, list ${config.bus.list}` : ''}`,
   );
   const controller = new AbortController();

@@ -22,6 +22,11 @@ export interface Health {
     waiting: number;
     lastCommitAt: string | null;
   } | null;
+  /**
+   * The API's use of Redis, when the service serves the API on a Redis bus: with Redis away, reads
+   * come from PostgreSQL uncached and rate limits are counted in each process.
+   */
+  api: { cache: 'redis' | 'bypassed'; rateLimits: 'redis' | 'in process' } | null;
   /** Background jobs (TimescaleDB's, or the service's maintenance) whose recent runs keep failing. */
   failingJobs: { job: string; failures: number; lastRunAt: string | null }[];
   detail?: Record<string, string>;
@@ -32,6 +37,8 @@ export interface HealthOptions {
   stallMs: number;
   /** Include the errors behind the causes (admin callers only). */
   detail?: boolean;
+  /** The service serves the API (its Redis use is reported). */
+  api?: boolean;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -112,6 +119,8 @@ export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker |
       causes.push(`ingest stalled: ${waiting} entries waiting and nothing committed for ${Math.round(idleMs / 1000)} s`);
     }
   }
+  const api: Health['api'] = options.api && bus.kind === 'redis' ? { cache: busOk ? 'redis' : 'bypassed', rateLimits: busOk ? 'redis' : 'in process' } : null;
+  if (api && !busOk) causes.push('api: Redis unreachable, reads are served from the database without the cache and rate limits are counted per process');
   for (const j of jobs) causes.push(`background job failing: ${j.job}, ${j.failures} failures`);
   return {
     status: causes.length ? 'degraded' : 'healthy',
@@ -128,6 +137,7 @@ export async function checkHealth(db: Database, bus: Bus, worker: IngestWorker |
           lastCommitAt: worker.lastCommitAt ? new Date(worker.lastCommitAt).toISOString() : null,
         }
       : null,
+    api,
     failingJobs: jobs,
     ...(options.detail && Object.keys(detail).length ? { detail } : {}),
   };

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Bus, BusStats } from '../bus/types.ts';
 import type { IngestWorker } from '../ingest/worker.ts';
+import { faults } from './faults.ts';
 
 /** Prometheus metrics of the ingest service; values are read when scraped. */
 export function ingestRegistry(bus: Bus, worker: IngestWorker | null): Registry {
@@ -23,6 +24,7 @@ export function ingestRegistry(bus: Bus, worker: IngestWorker | null): Registry 
   counter('tradestore_ingest_duplicates_total', 'Redelivered or repeated events that changed nothing', () => m()?.duplicates ?? 0);
   counter('tradestore_ingest_dead_lettered_total', 'Events this worker sent to the dead letters', () => m()?.deadLettered ?? 0);
   counter('tradestore_ingest_batches_total', 'Batches committed', () => m()?.batches ?? 0);
+  counter('tradestore_unhandled_errors_total', 'Promise rejections no handler caught (logged; each is a bug to report)', () => faults.unhandled);
   const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
     new Gauge({
       name,

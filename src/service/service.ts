@@ -22,6 +22,8 @@ export interface Service {
   http: FastifyInstance;
   /** The port the HTTP server listens on (useful with PORT=0). */
   port: number;
+  /** The address it is bound to (HOST). */
+  address: string;
   /** Finishes the batch in flight, acknowledges it, and closes everything. */
   stop(): Promise<void>;
 }
@@ -35,80 +37,102 @@ export interface ServiceOptions {
   log?: (line: string) => void;
 }
 
-/** The running system: the ingest worker and the HTTP endpoints beside it. */
+/** `address:port` as bound, and a URL to reach it from this host (localhost for a wildcard address). */
+export function boundAt(service: Pick<Service, 'address' | 'port'>): { bound: string; url: string } {
+  const host = service.address.includes(':') ? `[${service.address}]` : service.address;
+  const wildcard = service.address === '0.0.0.0' || service.address === '::';
+  return { bound: `${host}:${service.port}`, url: `http://${wildcard ? 'localhost' : host}:${service.port}` };
+}
+
+/**
+ * The running system: the ingest worker and the HTTP endpoints beside it. The HTTP server listens
+ * before the worker starts, and any failure on the way (a port in use, a database or bus that
+ * refuses) closes what was opened and rejects: a service that cannot serve /health never ingests.
+ */
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const db = await openDatabase(config);
-  if (options.migrate) {
-    try {
+  // What was opened, closed in reverse order when the start fails.
+  const opened: (() => Promise<unknown>)[] = [];
+  const undo = async () => {
+    for (const close of opened.reverse()) await close().catch(() => {});
+  };
+  try {
+    const db = await openDatabase(config);
+    opened.push(() => db.close());
+    if (options.migrate) {
       const result = await migrate(db);
       if (result.to !== result.from) log(`migrated the database from version ${result.from} to ${result.to}`);
       await seed(db);
-    } catch (error) {
-      await db.close();
-      throw error;
     }
-  }
-  const bus = openBus(config);
-  if (options.ingest !== false) {
+    const bus = openBus(config);
+    opened.push(() => bus.close());
     // A worker with another shard count than the bus's would read the wrong shards: refuse to start.
-    try {
-      await bus.init();
-    } catch (error) {
-      await bus.close();
-      await db.close();
-      throw error;
+    if (options.ingest !== false) await bus.init();
+    const worker =
+      options.ingest === false
+        ? null
+        : new IngestWorker(db, bus, {
+            consumer: config.ingest.consumer,
+            batchSize: config.ingest.batchSize,
+            leaseMs: config.ingest.leaseMs,
+            maxStarts: config.ingest.maxStarts,
+            decode: { maxBytes: config.ingest.maxPayloadBytes, maxSkewMs: config.ingest.maxClockSkewMs },
+            deadLetterRetentionMs: config.ingest.deadLetterRetentionMs,
+            log,
+          });
+    const registry = ingestRegistry(bus, worker);
+    const store = storeOver(db, bus);
+    const http = Fastify({
+      logger: false,
+      bodyLimit: config.api.bodyLimitBytes,
+      requestTimeout: config.api.requestTimeoutMs,
+      // Headers must arrive within the request timeout too (Node's default is 60 s).
+      http: { headersTimeout: config.api.requestTimeoutMs },
+    });
+    opened.push(() => http.close());
+    let live: LiveStreams | null = null;
+    if (options.api !== false) {
+      live = await registerApi(http, store, config);
+      const hub = live;
+      opened.push(() => hub.close());
     }
+    http.get('/health', { schema: { hide: true } }, async (request, reply) => {
+      // The errors behind the causes (addresses, SQL messages) are for operators only.
+      const key = request.headers['x-api-key'];
+      const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
+      const health = await checkHealth(db, bus, worker, { stallMs: config.ingest.stallMs, detail: identity?.scopes.includes('admin') ?? false, api: live !== null });
+      return reply.code(health.status === 'healthy' ? 200 : 503).send(health);
+    });
+    http.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    await http.listen({ port: config.port, host: config.host });
+    const address = http.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const running = worker?.start();
+    const maintenance: MaintenanceScheduler | null = config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs: config.maintenanceTickMs, log }) : null;
+    let stopped: Promise<void> | null = null;
+    return {
+      db,
+      bus,
+      store,
+      worker,
+      http,
+      port,
+      address: typeof address === 'object' && address ? address.address : config.host,
+      stop() {
+        stopped ??= (async () => {
+          await maintenance?.stop();
+          await worker?.stop();
+          await running;
+          await live?.close();
+          await http.close();
+          await bus.close();
+          await db.close();
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await undo();
+    throw error;
   }
-  const worker =
-    options.ingest === false
-      ? null
-      : new IngestWorker(db, bus, {
-          consumer: config.ingest.consumer,
-          batchSize: config.ingest.batchSize,
-          leaseMs: config.ingest.leaseMs,
-          maxStarts: config.ingest.maxStarts,
-          decode: { maxBytes: config.ingest.maxPayloadBytes, maxSkewMs: config.ingest.maxClockSkewMs },
-          deadLetterRetentionMs: config.ingest.deadLetterRetentionMs,
-          log,
-        });
-  const registry = ingestRegistry(bus, worker);
-  const store = storeOver(db, bus);
-  const http = Fastify({ logger: false });
-  let live: LiveStreams | null = null;
-  if (options.api !== false) live = await registerApi(http, store, config);
-  http.get('/health', { schema: { hide: true } }, async (request, reply) => {
-    // The errors behind the causes (addresses, SQL messages) are for operators only.
-    const key = request.headers['x-api-key'];
-    const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
-    const health = await checkHealth(db, bus, worker, { stallMs: config.ingest.stallMs, detail: identity?.scopes.includes('admin') ?? false });
-    return reply.code(health.status === 'healthy' ? 200 : 503).send(health);
-  });
-  http.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-  const running = worker?.start();
-  await http.listen({ port: config.port, host: '0.0.0.0' });
-  const maintenance: MaintenanceScheduler | null = config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs: config.maintenanceTickMs, log }) : null;
-  const address = http.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  let stopped: Promise<void> | null = null;
-  return {
-    db,
-    bus,
-    store,
-    worker,
-    http,
-    port,
-    stop() {
-      stopped ??= (async () => {
-        await maintenance?.stop();
-        await worker?.stop();
-        await running;
-        await live?.close();
-        await http.close();
-        await bus.close();
-        await db.close();
-      })();
-      return stopped;
-    },
-  };
 }

@@ -3,25 +3,71 @@ import type { WebSocket } from 'ws';
 import type { LiveStreams } from '../live.ts';
 
 const MAX_STREAMS_PER_CONNECTION = 200;
+/** Incoming frames per second and connection (Binance allows 5; a burst of a few more is let through). */
+const MAX_FRAMES_PER_SECOND = 10;
+/** A client that lets this much queue up unread is too slow for the streams: it is disconnected. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** The largest control frame reason is 123 bytes (RFC 6455 §5.5). */
+const MAX_REASON_BYTES = 123;
+
+/** A close reason cut to what the protocol allows, on a character boundary. */
+export function closeReason(text: string): string {
+  let reason = text;
+  while (Buffer.byteLength(reason) > MAX_REASON_BYTES) reason = reason.slice(0, -1);
+  // A lone high surrogate at the end would be encoded as U+FFFD (3 bytes): cut it too.
+  return /[\uD800-\uDBFF]$/.test(reason) ? reason.slice(0, -1) : reason;
+}
+
+/** Closes a socket whatever its state; a socket that cannot close is terminated. */
+function closeSocket(socket: WebSocket, code: number, reason: string): void {
+  try {
+    if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, closeReason(reason));
+  } catch {
+    socket.terminate();
+  }
+}
 
 /**
  * Binance's market-stream endpoints: /ws/<stream> (raw payloads), /stream?streams=a/b
  * (payloads wrapped as {"stream","data"}), and /ws with SUBSCRIBE / UNSUBSCRIBE /
  * LIST_SUBSCRIPTIONS frames.
+ *
+ * Nothing a client sends ends anywhere but in a reply frame or a closed socket: every handler's
+ * failure is caught here. Memory per client is bounded: frames are at most TRADESTORE_WS_MAX_FRAME_BYTES
+ * (the server closes with 1009 above it), at most MAX_FRAMES_PER_SECOND are read per second
+ * (1008 above it), and a client that does not read what it is sent is disconnected (1008) once
+ * MAX_BUFFERED_BYTES wait for it.
  */
 export function streamRoutes(app: FastifyInstance, live: LiveStreams): void {
   const connect = (socket: WebSocket, combined: boolean, initial: string[]) => {
-    const active = new Map<string, Promise<() => Promise<void>>>();
-    const send = (stream: string) => (data: object) => {
-      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(combined ? { stream, data } : data));
+    const active = new Map<string, () => Promise<void>>();
+    let closed = false;
+    const reply = (payload: object) => {
+      try {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(payload));
+      } catch {
+        closeSocket(socket, 1011, 'could not send');
+      }
+    };
+    const listener = (stream: string) => {
+      const prefix = combined ? `{"stream":${JSON.stringify(stream)},"data":` : '';
+      return (json: string) => {
+        if (socket.readyState !== socket.OPEN) return;
+        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return closeSocket(socket, 1008, 'too slow: the client does not read what it is sent');
+        socket.send(combined ? `${prefix}${json}}` : json);
+      };
     };
     const subscribe = async (names: string[]): Promise<string | null> => {
       for (const name of names) {
+        if (closed) return null;
         if (active.has(name)) continue;
         if (active.size >= MAX_STREAMS_PER_CONNECTION) return `at most ${MAX_STREAMS_PER_CONNECTION} streams per connection`;
         const stream = await live.parse(name);
-        if (!stream) return `unknown stream ${JSON.stringify(name)}: expected <symbol>@trade, <symbol>@kline_<interval> or <symbol>@ticker for a market of this venue`;
-        active.set(name, live.subscribe(stream, send(name)));
+        if (!stream) return `unknown stream ${JSON.stringify(name.slice(0, 60))}: expected <symbol>@trade, <symbol>@kline_<interval> or <symbol>@ticker for a market of this venue`;
+        const stop = await live.subscribe(stream, listener(name));
+        // The socket may have closed while the subscription was made.
+        if (closed) await stop();
+        else active.set(name, stop);
       }
       return null;
     };
@@ -29,42 +75,61 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams): void {
       for (const name of names) {
         const stop = active.get(name);
         active.delete(name);
-        if (stop) await (await stop)();
+        if (stop) await stop();
       }
     };
-    socket.on('close', () => void unsubscribe([...active.keys()]).catch(() => {}));
-    socket.on('message', (raw: Buffer) => {
+    const failed = (error: unknown) => `internal error: ${String((error as Error)?.message ?? error).slice(0, 100)}`;
+    socket.on('close', () => {
+      closed = true;
+      void unsubscribe([...active.keys()]).catch(() => {});
+    });
+    let second = 0;
+    let frames = 0;
+    socket.on('message', (raw: Buffer, isBinary: boolean) => {
+      const now = Math.floor(Date.now() / 1000);
+      if (now !== second) [second, frames] = [now, 0];
+      if (++frames > MAX_FRAMES_PER_SECOND) return closeSocket(socket, 1008, `more than ${MAX_FRAMES_PER_SECOND} frames per second`);
       void (async () => {
         let frame: { method?: unknown; params?: unknown; id?: unknown };
         try {
+          if (isBinary) throw new Error('binary');
           frame = JSON.parse(raw.toString('utf8'));
+          if (typeof frame !== 'object' || frame === null) throw new Error('not an object');
         } catch {
-          return socket.send(JSON.stringify({ error: { code: 3, msg: 'Invalid JSON: the frame is not JSON' } }));
+          return reply({ error: { code: 3, msg: 'Invalid JSON: the frame is not a JSON object' } });
         }
         const id = typeof frame.id === 'number' || typeof frame.id === 'string' ? frame.id : null;
-        const params = Array.isArray(frame.params) && frame.params.every((p) => typeof p === 'string') ? (frame.params as string[]) : null;
-        if (frame.method === 'LIST_SUBSCRIPTIONS') return socket.send(JSON.stringify({ result: [...active.keys()], id }));
-        if ((frame.method === 'SUBSCRIBE' || frame.method === 'UNSUBSCRIBE') && params) {
-          if (frame.method === 'UNSUBSCRIBE') {
-            await unsubscribe(params);
-            return socket.send(JSON.stringify({ result: null, id }));
+        try {
+          const params = Array.isArray(frame.params) && frame.params.every((p) => typeof p === 'string') ? (frame.params as string[]) : null;
+          if (frame.method === 'LIST_SUBSCRIPTIONS') return reply({ result: [...active.keys()], id });
+          if ((frame.method === 'SUBSCRIBE' || frame.method === 'UNSUBSCRIBE') && params) {
+            if (frame.method === 'UNSUBSCRIBE') {
+              await unsubscribe(params);
+              return reply({ result: null, id });
+            }
+            const error = await subscribe(params);
+            return reply(error ? { error: { code: 2, msg: error }, id } : { result: null, id });
           }
-          const error = await subscribe(params);
-          return socket.send(JSON.stringify(error ? { error: { code: 2, msg: error }, id } : { result: null, id }));
+          reply({ error: { code: 2, msg: 'expected {"method":"SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS","params":[…],"id":…}' }, id });
+        } catch (error) {
+          reply({ error: { code: 1, msg: failed(error) }, id });
         }
-        socket.send(JSON.stringify({ error: { code: 2, msg: 'expected {"method":"SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS","params":[…],"id":…}' }, id }));
-      })().catch(() => {});
+      })().catch(() => closeSocket(socket, 1011, 'internal error'));
     });
     if (initial.length) {
-      void subscribe(initial).then((error) => {
-        if (error) socket.close(1008, error.slice(0, 120));
-      });
+      subscribe(initial).then(
+        (error) => error && closeSocket(socket, 1008, error),
+        (error) => closeSocket(socket, 1011, failed(error)),
+      );
     }
   };
 
   app.get('/ws', { websocket: true, schema: { hide: true } }, (socket) => connect(socket, false, []));
-  app.get<{ Params: { stream: string } }>('/ws/:stream', { websocket: true, schema: { hide: true } }, (socket, request) =>
-    connect(socket, false, [request.params.stream]));
-  app.get<{ Querystring: { streams?: string } }>('/stream', { websocket: true, schema: { hide: true } }, (socket, request) =>
-    connect(socket, true, (request.query.streams ?? '').split('/').filter(Boolean)));
+  app.get('/ws/:stream', { websocket: true, schema: { hide: true } }, (socket, request) =>
+    connect(socket, false, [String((request.params as { stream?: unknown }).stream ?? '')]));
+  app.get('/stream', { websocket: true, schema: { hide: true } }, (socket, request) => {
+    // A repeated parameter arrives as an array: only a single string names streams.
+    const streams = (request.query as { streams?: unknown }).streams;
+    connect(socket, true, (typeof streams === 'string' ? streams : '').split('/').filter(Boolean));
+  });
 }
