@@ -86,8 +86,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
       logger: false,
       bodyLimit: config.api.bodyLimitBytes,
       requestTimeout: config.api.requestTimeoutMs,
-      // Headers must arrive within the request timeout too (Node's default is 60 s).
-      http: { headersTimeout: config.api.requestTimeoutMs },
+      // Headers must arrive within the request timeout too (Node's default is 60 s), and the
+      // timeouts are checked often enough to hold (Node checks every 30 s by default).
+      http: { headersTimeout: config.api.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.api.requestTimeoutMs) },
     });
     opened.push(() => http.close());
     let live: LiveStreams | null = null;
