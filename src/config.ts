@@ -54,6 +54,8 @@ export interface Config {
     bodyLimitBytes: number;
     /** Larger WebSocket frames close the connection with 1009. */
     wsMaxFrameBytes: number;
+    /** WebSocket connections one client (key or address) may open per 5 minutes (Binance: 300). */
+    wsConnectLimit: number;
   };
 }
 
@@ -158,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authFailureLimit: int('TRADESTORE_AUTH_FAILURE_LIMIT', env.TRADESTORE_AUTH_FAILURE_LIMIT, 20, 1, 1_000_000),
       requestTimeoutMs: int('TRADESTORE_REQUEST_TIMEOUT_MS', env.TRADESTORE_REQUEST_TIMEOUT_MS, 30_000, 100, 3_600_000),
       bodyLimitBytes: int('TRADESTORE_BODY_LIMIT_BYTES', env.TRADESTORE_BODY_LIMIT_BYTES, 1024 * 1024, 1024, 100 * 1024 * 1024),
+      wsConnectLimit: int('TRADESTORE_WS_CONNECT_LIMIT', env.TRADESTORE_WS_CONNECT_LIMIT, 300, 1, 1_000_000),
       wsMaxFrameBytes: int('TRADESTORE_WS_MAX_FRAME_BYTES', env.TRADESTORE_WS_MAX_FRAME_BYTES, 16 * 1024, 1024, 1024 * 1024),
     },
   };

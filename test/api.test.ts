@@ -55,7 +55,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
     };
 
     before(async () => {
-      const env: Record<string, string> = { PORT: '0', TRADESTORE_RATE_LIMIT: '100', TRADESTORE_RATE_WINDOW_MS: '60000' };
+      const env: Record<string, string> = { PORT: '0', TRADESTORE_RATE_LIMIT: '100', TRADESTORE_RATE_WINDOW_MS: '60000', TRADESTORE_WS_CONNECT_LIMIT: '1000' };
       if (setup === 'embedded+memory') env.TRADESTORE_DATA_DIR = 'memory://';
       else {
         const server = await createServerDatabase();
@@ -270,6 +270,33 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal(ticker.data.e, '24hrTicker');
       assert.equal(ticker.data.n, 122);
       combined.close();
+    });
+
+    it('computes each stream\'s payload once per commit for all its subscribers (fan-out)', async (t) => {
+      const url = base.replace('http', 'ws');
+      const open = (path: string) =>
+        new Promise<{ socket: WebSocket; frames: any[] }>((resolve, reject) => {
+          const socket = new WebSocket(`${url}${path}`);
+          const frames: any[] = [];
+          socket.on('message', (m) => frames.push(JSON.parse(String(m))));
+          socket.once('open', () => resolve({ socket, frames })).once('error', reject);
+        });
+      const tickers = await Promise.all(Array.from({ length: 500 }, () => open('/ws/tata_inr@ticker')));
+      const derived = await Promise.all(Array.from({ length: 20 }, () => open('/ws/tata_inr@kline_3m')));
+      await waitFor('subscriptions', async () => service.live!.listeners >= 520);
+      const before = service.live!.computations;
+      const sentAt = Date.now();
+      await service.bus.add(JSON.stringify(tradeMsg('TATA_INR', 'fan-1', '133.75', '1', sentAt)));
+      await waitFor('every ticker subscriber', async () => tickers.every((c) => c.frames.some((f) => f.e === '24hrTicker')), 10_000);
+      const allTickers = Date.now() - sentAt;
+      await waitFor('every 3m subscriber', async () => derived.every((c) => c.frames.some((f) => f.e === 'kline' && f.k.i === '3m')), 10_000);
+      // One ticker and one derived kline computed for the commit, not one per socket.
+      assert.equal(service.live!.computations - before, 2);
+      const first = JSON.stringify(tickers[0]!.frames.find((f) => f.e === '24hrTicker'));
+      assert.ok(tickers.every((c) => JSON.stringify(c.frames.find((f) => f.e === '24hrTicker')) === first), 'every subscriber got the same payload');
+      t.diagnostic(`ticker on 500 sockets ${allTickers} ms after the trade was sent (the ticker waits up to 1 s after the previous one)`);
+      for (const c of [...tickers, ...derived]) c.socket.close();
+      await waitFor('sockets closed', async () => service.live!.listeners === 0);
     });
 
     it('returns 429 with Retry-After once a key goes over its limit on an endpoint', async () => {

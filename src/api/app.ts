@@ -60,7 +60,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   accountRoutes(app, store);
   adminRoutes(app, store);
   binanceRoutes(app, store);
-  streamRoutes(app, live);
+  streamRoutes(app, live, config.api.wsConnectLimit);
   dashboardRoutes(app);
   return live;
 }

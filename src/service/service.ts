@@ -22,6 +22,8 @@ export interface Service {
   http: FastifyInstance;
   /** The port the HTTP server listens on (useful with PORT=0). */
   port: number;
+  /** The live streams hub (null without the API). */
+  live: LiveStreams | null;
   /** The address it is bound to (HOST). */
   address: string;
   /** Finishes the batch in flight, acknowledges it, and closes everything. */
@@ -118,6 +120,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       worker,
       http,
       port,
+      live,
       address: typeof address === 'object' && address ? address.address : config.host,
       stop() {
         stopped ??= (async () => {

@@ -38,7 +38,7 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
  * (1008 above it), and a client that does not read what it is sent is disconnected (1008) once
  * MAX_BUFFERED_BYTES wait for it.
  */
-export function streamRoutes(app: FastifyInstance, live: LiveStreams): void {
+export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLimit: number): void {
   const connect = (socket: WebSocket, combined: boolean, initial: string[]) => {
     const active = new Map<string, () => Promise<void>>();
     let closed = false;
@@ -124,10 +124,12 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams): void {
     }
   };
 
-  app.get('/ws', { websocket: true, schema: { hide: true } }, (socket) => connect(socket, false, []));
-  app.get('/ws/:stream', { websocket: true, schema: { hide: true } }, (socket, request) =>
+  // Connections are counted apart from requests: per client, `connectLimit` per 5 minutes (Binance's 300).
+  const options = { websocket: true, schema: { hide: true }, config: { rateLimit: { max: connectLimit, timeWindow: 5 * 60_000 } } } as const;
+  app.get('/ws', options, (socket) => connect(socket, false, []));
+  app.get('/ws/:stream', options, (socket, request) =>
     connect(socket, false, [String((request.params as { stream?: unknown }).stream ?? '')]));
-  app.get('/stream', { websocket: true, schema: { hide: true } }, (socket, request) => {
+  app.get('/stream', options, (socket, request) => {
     // A repeated parameter arrives as an array: only a single string names streams.
     const streams = (request.query as { streams?: unknown }).streams;
     connect(socket, true, (typeof streams === 'string' ? streams : '').split('/').filter(Boolean));
