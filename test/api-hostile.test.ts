@@ -24,6 +24,25 @@ const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
 const REQUEST_TIMEOUT_MS = 1500;
 const FRAME_LIMIT = 16 * 1024;
 
+type Schema = { type?: string; minimum?: number; maximum?: number; enum?: string[]; pattern?: string; maxLength?: number; minLength?: number };
+
+/** Values a parameter's documented schema declares valid, with its boundaries favoured. */
+function valid(name: string, schema: Schema): fc.Arbitrary<string> {
+  if (schema.enum) return fc.constantFrom(...schema.enum);
+  if (schema.type === 'integer' || schema.type === 'number') {
+    const min = schema.minimum ?? Number.MIN_SAFE_INTEGER;
+    const max = Math.min(schema.maximum ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    return fc.oneof(fc.constantFrom(min, max, Math.min(min + 1, max), Math.max(max - 1, min)), fc.integer({ min: Math.max(min, -(2 ** 31)), max: Math.min(max, 2 ** 31) }), fc.double({ min, max, noNaN: true }).map(Math.floor)).map(String);
+  }
+  if (name === 'symbol' || name === 'market') return fc.oneof(fc.constantFrom('TATA_INR', 'tata_inr', 'RELIANCE_INR', 'NOPE'), fc.stringMatching(new RegExp(schema.pattern ?? '^[A-Z_]{1,20}$')));
+  if (name === 'symbols') return fc.constantFrom('["TATA_INR"]', '["TATA_INR","HDFC_INR"]', '["NOPE"]', '[]', 'TATA_INR');
+  if (name === 'from' || name === 'to') {
+    return fc.oneof(fc.constantFrom('1970-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z', '0', '253402300799999'), fc.date({ min: new Date(0), max: new Date(253_402_300_799_999), noInvalidDate: true }).map((d) => d.toISOString()));
+  }
+  if (schema.pattern) return fc.stringMatching(new RegExp(schema.pattern));
+  return fc.string({ minLength: schema.minLength ?? 0, maxLength: Math.min(schema.maxLength ?? 50, 50) });
+}
+
 const portOf = (service: ServiceProcess) => /listening on \S+:(\d+),/.exec(service.output())?.[1];
 
 async function metric(base: string, name: string): Promise<number> {
@@ -113,7 +132,9 @@ describe('hostile clients against a running service [postgres+redis]', async () 
   let base: string;
   let port: number;
   let readKey: string;
+  let adminKey: string;
   let documented: { paths: string[]; parameters: string[] };
+  let operations: { path: string; parameters: { name: string; in: string; required?: boolean; schema: Schema }[] }[];
 
   before(async () => {
     fresh = await freshDatabase('postgres');
@@ -121,6 +142,7 @@ describe('hostile clients against a running service [postgres+redis]', async () 
     await seed(fresh.db);
     await fresh.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'alice@example.com')`);
     readKey = (await new ApiKeyRepository(fresh.db).create('alice', ['read'])).key;
+    adminKey = (await new ApiKeyRepository(fresh.db).create('alice', ['read', 'trade', 'admin'])).key;
     names = testNames();
     service = spawnService({
       ...fresh.env, ...names.env, TRADESTORE_CONSUMER: 'hostile', TRADESTORE_MAINTENANCE_TICK_MS: '0',
@@ -134,6 +156,7 @@ describe('hostile clients against a running service [postgres+redis]', async () 
     const parameters = new Set<string>();
     for (const ops of Object.values(doc.paths)) for (const op of Object.values(ops)) for (const p of op.parameters ?? []) parameters.add(p.name);
     documented = { paths: Object.keys(doc.paths), parameters: [...parameters] };
+    operations = Object.entries(doc.paths).flatMap(([path, ops]) => (ops.get ? [{ path, parameters: (ops.get.parameters ?? []) as never }] : []));
   });
 
   after(async () => {
@@ -188,6 +211,54 @@ describe('hostile clients against a running service [postgres+redis]', async () 
     );
     assert.deepEqual(failures.slice(0, 10), [], `requests answered with a server error (${failures.length})`);
     assert.equal(service.child.exitCode, null, 'the service is running');
+  });
+
+  it(`answers every documented endpoint, with parameters its document declares valid, without a server error (seed ${SEED})`, async () => {
+    const request = fc.constantFrom(...operations).chain((op) =>
+      fc.tuple(fc.constant(op), fc.tuple(...op.parameters.map((p) => (p.required ? valid(p.name, p.schema) : fc.option(valid(p.name, p.schema), { nil: undefined }))))),
+    );
+    const failures: string[] = [];
+    await fc.assert(
+      fc.asyncProperty(request, async ([op, values]) => {
+        let path = op.path;
+        const query = new URLSearchParams();
+        op.parameters.forEach((p, i) => {
+          const v = values[i];
+          if (v === undefined) return;
+          if (p.in === 'path') path = path.replace(`{${p.name}}`, encodeURIComponent(v));
+          else query.append(p.name, v);
+        });
+        const url = `${base}${path}${query.size ? `?${query}` : ''}`;
+        const response = await fetch(url, { headers: { 'x-api-key': adminKey }, signal: AbortSignal.timeout(10_000) });
+        const body = await response.text();
+        if (response.status >= 500) failures.push(`${path}?${query} → ${response.status} ${body.slice(0, 200)}`);
+        return true;
+      }),
+      { numRuns: 500, seed: SEED },
+    );
+    assert.deepEqual(failures.slice(0, 10), [], `${failures.length} requests with declared-valid parameters got a server error`);
+  });
+
+  it('answers an inverted time range with the same 400 on every endpoint that takes one', async () => {
+    const ranged = operations.flatMap((op) => {
+      const names = op.parameters.map((p) => p.name);
+      const pair = names.includes('startTime') ? (['startTime', 'endTime'] as const) : names.includes('from') ? (['from', 'to'] as const) : null;
+      return pair ? [{ op, pair }] : [];
+    });
+    assert.ok(ranged.length >= 6, ranged.map((r) => r.op.path).join(', '));
+    for (const { op, pair } of ranged) {
+      const query = new URLSearchParams();
+      for (const p of op.parameters) if (p.required && p.in === 'query') query.set(p.name, p.name === 'interval' ? '1h' : 'TATA_INR');
+      const [start, end] = pair[0] === 'startTime' ? ['2000', '1000'] : ['2026-02-01T00:00:00Z', '2026-01-01T00:00:00Z'];
+      query.set(pair[0], start);
+      query.set(pair[1], end);
+      const path = op.path.replace('{symbol}', 'TATA_INR').replace('{id}', 'none');
+      const response = await fetch(`${base}${path}?${query}`, { headers: { 'x-api-key': adminKey } });
+      const body = (await response.json()) as { error?: { code: string; message: string; parameter: string }; code?: number; msg?: string };
+      assert.equal(response.status, 400, `${path}: ${JSON.stringify(body)}`);
+      if (path.startsWith('/api/v3/')) assert.deepEqual(body, { code: -1130, msg: `Invalid data sent for a parameter '${pair[0]}': ${pair[0]}: must not be after ${pair[1]}` });
+      else assert.deepEqual(body, { error: { code: 'invalid_parameter', message: `${pair[0]}: must not be after ${pair[1]}`, parameter: pair[0] } });
+    }
   });
 
   it('answers raw TCP garbage with an error or a closed connection, and keeps running', async () => {

@@ -5,8 +5,29 @@ import { KLINE_INTERVALS } from '../store/intervals.ts';
 export const symbolParam = z.string().regex(/^[A-Za-z0-9_.-]{1,50}$/, 'must be a market symbol such as TATA_INR (letters, digits, _ . -)');
 export const exchangeParam = z.string().regex(/^[A-Za-z0-9_.-]{1,50}$/, 'must be an exchange name').optional();
 export const intervalParam = z.enum(Object.keys(KLINE_INTERVALS) as [keyof typeof KLINE_INTERVALS, ...(keyof typeof KLINE_INTERVALS)[]]);
-export const millis = z.coerce.number().int('must be epoch milliseconds').min(0, 'must be epoch milliseconds').max(8.64e15);
+/**
+ * The latest time the API accepts: the last millisecond of year 9999. Every interval added to it
+ * (a month, a week) is still a valid date in JavaScript and in PostgreSQL, so a declared-valid
+ * time can never overflow into an internal error.
+ */
+export const MAX_MILLIS = 253_402_300_799_999;
+export const millis = z.coerce.number().int('must be epoch milliseconds').min(0, 'must be epoch milliseconds').max(MAX_MILLIS, 'must be epoch milliseconds up to 9999-12-31');
 export const limitParam = z.coerce.number().int('must be an integer').min(1, 'must be at least 1');
 export const cursorParam = z.string().max(500).optional();
-export const dateParam = z.coerce.date({ error: 'must be a date (ISO 8601) or epoch milliseconds' }).optional();
+export const dateParam = z.coerce
+  .date({ error: 'must be a date (ISO 8601) or epoch milliseconds' })
+  .min(new Date(0), 'must be a date from 1970-01-01')
+  .max(new Date(MAX_MILLIS), 'must be a date up to 9999-12-31')
+  .optional();
+
+/**
+ * A query with a time range [start, end]: an inverted range is the same 400 on every endpoint,
+ * naming `start` ("startTime: must not be after endTime").
+ */
+export function timeRange<T extends z.ZodObject>(query: T, start = 'startTime', end = 'endTime'): T {
+  return query.superRefine((q: Record<string, unknown>, ctx) => {
+    const [a, b] = [q[start], q[end]];
+    if (a !== undefined && b !== undefined && Number(a) > Number(b)) ctx.addIssue({ code: 'custom', path: [start], message: `must not be after ${end}` });
+  }) as unknown as T;
+}
 export const idParam = z.string().regex(/^[A-Za-z0-9_.:@-]{1,255}$/, 'must be an id (letters, digits, _ . : @ -)');

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { requireScope } from '../auth.ts';
-import { cursorParam, dateParam, idParam, limitParam, symbolParam } from '../params.ts';
+import { cursorParam, dateParam, idParam, limitParam, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Account (API key with the read scope)'];
 const security = [{ apiKey: [] }];
@@ -41,7 +41,7 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
   r.get('/v1/account/trades', {
     schema: {
       tags, security, summary: 'Strategy round trips with filters, newest first, with the total',
-      querystring: z.object({
+      querystring: timeRange(z.object({
         strategyId: idParam.optional(),
         symbol: symbolParam.optional(),
         status: z.enum(['open', 'closed', 'cancelled', 'partially_filled', 'all']).optional(),
@@ -49,7 +49,7 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
         to: dateParam,
         cursor: cursorParam,
         limit: limitParam.optional(),
-      }),
+      }), 'from', 'to'),
     },
   }, async (request) => store.account.tradeHistory(requireScope(request, 'read').userId, request.query));
 
@@ -60,6 +60,6 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
     store.strategies.get(request.params.id, requireScope(request, 'read').userId));
 
   r.get('/v1/strategies/:id/performance', {
-    schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: z.object({ id: idParam }), querystring: z.object({ from: dateParam, to: dateParam }) },
+    schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: z.object({ id: idParam }), querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to') },
   }, async (request) => store.strategies.performance(request.params.id, request.query, requireScope(request, 'read').userId));
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
 import { aggTradeObject, depthObject, klineRow, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
-import { exchangeParam, intervalParam, limitParam, millis, symbolParam } from '../params.ts';
+import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Binance-compatible market data'];
 
@@ -39,7 +39,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store): void {
     schema: {
       tags,
       summary: 'Klines (candlesticks) as arrays: open time, OHLC, volume, close time, quote volume, trades, taker buy volumes',
-      querystring: z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam }),
+      querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;
@@ -59,7 +59,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store): void {
     schema: {
       tags,
       summary: 'Aggregate trades (what ccxt fetchTrades calls)',
-      querystring: z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,18}$/, 'must be a trade id').optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam }),
+      querystring: timeRange(z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,18}$/, 'must be a trade id').optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;

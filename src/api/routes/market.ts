@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
-import { exchangeParam, intervalParam, limitParam, millis, symbolParam } from '../params.ts';
+import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Market data'];
 const symbolPath = z.object({ symbol: symbolParam });
@@ -23,7 +23,7 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
       tags,
       summary: 'Candles of any interval; intervals that are not stored are merged from a stored one',
       params: symbolPath,
-      querystring: z.object({ interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam }),
+      querystring: timeRange(z.object({ interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;
@@ -36,7 +36,7 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
       tags,
       summary: 'Trades, oldest first: the latest `limit`, or from startTime',
       params: symbolPath,
-      querystring: z.object({ limit: limitParam.optional(), startTime: millis.optional(), endTime: millis.optional(), exchange: exchangeParam }),
+      querystring: timeRange(z.object({ limit: limitParam.optional(), startTime: millis.optional(), endTime: millis.optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;
