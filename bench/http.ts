@@ -87,7 +87,7 @@ export async function benchHttp(target: BenchTarget, options = { concurrency: 16
     // The API as its own process (as deployed), against the same PostgreSQL and Redis.
     child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--no-ingest'], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: url.toString(), REDIS_URL: target.redisUrl, PORT: '0', TRADESTORE_RATE_LIMIT: '10000000', TRADESTORE_STREAM: `${prefix}:events`, TRADESTORE_DEAD_LETTERS: `${prefix}:dead`, TRADESTORE_KEY_PREFIX: `${prefix}:` },
+      env: { ...process.env, DATABASE_URL: url.toString(), REDIS_URL: target.redisUrl, PORT: '0', TRADESTORE_RATE_LIMIT: '10000000', TRADESTORE_STREAM: `${prefix}:events`, TRADESTORE_REDIS_PREFIX: `${prefix}:` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -167,7 +167,7 @@ async function scratch(target: BenchTarget, shards: number): Promise<Scratch> {
     names,
     env: {
       DATABASE_URL: database.url, REDIS_URL: target.redisUrl, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list,
-      TRADESTORE_KEY_PREFIX: names.keyPrefix, TRADESTORE_SHARDS: String(shards),
+      TRADESTORE_REDIS_PREFIX: names.keyPrefix, TRADESTORE_SHARDS: String(shards),
     },
     dispose: async () => {
       await bus.close();

@@ -126,6 +126,27 @@ function shardCount(name: string, value: string | undefined): number {
   return n;
 }
 
+/**
+ * The deployment's Redis namespace: TRADESTORE_REDIS_PREFIX (or its older name
+ * TRADESTORE_KEY_PREFIX) goes before every key and channel tradestore touches: cache, cache
+ * generations, rate limits, pub/sub, and the stream and list (with their shards, leases, offsets
+ * and dead letters) unless TRADESTORE_STREAM or TRADESTORE_LIST name them exactly. Empty by
+ * default, so seed 001's layouts (price:{exchange}:{symbol}) and the seed's db_processor list keep
+ * their names.
+ */
+function busNames(env: NodeJS.ProcessEnv): Config['bus'] {
+  const prefix = key('TRADESTORE_REDIS_PREFIX', env.TRADESTORE_REDIS_PREFIX, '');
+  const older = key('TRADESTORE_KEY_PREFIX', env.TRADESTORE_KEY_PREFIX, '');
+  if (prefix && older && prefix !== older) throw new ConfigError('TRADESTORE_REDIS_PREFIX and TRADESTORE_KEY_PREFIX (its older name) differ: set only TRADESTORE_REDIS_PREFIX');
+  const keyPrefix = prefix || older;
+  return {
+    stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, `${keyPrefix}tradestore:events`),
+    list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, `${keyPrefix}db_processor`),
+    keyPrefix,
+    shards: shardCount('TRADESTORE_SHARDS', env.TRADESTORE_SHARDS),
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [name, why] of Object.entries(RETIRED)) {
     if (env[name] !== undefined && env[name]!.trim() !== '') throw new ConfigError(`${name} is no longer used: ${why}`);
@@ -137,12 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisCluster: flag('TRADESTORE_REDIS_CLUSTER', env.TRADESTORE_REDIS_CLUSTER),
     port: port('PORT', env.PORT, 8080),
     host: host('HOST', env.HOST),
-    bus: {
-      stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, 'tradestore:events'),
-      list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, 'db_processor'),
-      keyPrefix: key('TRADESTORE_KEY_PREFIX', env.TRADESTORE_KEY_PREFIX, ''),
-      shards: shardCount('TRADESTORE_SHARDS', env.TRADESTORE_SHARDS),
-    },
+    bus: busNames(env),
     ingest: {
       consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),
       batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),

@@ -28,7 +28,7 @@ const generationKey = (group: string) => `cachegen:${group}`;
 const GENERATION_TTL_MS = 24 * 60 * 60 * 1000;
 
 export class RedisCache implements Cache {
-  /** `prefix` goes before every key (the deployment's TRADESTORE_KEY_PREFIX). */
+  /** `prefix` goes before every key (the deployment's TRADESTORE_REDIS_PREFIX). */
   constructor(
     private readonly redis: Redis | Cluster,
     private readonly prefix = '',

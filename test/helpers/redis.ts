@@ -30,7 +30,7 @@ export function testNames(): { names: BusNames; env: Record<string, string>; cle
   const names = { stream: `${prefix}:events`, list: `${prefix}:list`, keyPrefix: `${prefix}:` };
   return {
     names,
-    env: { REDIS_URL, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list, TRADESTORE_KEY_PREFIX: names.keyPrefix },
+    env: { REDIS_URL, TRADESTORE_STREAM: names.stream, TRADESTORE_LIST: names.list, TRADESTORE_REDIS_PREFIX: names.keyPrefix },
     cleanup: async () => {
       const r = new Redis(REDIS_URL);
       const keys = await r.keys(`${prefix}*`);
