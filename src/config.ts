@@ -54,6 +54,8 @@ export interface Config {
     bodyLimitBytes: number;
     /** Larger WebSocket frames close the connection with 1009. */
     wsMaxFrameBytes: number;
+    /** When set, /metrics needs this token as a bearer (or an admin key). */
+    metricsToken: string | null;
     /** WebSocket connections one client (key or address) may open per 5 minutes (Binance: 300). */
     wsConnectLimit: number;
   };
@@ -88,6 +90,12 @@ function host(name: string, value: string | undefined): string {
   // An IPv4 or IPv6 address, or a host name (letters, digits, dots and dashes).
   if (!/^[A-Za-z0-9.-]{1,253}$/.test(v) && !/^[0-9A-Fa-f:.]{2,45}$/.test(v)) throw new ConfigError(`${name} must be an address or host name to listen on, such as 127.0.0.1 or :: (got ${JSON.stringify(value)})`);
   return v;
+}
+
+function secret(name: string, value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  if (value.length < 16 || /\s/.test(value)) throw new ConfigError(`${name} must be at least 16 characters without spaces`);
+  return value;
 }
 
 function int(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -176,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authFailureLimit: int('TRADESTORE_AUTH_FAILURE_LIMIT', env.TRADESTORE_AUTH_FAILURE_LIMIT, 20, 1, 1_000_000),
       requestTimeoutMs: int('TRADESTORE_REQUEST_TIMEOUT_MS', env.TRADESTORE_REQUEST_TIMEOUT_MS, 30_000, 100, 3_600_000),
       bodyLimitBytes: int('TRADESTORE_BODY_LIMIT_BYTES', env.TRADESTORE_BODY_LIMIT_BYTES, 1024 * 1024, 1024, 100 * 1024 * 1024),
+      metricsToken: secret('TRADESTORE_METRICS_TOKEN', env.TRADESTORE_METRICS_TOKEN),
       wsConnectLimit: int('TRADESTORE_WS_CONNECT_LIMIT', env.TRADESTORE_WS_CONNECT_LIMIT, 300, 1, 1_000_000),
       wsMaxFrameBytes: int('TRADESTORE_WS_MAX_FRAME_BYTES', env.TRADESTORE_WS_MAX_FRAME_BYTES, 16 * 1024, 1024, 1024 * 1024),
     },

@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Big from 'big.js';
 import WebSocket from 'ws';
+import parsePrometheus from 'parse-prometheus-text-format';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
 import { createServerDatabase, serverUnavailable } from './helpers/backends.ts';
@@ -11,6 +12,7 @@ import { depositMsg, orderMsg, tradeMsg } from './helpers/ingest.ts';
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 const MINUTE = 60_000;
+const METRICS_TOKEN = 'metrics-token-0123456789';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -55,7 +57,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
     };
 
     before(async () => {
-      const env: Record<string, string> = { PORT: '0', TRADESTORE_RATE_LIMIT: '100', TRADESTORE_RATE_WINDOW_MS: '60000', TRADESTORE_WS_CONNECT_LIMIT: '1000' };
+      const env: Record<string, string> = { PORT: '0', TRADESTORE_RATE_LIMIT: '100', TRADESTORE_RATE_WINDOW_MS: '60000', TRADESTORE_WS_CONNECT_LIMIT: '1000', TRADESTORE_METRICS_TOKEN: METRICS_TOKEN };
       if (setup === 'embedded+memory') env.TRADESTORE_DATA_DIR = 'memory://';
       else {
         const server = await createServerDatabase();
@@ -297,6 +299,42 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       t.diagnostic(`ticker on 500 sockets ${allTickers} ms after the trade was sent (the ticker waits up to 1 s after the previous one)`);
       for (const c of [...tickers, ...derived]) c.socket.close();
       await waitFor('sockets closed', async () => service.live!.listeners === 0);
+    });
+
+    it('exposes its own metrics (HTTP, WebSocket, cache, runtime, batch durations) to the metrics token or an admin key', async () => {
+      await get('/v1/markets');
+      await get('/v1/markets');
+      await get('/no/such/route');
+      assert.equal((await fetch(`${base}/metrics`)).status, 401);
+      assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+      assert.equal((await fetch(`${base}/metrics`, { headers: { 'x-api-key': adminKey } })).status, 200);
+      const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+      const families = new Map(parsePrometheus(text).map((f) => [f.name, f]));
+      const family = (name: string, type: string) => {
+        const f = families.get(name);
+        assert.ok(f, `${name} in /metrics`);
+        assert.equal(f.type, type, name);
+        return f;
+      };
+      const requests = family('tradestore_http_requests_total', 'COUNTER');
+      const markets = requests.metrics.find((m) => m.labels?.route === '/v1/markets' && m.labels.status === '200' && m.labels.method === 'GET');
+      assert.ok(markets && Number(markets.value) >= 2, JSON.stringify(requests.metrics.slice(0, 5)));
+      assert.ok(requests.metrics.some((m) => m.labels?.route === 'unmatched' && m.labels.status === '404'), 'unmatched URLs share one label');
+      assert.ok(!requests.metrics.some((m) => m.labels?.route?.includes('/no/such')), 'no series per raw URL');
+      // The parser keeps a histogram's buckets but not its labels: those are read from its _count series.
+      assert.ok(family('tradestore_http_request_duration_seconds', 'HISTOGRAM').metrics.length > 0);
+      const count = /^tradestore_http_request_duration_seconds_count\{method="GET",route="\/v1\/markets",status="200"\} (\d+)$/m.exec(text);
+      assert.ok(count && Number(count[1]) >= 2, 'latency per route and status');
+      assert.ok(Number(family('tradestore_ws_messages_received_total', 'COUNTER').metrics[0]!.value) > 0, 'the WebSocket tests sent frames');
+      assert.ok(Number(family('tradestore_ws_messages_sent_total', 'COUNTER').metrics[0]!.value) > 0);
+      family('tradestore_ws_connections', 'GAUGE');
+      const cache = family('tradestore_cache_reads_total', 'COUNTER');
+      assert.ok(cache.metrics.some((m) => m.labels?.result === 'hit' && Number(m.value) > 0), JSON.stringify(cache.metrics));
+      assert.ok(cache.metrics.some((m) => m.labels?.result === 'miss' && Number(m.value) > 0));
+      assert.ok(Number(family('tradestore_ingest_batch_duration_seconds', 'HISTOGRAM').metrics[0]!.buckets!['+Inf']) > 0, 'batches observed');
+      family('process_cpu_user_seconds_total', 'COUNTER');
+      family('nodejs_eventloop_lag_seconds', 'GAUGE');
+      family('tradestore_unhandled_errors_total', 'COUNTER');
     });
 
     it('returns 429 with Retry-After once a key goes over its limit on an endpoint', async () => {

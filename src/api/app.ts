@@ -11,6 +11,8 @@ import { registerAuth } from './auth.ts';
 import { fallbackStore } from './rateLimitStore.ts';
 import { errorHandler } from './errors.ts';
 import { LiveStreams } from './live.ts';
+import { instrumentApi } from './metrics.ts';
+import type { Registry } from 'prom-client';
 import { accountRoutes } from './routes/account.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { binanceRoutes } from './routes/binance.ts';
@@ -26,7 +28,7 @@ const UNLIMITED = /^\/(health|metrics|docs)(\/|$)|^\/$|^\/dashboard\//;
  * REST format under /api/v3, Binance market streams on /ws and /stream, OpenAPI at /docs.
  * Returns the live-stream hub, to be closed with the server.
  */
-export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api' | 'bus'>): Promise<LiveStreams> {
+export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api' | 'bus'>, registry?: Registry): Promise<LiveStreams> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
@@ -56,6 +58,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   registerAuth(app, store.apiKeys, { failureLimit: config.api.authFailureLimit, windowMs: config.api.rateWindowMs });
   await app.register(websocket, { options: { maxPayload: config.api.wsMaxFrameBytes } });
   const live = new LiveStreams(store);
+  if (registry) instrumentApi(app, registry, store.bus.cache, live);
   marketRoutes(app, store);
   accountRoutes(app, store);
   adminRoutes(app, store);

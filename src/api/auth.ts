@@ -9,10 +9,13 @@ declare module 'fastify' {
   }
 }
 
-/** X-API-Key, or Binance's X-MBX-APIKEY, or Authorization: Bearer. */
+/**
+ * X-API-Key, or Binance's X-MBX-APIKEY, or Authorization: Bearer with an API key (ts_…); other
+ * bearer tokens (the metrics token) are not API keys.
+ */
 function presentedKey(request: FastifyRequest): string | null {
   const h = request.headers;
-  const bearer = typeof h.authorization === 'string' && /^Bearer (.+)$/i.exec(h.authorization)?.[1];
+  const bearer = typeof h.authorization === 'string' && /^Bearer (ts_.+)$/i.exec(h.authorization)?.[1];
   const key = h['x-api-key'] ?? h['x-mbx-apikey'] ?? bearer;
   return typeof key === 'string' && key !== '' ? key : null;
 }

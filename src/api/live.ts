@@ -41,6 +41,8 @@ export class LiveStreams {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Payloads that needed a database read (tickers, derived klines), for the fan-out test and /metrics. */
   computations = 0;
+  /** What the WebSocket endpoints count (routes/streams.ts), read when /metrics is scraped. */
+  readonly sockets = { connections: 0, received: 0, sent: 0, closedByServer: 0 };
 
   constructor(private readonly store: Store) {}
 

@@ -15,6 +15,14 @@ export interface Cache {
   read<T>(group: string, variant: string, ttlMs: number, load: () => Promise<T>): Promise<T>;
   /** Makes every entry of these groups stale. */
   invalidate(groups: string[]): Promise<void>;
+  /** Reads served from the cache, loaded and stored, or loaded without it (Redis away), since start. */
+  readonly stats: CacheStats;
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  bypassed: number;
 }
 
 interface Stored {
@@ -28,6 +36,7 @@ const generationKey = (group: string) => `cachegen:${group}`;
 const GENERATION_TTL_MS = 24 * 60 * 60 * 1000;
 
 export class RedisCache implements Cache {
+  readonly stats: CacheStats = { hits: 0, misses: 0, bypassed: 0 };
   /** `prefix` goes before every key (the deployment's TRADESTORE_REDIS_PREFIX). */
   constructor(
     private readonly redis: Redis | Cluster,
@@ -36,7 +45,10 @@ export class RedisCache implements Cache {
 
   async read<T>(group: string, variant: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
     // Redis away (not connected): read from the database without waiting for the client's retries.
-    if (this.redis.status !== 'ready') return load();
+    if (this.redis.status !== 'ready') {
+      this.stats.bypassed += 1;
+      return load();
+    }
     const key = this.prefix + entryKey(group, variant);
     let generation = '0';
     try {
@@ -47,12 +59,17 @@ export class RedisCache implements Cache {
       generation = g ?? '0';
       if (entry) {
         const stored = JSON.parse(entry) as Stored;
-        if (stored.g === generation) return stored.v as T;
+        if (stored.g === generation) {
+          this.stats.hits += 1;
+          return stored.v as T;
+        }
       }
     } catch {
       // Redis away: read from the database, do not cache.
+      this.stats.bypassed += 1;
       return load();
     }
+    this.stats.misses += 1;
     const value = await load();
     const stored: Stored = { g: generation, v: value };
     await this.redis.set(key, JSON.stringify(stored), 'PX', ttlMs).catch(() => {});
@@ -68,6 +85,7 @@ export class RedisCache implements Cache {
 
 /** The same semantics in process, for the embedded default. Bounded: the oldest entries go first. */
 export class MemoryCache implements Cache {
+  readonly stats: CacheStats = { hits: 0, misses: 0, bypassed: 0 };
   private readonly entries = new Map<string, { stored: Stored; expires: number }>();
   private readonly generations = new Map<string, number>();
 
@@ -77,7 +95,11 @@ export class MemoryCache implements Cache {
     const key = entryKey(group, variant);
     const generation = String(this.generations.get(group) ?? 0);
     const entry = this.entries.get(key);
-    if (entry && entry.expires > Date.now() && entry.stored.g === generation) return structuredClone(entry.stored.v) as T;
+    if (entry && entry.expires > Date.now() && entry.stored.g === generation) {
+      this.stats.hits += 1;
+      return structuredClone(entry.stored.v) as T;
+    }
+    this.stats.misses += 1;
     const value = await load();
     this.entries.delete(key);
     this.entries.set(key, { stored: { g: generation, v: structuredClone(value) }, expires: Date.now() + ttlMs });

@@ -24,7 +24,11 @@ export class IngestMetrics {
     return percentiles.map((p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : Number.NaN));
   }
 
+  /** Called with each batch's duration (the /metrics histogram). */
+  onBatch: ((ms: number) => void) | null = null;
+
   recordBatch(size: number, outcome: BatchOutcome, ms: number): void {
+    this.onBatch?.(ms);
     this.batches += 1;
     this.lastBatchSize = size;
     this.lastBatchMs = ms;

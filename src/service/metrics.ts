@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Bus, BusStats } from '../bus/types.ts';
 import type { IngestWorker } from '../ingest/worker.ts';
 import { faults } from './faults.ts';
@@ -6,6 +6,8 @@ import { faults } from './faults.ts';
 /** Prometheus metrics of the ingest service; values are read when scraped. */
 export function ingestRegistry(bus: Bus, worker: IngestWorker | null): Registry {
   const registry = new Registry();
+  // The process and Node.js runtime: CPU, memory, event-loop lag, garbage collection, handles.
+  collectDefaultMetrics({ register: registry });
   const m = () => worker?.metrics;
   const counter = (name: string, help: string, read: () => number) => {
     let last = 0;
@@ -36,7 +38,13 @@ export function ingestRegistry(bus: Bus, worker: IngestWorker | null): Registry 
     });
   gauge('tradestore_ingest_events_per_second', 'Events applied per second over the last 10 s', () => m()?.eventsPerSecond() ?? 0);
   gauge('tradestore_ingest_batch_size', 'Entries in the last batch', () => m()?.lastBatchSize ?? 0);
-  gauge('tradestore_ingest_batch_duration_ms', 'Time the last batch took to apply and commit', () => m()?.lastBatchMs ?? 0);
+  const batches = new Histogram({
+    name: 'tradestore_ingest_batch_duration_seconds',
+    help: 'Time a batch took to apply and commit',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  if (worker) worker.metrics.onBatch = (ms) => batches.observe(ms / 1000);
   let stats: ReturnType<Bus['stats']> | null = null;
   let statsAt = 0;
   const stat = async (read: (s: BusStats) => number | null) => {

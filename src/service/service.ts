@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
 import { openBus } from '../bus/open.ts';
@@ -37,6 +38,14 @@ export interface ServiceOptions {
   /** Serve the HTTP and WebSocket API (default true); /health and /metrics are always served. */
   api?: boolean;
   log?: (line: string) => void;
+}
+
+async function metricsAllowed(headers: Record<string, string | string[] | undefined>, token: string, store: Store): Promise<boolean> {
+  const bearer = typeof headers.authorization === 'string' ? /^Bearer (.+)$/i.exec(headers.authorization)?.[1] : undefined;
+  if (bearer !== undefined && bearer.length === token.length && timingSafeEqual(Buffer.from(bearer), Buffer.from(token))) return true;
+  const key = headers['x-api-key'];
+  const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
+  return identity?.scopes.includes('admin') ?? false;
 }
 
 /** `address:port` as bound, and a URL to reach it from this host (localhost for a wildcard address). */
@@ -95,7 +104,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     opened.push(() => http.close());
     let live: LiveStreams | null = null;
     if (options.api !== false) {
-      live = await registerApi(http, store, config);
+      live = await registerApi(http, store, config, registry);
       const hub = live;
       opened.push(() => hub.close());
     }
@@ -106,7 +115,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
       const health = await checkHealth(db, bus, worker, { stallMs: config.ingest.stallMs, detail: identity?.scopes.includes('admin') ?? false, api: live !== null });
       return reply.code(health.status === 'healthy' ? 200 : 503).send(health);
     });
-    http.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    http.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+      // Restricted when TRADESTORE_METRICS_TOKEN is set: that token as a bearer, or an admin key.
+      if (config.api.metricsToken !== null && !(await metricsAllowed(request.headers, config.api.metricsToken, store))) {
+        return reply.code(401).send({ error: { code: 'metrics_token_required', message: 'set Authorization: Bearer <TRADESTORE_METRICS_TOKEN>, or use an API key with the admin scope' } });
+      }
+      return reply.type(registry.contentType).send(await registry.metrics());
+    });
     await http.listen({ port: config.port, host: config.host });
     const address = http.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

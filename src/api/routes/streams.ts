@@ -19,7 +19,8 @@ export function closeReason(text: string): string {
 }
 
 /** Closes a socket whatever its state; a socket that cannot close is terminated. */
-function closeSocket(socket: WebSocket, code: number, reason: string): void {
+function closeSocket(socket: WebSocket, code: number, reason: string, stats: { closedByServer: number }): void {
+  if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) stats.closedByServer += 1;
   try {
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, closeReason(reason));
   } catch {
@@ -39,22 +40,28 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
  * MAX_BUFFERED_BYTES wait for it.
  */
 export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLimit: number): void {
+  const wsStats = live.sockets;
   const connect = (socket: WebSocket, combined: boolean, initial: string[]) => {
     const active = new Map<string, () => Promise<void>>();
     let closed = false;
+    wsStats.connections += 1;
     const reply = (payload: object) => {
       try {
-        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(payload));
+        if (socket.readyState === socket.OPEN) {
+          socket.send(JSON.stringify(payload));
+          wsStats.sent += 1;
+        }
       } catch {
-        closeSocket(socket, 1011, 'could not send');
+        closeSocket(socket, 1011, 'could not send', wsStats);
       }
     };
     const listener = (stream: string) => {
       const prefix = combined ? `{"stream":${JSON.stringify(stream)},"data":` : '';
       return (json: string) => {
         if (socket.readyState !== socket.OPEN) return;
-        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return closeSocket(socket, 1008, 'too slow: the client does not read what it is sent');
+        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return closeSocket(socket, 1008, 'too slow: the client does not read what it is sent', wsStats);
         socket.send(combined ? `${prefix}${json}}` : json);
+        wsStats.sent += 1;
       };
     };
     const subscribe = async (names: string[]): Promise<string | null> => {
@@ -81,14 +88,16 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
     const failed = (error: unknown) => `internal error: ${String((error as Error)?.message ?? error).slice(0, 100)}`;
     socket.on('close', () => {
       closed = true;
+      wsStats.connections -= 1;
       void unsubscribe([...active.keys()]).catch(() => {});
     });
     let second = 0;
     let frames = 0;
     socket.on('message', (raw: Buffer, isBinary: boolean) => {
+      wsStats.received += 1;
       const now = Math.floor(Date.now() / 1000);
       if (now !== second) [second, frames] = [now, 0];
-      if (++frames > MAX_FRAMES_PER_SECOND) return closeSocket(socket, 1008, `more than ${MAX_FRAMES_PER_SECOND} frames per second`);
+      if (++frames > MAX_FRAMES_PER_SECOND) return closeSocket(socket, 1008, `more than ${MAX_FRAMES_PER_SECOND} frames per second`, wsStats);
       void (async () => {
         let frame: { method?: unknown; params?: unknown; id?: unknown };
         try {
@@ -114,12 +123,12 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
         } catch (error) {
           reply({ error: { code: 1, msg: failed(error) }, id });
         }
-      })().catch(() => closeSocket(socket, 1011, 'internal error'));
+      })().catch(() => closeSocket(socket, 1011, 'internal error', wsStats));
     });
     if (initial.length) {
       subscribe(initial).then(
-        (error) => error && closeSocket(socket, 1008, error),
-        (error) => closeSocket(socket, 1011, failed(error)),
+        (error) => error && closeSocket(socket, 1008, error, wsStats),
+        (error) => closeSocket(socket, 1011, failed(error), wsStats),
       );
     }
   };
