@@ -4,9 +4,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServerDatabase, serverUnavailable } from './helpers/backends.ts';
+import fc from 'fast-check';
 import { runCli } from './helpers/cli.ts';
+import { USAGE_COMMANDS } from '../src/cli/usage.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
+const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
 
 for (const backend of ['embedded', 'postgres'] as const) {
   describe(`tradestore CLI [${backend}]`, async () => {
@@ -48,9 +51,19 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const seed2 = await runCli(['seed'], env);
       assert.match(seed2.stdout, /seeded: 0 markets, 0 instruments, 0 strategies, 0 trading fees, 0 config keys/);
 
-      const user = await runCli(['user', 'create', '--id', 'alice', '--email', 'alice@example.com', '--password', 'correct horse'], env);
+      const user = await runCli(['user', 'create', '--id', 'alice', '--email', 'alice@example.com', '--password-stdin'], env, 'correct horse\n');
       assert.equal(user.code, 0, user.stderr);
       assert.match(user.stdout, /created user alice <alice@example.com> \(password hashed with argon2id\)/);
+      const fromEnv = await runCli(['user', 'create', '--id', 'carol', '--email', 'carol@example.com'], { ...env, TRADESTORE_PASSWORD: 'battery staple' });
+      assert.match(fromEnv.stdout, /created user carol <carol@example.com> \(password hashed with argon2id\)/);
+      const onCommandLine = await runCli(['user', 'create', '--id', 'dave', '--email', 'dave@example.com', '--password', 'visible in ps'], env);
+      assert.equal(onCommandLine.code, 2);
+      assert.match(onCommandLine.stderr, /--password would show the password to anyone who lists processes/);
+      const users = await runCli(['user', 'list', '--json'], env);
+      assert.equal(users.code, 0, users.stderr);
+      const listed = JSON.parse(users.stdout) as { id: string; hasPassword: boolean }[];
+      assert.deepEqual(listed.filter((u) => ['alice', 'carol'].includes(u.id)).map((u) => [u.id, u.hasPassword]), [['alice', true], ['carol', true]]);
+      assert.doesNotMatch(users.stdout, /argon2/, 'never a password hash');
       const dup = await runCli(['user', 'create', '--id', 'alice', '--email', 'other@example.com'], env);
       assert.equal(dup.code, 1);
       assert.match(dup.stderr, /a user with id alice already exists/);
@@ -66,8 +79,20 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const badScope = await runCli(['apikey', 'create', '--user', 'alice', '--scopes', 'read,root'], env);
       assert.equal(badScope.code, 2);
       assert.match(badScope.stderr, /--scopes: must be a comma-separated list of read, trade, admin; got root/);
+      const keys = await runCli(['apikey', 'list', '--user', 'alice'], env);
+      assert.equal(keys.code, 0, keys.stderr);
+      assert.match(keys.stdout, new RegExp(`${created.id}\\s+ts_${created.key.split('_')[1]}_…\\s+alice\\s+active\\s+read,trade`));
+      assert.ok(!keys.stdout.includes(created.key.split('_')[2]!), 'never the key');
       const revoke = await runCli(['apikey', 'revoke', '--id', created.id], env);
       assert.equal(revoke.code, 0, revoke.stderr);
+      assert.match(revoke.stdout, new RegExp(`revoked API key ${created.id}`));
+      const again = await runCli(['apikey', 'revoke', '--id', created.id], env);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /was already revoked \(at .+\); nothing changed/);
+      const unknownKey = await runCli(['apikey', 'revoke', '--id', '999999'], env);
+      assert.equal(unknownKey.code, 1);
+      assert.match(unknownKey.stderr, /unknown API key "999999"/);
+      assert.match((await runCli(['apikey', 'list', '--json'], env)).stdout, /"status": "revoked"/);
 
       const down = await runCli(['migrate', 'down', '--to', '2'], env);
       assert.equal(down.code, 0, down.stderr);
@@ -88,7 +113,7 @@ for (const backend of ['embedded', 'postgres'] as const) {
       assert.equal(noEmail.code, 2);
       assert.match(noEmail.stderr, /user create needs --email/);
       const badEmail = await runCli(['user', 'create', '--id', 'bob', '--email', 'not-an-email'], env);
-      assert.equal(badEmail.code, 1);
+      assert.equal(badEmail.code, 2);
       assert.match(badEmail.stderr, /email is not a valid address/);
       const badUrl = await runCli(['migrate', 'status'], { DATABASE_URL: 'mysql://x' });
       assert.equal(badUrl.code, 2);
@@ -96,3 +121,42 @@ for (const backend of ['embedded', 'postgres'] as const) {
     });
   });
 }
+
+describe('tradestore CLI arguments, before anything is opened', () => {
+  // Unreachable servers: a command that opened either before checking its arguments would fail
+  // on the connection (exit 1, or hang) instead of answering 2 with the argument at fault.
+  const nowhere = { DATABASE_URL: 'postgres://127.0.0.1:1/nowhere', REDIS_URL: 'redis://127.0.0.1:1' };
+  const commands = [...USAGE_COMMANDS];
+
+  it('prints the version, and each command\'s own help with exit 0', async () => {
+    const version = await runCli(['--version'], nowhere);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^tradestore \d+\.\d+\.\d+\n$/);
+    const helps = await Promise.all(commands.map((c) => runCli([c, '--help'], nowhere)));
+    helps.forEach((h, i) => {
+      assert.equal(h.code, 0, `${commands[i]} --help: ${h.stderr}`);
+      assert.match(h.stdout, new RegExp(`^Usage:\\n  tradestore ${commands[i]}\\b`), commands[i]);
+    });
+  });
+
+  it(`answers an unknown option or subcommand of every command with exit 2, naming it (seed ${SEED})`, async () => {
+    const bad = fc.record({
+      command: fc.constantFrom(...commands),
+      extra: fc.oneof(fc.stringMatching(/^--zz-[a-z]{1,8}$/), fc.constantFrom('--limit=x', '--rate', '--to=-1')),
+    });
+    const cases = fc.sample(bad, { numRuns: 24, seed: SEED });
+    for (let i = 0; i < cases.length; i += 4) {
+      await Promise.all(cases.slice(i, i + 4).map(async ({ command, extra }) => {
+        const subcommand = { migrate: 'status', user: 'list', apikey: 'list', dlq: 'list', ingest: 'status', maintenance: 'status' }[command];
+        const result = await runCli([command, ...(subcommand ? [subcommand] : []), extra], nowhere);
+        assert.equal(result.code, 2, `${command} ${subcommand ?? ''} ${extra}: ${result.code} ${result.stderr}`);
+        assert.match(result.stderr, /^tradestore: /);
+        assert.doesNotMatch(result.stderr, /unreachable|ECONNREFUSED|connect/i, `${command}: checked before connecting`);
+      }));
+    }
+    for (const command of ['migrate', 'user', 'apikey', 'dlq', 'ingest', 'maintenance']) {
+      const result = await runCli([command, 'frobnicate'], nowhere);
+      assert.equal(result.code, 2, `${command} frobnicate: ${result.stderr}`);
+    }
+  });
+});

@@ -13,13 +13,21 @@ import { dlqCommand } from './dlq.ts';
 import { ingestCommand } from './ingest.ts';
 import { ShardCountError } from '../bus/types.ts';
 import { simulateCommand, startCommand } from './service.ts';
-import { USAGE, UsageError } from './usage.ts';
+import { commandHelp, USAGE, USAGE_COMMANDS, UsageError } from './usage.ts';
+import { readFileSync } from 'node:fs';
+import type { Database } from '../database/types.ts';
+import type { OpenDatabase } from './admin.ts';
 import { installFaultHandler } from '../service/faults.ts';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
 /** Commands that serve until stopped: a stray rejection is logged there, not fatal (service/faults.ts). */
 const LONG_RUNNING = new Set(['start', 'demo']);
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** A client error of ioredis's whose message alone would not say that Redis is unreachable. */
+const redisUnreachable = (e: Error) => e.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable/.test(e.message);
 
 /** Runs one CLI command and returns the exit code: 0 done, 1 failed, 2 bad usage or configuration. */
 export async function run(argv: string[]): Promise<number> {
@@ -28,32 +36,44 @@ export async function run(argv: string[]): Promise<number> {
     out(USAGE);
     return command ? 0 : 2;
   }
-  const withDatabase: Record<string, true> = { migrate: true, seed: true, user: true, apikey: true, maintenance: true };
+  if (command === '--version' || command === '-V' || command === 'version') {
+    out(`tradestore ${VERSION}`);
+    return 0;
+  }
+  const withDatabase: Record<string, (open: OpenDatabase, args: string[], out: (line: string) => void) => Promise<void>> = {
+    migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand,
+  };
   const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    // `tradestore <command> [...] --help`: that command's part of the usage, nothing run.
+    if (args.includes('--help') || args.includes('-h')) {
+      out(commandHelp(command));
+      return 0;
+    }
     const config = loadConfig();
     if (standalone[command]) {
       if (LONG_RUNNING.has(command)) installFaultHandler((line) => process.stderr.write(`${line}\n`));
       await standalone[command](config, args, out);
       return 0;
     }
-    const db = await openDatabase(config);
+    // The database is opened only once the command has checked its arguments.
+    let db: Database | null = null;
     try {
-      if (command === 'migrate') await migrateCommand(db, args, out);
-      else if (command === 'seed') await seedCommand(db, args, out);
-      else if (command === 'user') await userCommand(db, args, out);
-      else if (command === 'maintenance') await maintenanceCommand(db, args, out);
-      else await apiKeyCommand(db, args, out);
+      await withDatabase[command]!(async () => (db ??= await openDatabase(config)), args, out);
     } finally {
-      await db.close();
+      await (db as Database | null)?.close();
     }
     return 0;
   } catch (error) {
     const e = error as Error;
     if (e instanceof UsageError || e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`tradestore: ${e.message}\n\n${USAGE}`);
+      process.stderr.write(`tradestore: ${e.message}\n\n${command && USAGE_COMMANDS.has(command) ? commandHelp(command) : USAGE}`);
       return 2;
+    }
+    if (redisUnreachable(e)) {
+      process.stderr.write(`tradestore: Redis at ${redisAddress()} is unreachable (${e.message}): is it running, and is REDIS_URL right?\n`);
+      return 1;
     }
     const known =
       e instanceof MigrationError || e instanceof ShardCountError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError || e instanceof MaintenanceBusyError;
@@ -62,6 +82,16 @@ export async function run(argv: string[]): Promise<number> {
     if (cause instanceof DirectoryLockedError) process.stderr.write(`  ${cause.message}\n`);
     if (!known && process.env.TRADESTORE_DEBUG) process.stderr.write(`${e.stack}\n`);
     return 1;
+  }
+}
+
+/** REDIS_URL without its password, for messages. */
+function redisAddress(): string {
+  try {
+    const url = new URL(process.env.REDIS_URL ?? '');
+    return `${url.hostname}:${url.port || 6379}`;
+  } catch {
+    return 'REDIS_URL';
   }
 }
 

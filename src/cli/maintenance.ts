@@ -1,19 +1,21 @@
 import { parseArgs } from 'node:util';
-import type { Database } from '../database/types.ts';
 import { jobNames, maintenanceStatus, runMaintenanceJobs, type JobRun } from '../schema/maintenanceJobs.ts';
 import { UsageError } from './usage.ts';
+import type { OpenDatabase } from './admin.ts';
 
 const describeRun = (r: JobRun) =>
   `${r.job.padEnd(11)} ${r.status.padEnd(7)} ${r.startedAt.toISOString()}  ${r.error ?? JSON.stringify(r.detail)}`;
 
 /** tradestore maintenance run [--job NAME] | status: the lifecycle jobs the service runs on a schedule. */
-export async function maintenanceCommand(db: Database, args: string[], out: (line: string) => void): Promise<void> {
+export async function maintenanceCommand(open: OpenDatabase, args: string[], out: (line: string) => void): Promise<void> {
   const [action, ...rest] = args;
   const { values } = parseArgs({ args: rest, options: { job: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  if (action !== 'run' && action !== 'status') throw new UsageError('maintenance needs run or status');
+  if (values.job !== undefined && (action !== 'run' || !jobNames().includes(values.job))) {
+    throw new UsageError(`--job must be one of ${jobNames().join(', ')} (got ${JSON.stringify(values.job)}), with maintenance run`);
+  }
+  const db = await open();
   if (action === 'run') {
-    if (values.job !== undefined && !jobNames().includes(values.job)) {
-      throw new UsageError(`--job must be one of ${jobNames().join(', ')} (got ${JSON.stringify(values.job)})`);
-    }
     // By hand, every job that applies runs now, whatever its schedule says.
     const runs = await runMaintenanceJobs(db, { job: values.job, force: true });
     if (values.json) out(JSON.stringify(runs, null, 2));

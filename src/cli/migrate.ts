@@ -2,12 +2,16 @@ import { parseArgs } from 'node:util';
 import type { Database } from '../database/types.ts';
 import { migrate, migrationStatus } from '../schema/migrator.ts';
 import { UsageError, intOption } from './usage.ts';
+import type { OpenDatabase } from './admin.ts';
 
 const pad = (n: number) => String(n).padStart(3, '0');
 
-export async function migrateCommand(db: Database, args: string[], out: (line: string) => void): Promise<void> {
+export async function migrateCommand(open: OpenDatabase, args: string[], out: (line: string) => void): Promise<void> {
   const [action, ...rest] = args;
   const { values } = parseArgs({ args: rest, options: { to: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  if (action !== 'up' && action !== 'down' && action !== 'status') throw new UsageError('migrate needs up, down or status');
+  const to = intOption('to', values.to);
+  const db = await open();
   if (action === 'status') {
     const status = await migrationStatus(db);
     if (values.json) return out(JSON.stringify(status, null, 2));
@@ -19,8 +23,6 @@ export async function migrateCommand(db: Database, args: string[], out: (line: s
     }
     return;
   }
-  if (action !== 'up' && action !== 'down') throw new UsageError('migrate needs up, down or status');
-  const to = intOption('to', values.to);
   const status = await migrationStatus(db);
   if (action === 'up' && to !== undefined && to < status.databaseVersion) {
     throw new UsageError(`migrate up --to ${to} is below the current version ${status.databaseVersion}; use migrate down`);

@@ -12,10 +12,14 @@ Usage:
   tradestore migrate down [--to N]      undo migrations down to version N (default: 0, nothing left)
   tradestore migrate status [--json]    applied and pending migrations, checksums, capabilities
   tradestore seed                       markets, instruments, example strategies, fees, config (idempotent)
-  tradestore user create --id ID --email EMAIL [--password P]
-                                        create a user; the password is hashed with argon2id
+  tradestore user create --id ID --email EMAIL [--password-stdin | --prompt-password]
+                                        create a user; the password (from standard input, the
+                                        terminal or TRADESTORE_PASSWORD) is hashed with argon2id
+  tradestore user list [--json]         users, with their active API keys (never a password hash)
   tradestore apikey create --user ID [--scopes read,trade,admin] [--name NAME] [--json]
                                         create an API key (shown once, stored hashed)
+  tradestore apikey list [--user ID] [--json]
+                                        API keys with their prefix, scopes and status (never the key)
   tradestore apikey revoke --id N       revoke an API key
   tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
                                         run the ingest service and the API (/v1, /api/v3, /ws, /docs)
@@ -38,7 +42,8 @@ Usage:
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
                                         default): ingest, API, simulated engine, dashboard at /
-  tradestore help                       this text
+  tradestore help                       this text; tradestore <command> --help: that command's
+  tradestore --version                  the version
 
 Configuration (environment):
   DATABASE_URL         PostgreSQL server (postgres://…); unset = embedded database
@@ -60,4 +65,22 @@ export function intOption(name: string, value: string | undefined): number | und
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer (got ${JSON.stringify(value)})`);
   return Number(value);
+}
+
+/** Commands that have a part of their own in the usage. */
+export const USAGE_COMMANDS = new Set(
+  [...USAGE.matchAll(/^ {2}tradestore ([a-z]+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help'),
+);
+
+/** A command's lines of the usage (its forms and their descriptions), and where the rest is. */
+export function commandHelp(command: string): string {
+  const lines = USAGE.split('\n');
+  const picked: string[] = [];
+  let inside = false;
+  for (const line of lines) {
+    if (/^ {2}tradestore /.test(line)) inside = line.startsWith(`  tradestore ${command} `) || line === `  tradestore ${command}`;
+    else if (!/^ {10,}/.test(line)) inside = false;
+    if (inside) picked.push(line);
+  }
+  return `Usage:\n${picked.join('\n')}\n\nConfiguration and the other commands: tradestore help\n`;
 }

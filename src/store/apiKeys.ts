@@ -11,6 +11,20 @@ export interface ApiKeyIdentity {
   scopes: Scope[];
 }
 
+export interface ApiKeyListing {
+  id: string;
+  userId: string;
+  name: string;
+  /** The key's public prefix (ts_<prefix>_…), to tell keys apart; the secret is never stored. */
+  prefix: string;
+  scopes: Scope[];
+  createdAt: Date;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+  status: 'active' | 'revoked' | 'expired';
+}
+
 export interface CreatedKey extends ApiKeyIdentity {
   /** The key itself: shown once, never stored. */
   key: string;
@@ -62,8 +76,33 @@ export class ApiKeyRepository {
     return row ? { keyId: row.id, userId: row.user_id, scopes: row.permissions } : null;
   }
 
-  async revoke(keyId: string): Promise<void> {
-    const { rowCount } = await this.db.query(`UPDATE api_keys SET revoked_at = now(), is_active = false WHERE id = $1::bigint`, [keyId]);
-    if (!rowCount) throw new NotFoundError('user', keyId);
+  /**
+   * Revokes a key; returns when it was revoked, and whether that was now or before. Unknown ids
+   * are a NotFoundError ("unknown API key").
+   */
+  async revoke(keyId: string): Promise<{ revokedAt: Date; already: boolean }> {
+    const { rows } = await this.db.query<{ revoked_at: Date; already: boolean }>(
+      `UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()), is_active = false
+         FROM api_keys before WHERE k.id = $1::bigint AND before.id = k.id
+       RETURNING k.revoked_at, before.revoked_at IS NOT NULL AS already`,
+      [keyId],
+    );
+    if (!rows.length) throw new NotFoundError('API key', keyId);
+    return { revokedAt: rows[0]!.revoked_at, already: rows[0]!.already };
+  }
+
+  /** Every key (of one user, or all), newest first: never the key or its hash. */
+  async list(userId?: string): Promise<ApiKeyListing[]> {
+    const { rows } = await this.db.query<{ id: string; user_id: string; name: string; key_prefix: string; permissions: Scope[]; created_at: Date; expires_at: Date | null; last_used_at: Date | null; revoked_at: Date | null }>(
+      `SELECT id::text, user_id, name, key_prefix, permissions, created_at, expires_at, last_used_at, revoked_at
+         FROM api_keys WHERE $1::text IS NULL OR user_id = $1 ORDER BY id DESC`,
+      [userId ?? null],
+    );
+    const now = Date.now();
+    return rows.map((r) => ({
+      id: r.id, userId: r.user_id, name: r.name, prefix: `ts_${r.key_prefix}_…`, scopes: r.permissions, createdAt: r.created_at, expiresAt: r.expires_at,
+      lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+      status: r.revoked_at ? 'revoked' : r.expires_at && r.expires_at.getTime() <= now ? 'expired' : 'active',
+    }));
   }
 }

@@ -66,3 +66,28 @@ export async function createUser(db: Database, user: NewUser): Promise<CreatedUs
     throw error;
   }
 }
+
+export interface UserListing {
+  id: string;
+  email: string;
+  hasPassword: boolean;
+  isActive: boolean;
+  twoFactor: boolean;
+  createdAt: Date;
+  lastLogin: Date | null;
+  /** API keys that are neither revoked nor expired. */
+  activeKeys: number;
+}
+
+/** Every user, oldest first: never a password hash. */
+export async function listUsers(db: Database): Promise<UserListing[]> {
+  const { rows } = await db.query<{ id: string; email: string; has_password: boolean; is_active: boolean; two_factor_enabled: boolean; created_at: Date; last_login: Date | null; keys: string }>(
+    `SELECT u.id, u.email, u.password_hash IS NOT NULL AS has_password, u.is_active, u.two_factor_enabled, u.created_at, u.last_login,
+            (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()))::text AS keys
+       FROM users u ORDER BY u.created_at, u.id`,
+  );
+  return rows.map((r) => ({
+    id: r.id, email: r.email, hasPassword: r.has_password, isActive: r.is_active, twoFactor: r.two_factor_enabled, createdAt: r.created_at, lastLogin: r.last_login,
+    activeKeys: Number(r.keys),
+  }));
+}

@@ -10,7 +10,7 @@ export interface CliResult {
 }
 
 /** Runs the CLI from source in a real child process, with only the given database settings. */
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, stdin?: string): Promise<CliResult> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!('DATABASE_URL' in env)) delete childEnv.DATABASE_URL;
   if (!('REDIS_URL' in env)) delete childEnv.REDIS_URL;
@@ -22,5 +22,6 @@ export function runCli(args: string[], env: Record<string, string>): Promise<Cli
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
   });
 }
