@@ -42,6 +42,25 @@ describe('tradestore dlq [redis]', async () => {
     assert.equal((await bus.stats()).deadLetters, 0);
   });
 
+  it('purges one dead letter, then all, for good', async () => {
+    await bus.deadLetter([{ shard: 1, source: '5-0', payload: 'a', reason: 'r1', attempts: 1 }]);
+    await bus.deadLetter([{ shard: 2, source: '6-0', payload: 'b', reason: 'r2', attempts: 1 }, { shard: 5, source: '7-0', payload: 'c', reason: 'r3', attempts: 1 }]);
+    const letters = JSON.parse((await runCli(['dlq', 'list', '--json'], t.env)).stdout) as { id: string }[];
+    assert.equal(letters.length, 3);
+    const lagBefore = (await bus.stats()).lag;
+    const one = await runCli(['dlq', 'purge', '--id', letters[0]!.id], t.env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /removed 1 dead letter for good/);
+    assert.equal((await bus.stats()).deadLetters, 2);
+    const all = await runCli(['dlq', 'purge', '--all'], t.env);
+    assert.match(all.stdout, /removed 2 dead letters for good/);
+    assert.equal((await bus.stats()).deadLetters, 0);
+    assert.equal((await bus.stats()).lag, lagBefore, 'nothing was put back on a shard');
+    const neither = await runCli(['dlq', 'purge'], t.env);
+    assert.equal(neither.code, 2);
+    assert.match(neither.stderr, /dlq purge needs --id ID \(repeatable\) or --all/);
+  });
+
   it('says what is wrong with bad arguments', async () => {
     const none = await runCli(['dlq', 'replay'], t.env);
     assert.equal(none.code, 2);

@@ -241,6 +241,16 @@ export class MemoryBus implements Bus {
     return replayed;
   }
 
+  async purgeDead(ids: string[] | 'all'): Promise<number> {
+    let removed = 0;
+    for (const part of this.parts) {
+      const before = part.dead.length;
+      part.dead = part.dead.filter((d) => !(ids === 'all' || ids.includes(d.id)));
+      removed += before - part.dead.length;
+    }
+    return removed;
+  }
+
   async trimDead(retentionMs: number): Promise<number> {
     const cutoff = Date.now() - retentionMs;
     let removed = 0;

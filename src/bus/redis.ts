@@ -402,6 +402,23 @@ export class RedisBus implements Bus {
     return replayed;
   }
 
+  async purgeDead(ids: string[] | 'all'): Promise<number> {
+    if (ids === 'all') {
+      // Each shard's dead letters counted and removed in one transaction.
+      const removed = await Promise.all(this.shardList.map(async (s) => {
+        const result = await this.cmd.multi().xlen(this.key(s, ':dead')).del(this.key(s, ':dead')).exec();
+        return Number(result?.[0]?.[1] ?? 0);
+      }));
+      return removed.reduce((a, b) => a + b, 0);
+    }
+    let removed = 0;
+    for (const deadId of ids) {
+      const at = splitDeadId(deadId);
+      if (at && at.shard < this.shards) removed += Number(await this.cmd.xdel(this.key(at.shard, ':dead'), at.id));
+    }
+    return removed;
+  }
+
   async trimDead(retentionMs: number): Promise<number> {
     // Dead letters are few: trimmed exactly, so none outlives the retention.
     const removed = await Promise.all(this.shardList.map((s) => this.cmd.xtrim(this.key(s, ':dead'), 'MINID', String(Date.now() - retentionMs))));

@@ -176,6 +176,8 @@ export interface Bus {
   replayDead(ids: string[] | 'all'): Promise<number>;
   /** Removes dead letters older than the retention; returns how many. */
   trimDead(retentionMs: number): Promise<number>;
+  /** Removes these dead letters (or all) for good, without replaying them; returns how many. */
+  purgeDead(ids: string[] | 'all'): Promise<number>;
   /**
    * Changes the shard count recorded on the bus. Refused (with the reason) while anything waits
    * in a shard, the entry stream or the list, or while a worker holds a lease.

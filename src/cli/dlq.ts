@@ -13,7 +13,7 @@ const describe = (l: DeadLetter) =>
   ].join('\n');
 
 /**
- * tradestore dlq list | show | replay. Listing shows previews, never whole payloads, so one
+ * tradestore dlq list | show | replay | purge. Listing shows previews, never whole payloads, so one
  * huge dead letter cannot flood a terminal or the process; `show --raw` writes one field's
  * bytes exactly as they arrived.
  */
@@ -32,15 +32,19 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
     },
     strict: true,
   });
-  if (action !== 'list' && action !== 'show' && action !== 'replay') throw new UsageError('dlq needs list, show or replay');
+  if (action !== 'list' && action !== 'show' && action !== 'replay' && action !== 'purge') throw new UsageError('dlq needs list, show, replay or purge');
+  if (action === 'replay' || action === 'purge') {
+    if (!values.all && !values.id?.length) throw new UsageError(`dlq ${action} needs --id ID (repeatable) or --all`);
+    if (values.all && values.id?.length) throw new UsageError(`dlq ${action} takes --id or --all, not both`);
+  }
+  const count = action === 'list' ? (intOption('limit', values.limit) ?? 100) : 0;
+  if (action === 'list' && (count < 1 || count > 10_000)) throw new UsageError('--limit must be from 1 to 10000');
   if (!config.redisUrl) {
     throw new UsageError('dead letters of the embedded default live in the running service\'s in-process bus; dlq needs REDIS_URL');
   }
   const bus = openBus(config);
   try {
     if (action === 'list') {
-      const count = intOption('limit', values.limit) ?? 100;
-      if (count < 1 || count > 10_000) throw new UsageError('--limit must be from 1 to 10000');
       const letters = await bus.listDead({ count, after: values.after });
       if (values.json) return out(JSON.stringify(letters, null, 2));
       if (letters.length === 0) return out(`no dead letters${values.after ? ` after ${values.after}` : ''}`);
@@ -67,13 +71,15 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
       for (const f of fields) out(`  ${f.name} (${f.bytes} bytes${f.base64 ? ', not UTF-8, shown as base64' : ''}): ${f.text ?? f.base64}`);
       return;
     }
-    if (!values.all && !values.id?.length) throw new UsageError('dlq replay needs --id ID (repeatable) or --all');
-    if (values.all && values.id?.length) throw new UsageError('dlq replay takes --id or --all, not both');
     const ids = values.all ? 'all' : values.id!;
     if (ids !== 'all') {
       const missing: string[] = [];
       for (const id of ids) if (!(await bus.readDead(id))) missing.push(id);
       if (missing.length) throw new UsageError(`no dead letter with id ${missing.join(', ')} (ids are shard:id, e.g. 3:1763700000123-0; see tradestore dlq list)`);
+    }
+    if (action === 'purge') {
+      const purged = await bus.purgeDead(ids);
+      return out(`removed ${purged} dead letter${purged === 1 ? '' : 's'} for good`);
     }
     const replayed = await bus.replayDead(ids);
     out(`replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} onto ${replayed === 1 ? 'its shard' : 'their shards'}`);

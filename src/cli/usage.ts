@@ -32,6 +32,8 @@ Usage:
                                         one dead letter in full (--raw: the field's bytes as they arrived)
   tradestore dlq replay (--id ID ... | --all)
                                         put dead letters back on their shard, fields unchanged
+  tradestore dlq purge (--id ID ... | --all)
+                                        remove dead letters for good (after reading them)
   tradestore ingest status [--json]     shards: owner, entries waiting, committed offset; live workers
   tradestore ingest reshard --shards N  change the number of shards of a drained bus (docs/SCALING.md)
   tradestore maintenance run [--job NAME] [--json]
