@@ -7,6 +7,7 @@ import { createServerDatabase, serverUnavailable } from './helpers/backends.ts';
 import fc from 'fast-check';
 import { runCli } from './helpers/cli.ts';
 import { USAGE_COMMANDS } from '../src/cli/usage.ts';
+import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
@@ -158,5 +159,33 @@ describe('tradestore CLI arguments, before anything is opened', () => {
       const result = await runCli([command, 'frobnicate'], nowhere);
       assert.equal(result.code, 2, `${command} frobnicate: ${result.stderr}`);
     }
+  });
+});
+
+describe('tradestore simulate [postgres+redis]', async () => {
+  const reason = REQUIRE ? null : ((await serverUnavailable()) ?? (await redisUnavailable()));
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  const t = testNames();
+  let server: { url: string; drop: () => Promise<void> };
+  before(async () => {
+    server = await createServerDatabase();
+    assert.equal((await runCli(['migrate', 'up'], { DATABASE_URL: server.url })).code, 0);
+  });
+  after(async () => {
+    await t.cleanup();
+    await server.drop();
+  });
+
+  it('sends exactly --count events, and shows its progress', async () => {
+    const run = await runCli(['simulate', '--count', '3000', '--rate', '500', '--seed', '3'], { ...t.env, DATABASE_URL: server.url });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /simulate: sent \d+ of 3000 events \(\d+\/s\)/, 'progress while it runs (about every 5 s)');
+    assert.match(run.stdout, /sent 3000 events/);
+    const bus = redisBus(t.names);
+    assert.equal((await bus.stats()).lag, 3000);
+    await bus.close();
   });
 });

@@ -84,6 +84,7 @@ export async function simulateCommand(config: Config, args: string[], out: (line
   if (via !== 'stream' && via !== 'list') throw new UsageError(`--via must be stream or list (got ${JSON.stringify(via)})`);
   const rate = intOption('rate', values.rate) ?? 100;
   if (rate < 1) throw new UsageError('--rate must be at least 1');
+  const count = intOption('count', values.count);
   const sim = new EngineSimulator({ users: intOption('users', values.users), seed: intOption('seed', values.seed), prefix: values.prefix });
   const db = await openDatabase(config);
   try {
@@ -97,7 +98,11 @@ export async function simulateCommand(config: Config, args: string[], out: (line
   process.once('SIGTERM', () => controller.abort());
   const target = via === 'list' ? `list ${config.bus.list}` : `stream ${config.bus.stream}`;
   out(`simulating ${sim.users.length} users on ${sim.markets.map((m) => m.symbol).join(', ')} at ${rate} events/s into ${target}`);
-  const sent = await runSimulator(bus, sim, { rate, count: intOption('count', values.count), via, signal: controller.signal });
+  const started = Date.now();
+  const sent = await runSimulator(bus, sim, {
+    rate, count, via, signal: controller.signal,
+    onProgress: (n) => out(`simulate: sent ${n}${count !== undefined ? ` of ${count}` : ''} events (${Math.round(n / ((Date.now() - started) / 1000))}/s)`),
+  });
   await bus.close();
   out(`sent ${sent} events (${sim.expected.trades} trades)`);
 }

@@ -18,8 +18,15 @@ export async function ensureSimulatorUsers(db: Database, sim: EngineSimulator): 
 export interface RunOptions {
   /** Messages per second. */
   rate: number;
-  /** Stop after this many messages (deposits included); default: until the signal aborts. */
+  /**
+   * Stop after exactly this many messages (deposits included); default: until the signal aborts.
+   * A count may cut the last engine action short, so `sim.expected` is exact only for runs that
+   * stop on the signal (which stops between actions).
+   */
   count?: number;
+  /** Called about every `progressMs` (default 5 s) with how many were sent so far. */
+  onProgress?: (sent: number) => void;
+  progressMs?: number;
   /** 'stream' (XADD, recommended) or 'list' (LPUSH onto db_processor, as seed 000 engines do). */
   via?: 'stream' | 'list';
   signal?: AbortSignal;
@@ -29,7 +36,8 @@ export interface RunOptions {
 
 /**
  * Sends the simulator's messages at a steady rate, deposits first; returns how many were sent.
- * It stops only between engine actions, so what was sent matches `sim.expected` exactly.
+ * Stopped by the signal, it stops between engine actions, so what was sent matches
+ * `sim.expected` exactly; with a count it sends exactly that many.
  */
 export async function runSimulator(bus: Bus, sim: EngineSimulator, options: RunOptions): Promise<number> {
   const send = (payload: string) => (options.via === 'list' ? bus.pushList(payload) : bus.add(payload).then(() => undefined));
@@ -38,10 +46,13 @@ export async function runSimulator(bus: Bus, sim: EngineSimulator, options: RunO
   const queue = sim.deposits();
   const started = Date.now();
   const tickMs = 20;
-  while ((sent < limit && !options.signal?.aborted) || queue.length > 0) {
+  let reported = started;
+  // With a count: exactly that many. Without: until the signal, finishing the action under way.
+  const more = () => (options.count !== undefined ? sent < limit : !options.signal?.aborted || queue.length > 0);
+  while (more() && !(options.count !== undefined && options.signal?.aborted)) {
     const due = Math.floor(((Date.now() - started) / 1000) * options.rate) + 1;
     const burst: Promise<void>[] = [];
-    while (sent < due && (queue.length > 0 || (sent < limit && !options.signal?.aborted))) {
+    while (sent < due && more()) {
       // An action the engine could not take (not enough balance) yields no messages.
       while (queue.length === 0) queue.push(...sim.step());
       const payload = queue.shift()!;
@@ -50,7 +61,11 @@ export async function runSimulator(bus: Bus, sim: EngineSimulator, options: RunO
       sent += 1;
     }
     await Promise.all(burst);
-    if ((sent < limit && !options.signal?.aborted) || queue.length > 0) await new Promise((r) => setTimeout(r, tickMs));
+    if (options.onProgress && Date.now() - reported >= (options.progressMs ?? 5000)) {
+      reported = Date.now();
+      options.onProgress(sent);
+    }
+    if (more()) await new Promise((r) => setTimeout(r, tickMs));
   }
   return sent;
 }
