@@ -153,6 +153,44 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal(typeof (await get('/api/v3/time')).body.serverTime, 'number');
     });
 
+    it('prints decimals as Binance does, and answers symbols, MINI, bookTicker, uiKlines, rateLimits and unknown endpoints as Binance does', async () => {
+      // Every decimal string of every /api/v3 answer has at least 8 places (Binance's "134.50000000").
+      const paths = [
+        '/api/v3/klines?symbol=TATA_INR&interval=1m&limit=5', '/api/v3/uiKlines?symbol=TATA_INR&interval=1h', '/api/v3/trades?symbol=TATA_INR&limit=5',
+        '/api/v3/aggTrades?symbol=TATA_INR&limit=5', '/api/v3/ticker/24hr?symbol=TATA_INR', '/api/v3/ticker/24hr', '/api/v3/ticker/price',
+        '/api/v3/ticker/bookTicker', '/api/v3/avgPrice?symbol=TATA_INR', '/api/v3/depth?symbol=TATA_INR&limit=5', '/api/v3/exchangeInfo',
+      ];
+      const loose: string[] = [];
+      const walk = (path: string, key: string, v: unknown) => {
+        if (Array.isArray(v)) v.forEach((x, i) => walk(path, `${key}[${i}]`, x));
+        else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(path, k, x);
+        // priceChangePercent has 3 places at Binance too; a kline's last field is Binance's unused "0".
+        else if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) && key !== 'priceChangePercent' && !/\[11\]$/.test(key) && !/^-?\d+\.\d{8,}$/.test(v)) loose.push(`${path} ${key}=${v}`);
+      };
+      for (const path of paths) {
+        const r = await get(path);
+        assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+        walk(path, '', r.body);
+      }
+      assert.deepEqual(loose.slice(0, 10), []);
+      assert.deepEqual((await get('/api/v3/uiKlines?symbol=TATA_INR&interval=1m&limit=3')).body, (await get('/api/v3/klines?symbol=TATA_INR&interval=1m&limit=3')).body);
+      const prices = await get('/api/v3/ticker/price?symbols=%5B%22TATA_INR%22%5D');
+      assert.deepEqual(prices.body.map((p: { symbol: string }) => p.symbol), ['TATA_INR'], 'symbols is honoured');
+      for (const endpoint of ['ticker/24hr', 'ticker/price', 'ticker/bookTicker']) {
+        const nope = await get(`/api/v3/${endpoint}?symbols=%5B%22NOPE%22%5D`);
+        assert.deepEqual([nope.status, nope.body], [400, { code: -1121, msg: 'Invalid symbol.' }], endpoint);
+      }
+      const mini = await get('/api/v3/ticker/24hr?symbol=TATA_INR&type=MINI');
+      assert.deepEqual(Object.keys(mini.body).sort(), ['closeTime', 'count', 'firstId', 'highPrice', 'lastId', 'lastPrice', 'lowPrice', 'openPrice', 'openTime', 'quoteVolume', 'symbol', 'volume']);
+      const book = await get('/api/v3/ticker/bookTicker?symbol=TATA_INR');
+      assert.deepEqual(Object.keys(book.body), ['symbol', 'bidPrice', 'bidQty', 'askPrice', 'askQty']);
+      const info = await get('/api/v3/exchangeInfo');
+      assert.deepEqual(info.body.rateLimits, [{ rateLimitType: 'RAW_REQUESTS', interval: 'MINUTE', intervalNum: 1, limit: 100 }]);
+      assert.ok(info.body.symbols.every((m: { baseAsset: string; quoteAsset: string }) => m.baseAsset && m.quoteAsset), 'instruments without assets are not listed as spot markets');
+      const unknown = await fetch(`${base}/api/v3/nope`);
+      assert.equal(unknown.status, 404);
+    });
+
     it('answers bad input with a 400 that names the parameter, and Binance\'s error codes under /api/v3', async () => {
       assert.deepEqual((await get('/api/v3/klines?symbol=NOPE_INR&interval=1m')).body, { code: -1121, msg: 'Invalid symbol.' });
       assert.deepEqual((await get('/api/v3/klines?symbol=TATA_INR&interval=7m')).body, { code: -1120, msg: 'Invalid interval.' });

@@ -62,7 +62,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   marketRoutes(app, store);
   accountRoutes(app, store);
   adminRoutes(app, store);
-  binanceRoutes(app, store);
+  binanceRoutes(app, store, config.api);
   streamRoutes(app, live, config.api.wsConnectLimit);
   dashboardRoutes(app);
   return live;

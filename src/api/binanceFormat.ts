@@ -1,18 +1,27 @@
 import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
 
-/** Binance prints missing decimals as zero. */
-const d = (v: string | null | undefined) => v ?? '0.00000000';
+/**
+ * A decimal as Binance prints it: at least 8 places ("134.50000000"). A value with more places
+ * than 8 keeps them all (tradestore's decimals are exact; Binance's never need more than 8).
+ * Missing decimals are zero, as Binance prints them.
+ */
+export function b8(v: string | null | undefined): string {
+  if (v === null || v === undefined || v === '') return '0.00000000';
+  const [whole, fraction = ''] = v.split('.');
+  return fraction.length >= 8 ? v : `${whole}.${fraction.padEnd(8, '0')}`;
+}
+const d = b8;
 const precision = (step: string | null) => (step && step.includes('.') ? step.replace(/0+$/, '').split('.')[1]!.length : 8);
 
 export const klineRow = (k: Kline) => [
-  k.openTime, k.open, k.high, k.low, k.close, k.volume, k.closeTime, k.quoteVolume, k.tradeCount, k.takerBuyVolume, k.takerBuyQuoteVolume, '0',
+  k.openTime, d(k.open), d(k.high), d(k.low), d(k.close), d(k.volume), k.closeTime, d(k.quoteVolume), k.tradeCount, d(k.takerBuyVolume), d(k.takerBuyQuoteVolume), '0',
 ];
 
 export const tradeObject = (t: PublicTrade) => ({
   id: Number(t.sequence),
-  price: t.price,
-  qty: t.quantity,
-  quoteQty: t.quoteQuantity,
+  price: d(t.price),
+  qty: d(t.quantity),
+  quoteQty: d(t.quoteQuantity),
   time: t.time,
   isBuyerMaker: t.isBuyerMaker ?? false,
   isBestMatch: true,
@@ -21,8 +30,8 @@ export const tradeObject = (t: PublicTrade) => ({
 /** Every venue trade is its own aggregate: the venue does not split one taker order's fills. */
 export const aggTradeObject = (t: PublicTrade) => ({
   a: Number(t.sequence),
-  p: t.price,
-  q: t.quantity,
+  p: d(t.price),
+  q: d(t.quantity),
   f: Number(t.sequence),
   l: Number(t.sequence),
   T: t.time,
@@ -45,8 +54,8 @@ export const ticker24hObject = (t: Ticker24h, depth: Depth | null) => ({
   openPrice: d(t.open),
   highPrice: d(t.high),
   lowPrice: d(t.low),
-  volume: t.volume,
-  quoteVolume: t.quoteVolume,
+  volume: d(t.volume),
+  quoteVolume: d(t.quoteVolume),
   openTime: t.openTime,
   closeTime: t.closeTime,
   firstId: t.firstSequence === null ? -1 : Number(t.firstSequence),
@@ -54,7 +63,19 @@ export const ticker24hObject = (t: Ticker24h, depth: Depth | null) => ({
   count: t.count,
 });
 
-export const depthObject = (depth: Depth) => ({ lastUpdateId: Number(depth.lastUpdateId), bids: depth.bids, asks: depth.asks });
+const levels = (side: [string, string][]) => side.map(([price, quantity]) => [d(price), d(quantity)]);
+export const depthObject = (depth: Depth) => ({ lastUpdateId: Number(depth.lastUpdateId), bids: levels(depth.bids), asks: levels(depth.asks) });
+
+/** Binance's ticker/24hr?type=MINI: the statistics without the order book and the changes. */
+export const miniTickerObject = (full: ReturnType<typeof ticker24hObject>) => ({
+  symbol: full.symbol, openPrice: full.openPrice, highPrice: full.highPrice, lowPrice: full.lowPrice, lastPrice: full.lastPrice, volume: full.volume,
+  quoteVolume: full.quoteVolume, openTime: full.openTime, closeTime: full.closeTime, firstId: full.firstId, lastId: full.lastId, count: full.count,
+});
+
+/** Binance's ticker/bookTicker: the best bid and ask. */
+export const bookTickerObject = (symbol: string, depth: Depth) => ({
+  symbol, bidPrice: d(depth.bids[0]?.[0]), bidQty: d(depth.bids[0]?.[1]), askPrice: d(depth.asks[0]?.[0]), askQty: d(depth.asks[0]?.[1]),
+});
 
 export const symbolObject = (m: Market) => ({
   symbol: m.symbol,

@@ -70,7 +70,8 @@ export function sendBinance(reply: FastifyReply, n: Normalised) {
   else if (n.code === 'unknown_market' || n.parameter === 'symbol' || n.parameter === 'symbols') [code, msg] = [BINANCE.badSymbol, 'Invalid symbol.'];
   else if (n.parameter === 'interval') [code, msg] = [BINANCE.badInterval, 'Invalid interval.'];
   else if (n.status === 400) [code, msg] = [BINANCE.badParameter, `Invalid data sent for a parameter '${n.parameter ?? 'unknown'}': ${n.message}`];
-  const status = n.status >= 500 ? 500 : n.status === 404 ? 400 : n.status;
+  // Binance answers an unknown symbol or order with 400 and its code; an unknown endpoint with 404.
+  const status = n.status >= 500 ? 500 : n.status === 404 && n.code !== 'not_found' ? 400 : n.status;
   return reply.code(status).send({ code, msg });
 }
 

@@ -5,7 +5,7 @@ import { isStored, KLINE_INTERVALS, type KlineInterval } from '../store/interval
 import { klineOf, type Kline } from '../store/klines.ts';
 import type { Market } from '../store/market.ts';
 import type { Store } from '../store/store.ts';
-import { ticker24hObject } from './binanceFormat.ts';
+import { b8, ticker24hObject } from './binanceFormat.ts';
 
 /** Receives a stream's events, each already serialized as JSON (the same text for every listener). */
 export type Listener = (json: string) => void;
@@ -107,7 +107,7 @@ export class LiveStreams {
       return this.store.bus.subscribe(CHANNELS.trades(symbol), (message) => {
         const now = Date.now();
         for (const t of parseList<Effects['trades'][number]>(message)) {
-          broadcast({ e: 'trade', E: now, s: symbol, t: Number(t.sequence), p: t.price, q: t.quantity, T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
+          broadcast({ e: 'trade', E: now, s: symbol, t: Number(t.sequence), p: b8(t.price), q: b8(t.quantity), T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
         }
       });
     }
@@ -191,8 +191,8 @@ function klineEvent(symbol: string, interval: KlineInterval, k: Kline) {
     E: Date.now(),
     s: symbol,
     k: {
-      t: k.openTime, T: k.closeTime, s: symbol, i: interval, f: -1, L: -1, o: k.open, c: k.close, h: k.high, l: k.low, v: k.volume,
-      n: k.tradeCount, x: Date.now() > k.closeTime, q: k.quoteVolume, V: k.takerBuyVolume, Q: k.takerBuyQuoteVolume, B: '0',
+      t: k.openTime, T: k.closeTime, s: symbol, i: interval, f: -1, L: -1, o: b8(k.open), c: b8(k.close), h: b8(k.high), l: b8(k.low), v: b8(k.volume),
+      n: k.tradeCount, x: Date.now() > k.closeTime, q: b8(k.quoteVolume), V: b8(k.takerBuyVolume), Q: b8(k.takerBuyQuoteVolume), B: '0',
     },
   };
 }

@@ -3,13 +3,14 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
-import { aggTradeObject, depthObject, klineRow, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
+import { aggTradeObject, b8, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
+import type { Market } from '../../store/market.ts';
 import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Binance-compatible market data'];
 
 /** Binance's public market-data endpoints, answered from the store: existing clients work unchanged. */
-export function binanceRoutes(app: FastifyInstance, store: Store): void {
+export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, rateWindowMs }: { rateLimit: number; rateWindowMs: number }): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const market = (symbol: string, exchange?: string) => store.market.resolve(symbol, exchange);
 
@@ -19,34 +20,32 @@ export function binanceRoutes(app: FastifyInstance, store: Store): void {
   r.get('/api/v3/exchangeInfo', {
     schema: { tags, summary: 'Markets with their assets and price and quantity filters', querystring: z.object({ symbol: symbolParam.optional(), symbols: z.string().max(2000).optional() }) },
   }, async (request) => {
-    const all = await store.market.list();
-    let chosen = all;
-    if (request.query.symbol) chosen = [await market(request.query.symbol)];
-    else if (request.query.symbols) {
-      const names = parseSymbols(request.query.symbols);
-      chosen = await Promise.all(names.map((s) => market(s)));
-    }
+    const chosen = await named(request.query);
     return {
       timezone: 'UTC',
       serverTime: Date.now(),
-      rateLimits: [],
+      // The limit tradestore enforces: requests per key (or address) and endpoint per window.
+      rateLimits: [{ rateLimitType: 'RAW_REQUESTS', ...window(rateWindowMs), limit: rateLimit }],
       exchangeFilters: [],
       symbols: chosen.map(symbolObject),
     };
   });
 
-  r.get('/api/v3/klines', {
-    schema: {
-      tags,
-      summary: 'Klines (candlesticks) as arrays: open time, OHLC, volume, close time, quote volume, trades, taker buy volumes',
-      querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
-    },
-  }, async (request) => {
-    const q = request.query;
-    const m = await market(q.symbol, q.exchange);
-    const klines = await store.market.klines(m, { interval: q.interval, startTime: q.startTime, endTime: q.endTime, limit: q.limit });
-    return klines.map(klineRow);
-  });
+  // uiKlines: Binance's klines "modified for presentation"; candles here are already what a chart shows.
+  for (const path of ['/api/v3/klines', '/api/v3/uiKlines'] as const) {
+    r.get(path, {
+      schema: {
+        tags,
+        summary: `${path === '/api/v3/uiKlines' ? 'The same as klines. ' : ''}Klines (candlesticks) as arrays: open time, OHLC, volume, close time, quote volume, trades, taker buy volumes`,
+        querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
+      },
+    }, async (request) => {
+      const q = request.query;
+      const m = await market(q.symbol, q.exchange);
+      const klines = await store.market.klines(m, { interval: q.interval, startTime: q.startTime, endTime: q.endTime, limit: q.limit });
+      return klines.map(klineRow);
+    });
+  }
 
   r.get('/api/v3/trades', {
     schema: { tags, summary: 'Recent trades, oldest first', querystring: z.object({ symbol: symbolParam, limit: limitParam.optional(), exchange: exchangeParam }) },
@@ -70,42 +69,69 @@ export function binanceRoutes(app: FastifyInstance, store: Store): void {
     return (await store.market.trades(m, { limit: q.limit, startTime: q.startTime, endTime: q.endTime, fromSequence: q.fromId })).map(aggTradeObject);
   });
 
+  /** The markets a request names: `symbol`, or `symbols` (each must exist: -1121 otherwise), or every spot market. */
+  const named = async (q: { symbol?: string; symbols?: string; exchange?: string }) => {
+    if (q.symbol) return [await market(q.symbol, q.exchange)];
+    if (q.symbols) return Promise.all(parseSymbols(q.symbols).map((s) => market(s, q.exchange)));
+    return (await store.market.list()).filter(isSpot);
+  };
+  const many = z.object({ symbol: symbolParam.optional(), symbols: z.string().max(2000).optional(), exchange: exchangeParam });
+
   r.get('/api/v3/ticker/24hr', {
-    schema: { tags, summary: 'Rolling 24-hour statistics of one symbol, or of all', querystring: z.object({ symbol: symbolParam.optional(), symbols: z.string().max(2000).optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Rolling 24-hour statistics of one symbol, of several (symbols), or of all; type=MINI leaves out the book and the changes', querystring: many.extend({ type: z.enum(['FULL', 'MINI']).optional() }) },
   }, async (request) => {
     const q = request.query;
-    const one = async (symbol: string, exchange?: string) => {
-      const m = await market(symbol, exchange);
+    const one = async (m: Market) => {
       const [t, depth] = await Promise.all([store.market.ticker(m), store.market.depth(m, 1)]);
-      return ticker24hObject(t, depth);
+      const full = ticker24hObject(t, depth);
+      return q.type === 'MINI' ? miniTickerObject(full) : full;
     };
-    if (q.symbol) return one(q.symbol, q.exchange);
-    const names = q.symbols ? parseSymbols(q.symbols) : null;
-    const all = (await store.market.list()).filter((m) => (names ? names.includes(m.symbol) : true));
-    return Promise.all(all.map((m) => one(m.symbol, m.exchange)));
+    const markets = await named(q);
+    return q.symbol ? one(markets[0]!) : Promise.all(markets.map(one));
   });
 
   r.get('/api/v3/ticker/price', {
-    schema: { tags, summary: 'Latest price of one symbol, or of all', querystring: z.object({ symbol: symbolParam.optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Latest price of one symbol, of several (symbols), or of all', querystring: many },
   }, async (request) => {
-    const one = async (symbol: string, exchange?: string) => {
-      const p = await store.market.price(await market(symbol, exchange));
-      return { symbol: p.symbol, price: p.price ?? '0.00000000' };
+    const one = async (m: Market) => {
+      const p = await store.market.price(m);
+      return { symbol: p.symbol, price: b8(p.price) };
     };
-    if (request.query.symbol) return one(request.query.symbol, request.query.exchange);
-    return Promise.all((await store.market.list()).map((m) => one(m.symbol, m.exchange)));
+    const markets = await named(request.query);
+    return request.query.symbol ? one(markets[0]!) : Promise.all(markets.map(one));
+  });
+
+  r.get('/api/v3/ticker/bookTicker', {
+    schema: { tags, summary: 'Best bid and ask of one symbol, of several (symbols), or of all', querystring: many },
+  }, async (request) => {
+    const one = async (m: Market) => bookTickerObject(m.symbol, await store.market.depth(m, 1));
+    const markets = await named(request.query);
+    return request.query.symbol ? one(markets[0]!) : Promise.all(markets.map(one));
   });
 
   r.get('/api/v3/avgPrice', {
     schema: { tags, summary: 'Volume-weighted average price of the last 5 minutes', querystring: z.object({ symbol: symbolParam, exchange: exchangeParam }) },
   }, async (request) => {
     const a = await store.market.averagePrice(await market(request.query.symbol, request.query.exchange));
-    return { mins: a.mins, price: a.price ?? '0.00000000', closeTime: a.closeTime };
+    return { mins: a.mins, price: b8(a.price), closeTime: a.closeTime };
   });
 
   r.get('/api/v3/depth', {
     schema: { tags, summary: 'Order book: the venue\'s from open orders, an exchange\'s from its latest snapshot', querystring: z.object({ symbol: symbolParam, limit: limitParam.optional(), exchange: exchangeParam }) },
   }, async (request) => depthObject(await store.market.depth(await market(request.query.symbol, request.query.exchange), request.query.limit)));
+}
+
+/**
+ * A spot market in Binance's sense: one with a base and a quote asset. Exchange instruments
+ * without them (an index such as NIFTY) are served by symbol, but not listed among the markets.
+ */
+const isSpot = (m: Market) => Boolean(m.baseAsset && m.quoteAsset);
+
+/** A rate-limit window in Binance's interval units (SECOND, MINUTE, DAY). */
+function window(ms: number): { interval: 'SECOND' | 'MINUTE' | 'DAY'; intervalNum: number } {
+  if (ms % 86_400_000 === 0) return { interval: 'DAY', intervalNum: ms / 86_400_000 };
+  if (ms % 60_000 === 0) return { interval: 'MINUTE', intervalNum: ms / 60_000 };
+  return { interval: 'SECOND', intervalNum: Math.max(1, Math.round(ms / 1000)) };
 }
 
 /** Binance's symbols parameter: a JSON array of symbols. */
