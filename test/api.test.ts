@@ -273,7 +273,25 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       const doc = await get('/docs/json');
       assert.equal(doc.status, 200);
       assert.ok(doc.body.openapi.startsWith('3.'));
-      for (const path of ['/api/v3/klines', '/v1/markets/{symbol}/klines', '/v1/account/balances']) assert.ok(doc.body.paths[path], path);
+      for (const path of ['/api/v3/klines', '/v1/markets/{symbol}/klines', '/v1/account/balances', '/health', '/metrics', '/ws', '/ws/{stream}', '/stream']) assert.ok(doc.body.paths[path], path);
+      for (const [path, ops] of Object.entries<any>(doc.body.paths)) {
+        for (const [method, op] of Object.entries<any>(ops)) {
+          const codes = Object.keys(op.responses ?? {});
+          // Every operation documents its errors, the rate limit included; a WebSocket its upgrade.
+          const expected = path.startsWith('/ws') || path === '/stream' ? ['101', '429'] : path.startsWith('/api/v3/') ? ['400', '401', '429', '500'] : ['400', '401', '403', '404', '429', '500'];
+          for (const code of expected) assert.ok(codes.includes(code), `${method} ${path} documents ${code} (has ${codes.join(',')})`);
+          for (const p of op.parameters ?? []) {
+            if (p.name !== 'limit') continue;
+            const max = path.startsWith('/api/v3/') ? 2_147_483_647 : 5000;
+            assert.ok(p.schema.maximum <= max, `${path} limit maximum ${p.schema.maximum}`);
+            assert.match(p.description ?? p.schema.description ?? '', /At most \d+/, `${path} says how many it returns`);
+          }
+        }
+      }
+      const error = doc.body.paths['/v1/markets/{symbol}'].get.responses['404'].content['application/json'].schema;
+      assert.deepEqual(Object.keys(error.properties), ['error']);
+      const binanceError = doc.body.paths['/api/v3/klines'].get.responses['400'].content['application/json'].schema;
+      assert.deepEqual(Object.keys(binanceError.properties), ['code', 'msg']);
     });
 
     it('pushes a trade to a WebSocket subscriber within a second of its ingest', async () => {

@@ -9,7 +9,7 @@ import { RedisBus } from '../bus/redis.ts';
 import type { Store } from '../store/store.ts';
 import { registerAuth } from './auth.ts';
 import { fallbackStore } from './rateLimitStore.ts';
-import { errorHandler } from './errors.ts';
+import { errorHandler, errorResponses } from './errors.ts';
 import { LiveStreams } from './live.ts';
 import { instrumentApi } from './metrics.ts';
 import type { Registry } from 'prom-client';
@@ -17,7 +17,7 @@ import { accountRoutes } from './routes/account.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { binanceRoutes } from './routes/binance.ts';
 import { marketRoutes } from './routes/market.ts';
-import { streamRoutes } from './routes/streams.ts';
+import { STREAM_PATHS, streamRoutes } from './routes/streams.ts';
 import { dashboardRoutes } from '../web/dashboard.ts';
 
 /** Routes that are never rate limited: the operator's probes and the documentation. */
@@ -40,8 +40,19 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
       components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
     },
     transform: jsonSchemaTransform,
+    // The WebSocket endpoints are routes @fastify/websocket hides from the document: added here.
+    transformObject: (document) => {
+      const openapi = (document as { openapiObject: { paths?: object } }).openapiObject;
+      return { ...openapi, paths: { ...openapi.paths, ...STREAM_PATHS } } as never;
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Every operation's error answers, in the format of its API (registered before the routes).
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { hide?: boolean; response?: Record<number, unknown> } | undefined;
+    if (!schema || schema.hide || route.url.startsWith('/docs')) return;
+    schema.response = { ...errorResponses(route.url), ...schema.response };
+  });
   await app.register(rateLimit, {
     global: true,
     max: config.api.rateLimit,

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { InvalidArgumentError, NotFoundError } from '../store/errors.ts';
 
 /** An API error with its HTTP status; `parameter` names the request parameter at fault. */
@@ -85,4 +86,20 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   }
   if (n.status >= 500) request.log.error(error);
   return request.url.startsWith('/api/v3/') ? sendBinance(reply, n) : sendNative(reply, n);
+}
+
+const nativeError = z
+  .object({ error: z.object({ code: z.string().describe('A stable code, e.g. invalid_parameter'), message: z.string(), parameter: z.string().optional().describe('The request parameter at fault') }) })
+  .describe('An error');
+const binanceError = z.object({ code: z.number().int().describe("Binance's error code, e.g. -1121"), msg: z.string() }).describe("An error, in Binance's format");
+
+/**
+ * The error answers every operation documents: a bad parameter (400), a key that is not valid or
+ * lacks the scope (401, 403), something unknown (404), a rate limit (429, with Retry-After), and
+ * an internal error (500). Under /api/v3 in Binance's format, with its codes (an unknown symbol
+ * is 400 -1121 there, as at Binance).
+ */
+export function errorResponses(url: string): Record<number, z.ZodType> {
+  if (url.startsWith('/api/v3/')) return { 400: binanceError, 401: binanceError, 429: binanceError, 500: binanceError };
+  return { 400: nativeError, 401: nativeError, 403: nativeError, 404: nativeError, 429: nativeError, 500: nativeError };
 }

@@ -12,7 +12,16 @@ export const intervalParam = z.enum(Object.keys(KLINE_INTERVALS) as [keyof typeo
  */
 export const MAX_MILLIS = 253_402_300_799_999;
 export const millis = z.coerce.number().int('must be epoch milliseconds').min(0, 'must be epoch milliseconds').max(MAX_MILLIS, 'must be epoch milliseconds up to 9999-12-31');
-export const limitParam = z.coerce.number().int('must be an integer').min(1, 'must be at least 1');
+/**
+ * `limit`, declared with the most the endpoint returns (the store's LIMITS, PAGE). Natively, more
+ * is a 400. Under /api/v3 (`capped`), any 32-bit count is accepted and the answer is cut at `max`,
+ * as Binance's spot API does.
+ */
+export const limitParam = (max: number, capped = false) =>
+  capped
+    ? z.coerce.number().int('must be an integer').min(1, 'must be at least 1').max(2_147_483_647, 'must be a 32-bit integer')
+        .describe(`At most ${max} are returned; a larger limit is cut to ${max}, as Binance does.`)
+    : z.coerce.number().int('must be an integer').min(1, 'must be at least 1').max(max, `must be at most ${max}`).describe(`At most ${max}.`);
 export const cursorParam = z.string().max(500).optional();
 export const dateParam = z.coerce
   .date({ error: 'must be a date (ISO 8601) or epoch milliseconds' })

@@ -108,14 +108,27 @@ export async function startService(config: Config, options: ServiceOptions = {})
       const hub = live;
       opened.push(() => hub.close());
     }
-    http.get('/health', { schema: { hide: true } }, async (request, reply) => {
+    const operations = ['Operations'];
+    http.get('/health', {
+      schema: {
+        tags: operations,
+        summary: 'Health: 200 "healthy" while the service does its work, else 503 "degraded" with the causes',
+        description: 'The errors behind the causes (addresses, SQL messages) are included only for an API key with the admin scope (X-API-Key).',
+      },
+    }, async (request, reply) => {
       // The errors behind the causes (addresses, SQL messages) are for operators only.
       const key = request.headers['x-api-key'];
       const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
       const health = await checkHealth(db, bus, worker, { stallMs: config.ingest.stallMs, detail: identity?.scopes.includes('admin') ?? false, api: live !== null });
       return reply.code(health.status === 'healthy' ? 200 : 503).send(health);
     });
-    http.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    http.get('/metrics', {
+      schema: {
+        tags: operations,
+        summary: 'Prometheus metrics (text exposition format)',
+        description: 'With TRADESTORE_METRICS_TOKEN set: that token as Authorization: Bearer, or an API key with the admin scope; else 401.',
+      },
+    }, async (request, reply) => {
       // Restricted when TRADESTORE_METRICS_TOKEN is set: that token as a bearer, or an admin key.
       if (config.api.metricsToken !== null && !(await metricsAllowed(request.headers, config.api.metricsToken, store))) {
         return reply.code(401).send({ error: { code: 'metrics_token_required', message: 'set Authorization: Bearer <TRADESTORE_METRICS_TOKEN>, or use an API key with the admin scope' } });

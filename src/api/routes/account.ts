@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
+import { PAGE } from '../../store/pagination.ts';
 import { requireScope } from '../auth.ts';
 import { cursorParam, dateParam, idParam, limitParam, symbolParam, timeRange } from '../params.ts';
 
@@ -15,7 +16,7 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
   r.get('/v1/account/orders', {
     schema: {
       tags, security, summary: 'Orders, newest first, by page',
-      querystring: z.object({ market: symbolParam.optional(), status: z.enum(['open', 'filled', 'cancelled', 'rejected']).optional(), cursor: cursorParam, limit: limitParam.optional() }),
+      querystring: z.object({ market: symbolParam.optional(), status: z.enum(['open', 'filled', 'cancelled', 'rejected']).optional(), cursor: cursorParam, limit: limitParam(PAGE.max).optional() }),
     },
   }, async (request) => store.account.orders(requireScope(request, 'read').userId, request.query));
 
@@ -31,7 +32,7 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
     ({ balances: await store.account.balances(requireScope(request, 'read').userId) }));
 
   r.get('/v1/account/balances/history', {
-    schema: { tags, security, summary: 'Balance changes, newest first, by page', querystring: z.object({ asset: z.string().regex(/^[A-Za-z0-9]{1,10}$/).optional(), cursor: cursorParam, limit: limitParam.optional() }) },
+    schema: { tags, security, summary: 'Balance changes, newest first, by page', querystring: z.object({ asset: z.string().regex(/^[A-Za-z0-9]{1,10}$/).optional(), cursor: cursorParam, limit: limitParam(PAGE.max).optional() }) },
   }, async (request) => store.account.balanceHistory(requireScope(request, 'read').userId, request.query));
 
   r.get('/v1/account/positions', {
@@ -48,7 +49,7 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
         from: dateParam,
         to: dateParam,
         cursor: cursorParam,
-        limit: limitParam.optional(),
+        limit: limitParam(PAGE.max).optional(),
       }), 'from', 'to'),
     },
   }, async (request) => store.account.tradeHistory(requireScope(request, 'read').userId, request.query));

@@ -21,7 +21,7 @@ export function adminRoutes(app: FastifyInstance, store: Store): void {
       tags,
       security,
       summary: 'Dead letters, oldest first, with the reason and a preview of each original field (never whole payloads)',
-      querystring: z.object({ limit: limitParam.max(1000).optional(), after: deadId.optional() }),
+      querystring: z.object({ limit: limitParam(1000).optional(), after: deadId.optional() }),
     },
   }, async (request) => {
     requireScope(request, 'admin');

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
 import { aggTradeObject, b8, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
-import type { Market } from '../../store/market.ts';
+import { LIMITS, type Market } from '../../store/market.ts';
 import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Binance-compatible market data'];
@@ -37,7 +37,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
       schema: {
         tags,
         summary: `${path === '/api/v3/uiKlines' ? 'The same as klines. ' : ''}Klines (candlesticks) as arrays: open time, OHLC, volume, close time, quote volume, trades, taker buy volumes`,
-        querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
+        querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max, true).optional(), exchange: exchangeParam })),
       },
     }, async (request) => {
       const q = request.query;
@@ -48,7 +48,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   }
 
   r.get('/api/v3/trades', {
-    schema: { tags, summary: 'Recent trades, oldest first', querystring: z.object({ symbol: symbolParam, limit: limitParam.optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Recent trades, oldest first', querystring: z.object({ symbol: symbolParam, limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam }) },
   }, async (request) => {
     const m = await market(request.query.symbol, request.query.exchange);
     return (await store.market.trades(m, { limit: request.query.limit })).map(tradeObject);
@@ -58,7 +58,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     schema: {
       tags,
       summary: 'Aggregate trades (what ccxt fetchTrades calls)',
-      querystring: timeRange(z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,18}$/, 'must be a trade id').optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
+      querystring: timeRange(z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,18}$/, 'must be a trade id').optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;
@@ -117,7 +117,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   });
 
   r.get('/api/v3/depth', {
-    schema: { tags, summary: 'Order book: the venue\'s from open orders, an exchange\'s from its latest snapshot', querystring: z.object({ symbol: symbolParam, limit: limitParam.optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Order book: the venue\'s from open orders, an exchange\'s from its latest snapshot', querystring: z.object({ symbol: symbolParam, limit: limitParam(LIMITS.depth.max, true).optional(), exchange: exchangeParam }) },
   }, async (request) => depthObject(await store.market.depth(await market(request.query.symbol, request.query.exchange), request.query.limit)));
 }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
+import { LIMITS } from '../../store/market.ts';
 import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Market data'];
@@ -23,7 +24,7 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
       tags,
       summary: 'Candles of any interval; intervals that are not stored are merged from a stored one',
       params: symbolPath,
-      querystring: timeRange(z.object({ interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam.optional(), exchange: exchangeParam })),
+      querystring: timeRange(z.object({ interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max).optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;
@@ -36,7 +37,7 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
       tags,
       summary: 'Trades, oldest first: the latest `limit`, or from startTime',
       params: symbolPath,
-      querystring: timeRange(z.object({ limit: limitParam.optional(), startTime: millis.optional(), endTime: millis.optional(), exchange: exchangeParam })),
+      querystring: timeRange(z.object({ limit: limitParam(LIMITS.trades.max).optional(), startTime: millis.optional(), endTime: millis.optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;
@@ -51,6 +52,6 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
     store.market.price(await market(request.params.symbol, request.query.exchange)));
 
   r.get('/v1/markets/:symbol/depth', {
-    schema: { tags, summary: 'Order-book depth', params: symbolPath, querystring: z.object({ limit: limitParam.optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Order-book depth', params: symbolPath, querystring: z.object({ limit: limitParam(LIMITS.depth.max).optional(), exchange: exchangeParam }) },
   }, async (request) => store.market.depth(await market(request.params.symbol, request.query.exchange), request.query.limit));
 }

@@ -134,13 +134,38 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
   };
 
   // Connections are counted apart from requests: per client, `connectLimit` per 5 minutes (Binance's 300).
-  const options = { websocket: true, schema: { hide: true }, config: { rateLimit: { max: connectLimit, timeWindow: 5 * 60_000 } } } as const;
-  app.get('/ws', options, (socket) => connect(socket, false, []));
-  app.get('/ws/:stream', options, (socket, request) =>
+  const config = { rateLimit: { max: connectLimit, timeWindow: 5 * 60_000 } };
+  app.get('/ws', { websocket: true, config }, (socket) => connect(socket, false, []));
+  app.get('/ws/:stream', { websocket: true, config }, (socket, request) =>
     connect(socket, false, [String((request.params as { stream?: unknown }).stream ?? '')]));
-  app.get('/stream', options, (socket, request) => {
+  app.get('/stream', { websocket: true, config }, (socket, request) => {
     // A repeated parameter arrives as an array: only a single string names streams.
     const streams = (request.query as { streams?: unknown }).streams;
     connect(socket, true, (typeof streams === 'string' ? streams : '').split('/').filter(Boolean));
   });
 }
+
+const STREAM_DESCRIPTION =
+  'A WebSocket endpoint: GET with Upgrade: websocket, answered 101 Switching Protocols. Streams: <symbol>@trade, <symbol>@kline_<interval>, ' +
+  '<symbol>@ticker (the symbol in lower case). Frames of at most TRADESTORE_WS_MAX_FRAME_BYTES (closed with 1009 above), at most 10 frames a ' +
+  'second (1008 above); a client that does not read what it is sent is closed (1008). Connections per client: TRADESTORE_WS_CONNECT_LIMIT per 5 minutes (429).';
+const streamOperation = (summary: string, parameters: object[]) => ({
+  get: {
+    tags: ['Binance-compatible market streams (WebSocket)'],
+    summary,
+    description: STREAM_DESCRIPTION,
+    parameters,
+    responses: { 101: { description: 'Switching Protocols: the WebSocket is open' }, 429: { description: 'Too many connections from this client' } },
+  },
+});
+
+/** The WebSocket endpoints in the OpenAPI document (as operations that upgrade). */
+export const STREAM_PATHS = {
+  '/ws': streamOperation('Raw streams, chosen with {"method":"SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS","params":[…],"id":…} frames', []),
+  '/ws/{stream}': streamOperation('One raw stream: its payloads as Binance sends them', [
+    { name: 'stream', in: 'path', required: true, schema: { type: 'string', example: 'tata_inr@trade' } },
+  ]),
+  '/stream': streamOperation('Combined streams: payloads wrapped as {"stream","data"}', [
+    { name: 'streams', in: 'query', required: true, schema: { type: 'string', example: 'tata_inr@trade/tata_inr@kline_1m' } },
+  ]),
+};
