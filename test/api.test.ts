@@ -393,6 +393,31 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       family('tradestore_unhandled_errors_total', 'COUNTER');
     });
 
+    it('gives trades the engine\'s integer ids as Binance trade ids: REST, aggTrades from an id, the ticker and the trade stream', async () => {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/hdfc_inr@trade`);
+      const frames: any[] = [];
+      ws.on('message', (m) => frames.push(JSON.parse(String(m))));
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      await waitFor('subscribed', async () => service.live!.listeners > 0);
+      const at = Date.now() - 5 * MINUTE;
+      await send([7001, 7002, 7003, 7004].map((id, i) => tradeMsg('HDFC_INR', String(id), `${1500 + i}.5`, '1', at + i * 1000)));
+      const trades = await get('/api/v3/trades?symbol=HDFC_INR');
+      assert.deepEqual(trades.body.map((t: { id: number }) => t.id), [7001, 7002, 7003, 7004]);
+      const agg = await get('/api/v3/aggTrades?symbol=HDFC_INR&fromId=7003');
+      assert.deepEqual(agg.body.map((t: { a: number; f: number; l: number }) => [t.a, t.f, t.l]), [[7003, 7003, 7003], [7004, 7004, 7004]]);
+      const ticker = await get('/api/v3/ticker/24hr?symbol=HDFC_INR');
+      assert.deepEqual([ticker.body.firstId, ticker.body.lastId, ticker.body.count], [7001, 7004, 4]);
+      assert.equal(ticker.body.count, ticker.body.lastId - ticker.body.firstId + 1);
+      await waitFor('trade frames', async () => frames.length >= 4, 5000);
+      assert.deepEqual(frames.map((f) => f.t), [7001, 7002, 7003, 7004]);
+      ws.close();
+      // Ids that are not integers fall back to the store's sequence (TATA_INR's are h0, h1, …): still numbers.
+      const tata = await get('/api/v3/trades?symbol=TATA_INR&limit=3');
+      assert.ok(tata.body.every((t: { id: unknown }) => Number.isInteger(t.id)));
+      const badFrom = await get('/api/v3/aggTrades?symbol=HDFC_INR&fromId=abc');
+      assert.equal(badFrom.status, 400);
+    });
+
     it('returns 429 with Retry-After once a key goes over its limit on an endpoint', async () => {
       let last = { status: 0, headers: new Headers(), body: null as any };
       for (let i = 0; i < 105 && last.status !== 429; i++) last = await get('/v1/account/positions', bobKey);

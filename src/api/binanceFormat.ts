@@ -18,7 +18,7 @@ export const klineRow = (k: Kline) => [
 ];
 
 export const tradeObject = (t: PublicTrade) => ({
-  id: Number(t.sequence),
+  id: t.publicId,
   price: d(t.price),
   qty: d(t.quantity),
   quoteQty: d(t.quoteQuantity),
@@ -29,11 +29,11 @@ export const tradeObject = (t: PublicTrade) => ({
 
 /** Every venue trade is its own aggregate: the venue does not split one taker order's fills. */
 export const aggTradeObject = (t: PublicTrade) => ({
-  a: Number(t.sequence),
+  a: t.publicId,
   p: d(t.price),
   q: d(t.quantity),
-  f: Number(t.sequence),
-  l: Number(t.sequence),
+  f: t.publicId,
+  l: t.publicId,
   T: t.time,
   m: t.isBuyerMaker ?? false,
   M: true,
@@ -58,8 +58,8 @@ export const ticker24hObject = (t: Ticker24h, depth: Depth | null) => ({
   quoteVolume: d(t.quoteVolume),
   openTime: t.openTime,
   closeTime: t.closeTime,
-  firstId: t.firstSequence === null ? -1 : Number(t.firstSequence),
-  lastId: t.lastSequence === null ? -1 : Number(t.lastSequence),
+  firstId: t.firstTradeId === null ? -1 : Number(t.firstTradeId),
+  lastId: t.lastTradeId === null ? -1 : Number(t.lastTradeId),
   count: t.count,
 });
 

@@ -6,6 +6,7 @@ import { klineOf, type Kline } from '../store/klines.ts';
 import type { Market } from '../store/market.ts';
 import type { Store } from '../store/store.ts';
 import { b8, ticker24hObject } from './binanceFormat.ts';
+import { publicTradeId } from '../store/tradeIds.ts';
 
 /** Receives a stream's events, each already serialized as JSON (the same text for every listener). */
 export type Listener = (json: string) => void;
@@ -107,7 +108,7 @@ export class LiveStreams {
       return this.store.bus.subscribe(CHANNELS.trades(symbol), (message) => {
         const now = Date.now();
         for (const t of parseList<Effects['trades'][number]>(message)) {
-          broadcast({ e: 'trade', E: now, s: symbol, t: Number(t.sequence), p: b8(t.price), q: b8(t.quantity), T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
+          broadcast({ e: 'trade', E: now, s: symbol, t: publicTradeId(t.id, t.sequence), p: b8(t.price), q: b8(t.quantity), T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
         }
       });
     }

@@ -89,7 +89,8 @@ async function readLedger(q: Queryable): Promise<LedgerRow[]> {
   const { rows: exists } = await q.query<{ t: string | null }>(`SELECT to_regclass('public.${LEDGER_TABLE}')::text AS t`);
   if (!exists[0]?.t) return [];
   const { rows } = await q.query<LedgerRow>(
-    `SELECT version::text AS version, name, md5, run_at FROM public.${LEDGER_TABLE} WHERE version > 0 ORDER BY version`,
+    // Ordered by the number: the output column of the same name is text, which puts 10 before 9.
+    `SELECT version::text AS version, name, md5, run_at FROM public.${LEDGER_TABLE} l WHERE l.version > 0 ORDER BY l.version::bigint`,
   );
   return rows;
 }

@@ -2,6 +2,7 @@ import Big from 'big.js';
 import type { Queryable } from '../database/types.ts';
 import { CANDLE_INTERVALS } from '../ingest/apply/candles.ts';
 import { CACHE_GROUPS, VENUE, type Cache } from '../cache/cache.ts';
+import { PUBLIC_TRADE_ID, PUBLIC_TRADE_ID_SQL, publicTradeId } from './tradeIds.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 import { bucketOpen, isStored, KLINE_INTERVALS, nextOpen, type KlineInterval } from './intervals.ts';
 import { mergeKlines, type Kline } from './klines.ts';
@@ -27,8 +28,10 @@ export interface Market {
 export interface PublicTrade {
   /** The engine's (or exchange's) trade id. */
   id: string;
-  /** A number that increases with every stored trade of the venue: Binance's numeric trade id. */
+  /** A number that increases with every stored trade of the venue. */
   sequence: string;
+  /** Binance's numeric trade id: the engine's id where it is an integer (src/store/tradeIds.ts). */
+  publicId: number;
   price: string;
   quantity: string;
   quoteQuantity: string;
@@ -52,8 +55,9 @@ export interface Ticker24h {
   change: string | null;
   changePercent: string | null;
   weightedAvgPrice: string | null;
-  firstSequence: string | null;
-  lastSequence: string | null;
+  /** Public ids of the window's first and last trade (src/store/tradeIds.ts); null without trades. */
+  firstTradeId: string | null;
+  lastTradeId: string | null;
 }
 
 export interface Depth {
@@ -262,9 +266,9 @@ export class MarketRepository {
   }
 
   /** Recent trades, oldest first; `before`/`after` are sequence bounds for keyset paging (venue markets). */
-  async trades(market: Market, options: { limit?: number; startTime?: number; endTime?: number; fromSequence?: string } = {}): Promise<PublicTrade[]> {
+  async trades(market: Market, options: { limit?: number; startTime?: number; endTime?: number; fromId?: string } = {}): Promise<PublicTrade[]> {
     const limit = limitOf(options.limit, 'trades');
-    const plain = options.startTime === undefined && options.endTime === undefined && options.fromSequence === undefined;
+    const plain = options.startTime === undefined && options.endTime === undefined && options.fromId === undefined;
     const load = () => this.readTrades(market, limit, options);
     if (!plain) return load();
     const group = market.exchange === VENUE ? CACHE_GROUPS.recentTrades(market.symbol) : CACHE_GROUPS.recentTrades(`${market.exchange}:${market.symbol}`);
@@ -274,25 +278,30 @@ export class MarketRepository {
   private async readTrades(
     market: Market,
     limit: number,
-    o: { startTime?: number; endTime?: number; fromSequence?: string },
+    o: { startTime?: number; endTime?: number; fromId?: string },
   ): Promise<PublicTrade[]> {
-    const ascending = o.startTime !== undefined || o.fromSequence !== undefined;
+    const ascending = o.startTime !== undefined || o.fromId !== undefined;
     const start = o.startTime === undefined ? null : new Date(o.startTime);
     const end = o.endTime === undefined ? null : new Date(o.endTime);
     type Row = { id: string; sequence: string; price: string; quantity: string; quote: string; is_buyer_maker: boolean | null; time: Date };
     let rows: Row[];
     if (market.exchange === VENUE) {
-      if (o.fromSequence !== undefined && !/^\d{1,18}$/.test(o.fromSequence)) throw new InvalidArgumentError('fromId', 'must be a trade id');
+      if (o.fromId !== undefined && !PUBLIC_TRADE_ID.test(o.fromId)) throw new InvalidArgumentError('fromId', 'must be a trade id');
+      // From a trade id: in id order (Binance's), through the public-id index.
+      const order = o.fromId !== undefined
+        ? `${PUBLIC_TRADE_ID_SQL} ASC`
+        : `executed_at ${ascending ? 'ASC' : 'DESC'}, sequence_number ${ascending ? 'ASC' : 'DESC'}`;
       ({ rows } = await this.db.query<Row>(
         `SELECT id, sequence_number::text AS sequence, price::text, quantity::text, quote_quantity::text AS quote, is_buyer_maker,
                 executed_at AS time
            FROM trades
           WHERE market = $1 AND ($2::timestamptz IS NULL OR executed_at >= $2) AND ($3::timestamptz IS NULL OR executed_at <= $3)
-            AND ($4::bigint IS NULL OR sequence_number >= $4)
-          ORDER BY executed_at ${ascending ? 'ASC' : 'DESC'}, sequence_number ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
-        [market.symbol, start, end, o.fromSequence ?? null, limit],
+            AND ($4::bigint IS NULL OR ${PUBLIC_TRADE_ID_SQL} >= $4)
+          ORDER BY ${order} LIMIT $5`,
+        [market.symbol, start, end, o.fromId ?? null, limit],
       ));
     } else {
+      if (o.fromId !== undefined) throw new InvalidArgumentError('fromId', `is served for the venue's own markets; ${market.symbol} is an instrument of ${market.exchange}: use startTime`);
       ({ rows } = await this.db.query<Row>(
         `SELECT trade_id AS id, (extract(epoch FROM time) * 1000)::bigint::text AS sequence, price::text, quantity::text,
                 quote_quantity::text AS quote, is_buyer_maker, time
@@ -306,6 +315,7 @@ export class MarketRepository {
     return rows.map((r) => ({
       id: r.id,
       sequence: r.sequence,
+      publicId: publicTradeId(r.id, r.sequence),
       price: r.price,
       quantity: r.quantity,
       quoteQuantity: r.quote,
@@ -353,8 +363,8 @@ export class MarketRepository {
           ORDER BY sequence_number ${order} LIMIT 1)`;
       const window = 'executed_at >= $2 AND executed_at <= $5';
       const { rows } = await this.db.query<Part & Edges>(
-        `SELECT h.*, ${edgeOf('sequence_number::text', 'min', window, 'ASC')} AS first_seq,
-                ${edgeOf('sequence_number::text', 'max', window, 'DESC')} AS last_seq,
+        `SELECT h.*, ${edgeOf(`${PUBLIC_TRADE_ID_SQL}::text`, 'min', window, 'ASC')} AS first_seq,
+                ${edgeOf(`${PUBLIC_TRADE_ID_SQL}::text`, 'max', window, 'DESC')} AS last_seq,
                 ${edgeOf('quantity::text', 'max', window, 'DESC')} AS last_qty,
                 ${edgeOf('price::text', 'max', 'executed_at < $2', 'DESC')} AS prev_close
            FROM (${raw('head', '$2', '$3', '<')}) h
@@ -411,8 +421,8 @@ export class MarketRepository {
       change: open !== null && last !== null ? new Big(last).minus(open).toFixed() : null,
       changePercent: open !== null && last !== null ? ratio(new Big(last).minus(open).toFixed(), open, 100, 3) : null,
       weightedAvgPrice: ratio(quoteVolume, volume),
-      firstSequence: edges.first_seq,
-      lastSequence: edges.last_seq,
+      firstTradeId: edges.first_seq,
+      lastTradeId: edges.last_seq,
     };
   }
 

@@ -58,7 +58,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     schema: {
       tags,
       summary: 'Aggregate trades (what ccxt fetchTrades calls)',
-      querystring: timeRange(z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,18}$/, 'must be a trade id').optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam })),
+      querystring: timeRange(z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,15}$/, 'must be a trade id').optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;
@@ -66,7 +66,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     if (q.startTime !== undefined && q.endTime !== undefined && q.endTime - q.startTime > 3_600_000) {
       throw new ApiError(400, 'invalid_parameter', 'startTime and endTime may be at most one hour apart', 'endTime');
     }
-    return (await store.market.trades(m, { limit: q.limit, startTime: q.startTime, endTime: q.endTime, fromSequence: q.fromId })).map(aggTradeObject);
+    return (await store.market.trades(m, { limit: q.limit, startTime: q.startTime, endTime: q.endTime, fromId: q.fromId })).map(aggTradeObject);
   });
 
   /** The markets a request names: `symbol`, or `symbols` (each must exist: -1121 otherwise), or every spot market. */

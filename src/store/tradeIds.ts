@@ -1,0 +1,18 @@
+/**
+ * A trade's public id, the number Binance's API calls the trade id (`id` of /api/v3/trades, `a`,
+ * `f` and `l` of aggTrades, `t` of the trade stream, `firstId`/`lastId` of the ticker, `fromId`):
+ * the id the engine gave the trade when it is an integer of at most 15 digits (every such number
+ * is exact in JSON and JavaScript), so a client matches a public trade with its own fill; else the
+ * store's sequence number for venue trades, and the trade's epoch millisecond for an exchange's.
+ * Within a market whose engine numbers trades 1, 2, 3, … (as Binance does), `count` of the ticker
+ * is lastId − firstId + 1. A market that mixes integer and other ids can give two trades one
+ * public id; docs/BINANCE.md says so.
+ */
+export const PUBLIC_TRADE_ID = /^[0-9]{1,15}$/;
+
+/** The same rule in SQL, over the trades table (migration 010 indexes it per market). */
+export const PUBLIC_TRADE_ID_SQL = `(CASE WHEN id ~ '^[0-9]{1,15}$' THEN id::bigint ELSE sequence_number END)`;
+
+export function publicTradeId(id: string, fallback: string): number {
+  return Number(PUBLIC_TRADE_ID.test(id) ? id : fallback);
+}
