@@ -189,6 +189,8 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.ok(info.body.symbols.every((m: { baseAsset: string; quoteAsset: string }) => m.baseAsset && m.quoteAsset), 'instruments without assets are not listed as spot markets');
       const unknown = await fetch(`${base}/api/v3/nope`);
       assert.equal(unknown.status, 404);
+      const badKey = await fetch(`${base}/api/v3/klines?symbol=TATA_INR&interval=1m`, { headers: { 'X-MBX-APIKEY': 'ts_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
+      assert.deepEqual([badKey.status, ((await badKey.json()) as { code: number }).code], [401, -1002]);
     });
 
     it('answers bad input with a 400 that names the parameter, and Binance\'s error codes under /api/v3', async () => {
