@@ -405,6 +405,8 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       await send([7001, 7002, 7003, 7004].map((id, i) => tradeMsg('HDFC_INR', String(id), `${1500 + i}.5`, '1', at + i * 1000)));
       const trades = await get('/api/v3/trades?symbol=HDFC_INR');
       assert.deepEqual(trades.body.map((t: { id: number }) => t.id), [7001, 7002, 7003, 7004]);
+      const older = await get('/api/v3/historicalTrades?symbol=HDFC_INR&fromId=7002&limit=2');
+      assert.deepEqual(older.body.map((t: { id: number }) => t.id), [7002, 7003]);
       const agg = await get('/api/v3/aggTrades?symbol=HDFC_INR&fromId=7003');
       assert.deepEqual(agg.body.map((t: { a: number; f: number; l: number }) => [t.a, t.f, t.l]), [[7003, 7003, 7003], [7004, 7004, 7004]]);
       const ticker = await get('/api/v3/ticker/24hr?symbol=HDFC_INR');
@@ -418,6 +420,27 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.ok(tata.body.every((t: { id: unknown }) => Number.isInteger(t.id)));
       const badFrom = await get('/api/v3/aggTrades?symbol=HDFC_INR&fromId=abc');
       assert.equal(badFrom.status, 400);
+    });
+
+    it('streams aggregate trades, the best bid and ask, and partial books as Binance does', async () => {
+      const combined = new WebSocket(`${base.replace('http', 'ws')}/stream?streams=reliance_inr@aggTrade/reliance_inr@bookTicker/reliance_inr@depth5`);
+      const got: any[] = [];
+      combined.on('message', (m) => got.push(JSON.parse(String(m))));
+      await new Promise((resolve, reject) => combined.once('open', resolve).once('error', reject));
+      await waitFor('subscribed', async () => service.live!.listeners >= 3);
+      const at = Date.now();
+      await send([orderMsg('rel-bid', 'RELIANCE_INR', 'buy', '2400.5', '3', 'alice', at), orderMsg('rel-ask', 'RELIANCE_INR', 'sell', '2410', '1', 'bob', at), tradeMsg('RELIANCE_INR', '9001', '2405', '2', at)]);
+      const agg = await waitFor('aggTrade', async () => got.find((f) => f.stream === 'reliance_inr@aggTrade'), 5000);
+      assert.deepEqual([agg.data.e, agg.data.a, agg.data.f, agg.data.l, agg.data.p, agg.data.q], ['aggTrade', 9001, 9001, 9001, '2405.00000000', '2.00000000']);
+      const book = await waitFor('bookTicker', async () => got.findLast((f) => f.stream === 'reliance_inr@bookTicker' && f.data.b !== '0.00000000' && f.data.a !== '0.00000000'), 5000);
+      assert.deepEqual([book.data.s, book.data.b, book.data.B, book.data.a, book.data.A], ['RELIANCE_INR', '2400.50000000', '3.00000000', '2410.00000000', '1.00000000']);
+      assert.equal(typeof book.data.u, 'number');
+      const depth = await waitFor('depth5', async () => got.find((f) => f.stream === 'reliance_inr@depth5' && f.data.bids.length > 0), 5000);
+      assert.deepEqual(Object.keys(depth.data), ['lastUpdateId', 'bids', 'asks']);
+      assert.deepEqual(depth.data.bids[0], ['2400.50000000', '3.00000000']);
+      assert.ok(depth.data.bids.length <= 5 && depth.data.asks.length <= 5);
+      combined.close();
+      await waitFor('closed', async () => service.live!.listeners === 0);
     });
 
     it('returns 429 with Retry-After once a key goes over its limit on an endpoint', async () => {

@@ -5,7 +5,7 @@ import { isStored, KLINE_INTERVALS, type KlineInterval } from '../store/interval
 import { klineOf, type Kline } from '../store/klines.ts';
 import type { Market } from '../store/market.ts';
 import type { Store } from '../store/store.ts';
-import { b8, ticker24hObject } from './binanceFormat.ts';
+import { b8, bookTickerObject, depthObject, ticker24hObject } from './binanceFormat.ts';
 import { publicTradeId } from '../store/tradeIds.ts';
 
 /** Receives a stream's events, each already serialized as JSON (the same text for every listener). */
@@ -15,11 +15,13 @@ export type Listener = (json: string) => void;
 export interface StreamName {
   name: string;
   market: Market;
-  kind: 'trade' | 'kline' | 'ticker';
+  kind: 'trade' | 'aggTrade' | 'kline' | 'ticker' | 'bookTicker' | 'depth';
   interval?: KlineInterval;
+  /** Levels of a partial book stream (depth5, depth10, depth20). */
+  levels?: number;
 }
 
-const STREAM = /^([a-z0-9_.-]{1,50})@(trade|ticker|kline_([0-9]{1,2}[smhdwM]))$/;
+const STREAM = /^([a-z0-9_.-]{1,50})@(trade|aggTrade|ticker|bookTicker|depth(5|10|20)|kline_([0-9]{1,2}[smhdwM]))$/;
 
 /** A stream's listeners and what feeds them; its payloads are computed once for all of them. */
 interface Feed {
@@ -29,6 +31,10 @@ interface Feed {
 
 /** The ticker is recomputed after trades at most this often per market. */
 const TICKER_INTERVAL_MS = 1000;
+/** The best bid and ask are read after order changes at most this often per market. */
+const BOOK_TICKER_INTERVAL_MS = 100;
+/** Partial books (depth5/10/20) are read after order changes at most this often per market (Binance: every second). */
+const DEPTH_INTERVAL_MS = 1000;
 
 /**
  * Binance market streams fed by the ingest service's post-commit publications (Redis pub/sub,
@@ -53,8 +59,9 @@ export class LiveStreams {
     if (!match) return null;
     const market = (await this.store.market.list()).find((m) => m.exchange === VENUE && m.symbol.toLowerCase() === match[1]);
     if (!market) return null;
-    if (match[2] === 'trade' || match[2] === 'ticker') return { name, market, kind: match[2] };
-    const interval = match[3]!;
+    if (match[2] === 'trade' || match[2] === 'ticker' || match[2] === 'aggTrade' || match[2] === 'bookTicker') return { name, market, kind: match[2] };
+    if (match[3]) return { name, market, kind: 'depth', levels: Number(match[3]) };
+    const interval = match[4]!;
     if (!Object.hasOwn(KLINE_INTERVALS, interval)) return null;
     return { name, market, kind: 'kline', interval: interval as KlineInterval };
   }
@@ -126,12 +133,27 @@ export class LiveStreams {
         void this.store.market.klines(stream.market, { interval, limit: 1 }).then((k) => k[0] && broadcast(klineEvent(symbol, interval, k[0])), () => {});
       });
     }
+    if (stream.kind === 'aggTrade') {
+      // Every venue trade is its own aggregate (as /api/v3/aggTrades).
+      return this.store.bus.subscribe(CHANNELS.trades(symbol), (message) => {
+        const now = Date.now();
+        for (const t of parseList<Effects['trades'][number]>(message)) {
+          const id = publicTradeId(t.id, t.sequence);
+          broadcast({ e: 'aggTrade', E: now, s: symbol, a: id, p: b8(t.price), q: b8(t.quantity), f: id, l: id, T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
+        }
+      });
+    }
+    if (stream.kind === 'bookTicker' || stream.kind === 'depth') {
+      // The book changes with the market's orders: read once per interval for every listener.
+      const levels = stream.levels ?? 1;
+      return this.throttled(CHANNELS.ordersByMarket(symbol), stream.kind === 'bookTicker' ? BOOK_TICKER_INTERVAL_MS : DEPTH_INTERVAL_MS, async () => {
+        const depth = await this.store.market.depth(stream.market, levels);
+        const book = depthObject(depth);
+        broadcast(stream.kind === 'bookTicker' ? { u: book.lastUpdateId, s: symbol, ...bookTickerFields(symbol, depth) } : book);
+      });
+    }
     // Ticker: recomputed after trades, at most once a second for every listener together.
-    let pending: NodeJS.Timeout | null = null;
-    let last = 0;
-    const emit = async () => {
-      last = Date.now();
-      this.computations += 1;
+    return this.throttled(CHANNELS.trades(symbol), TICKER_INTERVAL_MS, async () => {
       const [t, depth] = await Promise.all([this.store.market.ticker(stream.market), this.store.market.depth(stream.market, 1)]);
       const b = ticker24hObject(t, depth);
       broadcast({
@@ -139,14 +161,26 @@ export class LiveStreams {
         c: b.lastPrice, Q: b.lastQty, b: b.bidPrice, B: b.bidQty, a: b.askPrice, A: b.askQty, o: b.openPrice, h: b.highPrice, l: b.lowPrice,
         v: b.volume, q: b.quoteVolume, O: b.openTime, C: b.closeTime, F: b.firstId, L: b.lastId, n: b.count,
       });
-    };
-    const stop = await this.store.bus.subscribe(CHANNELS.trades(symbol), () => {
+    });
+  }
+
+  /**
+   * Runs `compute` after messages on `channel`, at most once per `intervalMs` (a message in between
+   * schedules one run at the interval's end): a payload that needs a database read is computed
+   * once for all listeners, however many commits and sockets there are.
+   */
+  private async throttled(channel: string, intervalMs: number, compute: () => Promise<void>): Promise<() => Promise<void>> {
+    let pending: NodeJS.Timeout | null = null;
+    let last = 0;
+    const stop = await this.store.bus.subscribe(channel, () => {
       if (pending) return;
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         pending = null;
-        void emit().catch(() => {});
-      }, Math.max(0, TICKER_INTERVAL_MS - (Date.now() - last)));
+        last = Date.now();
+        this.computations += 1;
+        void compute().catch(() => {});
+      }, Math.max(0, intervalMs - (Date.now() - last)));
       pending = timer;
       this.timers.add(timer);
     });
@@ -174,6 +208,12 @@ export class LiveStreams {
       await (await feed.ready.catch(() => async () => {}))().catch(() => {});
     }
   }
+}
+
+/** The bookTicker stream's b, B, a, A from a book. */
+function bookTickerFields(symbol: string, depth: Parameters<typeof bookTickerObject>[1]) {
+  const t = bookTickerObject(symbol, depth);
+  return { b: t.bidPrice, B: t.bidQty, a: t.askPrice, A: t.askQty };
 }
 
 /** A publication is a JSON array; anything else on the channel is ignored. */

@@ -54,6 +54,18 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     return (await store.market.trades(m, { limit: request.query.limit })).map(tradeObject);
   });
 
+  r.get('/api/v3/historicalTrades', {
+    schema: {
+      tags,
+      summary: 'Older trades: from a trade id (fromId, in id order), or the most recent',
+      querystring: z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,15}$/, 'must be a trade id').optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam }),
+    },
+  }, async (request) => {
+    const q = request.query;
+    const m = await market(q.symbol, q.exchange);
+    return (await store.market.trades(m, { limit: q.limit, fromId: q.fromId })).map(tradeObject);
+  });
+
   r.get('/api/v3/aggTrades', {
     schema: {
       tags,

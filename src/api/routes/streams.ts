@@ -70,7 +70,7 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
         if (active.has(name)) continue;
         if (active.size >= MAX_STREAMS_PER_CONNECTION) return `at most ${MAX_STREAMS_PER_CONNECTION} streams per connection`;
         const stream = await live.parse(name);
-        if (!stream) return `unknown stream ${JSON.stringify(name.slice(0, 60))}: expected <symbol>@trade, <symbol>@kline_<interval> or <symbol>@ticker for a market of this venue`;
+        if (!stream) return `unknown stream ${JSON.stringify(name.slice(0, 60))}: expected <symbol>@trade, @aggTrade, @kline_<interval>, @ticker, @bookTicker or @depth5|10|20 for a market of this venue`;
         const stop = await live.subscribe(stream, listener(name));
         // The socket may have closed while the subscription was made.
         if (closed) await stop();
@@ -146,8 +146,8 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
 }
 
 const STREAM_DESCRIPTION =
-  'A WebSocket endpoint: GET with Upgrade: websocket, answered 101 Switching Protocols. Streams: <symbol>@trade, <symbol>@kline_<interval>, ' +
-  '<symbol>@ticker (the symbol in lower case). Frames of at most TRADESTORE_WS_MAX_FRAME_BYTES (closed with 1009 above), at most 10 frames a ' +
+  'A WebSocket endpoint: GET with Upgrade: websocket, answered 101 Switching Protocols. Streams: <symbol>@trade, @aggTrade, @kline_<interval>, ' +
+  '@ticker, @bookTicker, @depth5, @depth10, @depth20 (the symbol in lower case). Frames of at most TRADESTORE_WS_MAX_FRAME_BYTES (closed with 1009 above), at most 10 frames a ' +
   'second (1008 above); a client that does not read what it is sent is closed (1008). Connections per client: TRADESTORE_WS_CONNECT_LIMIT per 5 minutes (429).';
 const streamOperation = (summary: string, parameters: object[]) => ({
   get: {
