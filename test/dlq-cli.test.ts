@@ -61,6 +61,15 @@ describe('tradestore dlq [redis]', async () => {
     assert.match(neither.stderr, /dlq purge needs --id ID \(repeatable\) or --all/);
   });
 
+  it('shows its progress while replaying many', async () => {
+    const before = (await bus.stats()).lag;
+    await bus.deadLetter(Array.from({ length: 2500 }, (_, i) => ({ shard: i % 8, source: `${100 + i}-0`, payload: `p${i}`, reason: 'r', attempts: 1 })));
+    const all = await runCli(['dlq', 'replay', '--all'], t.env);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /dlq replay: 1000 replayed so far…\ndlq replay: 2000 replayed so far…\nreplayed 2500 dead letters onto their shards/);
+    assert.equal((await bus.stats()).lag, before + 2500);
+  });
+
   it('says what is wrong with bad arguments', async () => {
     const none = await runCli(['dlq', 'replay'], t.env);
     assert.equal(none.code, 2);

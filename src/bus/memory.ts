@@ -230,13 +230,16 @@ export class MemoryBus implements Bus {
     return this.allDead().find((d) => d.id === id) ?? null;
   }
 
-  async replayDead(ids: string[] | 'all'): Promise<number> {
+  async replayDead(ids: string[] | 'all', onProgress?: (replayed: number) => void): Promise<number> {
     let replayed = 0;
     for (const part of this.parts) {
       const chosen = part.dead.filter((d) => (ids === 'all' || ids.includes(d.id)) && !d.lost);
       part.dead = part.dead.filter((d) => !chosen.includes(d));
-      for (const d of chosen) this.append(d.shard, d.fields[0]!.value.toString());
-      replayed += chosen.length;
+      for (const d of chosen) {
+        this.append(d.shard, d.fields[0]!.value.toString());
+        replayed += 1;
+        if (replayed % 1000 === 0) onProgress?.(replayed);
+      }
     }
     return replayed;
   }

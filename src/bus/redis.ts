@@ -377,10 +377,13 @@ export class RedisBus implements Bus {
     return { ...this.letterMeta(at.shard, entry[0].toString(), meta), fields: originals };
   }
 
-  async replayDead(ids: string[] | 'all'): Promise<number> {
+  async replayDead(ids: string[] | 'all', onProgress?: (replayed: number) => void): Promise<number> {
     let replayed = 0;
     const replay = async (shard: number, id: string) => {
-      if (await this.cmd.eval(REPLAY_DEAD, 2, this.key(shard, ':dead'), this.shardStream(shard), id)) replayed += 1;
+      if (await this.cmd.eval(REPLAY_DEAD, 2, this.key(shard, ':dead'), this.shardStream(shard), id)) {
+        replayed += 1;
+        if (replayed % 1000 === 0) onProgress?.(replayed);
+      }
     };
     if (ids !== 'all') {
       for (const deadId of ids) {

@@ -172,8 +172,11 @@ export interface Bus {
   listDead(options: DeadListOptions): Promise<DeadLetter[]>;
   /** One dead letter with its original fields byte for byte, or null. */
   readDead(id: string): Promise<DeadLetterFull | null>;
-  /** Puts dead letters back on their shard with their original fields (and removes them); returns how many. */
-  replayDead(ids: string[] | 'all'): Promise<number>;
+  /**
+   * Puts dead letters back on their shard with their original fields (and removes them); returns
+   * how many. `onProgress` is called with the count so far after every 1,000.
+   */
+  replayDead(ids: string[] | 'all', onProgress?: (replayed: number) => void): Promise<number>;
   /** Removes dead letters older than the retention; returns how many. */
   trimDead(retentionMs: number): Promise<number>;
   /** Removes these dead letters (or all) for good, without replaying them; returns how many. */

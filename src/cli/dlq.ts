@@ -81,7 +81,7 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
       const purged = await bus.purgeDead(ids);
       return out(`removed ${purged} dead letter${purged === 1 ? '' : 's'} for good`);
     }
-    const replayed = await bus.replayDead(ids);
+    const replayed = await bus.replayDead(ids, (n) => out(`dlq replay: ${n} replayed so far…`));
     out(`replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} onto ${replayed === 1 ? 'its shard' : 'their shards'}`);
   } finally {
     await bus.close();
