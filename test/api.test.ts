@@ -187,6 +187,13 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       const info = await get('/api/v3/exchangeInfo');
       assert.deepEqual(info.body.rateLimits, [{ rateLimitType: 'RAW_REQUESTS', interval: 'MINUTE', intervalNum: 1, limit: 100 }]);
       assert.ok(info.body.symbols.every((m: { baseAsset: string; quoteAsset: string }) => m.baseAsset && m.quoteAsset), 'instruments without assets are not listed as spot markets');
+      for (const m of info.body.symbols as { symbol: string; filters: Record<string, string>[] }[]) {
+        const price = m.filters.find((f) => f.filterType === 'PRICE_FILTER')!;
+        const lot = m.filters.find((f) => f.filterType === 'LOT_SIZE')!;
+        // The minimums are on the tick and the step, as Binance's filters require.
+        assert.ok(new Big(price.minPrice!).mod(price.tickSize!).eq(0) && new Big(price.minPrice!).gt(0), `${m.symbol} ${JSON.stringify(price)}`);
+        assert.ok(new Big(lot.minQty!).mod(lot.stepSize!).eq(0) && new Big(lot.minQty!).gt(0), `${m.symbol} ${JSON.stringify(lot)}`);
+      }
       const unknown = await fetch(`${base}/api/v3/nope`);
       assert.equal(unknown.status, 404);
       const badKey = await fetch(`${base}/api/v3/klines?symbol=TATA_INR&interval=1m`, { headers: { 'X-MBX-APIKEY': 'ts_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });

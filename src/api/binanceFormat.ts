@@ -1,3 +1,4 @@
+import Big from 'big.js';
 import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
 
 /**
@@ -77,6 +78,17 @@ export const bookTickerObject = (symbol: string, depth: Depth) => ({
   symbol, bidPrice: d(depth.bids[0]?.[0]), bidQty: d(depth.bids[0]?.[1]), askPrice: d(depth.asks[0]?.[0]), askQty: d(depth.asks[0]?.[1]),
 });
 
+/**
+ * The smallest valid value: at least `min` and on the step (Binance's filters accept a price when
+ * (price − minPrice) is a multiple of tickSize, so minPrice itself must be on the tick).
+ */
+function onStep(min: string | null, step: string | null): string | null {
+  if (!step || new Big(step).lte(0)) return min;
+  const floor = new Big(min ?? '0');
+  const steps = floor.div(step).round(0, Big.roundUp);
+  return (steps.lt(1) ? new Big(1) : steps).times(step).toFixed();
+}
+
 export const symbolObject = (m: Market) => ({
   symbol: m.symbol,
   status: m.active ? 'TRADING' : 'BREAK',
@@ -93,8 +105,8 @@ export const symbolObject = (m: Market) => ({
   isSpotTradingAllowed: true,
   isMarginTradingAllowed: false,
   filters: [
-    { filterType: 'PRICE_FILTER', minPrice: d(m.minPrice ?? m.tickSize), maxPrice: d(m.maxPrice), tickSize: d(m.tickSize) },
-    { filterType: 'LOT_SIZE', minQty: d(m.minQuantity ?? m.stepSize), maxQty: d(m.maxQuantity), stepSize: d(m.stepSize) },
+    { filterType: 'PRICE_FILTER', minPrice: d(onStep(m.minPrice, m.tickSize)), maxPrice: d(m.maxPrice), tickSize: d(m.tickSize) },
+    { filterType: 'LOT_SIZE', minQty: d(onStep(m.minQuantity, m.stepSize)), maxQty: d(m.maxQuantity), stepSize: d(m.stepSize) },
   ],
   permissions: ['SPOT'],
   /** Not Binance's: where the market's data comes from ('venue', or the exchange of a feed). */
