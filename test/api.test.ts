@@ -348,6 +348,17 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
           socket.on('message', (m) => frames.push(JSON.parse(String(m))));
           socket.once('open', () => resolve({ socket, frames })).once('error', reject);
         });
+      // One subscriber first, for comparison (a figure, not a bound: the ticker waits up to 1 s after the previous one).
+      const alone = await open('/ws/tata_inr@ticker');
+      await waitFor('one subscription', async () => service.live!.listeners >= 1);
+      await new Promise((r) => setTimeout(r, 1100));
+      const aloneAt = Date.now();
+      await service.bus.add(JSON.stringify(tradeMsg('TATA_INR', 'fan-0', '133.5', '1', aloneAt)));
+      await waitFor('the one ticker', async () => alone.frames.some((f) => f.e === '24hrTicker'), 10_000);
+      t.diagnostic(`ticker on 1 socket ${Date.now() - aloneAt} ms after the trade was sent`);
+      alone.socket.close();
+      await waitFor('closed', async () => service.live!.listeners === 0);
+      await new Promise((r) => setTimeout(r, 1100));
       const tickers = await Promise.all(Array.from({ length: 500 }, () => open('/ws/tata_inr@ticker')));
       const derived = await Promise.all(Array.from({ length: 20 }, () => open('/ws/tata_inr@kline_3m')));
       await waitFor('subscriptions', async () => service.live!.listeners >= 520);
