@@ -95,6 +95,8 @@ function host(name: string, value: string | undefined): string {
 function secret(name: string, value: string | undefined): string | null {
   if (value === undefined || value === '') return null;
   if (value.length < 16 || /\s/.test(value)) throw new ConfigError(`${name} must be at least 16 characters without spaces`);
+  // A bearer starting with ts_ is taken for an API key.
+  if (value.startsWith('ts_')) throw new ConfigError(`${name} must not start with ts_ (API keys do)`);
   return value;
 }
 
@@ -135,10 +137,11 @@ function shardCount(name: string, value: string | undefined): number {
 }
 
 /**
- * The deployment's Redis namespace: TRADESTORE_REDIS_PREFIX (or its older name
- * TRADESTORE_KEY_PREFIX) goes before every key and channel tradestore touches: cache, cache
- * generations, rate limits, pub/sub, and the stream and list (with their shards, leases, offsets
- * and dead letters) unless TRADESTORE_STREAM or TRADESTORE_LIST name them exactly. Empty by
+ * The deployment's Redis namespace: TRADESTORE_REDIS_PREFIX goes before every key and channel
+ * tradestore touches: cache, cache generations, rate limits, pub/sub, and the stream and list
+ * (with their shards, leases, offsets and dead letters) unless TRADESTORE_STREAM or
+ * TRADESTORE_LIST name them exactly. Its older name, TRADESTORE_KEY_PREFIX, prefixes all but the
+ * stream and the list, as it always did. Empty by
  * default, so seed 001's layouts (price:{exchange}:{symbol}) and the seed's db_processor list keep
  * their names.
  */
@@ -147,9 +150,12 @@ function busNames(env: NodeJS.ProcessEnv): Config['bus'] {
   const older = key('TRADESTORE_KEY_PREFIX', env.TRADESTORE_KEY_PREFIX, '');
   if (prefix && older && prefix !== older) throw new ConfigError('TRADESTORE_REDIS_PREFIX and TRADESTORE_KEY_PREFIX (its older name) differ: set only TRADESTORE_REDIS_PREFIX');
   const keyPrefix = prefix || older;
+  // Under its older name the prefix never named the stream and the list: a deployment upgraded
+  // with it keeps reading where its engines write.
+  const streamPrefix = prefix;
   return {
-    stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, `${keyPrefix}tradestore:events`),
-    list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, `${keyPrefix}db_processor`),
+    stream: key('TRADESTORE_STREAM', env.TRADESTORE_STREAM, `${streamPrefix}tradestore:events`),
+    list: key('TRADESTORE_LIST', env.TRADESTORE_LIST, `${streamPrefix}db_processor`),
     keyPrefix,
     shards: shardCount('TRADESTORE_SHARDS', env.TRADESTORE_SHARDS),
   };

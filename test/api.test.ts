@@ -383,6 +383,8 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       await get('/no/such/route');
       assert.equal((await fetch(`${base}/metrics`)).status, 401);
       assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+      // As long in characters as the token, longer in bytes: still a 401, never a 500.
+      assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${'é'.repeat(METRICS_TOKEN.length)}` } })).status, 401);
       assert.equal((await fetch(`${base}/metrics`, { headers: { 'x-api-key': adminKey } })).status, 200);
       const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
       const families = new Map(parsePrometheus(text).map((f) => [f.name, f]));
@@ -438,6 +440,22 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.ok(tata.body.every((t: { id: unknown }) => Number.isInteger(t.id)));
       const badFrom = await get('/api/v3/aggTrades?symbol=HDFC_INR&fromId=abc');
       assert.equal(badFrom.status, 400);
+    });
+
+    it('handles a socket\'s frames in order: racing SUBSCRIBE and UNSUBSCRIBE frames leave no subscription behind', async () => {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+      const replies: any[] = [];
+      ws.on('message', (m) => replies.push(JSON.parse(String(m))));
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      for (let i = 0; i < 3; i++) ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['tata_inr@trade', 'tata_inr@ticker'], id: i }));
+      ws.send(JSON.stringify({ method: 'UNSUBSCRIBE', params: ['tata_inr@ticker'], id: 3 }));
+      ws.send(JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 4 }));
+      const list = await waitFor('the list', async () => replies.find((r) => r.id === 4), 5000);
+      assert.deepEqual(list.result, ['tata_inr@trade']);
+      assert.deepEqual(replies.map((r) => r.id), [0, 1, 2, 3, 4], 'answered in order');
+      assert.equal(service.live!.listeners, 1);
+      ws.close();
+      await waitFor('nothing left subscribed', async () => service.live!.listeners === 0);
     });
 
     it('streams aggregate trades, the best bid and ask, and partial books as Binance does', async () => {

@@ -82,6 +82,9 @@ describe('two deployments sharing one Redis [embedded+redis]', async () => {
     assert.equal(loadConfig({ TRADESTORE_REDIS_PREFIX: 'p:', TRADESTORE_STREAM: 'engine:events' }).bus.stream, 'engine:events');
     assert.deepEqual([loadConfig({}).bus.stream, loadConfig({}).bus.list], ['tradestore:events', 'db_processor'], "seed 000's names without a prefix");
     assert.throws(() => loadConfig({ TRADESTORE_REDIS_PREFIX: 'p:', TRADESTORE_KEY_PREFIX: 'q:' }), /differ/);
+    // The older name never named the stream and the list: an upgraded deployment keeps reading where its engines write.
+    const older = loadConfig({ TRADESTORE_KEY_PREFIX: 'p:' }).bus;
+    assert.deepEqual([older.stream, older.list, older.keyPrefix], ['tradestore:events', 'db_processor', 'p:']);
   });
 
   it('keeps each deployment\'s events, cached balances and trades to itself', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeyIdentity, ApiKeyRepository, Scope } from '../store/apiKeys.ts';
 import { ApiError } from './errors.ts';
@@ -27,30 +28,59 @@ export interface AuthOptions {
 }
 
 /**
+ * The address a client is counted under: an IPv4 address as it is, an IPv6 address by its /64
+ * (one host holds a whole /64 and could rotate through it).
+ */
+export function clientAddress(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  const [head = '', tail = ''] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+/** Keys verified lately (by SHA-256): they are not counted against their address again for a while. */
+const GOOD_KEYS_TTL_MS = 60_000;
+
+/**
  * Resolves the caller's key on every request, before the per-user rate limit (which counts per
- * user). Invalid keys are counted per client address in the rate limiter's store: past
- * `failureLimit` in a window, a key from that address is refused with 429 before it costs a
- * database lookup, whatever the key.
+ * user). A key not verified lately is counted against its client address before it is looked up
+ * (so concurrent tries are counted too): past `failureLimit` in a window, the address is refused
+ * with 429 before any lookup, whatever the key and whatever the path. A key that verifies is
+ * remembered for a minute, so a client using its valid key is not counted on every request.
  */
 export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, options: AuthOptions): void {
   app.decorateRequest('identity', null);
-  const failures = app.createRateLimit({
-    keyGenerator: (request) => `auth-failures:${request.ip}`,
+  const attempts = app.createRateLimit({
+    keyGenerator: (request) => `auth-attempts:${clientAddress(request.ip)}`,
     max: options.failureLimit,
     timeWindow: options.windowMs,
+    // No path is exempt (the global limiter lets /health and /docs through).
+    allowList: () => false,
   });
+  const good = new Map<string, { identity: ApiKeyIdentity; until: number }>();
   app.addHook('onRequest', async (request) => {
     const key = presentedKey(request);
     if (key === null) return;
-    const seen = await failures(request, { increment: false });
-    if (!seen.isAllowed && seen.remaining === 0) {
-      throw new ApiError(429, 'too_many_invalid_keys', `too many invalid API keys from this address: at most ${options.failureLimit} per ${Math.round(options.windowMs / 1000)} s; retry after ${Math.max(1, seen.ttlInSeconds)} s`);
+    const digest = createHash('sha256').update(key).digest('hex');
+    const known = good.get(digest);
+    if (!known || known.until < Date.now()) {
+      const counted = await attempts(request);
+      if (!counted.isAllowed && counted.isExceeded) {
+        throw new ApiError(429, 'too_many_invalid_keys', `too many invalid API keys from this address: at most ${options.failureLimit} per ${Math.round(options.windowMs / 1000)} s; retry after ${Math.max(1, counted.ttlInSeconds)} s`);
+      }
     }
+    // Verified each time (a revoked key stops working at once); only the counting is skipped.
     const identity = await keys.verify(key);
     if (!identity) {
-      await failures(request);
+      good.delete(digest);
       throw new ApiError(401, 'invalid_api_key', 'the API key is not valid (unknown, revoked or expired)');
     }
+    if (good.size > 10_000) good.delete(good.keys().next().value!);
+    good.set(digest, { identity, until: Date.now() + GOOD_KEYS_TTL_MS });
     request.identity = identity;
   });
 }

@@ -33,6 +33,8 @@ interface Feed {
 const TICKER_INTERVAL_MS = 1000;
 /** The best bid and ask are read after order changes at most this often per market. */
 const BOOK_TICKER_INTERVAL_MS = 100;
+/** A derived kline (3m, 1w, …) is re-read after its source candle changes at most this often. */
+const DERIVED_KLINE_INTERVAL_MS = 250;
 /** Partial books (depth5/10/20) are read after order changes at most this often per market (Binance: every second). */
 const DEPTH_INTERVAL_MS = 1000;
 
@@ -122,15 +124,16 @@ export class LiveStreams {
     if (stream.kind === 'kline') {
       const interval = stream.interval!;
       const source = KLINE_INTERVALS[interval].source;
-      return this.store.bus.subscribe(CHANNELS.candles(symbol, source), (message) => {
-        const candles = parseList<Candle>(message);
-        if (isStored(interval)) {
-          for (const c of candles) broadcast(klineEvent(symbol, interval, klineOf(c)));
-          return;
-        }
-        // A derived interval: its current candle is re-read, merged from the stored one (once for every listener).
-        this.computations += 1;
-        void this.store.market.klines(stream.market, { interval, limit: 1 }).then((k) => k[0] && broadcast(klineEvent(symbol, interval, k[0])), () => {});
+      if (isStored(interval)) {
+        return this.store.bus.subscribe(CHANNELS.candles(symbol, source), (message) => {
+          for (const c of parseList<Candle>(message)) broadcast(klineEvent(symbol, interval, klineOf(c)));
+        });
+      }
+      // A derived interval: its current candle is re-read, merged from the stored one (once for
+      // every listener, one read at a time).
+      return this.throttled(CHANNELS.candles(symbol, source), DERIVED_KLINE_INTERVAL_MS, async () => {
+        const [k] = await this.store.market.klines(stream.market, { interval, limit: 1 });
+        if (k) broadcast(klineEvent(symbol, interval, k));
       });
     }
     if (stream.kind === 'aggTrade') {
@@ -172,18 +175,36 @@ export class LiveStreams {
   private async throttled(channel: string, intervalMs: number, compute: () => Promise<void>): Promise<() => Promise<void>> {
     let pending: NodeJS.Timeout | null = null;
     let last = 0;
-    const stop = await this.store.bus.subscribe(channel, () => {
+    // One computation at a time: while the database is slow, messages meanwhile ask for one more
+    // run after it, never for a pile of reads (which could also reach listeners out of order).
+    let running = false;
+    let again = false;
+    const schedule = () => {
       if (pending) return;
+      if (running) {
+        again = true;
+        return;
+      }
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         pending = null;
         last = Date.now();
+        running = true;
         this.computations += 1;
-        void compute().catch(() => {});
+        void compute()
+          .catch(() => {})
+          .finally(() => {
+            running = false;
+            if (again) {
+              again = false;
+              schedule();
+            }
+          });
       }, Math.max(0, intervalMs - (Date.now() - last)));
       pending = timer;
       this.timers.add(timer);
-    });
+    };
+    const stop = await this.store.bus.subscribe(channel, schedule);
     return async () => {
       if (pending) {
         clearTimeout(pending);

@@ -34,8 +34,8 @@ export async function startCommand(config: Config, args: string[], out: (line: s
     strict: true,
   });
   const rate = intOption('simulate', values.simulate);
-  await ensureSchema(config, Boolean(values.migrate), out);
   if (values['no-ingest'] && values['no-api']) throw new UsageError('--no-ingest and --no-api together leave nothing to run');
+  await ensureSchema(config, Boolean(values.migrate), out);
   const service = await startService(config, { ingest: !values['no-ingest'], api: !values['no-api'] });
   const at = boundAt(service);
   out(

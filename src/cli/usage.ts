@@ -44,7 +44,7 @@ Usage:
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
                                         default): ingest, API, simulated engine, dashboard at /
-  tradestore help                       this text; tradestore <command> --help: that command's
+  tradestore help                       this text (tradestore <command> --help: that command's part)
   tradestore --version                  the version
 
 Configuration (environment):

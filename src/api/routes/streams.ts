@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { clientAddress } from '../auth.ts';
 import type { WebSocket } from 'ws';
 import type { LiveStreams } from '../live.ts';
 
@@ -47,10 +48,11 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
     wsStats.connections += 1;
     const reply = (payload: object) => {
       try {
-        if (socket.readyState === socket.OPEN) {
-          socket.send(JSON.stringify(payload));
-          wsStats.sent += 1;
-        }
+        if (socket.readyState !== socket.OPEN) return;
+        // Replies count against the unread output too: a client that sends and never reads is closed.
+        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return closeSocket(socket, 1008, 'too slow: the client does not read what it is sent', wsStats);
+        socket.send(JSON.stringify(payload));
+        wsStats.sent += 1;
       } catch {
         closeSocket(socket, 1011, 'could not send', wsStats);
       }
@@ -85,7 +87,17 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
         if (stop) await stop();
       }
     };
-    const failed = (error: unknown) => `internal error: ${String((error as Error)?.message ?? error).slice(0, 100)}`;
+    // What went wrong inside (a database address, SQL) is for the operator's log, not for the client.
+    const failed = (error: unknown) => {
+      app.log.error({ err: error }, 'WebSocket request failed');
+      return 'internal error';
+    };
+    // Frames are handled one at a time, in order: a SUBSCRIBE still under way is finished before the
+    // next frame (another SUBSCRIBE of the same stream, an UNSUBSCRIBE) looks at the subscriptions.
+    let chain: Promise<unknown> = Promise.resolve();
+    const inOrder = (task: () => Promise<unknown>) => {
+      chain = chain.then(task).catch((error) => closeSocket(socket, 1011, failed(error), wsStats));
+    };
     socket.on('close', () => {
       closed = true;
       wsStats.connections -= 1;
@@ -98,7 +110,8 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
       const now = Math.floor(Date.now() / 1000);
       if (now !== second) [second, frames] = [now, 0];
       if (++frames > MAX_FRAMES_PER_SECOND) return closeSocket(socket, 1008, `more than ${MAX_FRAMES_PER_SECOND} frames per second`, wsStats);
-      void (async () => {
+      inOrder(async () => {
+        if (closed) return;
         let frame: { method?: unknown; params?: unknown; id?: unknown };
         try {
           if (isBinary) throw new Error('binary');
@@ -107,7 +120,8 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
         } catch {
           return reply({ error: { code: 3, msg: 'Invalid JSON: the frame is not a JSON object' } });
         }
-        const id = typeof frame.id === 'number' || typeof frame.id === 'string' ? frame.id : null;
+        // Binance's ids: a 64-bit integer, or a string of at most 36 characters; anything else is answered with null.
+        const id = (typeof frame.id === 'number' && Number.isSafeInteger(frame.id)) || (typeof frame.id === 'string' && frame.id.length <= 36) ? frame.id : null;
         try {
           const params = Array.isArray(frame.params) && frame.params.every((p) => typeof p === 'string') ? (frame.params as string[]) : null;
           if (frame.method === 'LIST_SUBSCRIPTIONS') return reply({ result: [...active.keys()], id });
@@ -123,18 +137,25 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
         } catch (error) {
           reply({ error: { code: 1, msg: failed(error) }, id });
         }
-      })().catch(() => closeSocket(socket, 1011, 'internal error', wsStats));
+      });
     });
     if (initial.length) {
-      subscribe(initial).then(
-        (error) => error && closeSocket(socket, 1008, error, wsStats),
-        (error) => closeSocket(socket, 1011, failed(error), wsStats),
-      );
+      inOrder(async () => {
+        const error = await subscribe(initial);
+        if (error) closeSocket(socket, 1008, error, wsStats);
+      });
     }
   };
 
   // Connections are counted apart from requests: per client, `connectLimit` per 5 minutes (Binance's 300).
-  const config = { rateLimit: { max: connectLimit, timeWindow: 5 * 60_000 } };
+  const config = {
+    rateLimit: {
+      max: connectLimit,
+      timeWindow: 5 * 60_000,
+      // One count for the three endpoints together (the global key names the route).
+      keyGenerator: (request: FastifyRequest) => `${request.identity?.userId ?? `anonymous-${clientAddress(request.ip)}`}:websocket`,
+    },
+  };
   app.get('/ws', { websocket: true, config }, (socket) => connect(socket, false, []));
   app.get('/ws/:stream', { websocket: true, config }, (socket, request) =>
     connect(socket, false, [String((request.params as { stream?: unknown }).stream ?? '')]));
