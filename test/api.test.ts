@@ -485,6 +485,10 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal(last.status, 429);
       assert.ok(Number(last.headers.get('retry-after')) > 0);
       assert.match(last.body.error.message, /rate limit/);
+      // Under /api/v3 in Binance's format: 429 with -1003.
+      let ping = { status: 0, body: null as any };
+      for (let i = 0; i < 105 && ping.status !== 429; i++) ping = await get('/api/v3/ping', bobKey);
+      assert.deepEqual([ping.status, ping.body.code], [429, -1003]);
       // Another endpoint, and another key, are counted apart.
       assert.equal((await get('/v1/account/balances', bobKey)).status, 200);
       assert.equal((await get('/v1/account/positions', aliceKey)).status, 200);
