@@ -459,11 +459,11 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
     });
 
     it('streams aggregate trades, the best bid and ask, and partial books as Binance does', async () => {
-      const combined = new WebSocket(`${base.replace('http', 'ws')}/stream?streams=reliance_inr@aggTrade/reliance_inr@bookTicker/reliance_inr@depth5`);
+      const combined = new WebSocket(`${base.replace('http', 'ws')}/stream?streams=reliance_inr@aggTrade/reliance_inr@bookTicker/reliance_inr@depth5/reliance_inr@depth10/reliance_inr@depth20`);
       const got: any[] = [];
       combined.on('message', (m) => got.push(JSON.parse(String(m))));
       await new Promise((resolve, reject) => combined.once('open', resolve).once('error', reject));
-      await waitFor('subscribed', async () => service.live!.listeners >= 3);
+      await waitFor('subscribed', async () => service.live!.listeners >= 5);
       const at = Date.now();
       await send([orderMsg('rel-bid', 'RELIANCE_INR', 'buy', '2400.5', '3', 'alice', at), orderMsg('rel-ask', 'RELIANCE_INR', 'sell', '2410', '1', 'bob', at), tradeMsg('RELIANCE_INR', '9001', '2405', '2', at)]);
       const agg = await waitFor('aggTrade', async () => got.find((f) => f.stream === 'reliance_inr@aggTrade'), 5000);
@@ -475,6 +475,14 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.deepEqual(Object.keys(depth.data), ['lastUpdateId', 'bids', 'asks']);
       assert.deepEqual(depth.data.bids[0], ['2400.50000000', '3.00000000']);
       assert.ok(depth.data.bids.length <= 5 && depth.data.asks.length <= 5);
+      // One order change: the book is read once for the bookTicker and the three depth streams.
+      await new Promise((r) => setTimeout(r, 300));
+      const before = service.live!.computations;
+      got.length = 0;
+      await send([orderMsg('rel-bid-2', 'RELIANCE_INR', 'buy', '2401', '1', 'alice', Date.now())]);
+      await waitFor('four book streams', async () => ['bookTicker', 'depth5', 'depth10', 'depth20'].every((s) => got.some((f) => f.stream === `reliance_inr@${s}`)), 5000);
+      assert.equal(service.live!.computations - before, 1);
+      assert.deepEqual(got.find((f) => f.stream === 'reliance_inr@depth20').data.bids[0], ['2401.00000000', '1.00000000']);
       combined.close();
       await waitFor('closed', async () => service.live!.listeners === 0);
     });

@@ -5,7 +5,7 @@ import { isStored, KLINE_INTERVALS, type KlineInterval } from '../store/interval
 import { klineOf, type Kline } from '../store/klines.ts';
 import type { Market } from '../store/market.ts';
 import type { Store } from '../store/store.ts';
-import { b8, bookTickerObject, depthObject, ticker24hObject } from './binanceFormat.ts';
+import { b8, depthObject, ticker24hObject } from './binanceFormat.ts';
 import { publicTradeId } from '../store/tradeIds.ts';
 
 /** Receives a stream's events, each already serialized as JSON (the same text for every listener). */
@@ -15,7 +15,8 @@ export type Listener = (json: string) => void;
 export interface StreamName {
   name: string;
   market: Market;
-  kind: 'trade' | 'aggTrade' | 'kline' | 'ticker' | 'bookTicker' | 'depth';
+  /** 'book' is internal: the market's book that its bookTicker and depth streams are cut from. */
+  kind: 'trade' | 'aggTrade' | 'kline' | 'ticker' | 'bookTicker' | 'depth' | 'book';
   interval?: KlineInterval;
   /** Levels of a partial book stream (depth5, depth10, depth20). */
   levels?: number;
@@ -31,12 +32,12 @@ interface Feed {
 
 /** The ticker is recomputed after trades at most this often per market. */
 const TICKER_INTERVAL_MS = 1000;
-/** The best bid and ask are read after order changes at most this often per market. */
-const BOOK_TICKER_INTERVAL_MS = 100;
+/** A market's book is read after its orders change at most this often (bookTicker and depth streams share the read). */
+const BOOK_INTERVAL_MS = 100;
+/** Levels read: the deepest partial book stream's (depth20). */
+const BOOK_LEVELS = 20;
 /** A derived kline (3m, 1w, …) is re-read after its source candle changes at most this often. */
 const DERIVED_KLINE_INTERVAL_MS = 250;
-/** Partial books (depth5/10/20) are read after order changes at most this often per market (Binance: every second). */
-const DEPTH_INTERVAL_MS = 1000;
 
 /**
  * Binance market streams fed by the ingest service's post-commit publications (Redis pub/sub,
@@ -146,13 +147,24 @@ export class LiveStreams {
         }
       });
     }
+    if (stream.kind === 'book') {
+      // The market's book (20 levels), read after its orders change, at most every 100 ms: one
+      // read for every bookTicker and depth stream of the market and all their listeners.
+      return this.throttled(CHANNELS.ordersByMarket(symbol), BOOK_INTERVAL_MS, async () => {
+        broadcast(depthObject(await this.store.market.depth(stream.market, BOOK_LEVELS)));
+      });
+    }
     if (stream.kind === 'bookTicker' || stream.kind === 'depth') {
-      // The book changes with the market's orders: read once per interval for every listener.
       const levels = stream.levels ?? 1;
-      return this.throttled(CHANNELS.ordersByMarket(symbol), stream.kind === 'bookTicker' ? BOOK_TICKER_INTERVAL_MS : DEPTH_INTERVAL_MS, async () => {
-        const depth = await this.store.market.depth(stream.market, levels);
-        const book = depthObject(depth);
-        broadcast(stream.kind === 'bookTicker' ? { u: book.lastUpdateId, s: symbol, ...bookTickerFields(symbol, depth) } : book);
+      const book: StreamName = { name: `${symbol.toLowerCase()}@book`, market: stream.market, kind: 'book' };
+      return this.subscribe(book, (json) => {
+        const b = JSON.parse(json) as ReturnType<typeof depthObject>;
+        if (stream.kind === 'depth') {
+          broadcast({ lastUpdateId: b.lastUpdateId, bids: b.bids.slice(0, levels), asks: b.asks.slice(0, levels) });
+          return;
+        }
+        const [bid, ask] = [b.bids[0], b.asks[0]];
+        broadcast({ u: b.lastUpdateId, s: symbol, b: bid?.[0] ?? b8(null), B: bid?.[1] ?? b8(null), a: ask?.[0] ?? b8(null), A: ask?.[1] ?? b8(null) });
       });
     }
     // Ticker: recomputed after trades, at most once a second for every listener together.
@@ -217,7 +229,8 @@ export class LiveStreams {
   /** Sockets listening, summed over the streams. */
   get listeners(): number {
     let n = 0;
-    for (const f of this.feeds.values()) n += f.listeners.size;
+    // A market's internal book feed listens for its streams, not for sockets.
+    for (const [name, f] of this.feeds) if (!name.endsWith('@book')) n += f.listeners.size;
     return n;
   }
 
@@ -229,12 +242,6 @@ export class LiveStreams {
       await (await feed.ready.catch(() => async () => {}))().catch(() => {});
     }
   }
-}
-
-/** The bookTicker stream's b, B, a, A from a book. */
-function bookTickerFields(symbol: string, depth: Parameters<typeof bookTickerObject>[1]) {
-  const t = bookTickerObject(symbol, depth);
-  return { b: t.bidPrice, B: t.bidQty, a: t.askPrice, A: t.askQty };
 }
 
 /** A publication is a JSON array; anything else on the channel is ignored. */
