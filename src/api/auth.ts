@@ -61,13 +61,13 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, optio
     // No path is exempt (the global limiter lets /health and /docs through).
     allowList: () => false,
   });
-  const good = new Map<string, { identity: ApiKeyIdentity; until: number }>();
+  /** Until when each recently verified key (by digest) is not counted. */
+  const good = new Map<string, number>();
   app.addHook('onRequest', async (request) => {
     const key = presentedKey(request);
     if (key === null) return;
     const digest = createHash('sha256').update(key).digest('hex');
-    const known = good.get(digest);
-    if (!known || known.until < Date.now()) {
+    if ((good.get(digest) ?? 0) < Date.now()) {
       const counted = await attempts(request);
       if (!counted.isAllowed && counted.isExceeded) {
         throw new ApiError(429, 'too_many_invalid_keys', `too many invalid API keys from this address: at most ${options.failureLimit} per ${Math.round(options.windowMs / 1000)} s; retry after ${Math.max(1, counted.ttlInSeconds)} s`);
@@ -80,7 +80,7 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, optio
       throw new ApiError(401, 'invalid_api_key', 'the API key is not valid (unknown, revoked or expired)');
     }
     if (good.size > 10_000) good.delete(good.keys().next().value!);
-    good.set(digest, { identity, until: Date.now() + GOOD_KEYS_TTL_MS });
+    good.set(digest, Date.now() + GOOD_KEYS_TTL_MS);
     request.identity = identity;
   });
 }

@@ -49,7 +49,7 @@ const DERIVED_KLINE_INTERVAL_MS = 250;
 export class LiveStreams {
   private readonly feeds = new Map<string, Feed>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  /** Payloads that needed a database read (tickers, derived klines), for the fan-out test and /metrics. */
+  /** Payloads that needed a database read (tickers, derived klines, books), for the fan-out tests. */
   computations = 0;
   /** What the WebSocket endpoints count (routes/streams.ts), read when /metrics is scraped. */
   readonly sockets = { connections: 0, received: 0, sent: 0, closedByServer: 0 };
@@ -114,11 +114,16 @@ export class LiveStreams {
   /** The feed's source: a bus subscription whose messages become payloads, computed once. */
   private async start(stream: StreamName, broadcast: (payload: object) => void): Promise<() => Promise<void>> {
     const symbol = stream.market.symbol;
-    if (stream.kind === 'trade') {
+    if (stream.kind === 'trade' || stream.kind === 'aggTrade') {
+      // Every venue trade is its own aggregate (as /api/v3/aggTrades): the two differ in their names only.
       return this.store.bus.subscribe(CHANNELS.trades(symbol), (message) => {
         const now = Date.now();
         for (const t of parseList<Effects['trades'][number]>(message)) {
-          broadcast({ e: 'trade', E: now, s: symbol, t: publicTradeId(t.id, t.sequence), p: b8(t.price), q: b8(t.quantity), T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
+          const id = publicTradeId(t.id, t.sequence);
+          const [p, q, T] = [b8(t.price), b8(t.quantity), new Date(t.executedAt).getTime()];
+          broadcast(stream.kind === 'trade'
+            ? { e: 'trade', E: now, s: symbol, t: id, p, q, T, m: t.isBuyerMaker, M: true }
+            : { e: 'aggTrade', E: now, s: symbol, a: id, p, q, f: id, l: id, T, m: t.isBuyerMaker, M: true });
         }
       });
     }
@@ -135,16 +140,6 @@ export class LiveStreams {
       return this.throttled(CHANNELS.candles(symbol, source), DERIVED_KLINE_INTERVAL_MS, async () => {
         const [k] = await this.store.market.klines(stream.market, { interval, limit: 1 });
         if (k) broadcast(klineEvent(symbol, interval, k));
-      });
-    }
-    if (stream.kind === 'aggTrade') {
-      // Every venue trade is its own aggregate (as /api/v3/aggTrades).
-      return this.store.bus.subscribe(CHANNELS.trades(symbol), (message) => {
-        const now = Date.now();
-        for (const t of parseList<Effects['trades'][number]>(message)) {
-          const id = publicTradeId(t.id, t.sequence);
-          broadcast({ e: 'aggTrade', E: now, s: symbol, a: id, p: b8(t.price), q: b8(t.quantity), f: id, l: id, T: new Date(t.executedAt).getTime(), m: t.isBuyerMaker, M: true });
-        }
       });
     }
     if (stream.kind === 'book') {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Cache } from '../cache/cache.ts';
 import type { LiveStreams } from './live.ts';
+import { totalCounter } from '../service/metrics.ts';
 
 /**
  * Metrics of the API itself, in the service's registry: requests and their latency per route and
@@ -25,40 +26,16 @@ export function instrumentApi(app: FastifyInstance, registry: Registry, cache: C
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
   });
-  const counted = (name: string, help: string, read: () => number, labels?: Record<string, string>) => {
-    let last = 0;
-    return { name, help, read, labels, last };
-  };
-  const counters = [
-    counted('tradestore_ws_messages_received_total', 'WebSocket frames received from clients', () => wsStats.received),
-    counted('tradestore_ws_messages_sent_total', 'WebSocket frames sent to clients (stream events and replies)', () => wsStats.sent),
-    counted('tradestore_ws_closed_by_server_total', 'WebSocket connections the server closed (bad frames, limits, slow readers)', () => wsStats.closedByServer),
-  ];
-  for (const c of counters) {
-    new Counter({
-      name: c.name,
-      help: c.help,
-      registers: [registry],
-      collect() {
-        const value = c.read();
-        if (value > c.last) this.inc(value - c.last);
-        c.last = value;
-      },
-    });
-  }
+  const counter = (name: string, help: string, read: () => number) => totalCounter(registry, name, help, read);
+  counter('tradestore_ws_messages_received_total', 'WebSocket frames received from clients', () => wsStats.received);
+  counter('tradestore_ws_messages_sent_total', 'WebSocket frames sent to clients (stream events and replies)', () => wsStats.sent);
+  counter('tradestore_ws_closed_by_server_total', 'WebSocket connections the server closed (bad frames, limits, slow readers)', () => wsStats.closedByServer);
   new Gauge({ name: 'tradestore_ws_connections', help: 'Open WebSocket connections', registers: [registry], collect() { this.set(wsStats.connections); } });
-  const last = { hit: 0, miss: 0, bypass: 0 };
-  new Counter({
-    name: 'tradestore_cache_reads_total',
-    help: 'Cached reads: served from the cache (hit), loaded and stored (miss), or loaded without the cache while Redis was away (bypass)',
-    labelNames: ['result'],
-    registers: [registry],
-    collect() {
-      const now = { hit: cache.stats.hits, miss: cache.stats.misses, bypass: cache.stats.bypassed };
-      for (const result of ['hit', 'miss', 'bypass'] as const) {
-        if (now[result] > last[result]) this.inc({ result }, now[result] - last[result]);
-        last[result] = now[result];
-      }
-    },
-  });
+  totalCounter(
+    registry,
+    'tradestore_cache_reads_total',
+    'Cached reads: served from the cache (hit), loaded and stored (miss), or loaded without the cache while Redis was away (bypass)',
+    () => ({ hit: cache.stats.hits, miss: cache.stats.misses, bypass: cache.stats.bypassed }),
+    'result',
+  );
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KLINE_INTERVALS } from '../store/intervals.ts';
+import { PUBLIC_TRADE_ID } from '../store/tradeIds.ts';
 
 /** Request parameters, shared by the native and the Binance routes. Everything else is refused. */
 export const symbolParam = z.string().regex(/^[A-Za-z0-9_.-]{1,50}$/, 'must be a market symbol such as TATA_INR (letters, digits, _ . -)');
@@ -39,4 +40,6 @@ export function timeRange<T extends z.ZodObject>(query: T, start = 'startTime', 
     if (a !== undefined && b !== undefined && Number(a) > Number(b)) ctx.addIssue({ code: 'custom', path: [start], message: `must not be after ${end}` });
   }) as unknown as T;
 }
+/** A Binance trade id (`fromId`): the public trade ids of src/store/tradeIds.ts. */
+export const tradeIdParam = z.string().regex(PUBLIC_TRADE_ID, 'must be a trade id');
 export const idParam = z.string().regex(/^[A-Za-z0-9_.:@-]{1,255}$/, 'must be an id (letters, digits, _ . : @ -)');

@@ -3,25 +3,40 @@ import type { Bus, BusStats } from '../bus/types.ts';
 import type { IngestWorker } from '../ingest/worker.ts';
 import { faults } from './faults.ts';
 
+/**
+ * A Prometheus counter over a running total kept elsewhere, read when scraped: `read` gives the
+ * total, or with `label` the total of each label value.
+ */
+export function totalCounter(registry: Registry, name: string, help: string, read: () => number): void;
+export function totalCounter(registry: Registry, name: string, help: string, read: () => Record<string, number>, label: string): void;
+export function totalCounter(registry: Registry, name: string, help: string, read: () => number | Record<string, number>, label?: string): void {
+  const last = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames: label ? [label] : [],
+    registers: [registry],
+    collect() {
+      const now = read();
+      for (const [value, total] of typeof now === 'number' ? [['', now] as const] : Object.entries(now)) {
+        const before = last.get(value) ?? 0;
+        if (total > before) {
+          if (label) this.inc({ [label]: value }, total - before);
+          else this.inc(total - before);
+        }
+        last.set(value, total);
+      }
+    },
+  });
+}
+
 /** Prometheus metrics of the ingest service; values are read when scraped. */
 export function ingestRegistry(bus: Bus, worker: IngestWorker | null): Registry {
   const registry = new Registry();
   // The process and Node.js runtime: CPU, memory, event-loop lag, garbage collection, handles.
   collectDefaultMetrics({ register: registry });
   const m = () => worker?.metrics;
-  const counter = (name: string, help: string, read: () => number) => {
-    let last = 0;
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const value = read();
-        if (value > last) this.inc(value - last);
-        last = value;
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number) => totalCounter(registry, name, help, read);
   counter('tradestore_ingest_events_applied_total', 'Events applied and committed', () => m()?.eventsApplied ?? 0);
   counter('tradestore_ingest_duplicates_total', 'Redelivered or repeated events that changed nothing', () => m()?.duplicates ?? 0);
   counter('tradestore_ingest_dead_lettered_total', 'Events this worker sent to the dead letters', () => m()?.deadLettered ?? 0);

@@ -40,17 +40,24 @@ export interface ServiceOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Whether the caller holds an admin key: the API's auth hook has already checked any key it
+ * presented (in every form the API accepts); without the API, X-API-Key is looked up here.
+ */
+async function isAdmin(request: FastifyRequest, store: Store): Promise<boolean> {
+  if (request.identity) return request.identity.scopes.includes('admin');
+  const key = request.headers['x-api-key'];
+  const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
+  return identity?.scopes.includes('admin') ?? false;
+}
+
 async function metricsAllowed(request: FastifyRequest, token: string, store: Store): Promise<boolean> {
   const headers = request.headers;
   const bearer = typeof headers.authorization === 'string' ? /^Bearer (.+)$/i.exec(headers.authorization)?.[1] : undefined;
   // Digests compared, so neither the length nor the bytes of the token leak through timing or an exception.
   const digest = (v: string) => createHash('sha256').update(v).digest();
   if (bearer !== undefined && timingSafeEqual(digest(bearer), digest(token))) return true;
-  // An admin key, however the API accepts keys (the auth hook has checked it), or X-API-Key without the API.
-  if (request.identity) return request.identity.scopes.includes('admin');
-  const key = headers['x-api-key'];
-  const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
-  return identity?.scopes.includes('admin') ?? false;
+  return isAdmin(request, store);
 }
 
 /** `address:port` as bound, and a URL to reach it from this host (localhost for a wildcard address). */
@@ -122,9 +129,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       },
     }, async (request, reply) => {
       // The errors behind the causes (addresses, SQL messages) are for operators only.
-      const key = request.headers['x-api-key'];
-      const identity = typeof key === 'string' && key ? await store.apiKeys.verify(key).catch(() => null) : null;
-      const health = await checkHealth(db, bus, worker, { stallMs: config.ingest.stallMs, detail: identity?.scopes.includes('admin') ?? false, api: live !== null });
+      const health = await checkHealth(db, bus, worker, { stallMs: config.ingest.stallMs, detail: await isAdmin(request, store), api: live !== null });
       return reply.code(health.status === 'healthy' ? 200 : 503).send(health);
     });
     http.get('/metrics', {

@@ -42,14 +42,14 @@ export interface RunOptions {
 export async function runSimulator(bus: Bus, sim: EngineSimulator, options: RunOptions): Promise<number> {
   const send = (payload: string) => (options.via === 'list' ? bus.pushList(payload) : bus.add(payload).then(() => undefined));
   let sent = 0;
-  const limit = options.count ?? Number.POSITIVE_INFINITY;
+  const limit = options.count;
   const queue = sim.deposits();
   const started = Date.now();
   const tickMs = 20;
   let reported = started;
-  // With a count: exactly that many. Without: until the signal, finishing the action under way.
-  const more = () => (options.count !== undefined ? sent < limit : !options.signal?.aborted || queue.length > 0);
-  while (more() && !(options.count !== undefined && options.signal?.aborted)) {
+  // With a count: exactly that many (or fewer, stopped by the signal). Without: until the signal, finishing the action under way.
+  const more = () => (limit !== undefined ? sent < limit && !options.signal?.aborted : !options.signal?.aborted || queue.length > 0);
+  while (more()) {
     const due = Math.floor(((Date.now() - started) / 1000) * options.rate) + 1;
     const burst: Promise<void>[] = [];
     while (sent < due && more()) {

@@ -5,7 +5,7 @@ import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
 import { aggTradeObject, b8, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
 import { LIMITS, type Market } from '../../store/market.ts';
-import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
+import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange, tradeIdParam } from '../params.ts';
 
 const tags = ['Binance-compatible market data'];
 
@@ -58,7 +58,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     schema: {
       tags,
       summary: 'Older trades: from a trade id (fromId, in id order), or the most recent',
-      querystring: z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,15}$/, 'must be a trade id').optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam }),
+      querystring: z.object({ symbol: symbolParam, fromId: tradeIdParam.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam }),
     },
   }, async (request) => {
     const q = request.query;
@@ -70,7 +70,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     schema: {
       tags,
       summary: 'Aggregate trades (what ccxt fetchTrades calls)',
-      querystring: timeRange(z.object({ symbol: symbolParam, fromId: z.string().regex(/^\d{1,15}$/, 'must be a trade id').optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam })),
+      querystring: timeRange(z.object({ symbol: symbolParam, fromId: tradeIdParam.optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam })),
     },
   }, async (request) => {
     const q = request.query;

@@ -46,25 +46,21 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
     const active = new Map<string, () => Promise<void>>();
     let closed = false;
     wsStats.connections += 1;
-    const reply = (payload: object) => {
+    // Stream events and replies alike count against the unread output: a client that never reads is closed.
+    const send = (text: string) => {
       try {
         if (socket.readyState !== socket.OPEN) return;
-        // Replies count against the unread output too: a client that sends and never reads is closed.
         if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return closeSocket(socket, 1008, 'too slow: the client does not read what it is sent', wsStats);
-        socket.send(JSON.stringify(payload));
+        socket.send(text);
         wsStats.sent += 1;
       } catch {
         closeSocket(socket, 1011, 'could not send', wsStats);
       }
     };
+    const reply = (payload: object) => send(JSON.stringify(payload));
     const listener = (stream: string) => {
-      const prefix = combined ? `{"stream":${JSON.stringify(stream)},"data":` : '';
-      return (json: string) => {
-        if (socket.readyState !== socket.OPEN) return;
-        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return closeSocket(socket, 1008, 'too slow: the client does not read what it is sent', wsStats);
-        socket.send(combined ? `${prefix}${json}}` : json);
-        wsStats.sent += 1;
-      };
+      const prefix = `{"stream":${JSON.stringify(stream)},"data":`;
+      return (json: string) => send(combined ? `${prefix}${json}}` : json);
     };
     const subscribe = async (names: string[]): Promise<string | null> => {
       for (const name of names) {
