@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Config } from '../config.ts';
 import { RedisBus } from '../bus/redis.ts';
 import type { Store } from '../store/store.ts';
@@ -24,18 +24,17 @@ import { dashboardRoutes } from '../web/dashboard.ts';
 const UNLIMITED = /^\/(health|metrics|docs)(\/|$)|^\/$|^\/dashboard\//;
 
 /**
- * The HTTP and WebSocket API on an existing Fastify instance: native REST under /v1, Binance's
+ * The HTTP and WebSocket API on an existing Fastify instance (with the zod validator and serializer compilers set): native REST under /v1, Binance's
  * REST format under /api/v3, Binance market streams on /ws and /stream, OpenAPI at /docs.
  * Returns the live-stream hub, to be closed with the server.
  */
 export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api' | 'bus'>, registry?: Registry): Promise<LiveStreams> {
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     errorHandler(Object.assign(new Error(`no route ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404, code: 'not_found' }), request, reply));
   await app.register(swagger, {
     openapi: {
+      openapi: '3.1.0',
       info: { title: 'tradestore API', version: '1', description: 'Market data, account data and live streams. Decimals are strings; times are epoch milliseconds unless named *At.' },
       components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
     },

@@ -1,5 +1,53 @@
 import Big from 'big.js';
+import { z } from 'zod';
 import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
+
+/**
+ * Binance's answers, as its spot API documents them: each formatter below returns exactly its
+ * schema's type, and the routes declare these schemas as their answers (the OpenAPI document).
+ */
+const dec = z.string().describe('A decimal with at least 8 places, e.g. "134.50000000"');
+const ms = z.number().int().describe('Epoch milliseconds');
+const id = z.number().int();
+export const binance = {
+  empty: z.object({}),
+  time: z.object({ serverTime: ms }),
+  kline: z.tuple([ms.describe('open time'), dec.describe('open'), dec.describe('high'), dec.describe('low'), dec.describe('close'), dec.describe('volume'), ms.describe('close time'), dec.describe('quote asset volume'), z.number().int().describe('number of trades'), dec.describe('taker buy base asset volume'), dec.describe('taker buy quote asset volume'), z.string().describe('unused')]).describe('A kline: open time, OHLC, volume, close time, quote volume, trades, taker buy volumes'),
+  trade: z.object({ id, price: dec, qty: dec, quoteQty: dec, time: ms, isBuyerMaker: z.boolean(), isBestMatch: z.boolean() }),
+  aggTrade: z.object({ a: id.describe('aggregate trade id'), p: dec, q: dec, f: id.describe('first trade id'), l: id.describe('last trade id'), T: ms, m: z.boolean().describe('the buyer is the maker'), M: z.boolean() }),
+  ticker24h: z.object({
+    symbol: z.string(), priceChange: dec, priceChangePercent: z.string(), weightedAvgPrice: dec, prevClosePrice: dec, lastPrice: dec, lastQty: dec,
+    bidPrice: dec, bidQty: dec, askPrice: dec, askQty: dec, openPrice: dec, highPrice: dec, lowPrice: dec, volume: dec, quoteVolume: dec,
+    openTime: ms, closeTime: ms, firstId: id, lastId: id, count: z.number().int(),
+  }),
+  miniTicker: z.object({ symbol: z.string(), openPrice: dec, highPrice: dec, lowPrice: dec, lastPrice: dec, volume: dec, quoteVolume: dec, openTime: ms, closeTime: ms, firstId: id, lastId: id, count: z.number().int() }),
+  price: z.object({ symbol: z.string(), price: dec }),
+  bookTicker: z.object({ symbol: z.string(), bidPrice: dec, bidQty: dec, askPrice: dec, askQty: dec }),
+  avgPrice: z.object({ mins: z.number().int(), price: dec, closeTime: ms }),
+  depth: z.object({ lastUpdateId: id, bids: z.array(z.tuple([dec, dec])), asks: z.array(z.tuple([dec, dec])) }),
+  symbol: z.object({
+    symbol: z.string(), status: z.enum(['TRADING', 'BREAK']), baseAsset: z.string(), baseAssetPrecision: z.number().int(), quoteAsset: z.string(), quotePrecision: z.number().int(),
+    quoteAssetPrecision: z.number().int(), baseCommissionPrecision: z.number().int(), quoteCommissionPrecision: z.number().int(), orderTypes: z.array(z.string()),
+    icebergAllowed: z.boolean(), ocoAllowed: z.boolean(), isSpotTradingAllowed: z.boolean(), isMarginTradingAllowed: z.boolean(),
+    filters: z.array(z.union([
+      z.object({ filterType: z.literal('PRICE_FILTER'), minPrice: dec, maxPrice: dec, tickSize: dec }),
+      z.object({ filterType: z.literal('LOT_SIZE'), minQty: dec, maxQty: dec, stepSize: dec }),
+    ])),
+    permissions: z.array(z.string()),
+    exchange: z.string().describe("Not Binance's: where the market's data comes from ('venue', or the exchange of a feed)"),
+    pricePrecision: z.number().int().describe("Not Binance's: decimal places of the tick size"),
+  }),
+};
+export const exchangeInfo = z.object({
+  timezone: z.string(),
+  serverTime: ms,
+  rateLimits: z.array(z.object({ rateLimitType: z.string(), interval: z.enum(['SECOND', 'MINUTE', 'DAY']), intervalNum: z.number().int(), limit: z.number().int() })),
+  exchangeFilters: z.array(z.never()),
+  symbols: z.array(binance.symbol),
+});
+/** One object for `symbol`, an array for `symbols` or none. */
+export const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item)]);
+type Of<K extends keyof typeof binance> = z.output<(typeof binance)[K]>;
 
 /**
  * A decimal as Binance prints it: at least 8 places ("134.50000000"). A value with more places
@@ -14,11 +62,11 @@ export function b8(v: string | null | undefined): string {
 const d = b8;
 const precision = (step: string | null) => (step && step.includes('.') ? step.replace(/0+$/, '').split('.')[1]!.length : 8);
 
-export const klineRow = (k: Kline) => [
+export const klineRow = (k: Kline): Of<'kline'> => [
   k.openTime, d(k.open), d(k.high), d(k.low), d(k.close), d(k.volume), k.closeTime, d(k.quoteVolume), k.tradeCount, d(k.takerBuyVolume), d(k.takerBuyQuoteVolume), '0',
 ];
 
-export const tradeObject = (t: PublicTrade) => ({
+export const tradeObject = (t: PublicTrade): Of<'trade'> => ({
   id: t.publicId,
   price: d(t.price),
   qty: d(t.quantity),
@@ -29,7 +77,7 @@ export const tradeObject = (t: PublicTrade) => ({
 });
 
 /** Every venue trade is its own aggregate: the venue does not split one taker order's fills. */
-export const aggTradeObject = (t: PublicTrade) => ({
+export const aggTradeObject = (t: PublicTrade): Of<'aggTrade'> => ({
   a: t.publicId,
   p: d(t.price),
   q: d(t.quantity),
@@ -40,7 +88,7 @@ export const aggTradeObject = (t: PublicTrade) => ({
   M: true,
 });
 
-export const ticker24hObject = (t: Ticker24h, depth: Depth | null) => ({
+export const ticker24hObject = (t: Ticker24h, depth: Depth | null): Of<'ticker24h'> => ({
   symbol: t.symbol,
   priceChange: d(t.change),
   priceChangePercent: t.changePercent ?? '0.000',
@@ -64,17 +112,17 @@ export const ticker24hObject = (t: Ticker24h, depth: Depth | null) => ({
   count: t.count,
 });
 
-const levels = (side: [string, string][]) => side.map(([price, quantity]) => [d(price), d(quantity)]);
-export const depthObject = (depth: Depth) => ({ lastUpdateId: Number(depth.lastUpdateId), bids: levels(depth.bids), asks: levels(depth.asks) });
+const levels = (side: [string, string][]) => side.map(([price, quantity]): [string, string] => [d(price), d(quantity)]);
+export const depthObject = (depth: Depth): Of<'depth'> => ({ lastUpdateId: Number(depth.lastUpdateId), bids: levels(depth.bids), asks: levels(depth.asks) });
 
 /** Binance's ticker/24hr?type=MINI: the statistics without the order book and the changes. */
-export const miniTickerObject = (full: ReturnType<typeof ticker24hObject>) => ({
+export const miniTickerObject = (full: Of<'ticker24h'>): Of<'miniTicker'> => ({
   symbol: full.symbol, openPrice: full.openPrice, highPrice: full.highPrice, lowPrice: full.lowPrice, lastPrice: full.lastPrice, volume: full.volume,
   quoteVolume: full.quoteVolume, openTime: full.openTime, closeTime: full.closeTime, firstId: full.firstId, lastId: full.lastId, count: full.count,
 });
 
 /** Binance's ticker/bookTicker: the best bid and ask. */
-export const bookTickerObject = (symbol: string, depth: Depth) => ({
+export const bookTickerObject = (symbol: string, depth: Depth): Of<'bookTicker'> => ({
   symbol, bidPrice: d(depth.bids[0]?.[0]), bidQty: d(depth.bids[0]?.[1]), askPrice: d(depth.asks[0]?.[0]), askQty: d(depth.asks[0]?.[1]),
 });
 
@@ -89,7 +137,7 @@ function onStep(min: string | null, step: string | null): string | null {
   return (steps.lt(1) ? new Big(1) : steps).times(step).toFixed();
 }
 
-export const symbolObject = (m: Market) => ({
+export const symbolObject = (m: Market): Of<'symbol'> => ({
   symbol: m.symbol,
   status: m.active ? 'TRADING' : 'BREAK',
   baseAsset: m.baseAsset ?? '',

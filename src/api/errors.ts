@@ -88,7 +88,7 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   return request.url.startsWith('/api/v3/') ? sendBinance(reply, n) : sendNative(reply, n);
 }
 
-const nativeError = z
+export const nativeError = z
   .object({ error: z.object({ code: z.string().describe('A stable code, e.g. invalid_parameter'), message: z.string(), parameter: z.string().optional().describe('The request parameter at fault') }) })
   .describe('An error');
 const binanceError = z.object({ code: z.number().int().describe("Binance's error code, e.g. -1121"), msg: z.string() }).describe("An error, in Binance's format");

@@ -7,6 +7,9 @@ import { openDatabase } from '../database/open.ts';
 import type { Database } from '../database/types.ts';
 import { IngestWorker } from '../ingest/worker.ts';
 import { registerApi } from '../api/app.ts';
+import { health as healthSchema, raw } from '../api/responses.ts';
+import { nativeError } from '../api/errors.ts';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { LiveStreams } from '../api/live.ts';
 import { storeOver, type Store } from '../store/store.ts';
 import { migrate } from '../schema/migrator.ts';
@@ -114,6 +117,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
       http: { headersTimeout: config.api.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.api.requestTimeoutMs) },
     });
     opened.push(() => http.close());
+    // Requests are checked and answers encoded by the routes' zod schemas (src/api/responses.ts).
+    http.setValidatorCompiler(validatorCompiler);
+    http.setSerializerCompiler(serializerCompiler);
     let live: LiveStreams | null = null;
     if (options.api !== false) {
       live = await registerApi(http, store, config, registry);
@@ -126,6 +132,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         tags: operations,
         summary: 'Health: 200 "healthy" while the service does its work, else 503 "degraded" with the causes',
         description: 'The errors behind the causes (addresses, SQL messages) are included only for an API key with the admin scope (X-API-Key).',
+        response: { 200: healthSchema, 503: healthSchema },
       },
     }, async (request, reply) => {
       // The errors behind the causes (addresses, SQL messages) are for operators only.
@@ -137,6 +144,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         tags: operations,
         summary: 'Prometheus metrics (text exposition format)',
         description: 'With TRADESTORE_METRICS_TOKEN set: that token as Authorization: Bearer, or an API key with the admin scope; else 401.',
+        response: { 200: raw('text/plain', 'Prometheus text exposition format, version 0.0.4'), 401: nativeError },
       },
     }, async (request, reply) => {
       // Restricted when TRADESTORE_METRICS_TOKEN is set: that token as a bearer, or an admin key.

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { PAGE } from '../../store/pagination.ts';
 import { requireScope } from '../auth.ts';
+import * as res from '../responses.ts';
 import { cursorParam, dateParam, idParam, limitParam, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Account (API key with the read scope)'];
@@ -17,26 +18,27 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
     schema: {
       tags, security, summary: 'Orders, newest first, by page',
       querystring: z.object({ market: symbolParam.optional(), status: z.enum(['open', 'filled', 'cancelled', 'rejected']).optional(), cursor: cursorParam, limit: limitParam(PAGE.max).optional() }),
+      response: { 200: res.orderPage },
     },
   }, async (request) => store.account.orders(requireScope(request, 'read').userId, request.query));
 
   r.get('/v1/account/orders/open', {
-    schema: { tags, security, summary: 'Open orders, newest first', querystring: z.object({ market: symbolParam.optional() }) },
+    schema: { tags, security, summary: 'Open orders, newest first', querystring: z.object({ market: symbolParam.optional() }), response: { 200: res.orders } },
   }, async (request) => ({ orders: await store.account.openOrders(requireScope(request, 'read').userId, request.query.market) }));
 
   r.get('/v1/account/orders/:id', {
-    schema: { tags, security, summary: 'One order with its history', params: z.object({ id: idParam }) },
+    schema: { tags, security, summary: 'One order with its history', params: z.object({ id: idParam }), response: { 200: res.orderWithHistory } },
   }, async (request) => store.account.order(requireScope(request, 'read').userId, request.params.id));
 
-  r.get('/v1/account/balances', { schema: { tags, security, summary: 'Balances of every asset' } }, async (request) =>
+  r.get('/v1/account/balances', { schema: { tags, security, summary: 'Balances of every asset', response: { 200: res.balances } } }, async (request) =>
     ({ balances: await store.account.balances(requireScope(request, 'read').userId) }));
 
   r.get('/v1/account/balances/history', {
-    schema: { tags, security, summary: 'Balance changes, newest first, by page', querystring: z.object({ asset: z.string().regex(/^[A-Za-z0-9]{1,10}$/).optional(), cursor: cursorParam, limit: limitParam(PAGE.max).optional() }) },
+    schema: { tags, security, summary: 'Balance changes, newest first, by page', querystring: z.object({ asset: z.string().regex(/^[A-Za-z0-9]{1,10}$/).optional(), cursor: cursorParam, limit: limitParam(PAGE.max).optional() }), response: { 200: res.balanceChangePage } },
   }, async (request) => store.account.balanceHistory(requireScope(request, 'read').userId, request.query));
 
   r.get('/v1/account/positions', {
-    schema: { tags, security, summary: 'Positions', querystring: z.object({ status: z.enum(['open', 'closed', 'all']).optional() }) },
+    schema: { tags, security, summary: 'Positions', querystring: z.object({ status: z.enum(['open', 'closed', 'all']).optional() }), response: { 200: res.positions } },
   }, async (request) => ({ positions: await store.account.positions(requireScope(request, 'read').userId, request.query.status) }));
 
   r.get('/v1/account/trades', {
@@ -51,16 +53,17 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
         cursor: cursorParam,
         limit: limitParam(PAGE.max).optional(),
       }), 'from', 'to'),
+      response: { 200: res.strategyTradePage },
     },
   }, async (request) => store.account.tradeHistory(requireScope(request, 'read').userId, request.query));
 
-  r.get('/v1/strategies', { schema: { tags, security, summary: 'The caller\'s active strategies' } }, async (request) =>
+  r.get('/v1/strategies', { schema: { tags, security, summary: 'The caller\'s active strategies', response: { 200: res.strategies } } }, async (request) =>
     ({ strategies: await store.strategies.active(requireScope(request, 'read').userId) }));
 
-  r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: z.object({ id: idParam }) } }, async (request) =>
+  r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: z.object({ id: idParam }), response: { 200: res.strategy } } }, async (request) =>
     store.strategies.get(request.params.id, requireScope(request, 'read').userId));
 
   r.get('/v1/strategies/:id/performance', {
-    schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: z.object({ id: idParam }), querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to') },
+    schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: z.object({ id: idParam }), querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'), response: { 200: res.strategyPerformance } },
   }, async (request) => store.strategies.performance(request.params.id, request.query, requireScope(request, 'read').userId));
 }

@@ -5,6 +5,7 @@ import type { Store } from '../../store/store.ts';
 import { requireScope } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import { limitParam } from '../params.ts';
+import * as res from '../responses.ts';
 
 const tags = ['Administration (API key with the admin scope)'];
 const security = [{ apiKey: [] }];
@@ -12,7 +13,7 @@ const deadId = z.string().regex(/^\d{1,5}:\d{1,20}-\d{1,20}$/, 'must be a dead l
 
 export function adminRoutes(app: FastifyInstance, store: Store): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get('/v1/admin/ingest', { schema: { tags, security, summary: 'Shards and their owners, live workers, entries waiting, dead letters' } }, async (request) => {
+  r.get('/v1/admin/ingest', { schema: { tags, security, summary: 'Shards and their owners, live workers, entries waiting, dead letters', response: { 200: res.busStats } } }, async (request) => {
     requireScope(request, 'admin');
     return store.bus.stats();
   });
@@ -22,12 +23,16 @@ export function adminRoutes(app: FastifyInstance, store: Store): void {
       security,
       summary: 'Dead letters, oldest first, with the reason and a preview of each original field (never whole payloads)',
       querystring: z.object({ limit: limitParam(1000).optional(), after: deadId.optional() }),
+      response: { 200: res.deadLetters },
     },
   }, async (request) => {
     requireScope(request, 'admin');
     const count = request.query.limit ?? 100;
     const deadLetters = await store.bus.listDead({ count, after: request.query.after });
-    return { deadLetters, next: deadLetters.length === count ? deadLetters[deadLetters.length - 1]!.id : null };
+    return {
+      deadLetters: deadLetters.map((l) => ({ ...l, failedAt: l.failedAt.toISOString() })),
+      next: deadLetters.length === count ? deadLetters[deadLetters.length - 1]!.id : null,
+    };
   });
   r.get('/v1/admin/dead-letters/:id/fields/:name', {
     schema: {
@@ -35,6 +40,7 @@ export function adminRoutes(app: FastifyInstance, store: Store): void {
       security,
       summary: "One field of a dead letter's original entry (payload: what the engine sent), byte for byte",
       params: z.object({ id: deadId, name: z.string().min(1).max(200) }),
+      response: { 200: res.raw('application/octet-stream', 'The field\'s bytes, as the engine sent them') },
     },
   }, async (request, reply) => {
     requireScope(request, 'admin');
@@ -42,6 +48,7 @@ export function adminRoutes(app: FastifyInstance, store: Store): void {
     if (!letter) throw new ApiError(404, 'unknown_dead_letter', `no dead letter with id ${request.params.id}`, 'id');
     const field = letter.fields.find((f) => f.name === request.params.name);
     if (!field) throw new ApiError(404, 'unknown_field', `dead letter ${letter.id} has no field ${JSON.stringify(request.params.name)}`, 'name');
-    return reply.type('application/octet-stream').send(field.value);
+    // Bytes are sent as they are (Fastify serializes no Buffer); the schema documents them as binary text.
+    return reply.type('application/octet-stream').send(field.value as unknown as string);
   });
 }

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
-import { aggTradeObject, b8, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
+import { aggTradeObject, b8, binance, exchangeInfo, oneOrMany, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
 import { LIMITS, type Market } from '../../store/market.ts';
 import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange, tradeIdParam } from '../params.ts';
 
@@ -14,11 +14,11 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   const r = app.withTypeProvider<ZodTypeProvider>();
   const market = (symbol: string, exchange?: string) => store.market.resolve(symbol, exchange);
 
-  r.get('/api/v3/ping', { schema: { tags, summary: 'Connectivity check' } }, async () => ({}));
-  r.get('/api/v3/time', { schema: { tags, summary: 'Server time' } }, async () => ({ serverTime: Date.now() }));
+  r.get('/api/v3/ping', { schema: { tags, summary: 'Connectivity check', response: { 200: binance.empty } } }, async () => ({}));
+  r.get('/api/v3/time', { schema: { tags, summary: 'Server time', response: { 200: binance.time } } }, async () => ({ serverTime: Date.now() }));
 
   r.get('/api/v3/exchangeInfo', {
-    schema: { tags, summary: 'Markets with their assets and price and quantity filters', querystring: z.object({ symbol: symbolParam.optional(), symbols: z.string().max(2000).optional() }) },
+    schema: { tags, summary: 'Markets with their assets and price and quantity filters', querystring: z.object({ symbol: symbolParam.optional(), symbols: z.string().max(2000).optional() }), response: { 200: exchangeInfo } },
   }, async (request) => {
     const chosen = await named(request.query);
     return {
@@ -38,6 +38,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
         tags,
         summary: `${path === '/api/v3/uiKlines' ? 'The same as klines. ' : ''}Klines (candlesticks) as arrays: open time, OHLC, volume, close time, quote volume, trades, taker buy volumes`,
         querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max, true).optional(), exchange: exchangeParam })),
+        response: { 200: z.array(binance.kline) },
       },
     }, async (request) => {
       const q = request.query;
@@ -48,7 +49,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   }
 
   r.get('/api/v3/trades', {
-    schema: { tags, summary: 'Recent trades, oldest first', querystring: z.object({ symbol: symbolParam, limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Recent trades, oldest first', querystring: z.object({ symbol: symbolParam, limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam }), response: { 200: z.array(binance.trade) } },
   }, async (request) => {
     const m = await market(request.query.symbol, request.query.exchange);
     return (await store.market.trades(m, { limit: request.query.limit })).map(tradeObject);
@@ -59,6 +60,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
       tags,
       summary: 'Older trades: from a trade id (fromId, in id order), or the most recent',
       querystring: z.object({ symbol: symbolParam, fromId: tradeIdParam.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam }),
+      response: { 200: z.array(binance.trade) },
     },
   }, async (request) => {
     const q = request.query;
@@ -71,6 +73,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
       tags,
       summary: 'Aggregate trades (what ccxt fetchTrades calls)',
       querystring: timeRange(z.object({ symbol: symbolParam, fromId: tradeIdParam.optional(), startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.trades.max, true).optional(), exchange: exchangeParam })),
+      response: { 200: z.array(binance.aggTrade) },
     },
   }, async (request) => {
     const q = request.query;
@@ -90,7 +93,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   const many = z.object({ symbol: symbolParam.optional(), symbols: z.string().max(2000).optional(), exchange: exchangeParam });
 
   r.get('/api/v3/ticker/24hr', {
-    schema: { tags, summary: 'Rolling 24-hour statistics of one symbol, of several (symbols), or of all; type=MINI leaves out the book and the changes', querystring: many.extend({ type: z.enum(['FULL', 'MINI']).optional() }) },
+    schema: { tags, summary: 'Rolling 24-hour statistics of one symbol, of several (symbols), or of all; type=MINI leaves out the book and the changes', querystring: many.extend({ type: z.enum(['FULL', 'MINI']).optional() }), response: { 200: z.union([oneOrMany(binance.ticker24h), oneOrMany(binance.miniTicker)]) } },
   }, async (request) => {
     const q = request.query;
     const one = async (m: Market) => {
@@ -103,7 +106,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   });
 
   r.get('/api/v3/ticker/price', {
-    schema: { tags, summary: 'Latest price of one symbol, of several (symbols), or of all', querystring: many },
+    schema: { tags, summary: 'Latest price of one symbol, of several (symbols), or of all', querystring: many, response: { 200: oneOrMany(binance.price) } },
   }, async (request) => {
     const one = async (m: Market) => {
       const p = await store.market.price(m);
@@ -114,7 +117,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   });
 
   r.get('/api/v3/ticker/bookTicker', {
-    schema: { tags, summary: 'Best bid and ask of one symbol, of several (symbols), or of all', querystring: many },
+    schema: { tags, summary: 'Best bid and ask of one symbol, of several (symbols), or of all', querystring: many, response: { 200: oneOrMany(binance.bookTicker) } },
   }, async (request) => {
     const one = async (m: Market) => bookTickerObject(m.symbol, await store.market.depth(m, 1));
     const markets = await named(request.query);
@@ -122,14 +125,14 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   });
 
   r.get('/api/v3/avgPrice', {
-    schema: { tags, summary: 'Volume-weighted average price of the last 5 minutes', querystring: z.object({ symbol: symbolParam, exchange: exchangeParam }) },
+    schema: { tags, summary: 'Volume-weighted average price of the last 5 minutes', querystring: z.object({ symbol: symbolParam, exchange: exchangeParam }), response: { 200: binance.avgPrice } },
   }, async (request) => {
     const a = await store.market.averagePrice(await market(request.query.symbol, request.query.exchange));
     return { mins: a.mins, price: b8(a.price), closeTime: a.closeTime };
   });
 
   r.get('/api/v3/depth', {
-    schema: { tags, summary: 'Order book: the venue\'s from open orders, an exchange\'s from its latest snapshot', querystring: z.object({ symbol: symbolParam, limit: limitParam(LIMITS.depth.max, true).optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Order book: the venue\'s from open orders, an exchange\'s from its latest snapshot', querystring: z.object({ symbol: symbolParam, limit: limitParam(LIMITS.depth.max, true).optional(), exchange: exchangeParam }), response: { 200: binance.depth } },
   }, async (request) => depthObject(await store.market.depth(await market(request.query.symbol, request.query.exchange), request.query.limit)));
 }
 

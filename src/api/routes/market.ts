@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { LIMITS } from '../../store/market.ts';
+import * as res from '../responses.ts';
 import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Market data'];
@@ -14,9 +15,9 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const market = (symbol: string, exchange?: string) => store.market.resolve(symbol, exchange);
 
-  r.get('/v1/markets', { schema: { tags, summary: 'All markets: the venue\'s own and exchange instruments' } }, async () => ({ markets: await store.market.list() }));
+  r.get('/v1/markets', { schema: { tags, summary: 'All markets: the venue\'s own and exchange instruments', response: { 200: res.markets } } }, async () => ({ markets: await store.market.list() }));
 
-  r.get('/v1/markets/:symbol', { schema: { tags, summary: 'One market', params: symbolPath, querystring: exchangeQuery } }, async (request) =>
+  r.get('/v1/markets/:symbol', { schema: { tags, summary: 'One market', params: symbolPath, querystring: exchangeQuery, response: { 200: res.market } } }, async (request) =>
     market(request.params.symbol, request.query.exchange));
 
   r.get('/v1/markets/:symbol/klines', {
@@ -25,6 +26,7 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
       summary: 'Candles of any interval; intervals that are not stored are merged from a stored one',
       params: symbolPath,
       querystring: timeRange(z.object({ interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max).optional(), exchange: exchangeParam })),
+      response: { 200: res.klines },
     },
   }, async (request) => {
     const q = request.query;
@@ -38,6 +40,7 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
       summary: 'Trades, oldest first: the latest `limit`, or from startTime',
       params: symbolPath,
       querystring: timeRange(z.object({ limit: limitParam(LIMITS.trades.max).optional(), startTime: millis.optional(), endTime: millis.optional(), exchange: exchangeParam })),
+      response: { 200: res.trades },
     },
   }, async (request) => {
     const q = request.query;
@@ -45,13 +48,13 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
     return { symbol: m.symbol, trades: await store.market.trades(m, { limit: q.limit, startTime: q.startTime, endTime: q.endTime }) };
   });
 
-  r.get('/v1/markets/:symbol/ticker', { schema: { tags, summary: 'Rolling 24-hour ticker, exact at the window edges', params: symbolPath, querystring: exchangeQuery } }, async (request) =>
+  r.get('/v1/markets/:symbol/ticker', { schema: { tags, summary: 'Rolling 24-hour ticker, exact at the window edges', params: symbolPath, querystring: exchangeQuery, response: { 200: res.ticker } } }, async (request) =>
     store.market.ticker(await market(request.params.symbol, request.query.exchange)));
 
-  r.get('/v1/markets/:symbol/price', { schema: { tags, summary: 'Latest price', params: symbolPath, querystring: exchangeQuery } }, async (request) =>
+  r.get('/v1/markets/:symbol/price', { schema: { tags, summary: 'Latest price', params: symbolPath, querystring: exchangeQuery, response: { 200: res.price } } }, async (request) =>
     store.market.price(await market(request.params.symbol, request.query.exchange)));
 
   r.get('/v1/markets/:symbol/depth', {
-    schema: { tags, summary: 'Order-book depth', params: symbolPath, querystring: z.object({ limit: limitParam(LIMITS.depth.max).optional(), exchange: exchangeParam }) },
+    schema: { tags, summary: 'Order-book depth', params: symbolPath, querystring: z.object({ limit: limitParam(LIMITS.depth.max).optional(), exchange: exchangeParam }), response: { 200: res.depth } },
   }, async (request) => store.market.depth(await market(request.params.symbol, request.query.exchange), request.query.limit));
 }

@@ -1,0 +1,277 @@
+import { z } from 'zod';
+import type { Balance, BalanceChange, Order, OrderEvent, Position, StrategyTrade } from '../store/account.ts';
+import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
+import type { Strategy, StrategyPerformance } from '../store/strategies.ts';
+import type { BusStats, DeadLetter } from '../bus/types.ts';
+import type { Health } from '../service/health.ts';
+
+/**
+ * The schema of every successful answer, native and Binance's. The handlers' answers are encoded
+ * through them (a field the schema does not name is not sent; an answer that does not fit is a
+ * 500), and the OpenAPI document is generated from them. Each native schema is checked at compile
+ * time to be exactly the store's type it serializes (`exact` below), so the two cannot drift apart.
+ */
+
+const decimal = z.string().describe('A decimal, exact, as a string');
+const time = z.string().describe('ISO 8601 time (UTC)');
+const millis = z.number().int().describe('Epoch milliseconds');
+
+/** Identical types, compared structurally (not merely assignable either way). */
+type Exact<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/** Compiles only when the schema's type is exactly T. */
+const exact = <T>() => <S extends z.ZodType>(schema: S & (Exact<z.output<S>, T> extends true ? unknown : { mismatch: T })) => schema;
+
+// ─── Native: market data ───────────────────────────────────────────────────────────────────────
+
+export const market = exact<Market>()(z.object({
+  symbol: z.string(),
+  exchange: z.string().describe("'venue' for the venue's own markets, else the exchange of the feed"),
+  baseAsset: z.string().nullable(),
+  quoteAsset: z.string().nullable(),
+  active: z.boolean(),
+  tickSize: decimal.nullable(),
+  stepSize: decimal.nullable(),
+  minPrice: decimal.nullable(),
+  maxPrice: decimal.nullable(),
+  minQuantity: decimal.nullable(),
+  maxQuantity: decimal.nullable(),
+}).describe('A market'));
+
+export const kline = exact<Kline>()(z.object({
+  openTime: millis,
+  closeTime: millis,
+  open: decimal,
+  high: decimal,
+  low: decimal,
+  close: decimal,
+  volume: decimal,
+  quoteVolume: decimal,
+  tradeCount: z.number().int(),
+  takerBuyVolume: decimal,
+  takerBuyQuoteVolume: decimal,
+}).describe('A candle'));
+
+export const publicTrade = exact<PublicTrade>()(z.object({
+  id: z.string().describe("The engine's (or exchange's) trade id"),
+  sequence: z.string().describe('Increases with every stored trade of the venue'),
+  publicId: z.number().int().describe("Binance's numeric trade id: the engine's id where it is an integer"),
+  price: decimal,
+  quantity: decimal,
+  quoteQuantity: decimal,
+  isBuyerMaker: z.boolean().nullable(),
+  time: millis,
+}).describe('A public trade'));
+
+export const ticker = exact<Ticker24h>()(z.object({
+  symbol: z.string(),
+  openTime: millis,
+  closeTime: millis,
+  open: decimal.nullable(),
+  high: decimal.nullable(),
+  low: decimal.nullable(),
+  last: decimal.nullable(),
+  lastQuantity: decimal.nullable(),
+  prevClose: decimal.nullable(),
+  volume: decimal,
+  quoteVolume: decimal,
+  count: z.number().int(),
+  change: decimal.nullable(),
+  changePercent: decimal.nullable(),
+  weightedAvgPrice: decimal.nullable(),
+  firstTradeId: z.string().nullable(),
+  lastTradeId: z.string().nullable(),
+}).describe('Rolling 24-hour statistics'));
+
+const level = z.tuple([decimal.describe('price'), decimal.describe('quantity')]);
+export const depth = exact<Depth>()(z.object({
+  symbol: z.string(),
+  lastUpdateId: z.string().describe("The snapshot's update id; for the venue's markets, the time of the read in milliseconds"),
+  time: millis,
+  bids: z.array(level),
+  asks: z.array(level),
+}).describe('Order-book depth: price levels, best first'));
+
+export const price = z.object({ symbol: z.string(), price: decimal.nullable(), time: millis.nullable() }).describe('The latest price');
+
+export const markets = z.object({ markets: z.array(market) });
+export const klines = z.object({ symbol: z.string(), interval: z.string(), klines: z.array(kline) });
+export const trades = z.object({ symbol: z.string(), trades: z.array(publicTrade) });
+
+// ─── Native: account ───────────────────────────────────────────────────────────────────────────
+
+const page = <T extends z.ZodType>(item: T) =>
+  z.object({
+    items: z.array(item),
+    nextCursor: z.string().nullable().describe('Pass as `cursor` to get the next page; null on the last page'),
+    total: z.number().int().optional().describe('How many rows match, where the query counts them'),
+  });
+
+export const order = exact<Order>()(z.object({
+  id: z.string(),
+  userId: z.string().nullable(),
+  market: z.string(),
+  side: z.string(),
+  type: z.string(),
+  timeInForce: z.string(),
+  price: decimal,
+  quantity: decimal,
+  filledQuantity: decimal,
+  remainingQuantity: decimal,
+  status: z.string(),
+  createdAt: time,
+  updatedAt: time,
+  filledAt: time.nullable(),
+  cancelledAt: time.nullable(),
+}).describe('An order'));
+
+const orderEvent = exact<OrderEvent>()(z.object({
+  status: z.string(),
+  filledQuantity: decimal.nullable(),
+  fillQuantity: decimal.nullable(),
+  price: decimal.nullable(),
+  details: z.unknown(),
+  time,
+}));
+export const orderWithHistory = order.extend({ history: z.array(orderEvent) });
+
+export const balance = exact<Balance>()(z.object({ asset: z.string(), available: decimal, locked: decimal, total: decimal, updatedAt: time }));
+
+export const balanceChange = exact<BalanceChange>()(z.object({
+  id: z.string(),
+  asset: z.string(),
+  changeType: z.string(),
+  amount: decimal,
+  before: decimal,
+  after: decimal,
+  lockedChange: decimal.nullable(),
+  lockedBefore: decimal.nullable(),
+  lockedAfter: decimal.nullable(),
+  referenceId: z.string().nullable(),
+  description: z.string().nullable(),
+  time,
+}));
+
+export const position = exact<Position>()(z.object({
+  id: z.string(),
+  exchange: z.string(),
+  symbol: z.string(),
+  side: z.string(),
+  quantity: decimal,
+  entryPrice: decimal,
+  markPrice: decimal.nullable(),
+  unrealizedPnl: decimal,
+  realizedPnl: decimal,
+  status: z.string(),
+  strategyId: z.string().nullable(),
+  openedAt: time,
+  closedAt: time.nullable(),
+}));
+
+export const strategyTrade = exact<StrategyTrade>()(z.object({
+  id: z.string(),
+  strategyId: z.string(),
+  symbol: z.string(),
+  exchange: z.string().nullable(),
+  side: z.string(),
+  type: z.string(),
+  entryPrice: decimal,
+  exitPrice: decimal.nullable(),
+  quantity: decimal,
+  pnl: decimal.nullable(),
+  pnlPercent: decimal.nullable(),
+  fees: decimal,
+  status: z.string(),
+  entryTime: time,
+  exitTime: time.nullable(),
+  exitReason: z.string().nullable(),
+}).describe('A round trip of a strategy'));
+
+export const strategy = exact<Strategy>()(z.object({
+  id: z.string(),
+  userId: z.string().nullable(),
+  name: z.string(),
+  version: z.string(),
+  type: z.string().nullable(),
+  timeframe: z.string().nullable(),
+  symbols: z.array(z.string()),
+  config: z.unknown(),
+  isActive: z.boolean(),
+  executionMode: z.string(),
+  totalTrades: z.number().int(),
+  winningTrades: z.number().int(),
+  totalPnl: decimal,
+  maxDrawdown: decimal,
+  createdAt: time,
+}));
+
+export const strategyPerformance = exact<StrategyPerformance>()(z.object({
+  strategyId: z.string(),
+  totalTrades: z.number().int(),
+  winningTrades: z.number().int(),
+  totalPnl: decimal.nullable(),
+  avgPnl: decimal.nullable(),
+  pnlStddev: decimal.nullable(),
+  worstTrade: decimal.nullable(),
+  bestTrade: decimal.nullable(),
+  avgDurationMinutes: decimal.nullable(),
+}));
+
+export const orderPage = page(order);
+export const orders = z.object({ orders: z.array(order) });
+export const balances = z.object({ balances: z.array(balance) });
+export const balanceChangePage = page(balanceChange);
+export const positions = z.object({ positions: z.array(position) });
+export const strategyTradePage = page(strategyTrade);
+export const strategies = z.object({ strategies: z.array(strategy) });
+
+// ─── Native: administration and operations ─────────────────────────────────────────────────────
+
+export const busStats = exact<BusStats>()(z.object({
+  shards: z.number().int(),
+  lag: z.number().int(),
+  entryStreamLength: z.number().int(),
+  listLength: z.number().int(),
+  unroutable: z.number().int(),
+  deadLetters: z.number().int(),
+  streamMemoryBytes: z.number().int().nullable(),
+  serverMemoryBytes: z.number().int().nullable(),
+  workers: z.array(z.string()),
+  perShard: z.array(z.object({ shard: z.number().int(), length: z.number().int(), owner: z.string().nullable(), offset: z.string().nullable() })),
+}));
+
+/** A dead letter as listed, with its time as ISO text. */
+export type DeadLetterListed = Omit<DeadLetter, 'failedAt'> & { failedAt: string };
+const deadLetter = z.object({
+  id: z.string().describe('"<shard>:<id in the shard\'s dead-letter stream>"'),
+  shard: z.number().int(),
+  source: z.string(),
+  stream: z.string(),
+  reason: z.string(),
+  attempts: z.number().int(),
+  failedAt: time,
+  fields: z.array(z.object({ name: z.string(), bytes: z.number().int(), preview: z.string() })),
+  lost: z.boolean(),
+});
+exact<Omit<DeadLetter, 'failedAt'>>()(deadLetter.omit({ failedAt: true }));
+export const deadLetters = z.object({ deadLetters: z.array(deadLetter), next: z.string().nullable().describe('Pass as `after` for the next page') });
+
+export const health = exact<Health>()(z.object({
+  status: z.enum(['healthy', 'degraded']),
+  causes: z.array(z.string()),
+  database: z.object({ ok: z.boolean(), backend: z.string() }),
+  bus: z.object({ ok: z.boolean(), kind: z.string(), shards: z.number().int(), workers: z.number().int().nullable(), lag: z.number().int().nullable() }),
+  ingest: z.object({
+    running: z.boolean(),
+    eventsPerSecond: z.number(),
+    eventsApplied: z.number().int(),
+    deadLettered: z.number().int(),
+    waiting: z.number().int(),
+    lastCommitAt: time.nullable(),
+  }).nullable(),
+  api: z.object({ cache: z.enum(['redis', 'bypassed']), rateLimits: z.enum(['redis', 'in process']) }).nullable(),
+  failingJobs: z.array(z.object({ job: z.string(), failures: z.number().int(), lastRunAt: time.nullable() })),
+  detail: z.record(z.string(), z.string()).optional().describe('The errors behind the causes: for an API key with the admin scope only'),
+}));
+
+/** A body that is not JSON: its media type and what it holds. */
+export const raw = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: z.string().describe(description) } } });
