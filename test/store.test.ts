@@ -5,7 +5,7 @@ import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
-import { KLINE_INTERVALS, type KlineInterval } from '../src/store/intervals.ts';
+import { KLINE_INTERVALS, timeZoneOffset, type KlineInterval } from '../src/store/intervals.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
 import type { Queryable } from '../src/database/types.ts';
 import { eachBackend } from './helpers/backends.ts';
@@ -14,14 +14,18 @@ import { depositMsg, ingest, orderMsg, tradeMsg } from './helpers/ingest.ts';
 const NOW = Date.UTC(2026, 10, 21, 12, 0, 30, 250); // mid-minute, so the ticker window has partial minutes at both ends
 const DAY = 86_400_000;
 
-/** Klines recomputed from the raw trades with SQL, for one interval (fixed buckets from the epoch; 1w from Monday; 1M by month). */
-async function recomputed(db: Queryable, market: string, interval: KlineInterval) {
+/**
+ * Klines recomputed from the raw trades with SQL, for one interval (fixed buckets from the epoch;
+ * 1w from Monday; 1M by month), in the time zone `offset` ms east of UTC.
+ */
+async function recomputed(db: Queryable, market: string, interval: KlineInterval, offset = 0) {
+  const local = `(executed_at + interval '${offset} milliseconds')`;
   const bucket =
-    interval === '1M'
-      ? `date_trunc('month', executed_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`
+    (interval === '1M'
+      ? `date_trunc('month', ${local} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`
       : interval === '1w'
-        ? `date_bin('7 days', executed_at, TIMESTAMPTZ '1970-01-05 00:00:00+00')`
-        : `date_bin('${KLINE_INTERVALS[interval].ms} milliseconds', executed_at, TIMESTAMPTZ '1970-01-01 00:00:00+00')`;
+        ? `date_bin('7 days', ${local}, TIMESTAMPTZ '1970-01-05 00:00:00+00')`
+        : `date_bin('${KLINE_INTERVALS[interval].ms} milliseconds', ${local}, TIMESTAMPTZ '1970-01-01 00:00:00+00')`) + ` - interval '${offset} milliseconds'`;
   const { rows } = await db.query<{ t: Date; o: string; h: string; l: string; c: string; v: string; q: string; n: number; tb: string }>(
     `SELECT ${bucket} AS t, (array_agg(price ORDER BY executed_at, sequence_number))[1]::text AS o, max(price)::text AS h,
             min(price)::text AS l, (array_agg(price ORDER BY executed_at DESC, sequence_number DESC))[1]::text AS c,
@@ -54,6 +58,9 @@ eachBackend('store: read it back', (get) => {
     for (let i = 0; i < 300; i++) times.push(NOW - Math.floor(rnd() * 40 * DAY));
     for (const edge of [NOW - DAY, NOW]) for (const d of [-1, 0, 1, -700, 700, -30_000, 30_000]) times.push(edge + d);
     times.push(NOW - DAY - 61_000, NOW - 5);
+    // Trades on whole seconds and a burst inside one second (second klines' edges).
+    const second = Math.floor((NOW - 10 * DAY) / 1000) * 1000;
+    for (const d of [0, 1000, 1999, 2000, 2001, 2002, 4000, 5000]) times.push(second + d);
     times.forEach((t, i) => {
       const price = (100 + Math.floor(rnd() * 5000) / 100).toFixed(2);
       const qty = (0.001 + Math.floor(rnd() * 3000) / 1000).toFixed(3);
@@ -103,6 +110,38 @@ eachBackend('store: read it back', (get) => {
         );
       });
     }
+  });
+
+  it('aligns klines in a time zone (Binance\'s timeZone), each equal to a recomputation, and pages them', async () => {
+    const market = await store.market.resolve('TATA_INR');
+    const comparable = (k: { openTime: number; open: string; high: string; low: string; close: string; volume: string; tradeCount: number }) =>
+      [k.openTime, norm(k.open), norm(k.high), norm(k.low), norm(k.close), norm(k.volume), k.tradeCount];
+    let x = 7;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (const zone of ['8', '-1:00', '+05:45', '5:30', '+14:00', '-12:00', '-03:30']) {
+      const offset = timeZoneOffset(zone)!;
+      for (const interval of Object.keys(KLINE_INTERVALS) as KlineInterval[]) {
+        const want = (await recomputed(get().db, 'TATA_INR', interval, offset)).map(comparable);
+        const got = await store.market.klines(market, { interval, limit: 1000, endTime: NOW + DAY * 40, timeZoneOffset: offset });
+        assert.deepEqual(got.map(comparable), want.slice(-1000), `${interval} in ${zone}`);
+        // A page: buckets that open in [startTime, endTime], the first `limit` from startTime, else the last `limit`.
+        const startTime = rnd() < 0.5 ? NOW - Math.floor(rnd() * 40 * DAY) : undefined;
+        const endTime = rnd() < 0.5 ? Math.max(startTime ?? 0, NOW - Math.floor(rnd() * 20 * DAY)) : undefined;
+        const limit = 1 + Math.floor(rnd() * 20);
+        const inRange = want.filter(([open]) => (startTime === undefined || (open as number) >= startTime) && (endTime === undefined || (open as number) <= endTime));
+        const page = await store.market.klines(market, { interval, startTime, endTime, limit, timeZoneOffset: offset });
+        assert.deepEqual(page.map(comparable), startTime === undefined ? inRange.slice(-limit) : inRange.slice(0, limit), `${interval} in ${zone} from ${startTime} to ${endTime}, ${limit}`);
+      }
+    }
+    // Second klines around trades on whole seconds and a burst inside one second, from either end.
+    const second = Math.floor((NOW - 10 * DAY) / 1000) * 1000;
+    const seconds = (await recomputed(get().db, 'TATA_INR', '1s')).map(comparable);
+    for (const [startTime, endTime, limit] of [[second, undefined, 3], [second - 1, undefined, 2], [undefined, second + 2000, 3], [second + 1, second + 4000, 5], [undefined, second + 1999, 2], [second + 3000, undefined, 2]] as const) {
+      const inRange = seconds.filter(([open]) => (startTime === undefined || (open as number) >= startTime) && (endTime === undefined || (open as number) <= endTime));
+      const page = await store.market.klines(market, { interval: '1s', startTime, endTime, limit });
+      assert.deepEqual(page.map(comparable), startTime === undefined ? inRange.slice(-limit) : inRange.slice(0, limit), `1s from ${startTime} to ${endTime}, ${limit}`);
+    }
+    assert.deepEqual([timeZoneOffset('+14:01'), timeZoneOffset('-12:30'), timeZoneOffset('1:60'), timeZoneOffset('UTC'), timeZoneOffset(' 08:00')], [null, null, null, null, 8 * 3600_000]);
   });
 
   it('pages klines by startTime, endTime and limit the way Binance does', async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KLINE_INTERVALS } from '../store/intervals.ts';
+import { KLINE_INTERVALS, timeZoneOffset } from '../store/intervals.ts';
 import { PUBLIC_TRADE_ID } from '../store/tradeIds.ts';
 
 /** Request parameters, shared by the native and the Binance routes. Everything else is refused. */
@@ -43,3 +43,15 @@ export function timeRange<T extends z.ZodObject>(query: T, start = 'startTime', 
 /** A Binance trade id (`fromId`): the public trade ids of src/store/tradeIds.ts. */
 export const tradeIdParam = z.string().regex(PUBLIC_TRADE_ID, 'must be a trade id');
 export const idParam = z.string().regex(/^[A-Za-z0-9_.:@-]{1,255}$/, 'must be an id (letters, digits, _ . : @ -)');
+/**
+ * Binance's timeZone of klines: buckets (days, weeks, months, and hours where the offset is not
+ * whole hours) are aligned in that time zone; times stay epoch milliseconds. Becomes the offset
+ * in milliseconds.
+ */
+export const timeZoneParam = z
+  .string()
+  .max(6)
+  .refine((v) => timeZoneOffset(v) !== null, 'must be an offset from UTC from -12:00 to +14:00: hours, or hours and minutes (8, -1:00, +05:45)')
+  .transform((v) => timeZoneOffset(v)!)
+  .optional()
+  .describe('Offset from UTC that buckets are aligned in, from -12:00 to +14:00: hours, or hours and minutes (8, -1:00, +05:45). Default 0 (UTC).');

@@ -7,10 +7,13 @@ const DAY = 24 * HOUR;
 
 /**
  * Every kline interval Binance knows. Stored ones are read from their candle table; the others
- * are merged from the coarsest stored interval that divides them. Buckets are aligned in UTC:
- * fixed-length ones to the Unix epoch, weeks to Monday 00:00 UTC, months to the 1st.
+ * are merged from the coarsest stored interval that divides them, and `1s` is aggregated from
+ * the trades themselves (no second candles are kept). Buckets are aligned in UTC, or in the time
+ * zone a request names (`timeZone`, see `klineSource`): fixed-length ones to the Unix epoch,
+ * weeks to Monday 00:00, months to the 1st.
  */
 export const KLINE_INTERVALS = {
+  '1s': { ms: 1000, source: 'trades' },
   '1m': { ms: MINUTE, source: '1m' },
   '3m': { ms: 3 * MINUTE, source: '1m' },
   '5m': { ms: 5 * MINUTE, source: '5m' },
@@ -26,7 +29,7 @@ export const KLINE_INTERVALS = {
   '3d': { ms: 3 * DAY, source: '1d' },
   '1w': { ms: 7 * DAY, source: '1d' },
   '1M': { ms: 31 * DAY, source: '1d' },
-} as const satisfies Record<string, { ms: number; source: CandleInterval }>;
+} as const satisfies Record<string, { ms: number; source: CandleInterval | 'trades' }>;
 export type KlineInterval = keyof typeof KLINE_INTERVALS;
 
 export function klineInterval(value: string, parameter = 'interval'): KlineInterval {
@@ -39,11 +42,44 @@ export function klineInterval(value: string, parameter = 'interval'): KlineInter
 export const isStored = (interval: KlineInterval): interval is CandleInterval & KlineInterval =>
   Object.hasOwn(CANDLE_INTERVALS, interval) && KLINE_INTERVALS[interval].source === interval;
 
+/** Binance's timeZone: hours, or hours and minutes, from -12:00 to +14:00 ("8", "-1:00", "+05:45"). */
+const TIME_ZONE = /^([+-]?)(\d{1,2})(?::(\d{2}))?$/;
+
+/** The offset from UTC, in milliseconds, that a timeZone parameter names; null when it names none. */
+export function timeZoneOffset(value: string): number | null {
+  // An unencoded "+" in a query string arrives as a space.
+  const match = TIME_ZONE.exec(value.trim());
+  if (!match) return null;
+  const [hours, minutes] = [Number(match[2]), Number(match[3] ?? 0)];
+  if (minutes > 59) return null;
+  const offset = (match[1] === '-' ? -1 : 1) * (hours * HOUR + minutes * MINUTE);
+  return offset < -12 * HOUR || offset > 14 * HOUR ? null : offset;
+}
+
+/**
+ * Where the candles of `interval` in a time zone `offset` ms from UTC come from: the stored
+ * interval itself when its buckets are the same there, else the coarsest stored interval whose
+ * buckets tile both the interval (a day, for weeks and months) and the offset. Every offset is a
+ * whole number of minutes, so 1m candles always qualify; real time zones (multiples of 15
+ * minutes) get 15m candles or coarser.
+ */
+export function klineSource(interval: KlineInterval, offset = 0): CandleInterval | 'trades' {
+  const preferred = KLINE_INTERVALS[interval].source;
+  if (preferred === 'trades' || offset % CANDLE_INTERVALS[preferred].ms === 0) return preferred;
+  const unit = interval === '1w' || interval === '1M' ? DAY : KLINE_INTERVALS[interval].ms;
+  const stored = (Object.keys(CANDLE_INTERVALS) as CandleInterval[]).sort((a, b) => CANDLE_INTERVALS[b].ms - CANDLE_INTERVALS[a].ms);
+  return stored.find((c) => unit % CANDLE_INTERVALS[c].ms === 0 && offset % CANDLE_INTERVALS[c].ms === 0)!;
+}
+
 /** 1970-01-05 was the first Monday after the epoch. */
 const FIRST_MONDAY = 4 * DAY;
 
-/** Open time of the bucket that holds `ms`. */
-export function bucketOpen(interval: KlineInterval, ms: number): number {
+/** Open time of the bucket that holds `ms`, with buckets aligned in the time zone `offset` ms from UTC. */
+export function bucketOpen(interval: KlineInterval, ms: number, offset = 0): number {
+  return utcBucketOpen(interval, ms + offset) - offset;
+}
+
+function utcBucketOpen(interval: KlineInterval, ms: number): number {
   if (interval === '1M') {
     const d = new Date(ms);
     return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
@@ -53,20 +89,11 @@ export function bucketOpen(interval: KlineInterval, ms: number): number {
   return Math.floor(ms / step) * step;
 }
 
-/** Open time of the bucket after the one that opens at `open`. */
-export function nextOpen(interval: KlineInterval, open: number): number {
+/** Open time of the bucket after the one that opens at `open` (in the time zone `offset` ms from UTC). */
+export function nextOpen(interval: KlineInterval, open: number, offset = 0): number {
   if (interval === '1M') {
-    const d = new Date(open);
-    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+    const d = new Date(open + offset);
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) - offset;
   }
   return open + KLINE_INTERVALS[interval].ms;
-}
-
-/** Open time `n` buckets before the one that opens at `open`. */
-export function openBefore(interval: KlineInterval, open: number, n: number): number {
-  if (interval === '1M') {
-    const d = new Date(open);
-    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - n, 1);
-  }
-  return open - n * KLINE_INTERVALS[interval].ms;
 }

@@ -16,17 +16,18 @@ export const klineOf = ({ market: _market, interval: _interval, openTime, closeT
 });
 
 /**
- * Merges candles of a finer stored interval (ascending by open time) into candles of `interval`.
+ * Merges candles of a finer stored interval (ascending by open time) into candles of `interval`
+ * (buckets aligned in the time zone `offset` ms from UTC).
  * Open is the first source candle's open and close the last one's close, which equals a
  * recomputation from the trades because every source bucket lies inside one target bucket.
  */
-export function mergeKlines(source: readonly Kline[], interval: KlineInterval): Kline[] {
+export function mergeKlines(source: readonly Kline[], interval: KlineInterval, offset = 0): Kline[] {
   const out: Kline[] = [];
   let current: Kline | null = null;
   for (const k of source) {
-    const open = bucketOpen(interval, k.openTime);
+    const open = bucketOpen(interval, k.openTime, offset);
     if (!current || current.openTime !== open) {
-      current = { ...k, openTime: open, closeTime: nextOpen(interval, open) - 1 };
+      current = { ...k, openTime: open, closeTime: nextOpen(interval, open, offset) - 1 };
       out.push(current);
       continue;
     }

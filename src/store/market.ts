@@ -4,7 +4,7 @@ import { CANDLE_INTERVALS } from '../ingest/apply/candles.ts';
 import { CACHE_GROUPS, VENUE, type Cache } from '../cache/cache.ts';
 import { PUBLIC_TRADE_ID, PUBLIC_TRADE_ID_SQL, publicTradeId } from './tradeIds.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
-import { bucketOpen, isStored, KLINE_INTERVALS, nextOpen, type KlineInterval } from './intervals.ts';
+import { bucketOpen, isStored, klineSource, KLINE_INTERVALS, nextOpen, type KlineInterval } from './intervals.ts';
 import { mergeKlines, type Kline } from './klines.ts';
 
 export type { Kline } from './klines.ts';
@@ -74,6 +74,8 @@ export interface KlineQuery {
   startTime?: number;
   endTime?: number;
   limit?: number;
+  /** Buckets aligned in the time zone this many ms east of UTC (Binance's timeZone); default 0. */
+  timeZoneOffset?: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -202,30 +204,77 @@ export class MarketRepository {
     if (query.startTime !== undefined && query.endTime !== undefined && query.startTime > query.endTime) {
       throw new InvalidArgumentError('startTime', 'must not be after endTime');
     }
-    const group = market.exchange === VENUE ? CACHE_GROUPS.klines(market.symbol, KLINE_INTERVALS[interval].source) : CACHE_GROUPS.klines(`${market.exchange}:${market.symbol}`, interval);
-    const variant = `${interval}:${query.startTime ?? ''}:${query.endTime ?? ''}:${limit}`;
+    const offset = query.timeZoneOffset ?? 0;
+    const source = klineSource(interval, offset);
+    const key = market.exchange === VENUE ? market.symbol : `${market.exchange}:${market.symbol}`;
+    // Second klines come from the trades and change with each; candles with their source interval.
+    const group = source === 'trades' ? CACHE_GROUPS.recentTrades(key) : market.exchange === VENUE ? CACHE_GROUPS.klines(key, source) : CACHE_GROUPS.klines(key, interval);
+    const variant = `${interval}:${offset}:${query.startTime ?? ''}:${query.endTime ?? ''}:${limit}`;
     // Open-ended reads of the newest candles change with every trade; ranges are cached longer.
-    const ttl = query.endTime !== undefined && query.endTime < Date.now() - DAY_MS ? 3_600_000 : 60_000;
-    return this.cache.read(group, variant, ttl, () => this.readKlines(market, interval, query.startTime, query.endTime, limit));
+    const ttl = query.endTime !== undefined && query.endTime < Date.now() - DAY_MS ? 3_600_000 : source === 'trades' ? 1_000 : 60_000;
+    return this.cache.read(group, variant, ttl, () => this.readKlines(market, interval, offset, query.startTime, query.endTime, limit));
   }
 
-  private async readKlines(market: Market, interval: KlineInterval, startTime: number | undefined, endTime: number | undefined, limit: number): Promise<Kline[]> {
+  private async readKlines(market: Market, interval: KlineInterval, offset: number, startTime: number | undefined, endTime: number | undefined, limit: number): Promise<Kline[]> {
     const end = startTime === undefined ? 'newest' : 'oldest';
-    if (market.exchange === VENUE && isStored(interval)) return this.storedKlines(market, interval, startTime, endTime, limit, end);
-    if (market.exchange !== VENUE) {
+    // Buckets with openTime in [startTime, endTime]: the first whole bucket from startTime, up to the one holding endTime.
+    const firstOpen = startTime === undefined ? undefined : bucketOpen(interval, startTime, offset) === startTime ? startTime : nextOpen(interval, bucketOpen(interval, startTime, offset), offset);
+    const lastClose = endTime === undefined ? undefined : nextOpen(interval, bucketOpen(interval, endTime, offset), offset) - 1;
+    const source = klineSource(interval, offset);
+    const aligned = source === interval || (market.exchange !== VENUE && offset % KLINE_INTERVALS[interval].ms === 0);
+    if (market.exchange === VENUE && isStored(interval) && aligned) return this.storedKlines(market, interval, startTime, endTime, limit, end);
+    if (market.exchange !== VENUE && aligned) {
+      // An exchange feed's own candles of the interval, where it sends them.
       const direct = await this.storedKlines(market, interval, startTime, endTime, limit, end);
       if (direct.length || interval === '1m') return direct;
     }
-    // Derived: buckets with openTime in [startTime, endTime], each merged from whole source
-    // candles. Each bucket holds at most `ratio` source candles, so `limit * ratio` of them
-    // always cover `limit` buckets, and only a bucket beyond the first `limit` can be cut.
-    const source = market.exchange === VENUE ? KLINE_INTERVALS[interval].source : '1m';
-    const ratio = Math.ceil(KLINE_INTERVALS[interval].ms / CANDLE_INTERVALS[source].ms);
-    const firstOpen = startTime === undefined ? undefined : bucketOpen(interval, startTime) === startTime ? startTime : nextOpen(interval, bucketOpen(interval, startTime));
-    const lastClose = endTime === undefined ? undefined : nextOpen(interval, bucketOpen(interval, endTime)) - 1;
-    const rows = await this.storedKlines(market, source, firstOpen, lastClose, limit * ratio, end);
-    const merged = mergeKlines(rows, interval);
+    if (source === 'trades') return this.secondKlines(market, firstOpen, lastClose, limit, end);
+    // Derived: each bucket merged from whole source candles. Each bucket holds at most `ratio`
+    // source candles, so `limit * ratio` of them always cover `limit` buckets, and only a bucket
+    // beyond the first `limit` can be cut.
+    const from = market.exchange === VENUE ? source : '1m';
+    const ratio = Math.ceil((interval === '1M' ? 31 * DAY_MS : KLINE_INTERVALS[interval].ms) / CANDLE_INTERVALS[from].ms);
+    const rows = await this.storedKlines(market, from, firstOpen, lastClose, limit * ratio, end);
+    const merged = mergeKlines(rows, interval, offset);
     return end === 'oldest' ? merged.slice(0, limit) : merged.slice(-limit);
+  }
+
+  /**
+   * Second klines, aggregated from the trades: only seconds with trades have one (as with every
+   * stored interval). The `limit` seconds are found first, one index probe each, so a market's
+   * whole history is never grouped.
+   */
+  private async secondKlines(market: Market, from: number | undefined, to: number | undefined, limit: number, end: 'oldest' | 'newest'): Promise<Kline[]> {
+    const venue = market.exchange === VENUE;
+    const [table, where, time, tiebreak] = venue
+      ? ['trades', 'market = $1', 'executed_at', 'sequence_number']
+      : ['market_trades', 'exchange = $1 AND symbol = $2', 'time', 'trade_id'];
+    const params: unknown[] = venue ? [market.symbol] : [market.exchange, market.symbol];
+    const n = params.length;
+    const [lo, hi, lim] = [`$${n + 1}::timestamptz`, `$${n + 2}::timestamptz`, `$${n + 3}::int`];
+    const inRange = `(${lo} IS NULL OR ${time} >= ${lo}) AND (${hi} IS NULL OR ${time} <= ${hi})`;
+    const edge = end === 'newest'
+      ? { first: `max(${time})`, next: `${time} < s.t` }
+      : { first: `min(${time})`, next: `${time} >= s.t + interval '1 second'` };
+    const { rows } = await this.db.query<CandleRow>(
+      `WITH RECURSIVE s(t, n) AS (
+         SELECT (SELECT date_trunc('second', ${edge.first}) FROM ${table} WHERE ${where} AND ${inRange}), 1
+         UNION ALL
+         SELECT (SELECT date_trunc('second', ${edge.first}) FROM ${table} WHERE ${where} AND ${inRange} AND ${edge.next}), s.n + 1
+           FROM s WHERE s.t IS NOT NULL AND s.n < ${lim}
+       ), bounds AS (SELECT min(t) AS first, max(t) AS last FROM s)
+       SELECT date_trunc('second', ${time}) AS open_time,
+              (array_agg(price::text ORDER BY ${time}, ${tiebreak}))[1] AS open, max(price)::text AS high, min(price)::text AS low,
+              (array_agg(price::text ORDER BY ${time} DESC, ${tiebreak} DESC))[1] AS close,
+              sum(quantity)::text AS volume, sum(quote_quantity)::text AS quote_volume, count(*)::int AS trade_count,
+              coalesce(sum(quantity) FILTER (WHERE NOT coalesce(is_buyer_maker, false)), 0)::text AS taker_buy_volume,
+              coalesce(sum(quote_quantity) FILTER (WHERE NOT coalesce(is_buyer_maker, false)), 0)::text AS taker_buy_quote_volume
+         FROM ${table}, bounds
+        WHERE ${where} AND ${inRange} AND ${time} >= bounds.first AND ${time} < bounds.last + interval '1 second'
+        GROUP BY 1 ORDER BY 1`,
+      [...params, from === undefined ? null : new Date(from), to === undefined ? null : new Date(to), limit],
+    );
+    return rows.map((r) => toKline(r, '1s'));
   }
 
   /** Up to `limit` candles as stored with open time in [from, to], the oldest or the newest of them; returned ascending. */

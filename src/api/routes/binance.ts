@@ -5,7 +5,7 @@ import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
 import { aggTradeObject, b8, binance, exchangeInfo, oneOrMany, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
 import { LIMITS, type Market } from '../../store/market.ts';
-import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange, tradeIdParam } from '../params.ts';
+import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange, timeZoneParam, tradeIdParam } from '../params.ts';
 
 const tags = ['Binance-compatible market data'];
 
@@ -37,13 +37,13 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
       schema: {
         tags,
         summary: `${path === '/api/v3/uiKlines' ? 'The same as klines. ' : ''}Klines (candlesticks) as arrays: open time, OHLC, volume, close time, quote volume, trades, taker buy volumes`,
-        querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max, true).optional(), exchange: exchangeParam })),
+        querystring: timeRange(z.object({ symbol: symbolParam, interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max, true).optional(), timeZone: timeZoneParam, exchange: exchangeParam })),
         response: { 200: z.array(binance.kline) },
       },
     }, async (request) => {
       const q = request.query;
       const m = await market(q.symbol, q.exchange);
-      const klines = await store.market.klines(m, { interval: q.interval, startTime: q.startTime, endTime: q.endTime, limit: q.limit });
+      const klines = await store.market.klines(m, { interval: q.interval, startTime: q.startTime, endTime: q.endTime, limit: q.limit, timeZoneOffset: q.timeZone });
       return klines.map(klineRow);
     });
   }

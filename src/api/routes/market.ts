@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { LIMITS } from '../../store/market.ts';
 import * as res from '../responses.ts';
-import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange } from '../params.ts';
+import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange, timeZoneParam } from '../params.ts';
 
 const tags = ['Market data'];
 const symbolPath = z.object({ symbol: symbolParam });
@@ -25,13 +25,13 @@ export function marketRoutes(app: FastifyInstance, store: Store): void {
       tags,
       summary: 'Candles of any interval; intervals that are not stored are merged from a stored one',
       params: symbolPath,
-      querystring: timeRange(z.object({ interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max).optional(), exchange: exchangeParam })),
+      querystring: timeRange(z.object({ interval: intervalParam, startTime: millis.optional(), endTime: millis.optional(), limit: limitParam(LIMITS.klines.max).optional(), timeZone: timeZoneParam, exchange: exchangeParam })),
       response: { 200: res.klines },
     },
   }, async (request) => {
     const q = request.query;
     const m = await market(request.params.symbol, q.exchange);
-    return { symbol: m.symbol, interval: q.interval, klines: await store.market.klines(m, { interval: q.interval, startTime: q.startTime, endTime: q.endTime, limit: q.limit }) };
+    return { symbol: m.symbol, interval: q.interval, klines: await store.market.klines(m, { interval: q.interval, startTime: q.startTime, endTime: q.endTime, limit: q.limit, timeZoneOffset: q.timeZone }) };
   });
 
   r.get('/v1/markets/:symbol/trades', {
