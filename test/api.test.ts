@@ -217,6 +217,26 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.ok((await get('/api/v3/klines?symbol=TATA_INR&interval=1m&limit=100000')).status === 200);
     });
 
+    it('serves 1s klines from the trades and klines in a time zone (timeZone), and refuses a zone Binance would', async () => {
+      const seconds = await get('/api/v3/klines?symbol=TATA_INR&interval=1s&limit=1000');
+      assert.equal(seconds.status, 200);
+      assert.equal(seconds.body.length, 120, 'one second kline per second with trades (each trade here has its own second)');
+      assert.ok(seconds.body.every((r: unknown[]) => (r[0] as number) % 1000 === 0 && r[6] === (r[0] as number) + 999 && r[8] === 1));
+      // +05:45 moves 1h buckets by 45 minutes; an unencoded "+" (a space once decoded) means the same.
+      for (const zone of ['%2B05:45', '+05:45', '5:45']) {
+        const shifted = await get(`/api/v3/klines?symbol=TATA_INR&interval=1h&timeZone=${zone}`);
+        assert.equal(shifted.status, 200, zone);
+        assert.ok(shifted.body.every((r: unknown[]) => ((r[0] as number) + 45 * MINUTE) % (60 * MINUTE) === 0), zone);
+        assert.equal(shifted.body.reduce((n: number, r: unknown[]) => n + (r[8] as number), 0), 120);
+      }
+      const native = await get('/v1/markets/TATA_INR/klines?interval=1d&timeZone=-3:30');
+      assert.ok(native.body.klines.every((k: { openTime: number }) => (k.openTime - 3.5 * 60 * MINUTE) % (24 * 60 * MINUTE) === 0));
+      for (const zone of ['15', '-13', '1:60', 'UTC', 'Europe/Paris']) {
+        assert.equal((await get(`/api/v3/klines?symbol=TATA_INR&interval=1h&timeZone=${zone}`)).body.code, -1130, zone);
+        assert.equal((await get(`/v1/markets/TATA_INR/klines?interval=1h&timeZone=${zone}`)).body.error.parameter, 'timeZone', zone);
+      }
+    });
+
     it('refuses injection strings in every kind of parameter, and the tables are still there', async () => {
       const attacks = ["TATA_INR'; DROP TABLE trades; --", "1m; DROP TABLE ohlcv_1m", "1 OR 1=1", '../../etc/passwd', '"><script>'];
       for (const a of attacks) {
@@ -308,7 +328,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       const frames: any[] = [];
       ws.on('message', (m) => frames.push(JSON.parse(String(m))));
       await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-      ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['tata_inr@trade', 'tata_inr@kline_1m'], id: 7 }));
+      ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['tata_inr@trade', 'tata_inr@kline_1m', 'tata_inr@kline_1s', 'tata_inr@kline_1h@+05:45'], id: 7 }));
       await waitFor('subscription', async () => frames.find((f) => f.id === 7));
       assert.deepEqual(frames.find((f) => f.id === 7), { result: null, id: 7 });
       const sentAt = Date.now();
@@ -317,9 +337,16 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       const latency = Date.now() - sentAt;
       assert.ok(latency < 1000, `trade arrived after ${latency} ms`);
       assert.deepEqual([trade.s, norm(trade.p), norm(trade.q), trade.T, typeof trade.t], ['TATA_INR', '133.25', '2', sentAt, 'number']);
-      const kline = await waitFor('kline frame', async () => frames.find((f) => f.e === 'kline'), 5000);
-      assert.equal(kline.k.i, '1m');
+      const kline = await waitFor('kline frame', async () => frames.find((f) => f.e === 'kline' && f.k.i === '1m'), 5000);
       assert.equal(kline.k.t, Math.floor(sentAt / MINUTE) * MINUTE);
+      // f and L: the first and last trade id of the candle, as the REST trades name them.
+      assert.equal(kline.k.L, trade.t);
+      assert.ok(kline.k.f !== -1 && kline.k.f <= kline.k.L);
+      const second = await waitFor('1s kline frame', async () => frames.find((f) => f.e === 'kline' && f.k.i === '1s'), 5000);
+      assert.deepEqual([second.k.t, second.k.T, second.k.f, second.k.L, second.k.n, norm(second.k.c)], [Math.floor(sentAt / 1000) * 1000, Math.floor(sentAt / 1000) * 1000 + 999, trade.t, trade.t, 1, '133.25']);
+      const zoned = await waitFor('1h kline in +05:45', async () => frames.find((f) => f.e === 'kline' && f.k.i === '1h'), 5000);
+      assert.equal((zoned.k.t + 45 * MINUTE) % (60 * MINUTE), 0);
+      assert.ok(zoned.k.t <= sentAt && sentAt <= zoned.k.T);
       ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['nope@trade'], id: 8 }));
       const refused = await waitFor('refusal', async () => frames.find((f) => f.id === 8));
       assert.ok(refused.error);

@@ -267,5 +267,29 @@ eachBackend('store: read it back', (get) => {
     const trades = await store.market.trades(nifty, { limit: 5 });
     assert.deepEqual(trades.map((x) => [x.id, norm(x.price), x.isBuyerMaker]), [['x1', '24001.5', false]]);
     assert.equal((await store.market.ticker(nifty, NOW)).count, 1);
+    // Trade ids that are not integers: distinct public ids within one millisecond, in trade-id
+    // order, unchanged by later trades with higher ids or integer ids (the exchange's own).
+    const ms = NOW - 500;
+    const nseTrade = (tradeId: string, at: number) => ({ type: 'MARKET_TRADE', data: { exchange: 'NSE', symbol: 'NIFTY', tradeId, price: '24000', quantity: '1', side: 'sell', timestamp: at } });
+    await ingest(get().db, bus, [nseTrade('b', ms), nseTrade('a', ms), nseTrade('c', ms + 1)], 'test-ingest-nse');
+    const byId = async () => new Map((await store.market.trades(nifty, { startTime: NOW - 2000, endTime: NOW, limit: 10 })).map((x) => [x.id, x.publicId]));
+    const first = await byId();
+    assert.deepEqual([first.get('a'), first.get('b'), first.get('c')], [ms * 1000, ms * 1000 + 1, (ms + 1) * 1000]);
+    await ingest(get().db, bus, [nseTrade('777', ms), nseTrade('d', ms + 1)], 'test-ingest-nse');
+    const later = await byId();
+    assert.deepEqual([later.get('a'), later.get('b'), later.get('c'), later.get('d'), later.get('777')], [ms * 1000, ms * 1000 + 1, (ms + 1) * 1000, (ms + 1) * 1000 + 1, 777]);
+    const ticker = await store.market.ticker(nifty, NOW);
+    assert.deepEqual([ticker.firstTradeId, ticker.lastTradeId], [String(later.get('x1')), String(later.get('d'))]);
+    assert.deepEqual(await store.market.tradeIdRange(nifty, ms, ms + 1), { first: 777, last: (ms + 1) * 1000 + 1 }, "by time, then trade id");
+    assert.equal(await store.market.tradeIdRange(nifty, NOW + 1, NOW + 2), null);
+  });
+
+  it('gives the first and last public trade id of a window (kline f and L)', async () => {
+    const market = await store.market.resolve('TATA_INR');
+    const { rows } = await get().db.query<{ id: string; t: Date }>(`SELECT id, executed_at AS t FROM trades WHERE market = 'TATA_INR' ORDER BY executed_at, sequence_number`);
+    const trades = await store.market.trades(market, { startTime: rows[0]!.t.getTime(), limit: 1000 });
+    const [k] = await store.market.klines(market, { interval: '1h', startTime: trades[5]!.time, limit: 1 });
+    const inside = trades.filter((x) => x.time >= k!.openTime && x.time <= k!.closeTime);
+    assert.deepEqual(await store.market.tradeIdRange(market, k!.openTime, k!.closeTime), { first: inside[0]!.publicId, last: inside.at(-1)!.publicId });
   });
 });

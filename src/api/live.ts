@@ -1,8 +1,8 @@
-import type { Candle, Effects } from '../ingest/apply/types.ts';
+import type { Effects } from '../ingest/apply/types.ts';
 import { CHANNELS } from '../ingest/publish.ts';
 import { VENUE } from '../cache/cache.ts';
-import { isStored, KLINE_INTERVALS, type KlineInterval } from '../store/intervals.ts';
-import { klineOf, type Kline } from '../store/klines.ts';
+import { klineSource, KLINE_INTERVALS, timeZoneOffset, type KlineInterval } from '../store/intervals.ts';
+import type { Kline } from '../store/klines.ts';
 import type { Market } from '../store/market.ts';
 import type { Store } from '../store/store.ts';
 import { b8, depthObject, ticker24hObject } from './binanceFormat.ts';
@@ -18,11 +18,13 @@ export interface StreamName {
   /** 'book' is internal: the market's book that its bookTicker and depth streams are cut from. */
   kind: 'trade' | 'aggTrade' | 'kline' | 'ticker' | 'bookTicker' | 'depth' | 'book';
   interval?: KlineInterval;
+  /** A kline stream's time zone (`@+08:00`), in ms east of UTC. */
+  offset?: number;
   /** Levels of a partial book stream (depth5, depth10, depth20). */
   levels?: number;
 }
 
-const STREAM = /^([a-z0-9_.-]{1,50})@(trade|aggTrade|ticker|bookTicker|depth(5|10|20)|kline_([0-9]{1,2}[smhdwM]))$/;
+const STREAM = /^([a-z0-9_.-]{1,50})@(trade|aggTrade|ticker|bookTicker|depth(5|10|20)|kline_([0-9]{1,2}[smhdwM])(?:@([+-][0-9]{2}:[0-9]{2}))?)$/;
 
 /** A stream's listeners and what feeds them; its payloads are computed once for all of them. */
 interface Feed {
@@ -36,8 +38,8 @@ const TICKER_INTERVAL_MS = 1000;
 const BOOK_INTERVAL_MS = 100;
 /** Levels read: the deepest partial book stream's (depth20). */
 const BOOK_LEVELS = 20;
-/** A derived kline (3m, 1w, …) is re-read after its source candle changes at most this often. */
-const DERIVED_KLINE_INTERVAL_MS = 250;
+/** A kline is re-read (with its first and last trade ids) after its source changes at most this often. */
+const KLINE_INTERVAL_MS = 250;
 
 /**
  * Binance market streams fed by the ingest service's post-commit publications (Redis pub/sub,
@@ -65,8 +67,9 @@ export class LiveStreams {
     if (match[2] === 'trade' || match[2] === 'ticker' || match[2] === 'aggTrade' || match[2] === 'bookTicker') return { name, market, kind: match[2] };
     if (match[3]) return { name, market, kind: 'depth', levels: Number(match[3]) };
     const interval = match[4]!;
-    if (!Object.hasOwn(KLINE_INTERVALS, interval)) return null;
-    return { name, market, kind: 'kline', interval: interval as KlineInterval };
+    const offset = match[5] === undefined ? 0 : timeZoneOffset(match[5]);
+    if (!Object.hasOwn(KLINE_INTERVALS, interval) || offset === null) return null;
+    return { name, market, kind: 'kline', interval: interval as KlineInterval, offset };
   }
 
   /** Starts sending the stream's events to `listener`; returns the function that stops it. Rejects when the bus cannot subscribe. */
@@ -128,18 +131,21 @@ export class LiveStreams {
       });
     }
     if (stream.kind === 'kline') {
+      // After the candles it is made of change (the trades, for 1s), the stream's klines from
+      // the last one sent are re-read: the one that closed in between is sent with its final
+      // values, then the current one. Each with its first and last trade id; once for every
+      // listener, one read at a time.
       const interval = stream.interval!;
-      const source = KLINE_INTERVALS[interval].source;
-      if (isStored(interval)) {
-        return this.store.bus.subscribe(CHANNELS.candles(symbol, source), (message) => {
-          for (const c of parseList<Candle>(message)) broadcast(klineEvent(symbol, interval, klineOf(c)));
-        });
-      }
-      // A derived interval: its current candle is re-read, merged from the stored one (once for
-      // every listener, one read at a time).
-      return this.throttled(CHANNELS.candles(symbol, source), DERIVED_KLINE_INTERVAL_MS, async () => {
-        const [k] = await this.store.market.klines(stream.market, { interval, limit: 1 });
-        if (k) broadcast(klineEvent(symbol, interval, k));
+      const timeZoneOffset = stream.offset ?? 0;
+      const source = klineSource(interval, timeZoneOffset);
+      let since: number | undefined;
+      return this.throttled(source === 'trades' ? CHANNELS.trades(symbol) : CHANNELS.candles(symbol, source), KLINE_INTERVAL_MS, async () => {
+        const klines = await this.store.market.klines(stream.market, since === undefined ? { interval, limit: 1, timeZoneOffset } : { interval, startTime: since, timeZoneOffset });
+        for (const k of klines) {
+          const ids = await this.store.market.tradeIdRange(stream.market, k.openTime, k.closeTime);
+          broadcast(klineEvent(symbol, interval, k, ids));
+          since = k.openTime;
+        }
       });
     }
     if (stream.kind === 'book') {
@@ -249,13 +255,13 @@ function parseList<T>(message: string): T[] {
   }
 }
 
-function klineEvent(symbol: string, interval: KlineInterval, k: Kline) {
+function klineEvent(symbol: string, interval: KlineInterval, k: Kline, ids: { first: number; last: number } | null) {
   return {
     e: 'kline',
     E: Date.now(),
     s: symbol,
     k: {
-      t: k.openTime, T: k.closeTime, s: symbol, i: interval, f: -1, L: -1, o: b8(k.open), c: b8(k.close), h: b8(k.high), l: b8(k.low), v: b8(k.volume),
+      t: k.openTime, T: k.closeTime, s: symbol, i: interval, f: ids?.first ?? -1, L: ids?.last ?? -1, o: b8(k.open), c: b8(k.close), h: b8(k.high), l: b8(k.low), v: b8(k.volume),
       n: k.tradeCount, x: Date.now() > k.closeTime, q: b8(k.quoteVolume), V: b8(k.takerBuyVolume), Q: b8(k.takerBuyQuoteVolume), B: '0',
     },
   };

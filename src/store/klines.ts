@@ -8,13 +8,6 @@ export interface Kline extends Omit<Candle, 'market' | 'interval' | 'openTime' |
   closeTime: number;
 }
 
-/** A candle the ingest service published, as a Kline. */
-export const klineOf = ({ market: _market, interval: _interval, openTime, closeTime, ...values }: Candle): Kline => ({
-  ...values,
-  openTime: new Date(openTime).getTime(),
-  closeTime: new Date(closeTime).getTime(),
-});
-
 /**
  * Merges candles of a finer stored interval (ascending by open time) into candles of `interval`
  * (buckets aligned in the time zone `offset` ms from UTC).

@@ -2,7 +2,7 @@ import Big from 'big.js';
 import type { Queryable } from '../database/types.ts';
 import { CANDLE_INTERVALS } from '../ingest/apply/candles.ts';
 import { CACHE_GROUPS, VENUE, type Cache } from '../cache/cache.ts';
-import { PUBLIC_TRADE_ID, PUBLIC_TRADE_ID_SQL, publicTradeId } from './tradeIds.ts';
+import { EXCHANGE_TRADE_ID_SQL, PUBLIC_TRADE_ID, PUBLIC_TRADE_ID_SQL } from './tradeIds.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 import { bucketOpen, isStored, klineSource, KLINE_INTERVALS, nextOpen, type KlineInterval } from './intervals.ts';
 import { mergeKlines, type Kline } from './klines.ts';
@@ -332,7 +332,7 @@ export class MarketRepository {
     const ascending = o.startTime !== undefined || o.fromId !== undefined;
     const start = o.startTime === undefined ? null : new Date(o.startTime);
     const end = o.endTime === undefined ? null : new Date(o.endTime);
-    type Row = { id: string; sequence: string; price: string; quantity: string; quote: string; is_buyer_maker: boolean | null; time: Date };
+    type Row = { id: string; sequence: string; public_id: string; price: string; quantity: string; quote: string; is_buyer_maker: boolean | null; time: Date };
     let rows: Row[];
     if (market.exchange === VENUE) {
       if (o.fromId !== undefined && !PUBLIC_TRADE_ID.test(o.fromId)) throw new InvalidArgumentError('fromId', 'must be a trade id');
@@ -341,8 +341,8 @@ export class MarketRepository {
         ? `${PUBLIC_TRADE_ID_SQL} ASC`
         : `executed_at ${ascending ? 'ASC' : 'DESC'}, sequence_number ${ascending ? 'ASC' : 'DESC'}`;
       ({ rows } = await this.db.query<Row>(
-        `SELECT id, sequence_number::text AS sequence, price::text, quantity::text, quote_quantity::text AS quote, is_buyer_maker,
-                executed_at AS time
+        `SELECT id, sequence_number::text AS sequence, ${PUBLIC_TRADE_ID_SQL}::text AS public_id, price::text, quantity::text,
+                quote_quantity::text AS quote, is_buyer_maker, executed_at AS time
            FROM trades
           WHERE market = $1 AND ($2::timestamptz IS NULL OR executed_at >= $2) AND ($3::timestamptz IS NULL OR executed_at <= $3)
             AND ($4::bigint IS NULL OR ${PUBLIC_TRADE_ID_SQL} >= $4)
@@ -352,8 +352,8 @@ export class MarketRepository {
     } else {
       if (o.fromId !== undefined) throw new InvalidArgumentError('fromId', `is served for the venue's own markets; ${market.symbol} is an instrument of ${market.exchange}: use startTime`);
       ({ rows } = await this.db.query<Row>(
-        `SELECT trade_id AS id, (extract(epoch FROM time) * 1000)::bigint::text AS sequence, price::text, quantity::text,
-                quote_quantity::text AS quote, is_buyer_maker, time
+        `SELECT trade_id AS id, (extract(epoch FROM time) * 1000)::bigint::text AS sequence, ${EXCHANGE_TRADE_ID_SQL('market_trades')}::text AS public_id,
+                price::text, quantity::text, quote_quantity::text AS quote, is_buyer_maker, time
            FROM market_trades
           WHERE exchange = $1 AND symbol = $2 AND ($3::timestamptz IS NULL OR time >= $3) AND ($4::timestamptz IS NULL OR time <= $4)
           ORDER BY time ${ascending ? 'ASC' : 'DESC'}, trade_id ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
@@ -364,7 +364,7 @@ export class MarketRepository {
     return rows.map((r) => ({
       id: r.id,
       sequence: r.sequence,
-      publicId: publicTradeId(r.id, r.sequence),
+      publicId: Number(r.public_id),
       price: r.price,
       quantity: r.quantity,
       quoteQuantity: r.quote,
@@ -433,7 +433,10 @@ export class MarketRepository {
         [market.exchange, market.symbol, new Date(windowStart), new Date(now)],
       ));
       ({ rows: edgeRows } = await this.db.query<Edges>(
-        `SELECT NULL::text AS first_seq, NULL::text AS last_seq,
+        `SELECT (SELECT ${EXCHANGE_TRADE_ID_SQL('t')}::text FROM market_trades t WHERE exchange = $1 AND symbol = $2 AND time >= $3 AND time <= $4
+                  ORDER BY time, trade_id LIMIT 1) AS first_seq,
+                (SELECT ${EXCHANGE_TRADE_ID_SQL('t')}::text FROM market_trades t WHERE exchange = $1 AND symbol = $2 AND time >= $3 AND time <= $4
+                  ORDER BY time DESC, trade_id DESC LIMIT 1) AS last_seq,
                 (SELECT quantity::text FROM market_trades WHERE exchange = $1 AND symbol = $2 AND time >= $3 AND time <= $4
                   ORDER BY time DESC, trade_id DESC LIMIT 1) AS last_qty,
                 (SELECT price::text FROM market_trades WHERE exchange = $1 AND symbol = $2 AND time < $3
@@ -473,6 +476,27 @@ export class MarketRepository {
       firstTradeId: edges.first_seq,
       lastTradeId: edges.last_seq,
     };
+  }
+
+  /**
+   * The public ids (src/store/tradeIds.ts) of the first and the last trade in [from, to], by time
+   * (Binance's kline `f` and `L`); null without trades. Two index probes on each side.
+   */
+  async tradeIdRange(market: Market, from: number, to: number): Promise<{ first: number; last: number } | null> {
+    const venue = market.exchange === VENUE;
+    const edge = (order: 'ASC' | 'DESC') =>
+      venue
+        ? `(SELECT ${PUBLIC_TRADE_ID_SQL} FROM trades WHERE market = $1
+              AND executed_at = (SELECT executed_at FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at <= $3 ORDER BY executed_at ${order} LIMIT 1)
+            ORDER BY sequence_number ${order} LIMIT 1)`
+        : `(SELECT ${EXCHANGE_TRADE_ID_SQL('t')} FROM market_trades t WHERE exchange = $4 AND symbol = $1 AND time >= $2 AND time <= $3
+            ORDER BY time ${order}, trade_id ${order} LIMIT 1)`;
+    const { rows } = await this.db.query<{ first: string | null; last: string | null }>(
+      `SELECT ${edge('ASC')}::text AS first, ${edge('DESC')}::text AS last`,
+      venue ? [market.symbol, new Date(from), new Date(to)] : [market.symbol, new Date(from), new Date(to), market.exchange],
+    );
+    const { first, last } = rows[0]!;
+    return first === null || last === null ? null : { first: Number(first), last: Number(last) };
   }
 
   /** The latest price (seed 001's price:{exchange}:{symbol}). */
