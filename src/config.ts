@@ -58,6 +58,8 @@ export interface Config {
     metricsToken: string | null;
     /** WebSocket connections one client (key or address) may open per 5 minutes (Binance: 300). */
     wsConnectLimit: number;
+    /** The server pings every WebSocket this often; one that has not answered 3 pings in a row is closed. */
+    wsPingMs: number;
   };
 }
 
@@ -193,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsToken: secret('TRADESTORE_METRICS_TOKEN', env.TRADESTORE_METRICS_TOKEN),
       wsConnectLimit: int('TRADESTORE_WS_CONNECT_LIMIT', env.TRADESTORE_WS_CONNECT_LIMIT, 300, 1, 1_000_000),
       wsMaxFrameBytes: int('TRADESTORE_WS_MAX_FRAME_BYTES', env.TRADESTORE_WS_MAX_FRAME_BYTES, 16 * 1024, 1024, 1024 * 1024),
+      wsPingMs: int('TRADESTORE_WS_PING_MS', env.TRADESTORE_WS_PING_MS, 20_000, 100, 3_600_000),
     },
   };
 }

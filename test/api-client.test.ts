@@ -84,6 +84,8 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const aggregate: number = (await open.api.v3AggTradesList({ symbol, limit: 5 })).data[0]!.a;
   await open.api.v3Ticker24HrList({ symbol });
   await open.api.v3Ticker24HrList({ symbols: JSON.stringify([symbol]), type: 'MINI' });
+  const windowCount: number = ((await open.api.v3TickerList({ symbol, windowSize: '1h' })).data as { count: number }).count;
+  await open.api.v3TickerTradingDayList({ symbol, timeZone: '+05:45', type: 'MINI' });
   await open.api.v3TickerPriceList({ symbol });
   await open.api.v3TickerBookTickerList({});
   const average: string = (await open.api.v3AvgPriceList({ symbol })).data.price;
@@ -101,7 +103,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;

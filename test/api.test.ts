@@ -237,6 +237,30 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       }
     });
 
+    it('serves the rolling-window and trading-day tickers, each equal to the trades of its window', async () => {
+      const count = async (from: number, to: number) =>
+        Number((await service.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM trades WHERE market = 'TATA_INR' AND executed_at >= $1 AND executed_at <= $2`, [new Date(from), new Date(to)])).rows[0]!.n);
+      const rolling = await get('/api/v3/ticker?symbol=TATA_INR&windowSize=15m');
+      assert.equal(rolling.status, 200);
+      assert.deepEqual(Object.keys(rolling.body).sort(), ['closeTime', 'count', 'firstId', 'highPrice', 'lastId', 'lastPrice', 'lowPrice', 'openPrice', 'openTime', 'priceChange', 'priceChangePercent', 'quoteVolume', 'symbol', 'volume', 'weightedAvgPrice']);
+      assert.equal(rolling.body.closeTime - rolling.body.openTime, 15 * MINUTE);
+      assert.equal(rolling.body.count, await count(rolling.body.openTime, rolling.body.closeTime));
+      assert.ok(rolling.body.count > 0 && rolling.body.count < 120);
+      const day = await get('/api/v3/ticker?symbols=["TATA_INR"]&windowSize=1d&type=MINI');
+      const full = await get('/api/v3/ticker/24hr?symbol=TATA_INR');
+      assert.deepEqual([day.body[0].count, day.body[0].volume, day.body[0].firstId, day.body[0].lastId], [full.body.count, full.body.volume, full.body.firstId, full.body.lastId]);
+      assert.equal(day.body[0].priceChange, undefined, 'MINI leaves out the changes');
+      for (const zone of ['0', '-12:00', '14']) {
+        const trading = await get(`/api/v3/ticker/tradingDay?symbol=TATA_INR&timeZone=${zone}`);
+        assert.equal(trading.status, 200, zone);
+        assert.equal(trading.body.closeTime - trading.body.openTime, 24 * 60 * MINUTE - 1);
+        assert.ok(trading.body.openTime <= Date.now() && Date.now() <= trading.body.closeTime);
+        assert.equal(trading.body.count, await count(trading.body.openTime, trading.body.closeTime), zone);
+      }
+      assert.equal((await get('/api/v3/ticker?windowSize=1h')).body.code, -1102, 'a symbol is required');
+      for (const size of ['60m', '24h', '8d', '0m', '1w', '1']) assert.equal((await get(`/api/v3/ticker?symbol=TATA_INR&windowSize=${size}`)).body.code, -1130, size);
+    });
+
     it('refuses injection strings in every kind of parameter, and the tables are still there', async () => {
       const attacks = ["TATA_INR'; DROP TABLE trades; --", "1m; DROP TABLE ohlcv_1m", "1 OR 1=1", '../../etc/passwd', '"><script>'];
       for (const a of attacks) {
@@ -364,6 +388,31 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal(ticker.data.e, '24hrTicker');
       assert.equal(ticker.data.n, 122);
       combined.close();
+    });
+
+    it('streams miniTickers and every market\'s tickers (!ticker@arr, !miniTicker@arr), all cut from one computation', async () => {
+      const url = base.replace('http', 'ws');
+      const socket = new WebSocket(`${url}/stream?streams=tata_inr@miniTicker/!ticker@arr/!miniTicker@arr/tata_inr@ticker`);
+      const frames: any[] = [];
+      socket.on('message', (m) => frames.push(JSON.parse(String(m))));
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      await waitFor('subscriptions', async () => service.live!.listeners >= 4);
+      await new Promise((r) => setTimeout(r, 1100));
+      const before = service.live!.computations;
+      await service.bus.add(JSON.stringify(tradeMsg('TATA_INR', 'mini-1', '134.5', '1', Date.now())));
+      const of = (stream: string) => frames.find((f) => f.stream === stream)?.data;
+      await waitFor('every stream', async () => of('tata_inr@miniTicker') && of('!ticker@arr') && of('!miniTicker@arr') && of('tata_inr@ticker'), 10_000);
+      const [mini, all, allMini, ticker] = [of('tata_inr@miniTicker'), of('!ticker@arr'), of('!miniTicker@arr'), of('tata_inr@ticker')];
+      assert.deepEqual(Object.keys(mini).sort(), ['E', 'c', 'e', 'h', 'l', 'o', 'q', 's', 'v']);
+      assert.deepEqual([mini.e, mini.s, norm(mini.c)], ['24hrMiniTicker', 'TATA_INR', '134.5']);
+      assert.deepEqual([mini.o, mini.h, mini.l, mini.v, mini.q], [ticker.o, ticker.h, ticker.l, ticker.v, ticker.q]);
+      assert.ok(Array.isArray(all) && all.length === 1, 'only the markets that changed');
+      assert.deepEqual(all[0], ticker);
+      assert.deepEqual(allMini, [mini]);
+      // One statistics computation for the four streams.
+      assert.equal(service.live!.computations - before, 1);
+      socket.close();
+      await waitFor('closed', async () => service.live!.listeners === 0);
     });
 
     it('computes each stream\'s payload once per commit for all its subscribers (fan-out)', async (t) => {
@@ -537,3 +586,24 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
     });
   });
 }
+
+describe('WebSocket pings', () => {
+  it('pings every connection as Binance does, and closes one that leaves 3 pings unanswered', async () => {
+    const service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_WS_PING_MS: '100' }), { migrate: true, log: () => {} });
+    try {
+      const url = `ws://127.0.0.1:${service.port}/ws/tata_inr@trade`;
+      const answering = new WebSocket(url);
+      const silent = new WebSocket(url, { autoPong: false });
+      let pings = 0;
+      answering.on('ping', () => (pings += 1));
+      const closed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
+      await Promise.all([answering, silent].map((s) => new Promise((resolve, reject) => s.once('open', resolve).once('error', reject))));
+      assert.equal(await closed, 1001, 'the silent client is closed');
+      await waitFor('pings', async () => pings >= 5, 5000);
+      assert.equal(answering.readyState, WebSocket.OPEN, 'the client that answers stays');
+      answering.close();
+    } finally {
+      await service.stop();
+    }
+  });
+});

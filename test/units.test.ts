@@ -40,7 +40,7 @@ describe('configuration', () => {
         stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,
       },
       maintenanceTickMs: 60_000,
-      api: { rateLimit: 1200, rateWindowMs: 60_000, authFailureLimit: 20, requestTimeoutMs: 30_000, bodyLimitBytes: 1024 * 1024, wsMaxFrameBytes: 16 * 1024, wsConnectLimit: 300, metricsToken: null },
+      api: { rateLimit: 1200, rateWindowMs: 60_000, authFailureLimit: 20, requestTimeoutMs: 30_000, bodyLimitBytes: 1024 * 1024, wsMaxFrameBytes: 16 * 1024, wsConnectLimit: 300, wsPingMs: 20_000, metricsToken: null },
     });
     assert.match(config.ingest.consumer, /-\d+$/, 'host name and pid');
   });

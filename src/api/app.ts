@@ -73,7 +73,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   accountRoutes(app, store);
   adminRoutes(app, store);
   binanceRoutes(app, store, config.api);
-  streamRoutes(app, live, config.api.wsConnectLimit);
+  streamRoutes(app, live, { connectLimit: config.api.wsConnectLimit, pingMs: config.api.wsPingMs });
   dashboardRoutes(app);
   return live;
 }

@@ -20,6 +20,10 @@ export const binance = {
     bidPrice: dec, bidQty: dec, askPrice: dec, askQty: dec, openPrice: dec, highPrice: dec, lowPrice: dec, volume: dec, quoteVolume: dec,
     openTime: ms, closeTime: ms, firstId: id, lastId: id, count: z.number().int(),
   }),
+  rollingTicker: z.object({
+    symbol: z.string(), priceChange: dec, priceChangePercent: z.string(), weightedAvgPrice: dec, openPrice: dec, highPrice: dec, lowPrice: dec, lastPrice: dec,
+    volume: dec, quoteVolume: dec, openTime: ms, closeTime: ms, firstId: id, lastId: id, count: z.number().int(),
+  }),
   miniTicker: z.object({ symbol: z.string(), openPrice: dec, highPrice: dec, lowPrice: dec, lastPrice: dec, volume: dec, quoteVolume: dec, openTime: ms, closeTime: ms, firstId: id, lastId: id, count: z.number().int() }),
   price: z.object({ symbol: z.string(), price: dec }),
   bookTicker: z.object({ symbol: z.string(), bidPrice: dec, bidQty: dec, askPrice: dec, askQty: dec }),
@@ -88,6 +92,12 @@ export const aggTradeObject = (t: PublicTrade): Of<'aggTrade'> => ({
   M: true,
 });
 
+/** Binance's rolling-window and trading-day tickers: the 24-hour ticker without the book and the previous close. */
+export const rollingTickerObject = (t: Ticker24h): Of<'rollingTicker'> => {
+  const { prevClosePrice: _p, lastQty: _q, bidPrice: _bp, bidQty: _bq, askPrice: _ap, askQty: _aq, ...rolling } = ticker24hObject(t, null);
+  return rolling;
+};
+
 export const ticker24hObject = (t: Ticker24h, depth: Depth | null): Of<'ticker24h'> => ({
   symbol: t.symbol,
   priceChange: d(t.change),
@@ -116,7 +126,7 @@ const levels = (side: [string, string][]) => side.map(([price, quantity]): [stri
 export const depthObject = (depth: Depth): Of<'depth'> => ({ lastUpdateId: Number(depth.lastUpdateId), bids: levels(depth.bids), asks: levels(depth.asks) });
 
 /** Binance's ticker/24hr?type=MINI: the statistics without the order book and the changes. */
-export const miniTickerObject = (full: Of<'ticker24h'>): Of<'miniTicker'> => ({
+export const miniTickerObject = (full: Of<'rollingTicker'>): Of<'miniTicker'> => ({
   symbol: full.symbol, openPrice: full.openPrice, highPrice: full.highPrice, lowPrice: full.lowPrice, lastPrice: full.lastPrice, volume: full.volume,
   quoteVolume: full.quoteVolume, openTime: full.openTime, closeTime: full.closeTime, firstId: full.firstId, lastId: full.lastId, count: full.count,
 });

@@ -14,9 +14,13 @@ export type Listener = (json: string) => void;
 /** A Binance stream name, parsed: `tata_inr@trade`, `tata_inr@kline_1m`, `tata_inr@ticker`. */
 export interface StreamName {
   name: string;
+  /** The market (every venue market, for `!ticker@arr` and `!miniTicker@arr`). */
   market: Market;
-  /** 'book' is internal: the market's book that its bookTicker and depth streams are cut from. */
-  kind: 'trade' | 'aggTrade' | 'kline' | 'ticker' | 'bookTicker' | 'depth' | 'book';
+  /**
+   * 'book' and 'stats' are internal: a market's book, that its bookTicker and depth streams are
+   * cut from, and its 24-hour statistics, that its ticker streams and the all-market arrays are.
+   */
+  kind: 'trade' | 'aggTrade' | 'kline' | 'ticker' | 'miniTicker' | 'allTickers' | 'allMiniTickers' | 'bookTicker' | 'depth' | 'book' | 'stats';
   interval?: KlineInterval;
   /** A kline stream's time zone (`@+08:00`), in ms east of UTC. */
   offset?: number;
@@ -24,7 +28,11 @@ export interface StreamName {
   levels?: number;
 }
 
-const STREAM = /^([a-z0-9_.-]{1,50})@(trade|aggTrade|ticker|bookTicker|depth(5|10|20)|kline_([0-9]{1,2}[smhdwM])(?:@([+-][0-9]{2}:[0-9]{2}))?)$/;
+const STREAM = /^([a-z0-9_.-]{1,50})@(trade|aggTrade|ticker|miniTicker|bookTicker|depth(5|10|20)|kline_([0-9]{1,2}[smhdwM])(?:@([+-][0-9]{2}:[0-9]{2}))?)$/;
+/** Streams of every market at once. */
+const ALL_MARKETS = { '!ticker@arr': 'allTickers', '!miniTicker@arr': 'allMiniTickers' } as const;
+/** Internal feeds, which listen for streams rather than for sockets. */
+const INTERNAL = /@(book|stats)$/;
 
 /** A stream's listeners and what feeds them; its payloads are computed once for all of them. */
 interface Feed {
@@ -32,7 +40,7 @@ interface Feed {
   ready: Promise<() => Promise<void>>;
 }
 
-/** The ticker is recomputed after trades at most this often per market. */
+/** The ticker is recomputed after trades at most this often per market; the all-market arrays are sent this often. */
 const TICKER_INTERVAL_MS = 1000;
 /** A market's book is read after its orders change at most this often (bookTicker and depth streams share the read). */
 const BOOK_INTERVAL_MS = 100;
@@ -60,11 +68,13 @@ export class LiveStreams {
 
   /** Resolves a stream name against the venue's markets (symbols compare case-insensitively); null if it names nothing. */
   async parse(name: string): Promise<StreamName | null> {
+    const venue = (await this.store.market.list()).filter((m) => m.exchange === VENUE);
+    if (Object.hasOwn(ALL_MARKETS, name) && venue[0]) return { name, market: venue[0], kind: ALL_MARKETS[name as keyof typeof ALL_MARKETS] };
     const match = STREAM.exec(name);
     if (!match) return null;
-    const market = (await this.store.market.list()).find((m) => m.exchange === VENUE && m.symbol.toLowerCase() === match[1]);
+    const market = venue.find((m) => m.symbol.toLowerCase() === match[1]);
     if (!market) return null;
-    if (match[2] === 'trade' || match[2] === 'ticker' || match[2] === 'aggTrade' || match[2] === 'bookTicker') return { name, market, kind: match[2] };
+    if (match[2] === 'trade' || match[2] === 'ticker' || match[2] === 'miniTicker' || match[2] === 'aggTrade' || match[2] === 'bookTicker') return { name, market, kind: match[2] };
     if (match[3]) return { name, market, kind: 'depth', levels: Number(match[3]) };
     const interval = match[4]!;
     const offset = match[5] === undefined ? 0 : timeZoneOffset(match[5]);
@@ -168,16 +178,41 @@ export class LiveStreams {
         broadcast({ u: b.lastUpdateId, s: symbol, b: bid?.[0] ?? b8(null), B: bid?.[1] ?? b8(null), a: ask?.[0] ?? b8(null), A: ask?.[1] ?? b8(null) });
       });
     }
-    // Ticker: recomputed after trades, at most once a second for every listener together.
-    return this.throttled(CHANNELS.trades(symbol), TICKER_INTERVAL_MS, async () => {
-      const [t, depth] = await Promise.all([this.store.market.ticker(stream.market), this.store.market.depth(stream.market, 1)]);
-      const b = ticker24hObject(t, depth);
-      broadcast({
-        e: '24hrTicker', E: Date.now(), s: symbol, p: b.priceChange, P: b.priceChangePercent, w: b.weightedAvgPrice, x: b.prevClosePrice,
-        c: b.lastPrice, Q: b.lastQty, b: b.bidPrice, B: b.bidQty, a: b.askPrice, A: b.askQty, o: b.openPrice, h: b.highPrice, l: b.lowPrice,
-        v: b.volume, q: b.quoteVolume, O: b.openTime, C: b.closeTime, F: b.firstId, L: b.lastId, n: b.count,
+    if (stream.kind === 'stats') {
+      // The market's 24-hour statistics, recomputed after trades at most once a second: one
+      // computation for its ticker and miniTicker streams, the all-market arrays and their listeners.
+      return this.throttled(CHANNELS.trades(symbol), TICKER_INTERVAL_MS, async () => {
+        const [t, depth] = await Promise.all([this.store.market.ticker(stream.market), this.store.market.depth(stream.market, 1)]);
+        broadcast(tickerEvent(ticker24hObject(t, depth)));
       });
-    });
+    }
+    if (stream.kind === 'ticker' || stream.kind === 'miniTicker') {
+      return this.subscribe(this.statsOf(stream.market), (json) => broadcast(stream.kind === 'ticker' ? JSON.parse(json) : miniTickerEvent(JSON.parse(json))));
+    }
+    // Every market's tickers: those that changed, as one array at most once a second.
+    const changed = new Map<string, object>();
+    const stops = await Promise.all(
+      (await this.store.market.list())
+        .filter((m) => m.exchange === VENUE)
+        .map((m) => this.subscribe(this.statsOf(m), (json) => {
+          const event = JSON.parse(json) as TickerEvent;
+          changed.set(event.s, stream.kind === 'allTickers' ? event : miniTickerEvent(event));
+        })),
+    );
+    const timer = setInterval(() => {
+      if (changed.size === 0) return;
+      broadcast([...changed.values()]);
+      changed.clear();
+    }, TICKER_INTERVAL_MS);
+    return async () => {
+      clearInterval(timer);
+      for (const stop of stops) await stop();
+    };
+  }
+
+  /** A market's internal statistics feed. */
+  private statsOf(market: Market): StreamName {
+    return { name: `${market.symbol.toLowerCase()}@stats`, market, kind: 'stats' };
   }
 
   /**
@@ -231,7 +266,7 @@ export class LiveStreams {
   get listeners(): number {
     let n = 0;
     // A market's internal book feed listens for its streams, not for sockets.
-    for (const [name, f] of this.feeds) if (!name.endsWith('@book')) n += f.listeners.size;
+    for (const [name, f] of this.feeds) if (!INTERNAL.test(name)) n += f.listeners.size;
     return n;
   }
 
@@ -254,6 +289,20 @@ function parseList<T>(message: string): T[] {
     return [];
   }
 }
+
+type TickerEvent = ReturnType<typeof tickerEvent>;
+
+/** Binance's 24hrTicker event. */
+function tickerEvent(b: ReturnType<typeof ticker24hObject>) {
+  return {
+    e: '24hrTicker', E: Date.now(), s: b.symbol, p: b.priceChange, P: b.priceChangePercent, w: b.weightedAvgPrice, x: b.prevClosePrice,
+    c: b.lastPrice, Q: b.lastQty, b: b.bidPrice, B: b.bidQty, a: b.askPrice, A: b.askQty, o: b.openPrice, h: b.highPrice, l: b.lowPrice,
+    v: b.volume, q: b.quoteVolume, O: b.openTime, C: b.closeTime, F: b.firstId, L: b.lastId, n: b.count,
+  };
+}
+
+/** Binance's 24hrMiniTicker event: the ticker's close, open, high, low and volumes. */
+const miniTickerEvent = (t: TickerEvent) => ({ e: '24hrMiniTicker', E: t.E, s: t.s, c: t.c, o: t.o, h: t.h, l: t.l, v: t.v, q: t.q });
 
 function klineEvent(symbol: string, interval: KlineInterval, k: Kline, ids: { first: number; last: number } | null) {
   return {

@@ -378,15 +378,25 @@ export class MarketRepository {
    * from the 1m candles, the partial minutes at both ends from the raw trades.
    */
   async ticker(market: Market, now = Date.now()): Promise<Ticker24h> {
+    return this.statistics(market, now - DAY_MS, now);
+  }
+
+  /**
+   * The same statistics over any window [windowStart, now] (Binance's rolling-window ticker and
+   * its trading-day ticker), exact at both edges.
+   */
+  async statistics(market: Market, windowStart: number, now: number): Promise<Ticker24h> {
+    if (windowStart > now) throw new InvalidArgumentError('startTime', 'must not be after the end of the window');
     // The window moves with every millisecond: only its whole minutes are cached.
-    const windowStart = now - DAY_MS;
     type Part = { part: string; count: string; volume: string | null; quote: string | null; low: string | null; high: string | null; open: string | null; close: string | null };
     let parts: Part[];
     type Edges = { first_seq: string | null; last_seq: string | null; last_qty: string | null; prev_close: string | null };
     let edgeRows: Edges[];
     if (market.exchange === VENUE) {
-      const headEnd = Math.ceil(windowStart / MINUTE_MS) * MINUTE_MS;
-      const tailStart = Math.floor(now / MINUTE_MS) * MINUTE_MS;
+      let headEnd = Math.ceil(windowStart / MINUTE_MS) * MINUTE_MS;
+      let tailStart = Math.floor(now / MINUTE_MS) * MINUTE_MS;
+      // A window inside one minute is read from the trades alone.
+      if (headEnd > tailStart) headEnd = tailStart = windowStart;
       const raw = (part: string, from: string, to: string, toOp: string) =>
         `SELECT '${part}' AS part, count(*)::text AS count, sum(quantity)::text AS volume, sum(quote_quantity)::text AS quote,
                 min(price)::text AS low, max(price)::text AS high,

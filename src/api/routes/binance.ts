@@ -3,9 +3,10 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
-import { aggTradeObject, b8, binance, exchangeInfo, oneOrMany, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
+import { aggTradeObject, b8, binance, exchangeInfo, oneOrMany, rollingTickerObject, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
 import { LIMITS, type Market } from '../../store/market.ts';
 import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange, timeZoneParam, tradeIdParam } from '../params.ts';
+import { bucketOpen } from '../../store/intervals.ts';
 
 const tags = ['Binance-compatible market data'];
 
@@ -105,6 +106,49 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     return q.symbol ? one(markets[0]!) : Promise.all(markets.map(one));
   });
 
+  // The rolling-window and trading-day tickers name their markets: symbol or symbols is required.
+  const someMarkets = (q: { symbol?: string; symbols?: string }) => {
+    if (!q.symbol && !q.symbols) throw new ApiError(400, 'missing_parameter', 'symbol: is required (or symbols)', 'symbol');
+    return named(q);
+  };
+  const statisticsOf = async (q: { symbol?: string; type?: 'FULL' | 'MINI' }, markets: Market[], window: (m: Market) => [number, number]) => {
+    const one = async (m: Market) => {
+      const t = rollingTickerObject(await store.market.statistics(m, ...window(m)));
+      return q.type === 'MINI' ? miniTickerObject(t) : t;
+    };
+    return q.symbol ? one(markets[0]!) : Promise.all(markets.map(one));
+  };
+  const typeParam = z.enum(['FULL', 'MINI']).optional();
+  const statisticsResponse = { 200: z.union([oneOrMany(binance.rollingTicker), oneOrMany(binance.miniTicker)]) };
+
+  r.get('/api/v3/ticker', {
+    schema: {
+      tags,
+      summary: 'Statistics over a rolling window (windowSize 1m–59m, 1h–23h, 1d–7d; default 1d) of one symbol or several (symbols)',
+      querystring: many.extend({ windowSize: z.string().max(3).refine((w) => windowMs(w) !== null, 'must be 1m to 59m, 1h to 23h, or 1d to 7d').optional(), type: typeParam }),
+      response: statisticsResponse,
+    },
+  }, async (request) => {
+    const q = request.query;
+    const size = windowMs(q.windowSize ?? '1d')!;
+    const now = Date.now();
+    return statisticsOf(q, await someMarkets(q), () => [now - size, now]);
+  });
+
+  r.get('/api/v3/ticker/tradingDay', {
+    schema: {
+      tags,
+      summary: 'Statistics of the current trading day (00:00 to 23:59:59.999 in timeZone, default UTC) of one symbol or several (symbols)',
+      querystring: many.extend({ timeZone: timeZoneParam, type: typeParam }),
+      response: statisticsResponse,
+    },
+  }, async (request) => {
+    const q = request.query;
+    const offset = q.timeZone ?? 0;
+    const dayStart = bucketOpen('1d', Date.now(), offset);
+    return statisticsOf(q, await someMarkets(q), () => [dayStart, dayStart + 86_400_000 - 1]);
+  });
+
   r.get('/api/v3/ticker/price', {
     schema: { tags, summary: 'Latest price of one symbol, of several (symbols), or of all', querystring: many, response: { 200: oneOrMany(binance.price) } },
   }, async (request) => {
@@ -147,6 +191,16 @@ function window(ms: number): { interval: 'SECOND' | 'MINUTE' | 'DAY'; intervalNu
   if (ms % 86_400_000 === 0) return { interval: 'DAY', intervalNum: ms / 86_400_000 };
   if (ms % 60_000 === 0) return { interval: 'MINUTE', intervalNum: ms / 60_000 };
   return { interval: 'SECOND', intervalNum: Math.max(1, Math.round(ms / 1000)) };
+}
+
+/** Binance's windowSize: 1m to 59m, 1h to 23h, 1d to 7d. */
+const WINDOW_SIZE = /^([1-9][0-9]?)([mhd])$/;
+function windowMs(value: string): number | null {
+  const match = WINDOW_SIZE.exec(value);
+  if (!match) return null;
+  const n = Number(match[1]);
+  const [max, unit] = match[2] === 'm' ? [59, 60_000] : match[2] === 'h' ? [23, 3_600_000] : [7, 86_400_000];
+  return n <= max ? n * unit : null;
 }
 
 /** Binance's symbols parameter: a JSON array of symbols. */

@@ -40,12 +40,26 @@ function closeSocket(socket: WebSocket, code: number, reason: string, stats: { c
  * (1008 above it), and a client that does not read what it is sent is disconnected (1008) once
  * MAX_BUFFERED_BYTES wait for it.
  */
-export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLimit: number): void {
+export function streamRoutes(app: FastifyInstance, live: LiveStreams, { connectLimit, pingMs }: { connectLimit: number; pingMs: number }): void {
   const wsStats = live.sockets;
   const connect = (socket: WebSocket, combined: boolean, initial: string[]) => {
     const active = new Map<string, () => Promise<void>>();
     let closed = false;
     wsStats.connections += 1;
+    // A ping every pingMs, as Binance's servers send; a connection that leaves three unanswered is gone.
+    let unanswered = 0;
+    socket.on('pong', () => {
+      unanswered = 0;
+    });
+    const pinger = setInterval(() => {
+      if (unanswered >= 3) return closeSocket(socket, 1001, 'no pong in answer to 3 pings', wsStats);
+      unanswered += 1;
+      try {
+        socket.ping();
+      } catch {
+        closeSocket(socket, 1011, 'could not ping', wsStats);
+      }
+    }, pingMs);
     // Stream events and replies alike count against the unread output: a client that never reads is closed.
     const send = (text: string) => {
       try {
@@ -68,7 +82,7 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
         if (active.has(name)) continue;
         if (active.size >= MAX_STREAMS_PER_CONNECTION) return `at most ${MAX_STREAMS_PER_CONNECTION} streams per connection`;
         const stream = await live.parse(name);
-        if (!stream) return `unknown stream ${JSON.stringify(name.slice(0, 60))}: expected <symbol>@trade, @aggTrade, @kline_<interval>, @ticker, @bookTicker or @depth5|10|20 for a market of this venue`;
+        if (!stream) return `unknown stream ${JSON.stringify(name.slice(0, 60))}: expected <symbol>@trade, @aggTrade, @kline_<interval>, @ticker, @miniTicker, @bookTicker or @depth5|10|20 for a market of this venue, !ticker@arr or !miniTicker@arr`;
         const stop = await live.subscribe(stream, listener(name));
         // The socket may have closed while the subscription was made.
         if (closed) await stop();
@@ -95,6 +109,7 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
       chain = chain.then(task).catch((error) => closeSocket(socket, 1011, failed(error), wsStats));
     };
     socket.on('close', () => {
+      clearInterval(pinger);
       closed = true;
       wsStats.connections -= 1;
       void unsubscribe([...active.keys()]).catch(() => {});
@@ -163,8 +178,9 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, connectLim
 }
 
 const STREAM_DESCRIPTION =
-  'A WebSocket endpoint: GET with Upgrade: websocket, answered 101 Switching Protocols. Streams: <symbol>@trade, @aggTrade, @kline_<interval>, ' +
-  '@ticker, @bookTicker, @depth5, @depth10, @depth20 (the symbol in lower case). Frames of at most TRADESTORE_WS_MAX_FRAME_BYTES (closed with 1009 above), at most 10 frames a ' +
+  'A WebSocket endpoint: GET with Upgrade: websocket, answered 101 Switching Protocols. Streams: <symbol>@trade, @aggTrade, @kline_<interval> ' +
+  '(and @kline_<interval>@+08:00 in a time zone), @ticker, @miniTicker, @bookTicker, @depth5, @depth10, @depth20 (the symbol in lower case), !ticker@arr, ' +
+  '!miniTicker@arr. The server pings every TRADESTORE_WS_PING_MS and closes a connection that leaves 3 pings unanswered. Frames of at most TRADESTORE_WS_MAX_FRAME_BYTES (closed with 1009 above), at most 10 frames a ' +
   'second (1008 above); a client that does not read what it is sent is closed (1008). Connections per client: TRADESTORE_WS_CONNECT_LIMIT per 5 minutes (429).';
 const streamOperation = (summary: string, parameters: object[]) => ({
   get: {
