@@ -231,7 +231,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       }
       const native = await get('/v1/markets/TATA_INR/klines?interval=1d&timeZone=-3:30');
       assert.ok(native.body.klines.every((k: { openTime: number }) => (k.openTime - 3.5 * 60 * MINUTE) % (24 * 60 * MINUTE) === 0));
-      for (const zone of ['15', '-13', '1:60', 'UTC', 'Europe/Paris']) {
+      for (const zone of ['15', '-13', '1:60', '0:01', '5:50', 'UTC', 'Europe/Paris']) {
         assert.equal((await get(`/api/v3/klines?symbol=TATA_INR&interval=1h&timeZone=${zone}`)).body.code, -1130, zone);
         assert.equal((await get(`/v1/markets/TATA_INR/klines?interval=1h&timeZone=${zone}`)).body.error.parameter, 'timeZone', zone);
       }
@@ -367,6 +367,9 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
       assert.equal(kline.k.L, trade.t);
       assert.ok(kline.k.f !== -1 && kline.k.f <= kline.k.L);
       const second = await waitFor('1s kline frame', async () => frames.find((f) => f.e === 'kline' && f.k.i === '1s'), 5000);
+      // With no trade after it, the second's kline is sent final (x) at its close time.
+      const final = await waitFor('final 1s kline', async () => frames.find((f) => f.e === 'kline' && f.k.i === '1s' && f.k.t === second.k.t && f.k.x === true), 5000);
+      assert.equal(final.k.L, trade.t);
       assert.deepEqual([second.k.t, second.k.T, second.k.f, second.k.L, second.k.n, norm(second.k.c)], [Math.floor(sentAt / 1000) * 1000, Math.floor(sentAt / 1000) * 1000 + 999, trade.t, trade.t, 1, '133.25']);
       const zoned = await waitFor('1h kline in +05:45', async () => frames.find((f) => f.e === 'kline' && f.k.i === '1h'), 5000);
       assert.equal((zoned.k.t + 45 * MINUTE) % (60 * MINUTE), 0);
@@ -598,7 +601,7 @@ describe('WebSocket pings', () => {
       answering.on('ping', () => (pings += 1));
       const closed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
       await Promise.all([answering, silent].map((s) => new Promise((resolve, reject) => s.once('open', resolve).once('error', reject))));
-      assert.equal(await closed, 1001, 'the silent client is closed');
+      assert.equal(await closed, 1006, 'the silent client is cut off (it would not answer a close handshake either)');
       await waitFor('pings', async () => pings >= 5, 5000);
       assert.equal(answering.readyState, WebSocket.OPEN, 'the client that answers stays');
       answering.close();

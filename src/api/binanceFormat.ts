@@ -51,6 +51,11 @@ export const exchangeInfo = z.object({
 });
 /** One object for `symbol`, an array for `symbols` or none. */
 export const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item)]);
+/**
+ * A full answer, or with type=MINI the mini one. The mini schema is strict: a full answer that
+ * does not fit its own schema is a 500, never quietly cut down to the mini fields.
+ */
+export const fullOrMini = <T extends z.ZodObject>(full: T) => z.union([oneOrMany(full), oneOrMany(z.strictObject(binance.miniTicker.shape))]);
 type Of<K extends keyof typeof binance> = z.output<(typeof binance)[K]>;
 
 /**

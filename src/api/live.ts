@@ -59,7 +59,7 @@ const KLINE_INTERVAL_MS = 250;
 export class LiveStreams {
   private readonly feeds = new Map<string, Feed>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  /** Payloads that needed a database read (tickers, derived klines, books), for the fan-out tests. */
+  /** Payloads that a message made need a database read (tickers, klines, books), for the fan-out tests. */
   computations = 0;
   /** What the WebSocket endpoints count (routes/streams.ts), read when /metrics is scraped. */
   readonly sockets = { connections: 0, received: 0, sent: 0, closedByServer: 0 };
@@ -148,14 +148,17 @@ export class LiveStreams {
       const interval = stream.interval!;
       const timeZoneOffset = stream.offset ?? 0;
       const source = klineSource(interval, timeZoneOffset);
+      // A kline that closes with no trade after it is sent final at its close time.
       let since: number | undefined;
-      return this.throttled(source === 'trades' ? CHANNELS.trades(symbol) : CHANNELS.candles(symbol, source), KLINE_INTERVAL_MS, async () => {
+      return this.throttled(source === 'trades' ? CHANNELS.trades(symbol) : CHANNELS.candles(symbol, source), KLINE_INTERVAL_MS, async (wakeAt) => {
         const klines = await this.store.market.klines(stream.market, since === undefined ? { interval, limit: 1, timeZoneOffset } : { interval, startTime: since, timeZoneOffset });
         for (const k of klines) {
           const ids = await this.store.market.tradeIdRange(stream.market, k.openTime, k.closeTime);
           broadcast(klineEvent(symbol, interval, k, ids));
           since = k.openTime;
         }
+        const last = klines.at(-1);
+        if (last && Date.now() <= last.closeTime) wakeAt(last.closeTime + 1);
       });
     }
     if (stream.kind === 'book') {
@@ -191,7 +194,7 @@ export class LiveStreams {
     }
     // Every market's tickers: those that changed, as one array at most once a second.
     const changed = new Map<string, object>();
-    const stops = await Promise.all(
+    const subscribed = await Promise.allSettled(
       (await this.store.market.list())
         .filter((m) => m.exchange === VENUE)
         .map((m) => this.subscribe(this.statsOf(m), (json) => {
@@ -199,6 +202,16 @@ export class LiveStreams {
           changed.set(event.s, stream.kind === 'allTickers' ? event : miniTickerEvent(event));
         })),
     );
+    const stops = subscribed.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const stopAll = async () => {
+      await Promise.allSettled(stops.map((stop) => stop()));
+    };
+    // One market that cannot be subscribed fails the stream, and leaves none of the others behind.
+    const failed = subscribed.find((s) => s.status === 'rejected');
+    if (failed) {
+      await stopAll();
+      throw failed.reason;
+    }
     const timer = setInterval(() => {
       if (changed.size === 0) return;
       broadcast([...changed.values()]);
@@ -206,7 +219,7 @@ export class LiveStreams {
     }, TICKER_INTERVAL_MS);
     return async () => {
       clearInterval(timer);
-      for (const stop of stops) await stop();
+      await stopAll();
     };
   }
 
@@ -218,17 +231,36 @@ export class LiveStreams {
   /**
    * Runs `compute` after messages on `channel`, at most once per `intervalMs` (a message in between
    * schedules one run at the interval's end): a payload that needs a database read is computed
-   * once for all listeners, however many commits and sockets there are.
+   * once for all listeners, however many commits and sockets there are. `compute` may ask for one
+   * more run at a time of its choosing (`wakeAt`, epoch ms; a later request replaces it).
    */
-  private async throttled(channel: string, intervalMs: number, compute: () => Promise<void>): Promise<() => Promise<void>> {
+  private async throttled(channel: string, intervalMs: number, compute: (wakeAt: (at: number) => void) => Promise<void>): Promise<() => Promise<void>> {
     let pending: NodeJS.Timeout | null = null;
+    let wake: NodeJS.Timeout | null = null;
+    // Once stopped, a computation still under way schedules nothing more.
+    let stopped = false;
+    const wakeAt = (at: number) => {
+      if (stopped) return;
+      if (wake) {
+        clearTimeout(wake);
+        this.timers.delete(wake);
+      }
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        wake = null;
+        schedule(true);
+      }, Math.max(0, at - Date.now()));
+      wake = timer;
+      this.timers.add(timer);
+    };
     let last = 0;
     // One computation at a time: while the database is slow, messages meanwhile ask for one more
     // run after it, never for a pile of reads (which could also reach listeners out of order).
     let running = false;
     let again = false;
-    const schedule = () => {
-      if (pending) return;
+    /** `timed`: asked for by `wakeAt`, not by a message (not counted in `computations`). */
+    const schedule = (timed = false) => {
+      if (pending || stopped) return;
       if (running) {
         again = true;
         return;
@@ -238,8 +270,8 @@ export class LiveStreams {
         pending = null;
         last = Date.now();
         running = true;
-        this.computations += 1;
-        void compute()
+        if (!timed) this.computations += 1;
+        void compute(wakeAt)
           .catch(() => {})
           .finally(() => {
             running = false;
@@ -252,12 +284,15 @@ export class LiveStreams {
       pending = timer;
       this.timers.add(timer);
     };
-    const stop = await this.store.bus.subscribe(channel, schedule);
+    const stop = await this.store.bus.subscribe(channel, () => schedule());
     return async () => {
-      if (pending) {
-        clearTimeout(pending);
-        this.timers.delete(pending);
+      stopped = true;
+      for (const timer of [pending, wake]) {
+        if (!timer) continue;
+        clearTimeout(timer);
+        this.timers.delete(timer);
       }
+      pending = wake = null;
       await stop();
     };
   }

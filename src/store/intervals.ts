@@ -42,7 +42,11 @@ export function klineInterval(value: string, parameter = 'interval'): KlineInter
 export const isStored = (interval: KlineInterval): interval is CandleInterval & KlineInterval =>
   Object.hasOwn(CANDLE_INTERVALS, interval) && KLINE_INTERVALS[interval].source === interval;
 
-/** Binance's timeZone: hours, or hours and minutes, from -12:00 to +14:00 ("8", "-1:00", "+05:45"). */
+/**
+ * Binance's timeZone: hours, or hours and minutes, from -12:00 to +14:00 ("8", "-1:00", "+05:45").
+ * Minutes are 00, 15, 30 or 45, as in every time zone in use: buckets then always come from 15m
+ * candles or coarser.
+ */
 const TIME_ZONE = /^([+-]?)(\d{1,2})(?::(\d{2}))?$/;
 
 /** The offset from UTC, in milliseconds, that a timeZone parameter names; null when it names none. */
@@ -51,7 +55,7 @@ export function timeZoneOffset(value: string): number | null {
   const match = TIME_ZONE.exec(value.trim());
   if (!match) return null;
   const [hours, minutes] = [Number(match[2]), Number(match[3] ?? 0)];
-  if (minutes > 59) return null;
+  if (minutes % 15 !== 0 || minutes > 45) return null;
   const offset = (match[1] === '-' ? -1 : 1) * (hours * HOUR + minutes * MINUTE);
   return offset < -12 * HOUR || offset > 14 * HOUR ? null : offset;
 }
@@ -60,8 +64,8 @@ export function timeZoneOffset(value: string): number | null {
  * Where the candles of `interval` in a time zone `offset` ms from UTC come from: the stored
  * interval itself when its buckets are the same there, else the coarsest stored interval whose
  * buckets tile both the interval (a day, for weeks and months) and the offset. Every offset is a
- * whole number of minutes, so 1m candles always qualify; real time zones (multiples of 15
- * minutes) get 15m candles or coarser.
+ * whole number of minutes, so 1m candles always qualify; the offsets timeZoneOffset accepts
+ * (multiples of 15 minutes) get 15m candles or coarser.
  */
 export function klineSource(interval: KlineInterval, offset = 0): CandleInterval | 'trades' {
   const preferred = KLINE_INTERVALS[interval].source;

@@ -5,7 +5,7 @@ import { CACHE_GROUPS, VENUE, type Cache } from '../cache/cache.ts';
 import { EXCHANGE_TRADE_ID_SQL, PUBLIC_TRADE_ID, PUBLIC_TRADE_ID_SQL } from './tradeIds.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 import { bucketOpen, isStored, klineSource, KLINE_INTERVALS, nextOpen, type KlineInterval } from './intervals.ts';
-import { mergeKlines, type Kline } from './klines.ts';
+import type { Kline } from './klines.ts';
 
 export type { Kline } from './klines.ts';
 
@@ -106,11 +106,11 @@ interface CandleRow {
   taker_buy_quote_volume: string | null;
 }
 
-const toKline = (r: CandleRow, interval: KlineInterval): Kline => {
+const toKline = (r: CandleRow, interval: KlineInterval, offset = 0): Kline => {
   const openTime = r.open_time.getTime();
   return {
     openTime,
-    closeTime: nextOpen(interval, openTime) - 1,
+    closeTime: nextOpen(interval, openTime, offset) - 1,
     open: r.open,
     high: r.high,
     low: r.low,
@@ -122,6 +122,23 @@ const toKline = (r: CandleRow, interval: KlineInterval): Kline => {
     takerBuyQuoteVolume: r.taker_buy_quote_volume ?? '0',
   };
 };
+
+/**
+ * SQL for the open time of the bucket of `interval` that holds `column`, aligned in the time zone
+ * `offset` ms from UTC: as `bucketOpen` (intervals.ts) computes it, fixed buckets from the epoch,
+ * weeks from Monday, months from the 1st. `offset` is an integer number of milliseconds.
+ */
+function bucketSql(interval: KlineInterval, offset: number, column: string): string {
+  const shift = `interval '${Math.trunc(offset)} milliseconds'`;
+  const local = `(${column} + ${shift})`;
+  const bucket =
+    interval === '1M'
+      ? `(date_trunc('month', ${local} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`
+      : interval === '1w'
+        ? `date_bin('7 days', ${local}, TIMESTAMPTZ '1970-01-05 00:00:00+00')`
+        : `date_bin('${KLINE_INTERVALS[interval].ms} milliseconds', ${local}, TIMESTAMPTZ '1970-01-01 00:00:00+00')`;
+  return `(${bucket} - ${shift})`;
+}
 
 /** Ratio as Binance prints it: 3 decimals for percentages, 8 for prices. */
 const ratio = (a: string, b: string, times = 1, dp = 8) => (new Big(b).eq(0) ? null : new Big(a).times(times).div(b).toFixed(dp));
@@ -229,13 +246,12 @@ export class MarketRepository {
       if (direct.length || interval === '1m') return direct;
     }
     if (source === 'trades') return this.secondKlines(market, firstOpen, lastClose, limit, end);
-    // Derived: each bucket merged from whole source candles. Each bucket holds at most `ratio`
-    // source candles, so `limit * ratio` of them always cover `limit` buckets, and only a bucket
-    // beyond the first `limit` can be cut.
+    // Derived: each bucket merged, in the database, from whole source candles. Each bucket holds
+    // at most `ratio` source candles, so `limit * ratio` of them always cover `limit` buckets, and
+    // only a bucket beyond the first `limit` can be cut.
     const from = market.exchange === VENUE ? source : '1m';
     const ratio = Math.ceil((interval === '1M' ? 31 * DAY_MS : KLINE_INTERVALS[interval].ms) / CANDLE_INTERVALS[from].ms);
-    const rows = await this.storedKlines(market, from, firstOpen, lastClose, limit * ratio, end);
-    const merged = mergeKlines(rows, interval, offset);
+    const merged = await this.storedKlines(market, from, firstOpen, lastClose, limit * ratio, end, { interval, offset });
     return end === 'oldest' ? merged.slice(0, limit) : merged.slice(-limit);
   }
 
@@ -252,7 +268,8 @@ export class MarketRepository {
     const params: unknown[] = venue ? [market.symbol] : [market.exchange, market.symbol];
     const n = params.length;
     const [lo, hi, lim] = [`$${n + 1}::timestamptz`, `$${n + 2}::timestamptz`, `$${n + 3}::int`];
-    const inRange = `(${lo} IS NULL OR ${time} >= ${lo}) AND (${hi} IS NULL OR ${time} <= ${hi})`;
+    // `to` is the last millisecond of a second: times with microseconds up to the next second are in.
+    const inRange = `(${lo} IS NULL OR ${time} >= ${lo}) AND (${hi} IS NULL OR ${time} < ${hi} + interval '1 millisecond')`;
     const edge = end === 'newest'
       ? { first: `max(${time})`, next: `${time} < s.t` }
       : { first: `min(${time})`, next: `${time} >= s.t + interval '1 second'` };
@@ -277,7 +294,13 @@ export class MarketRepository {
     return rows.map((r) => toKline(r, '1s'));
   }
 
-  /** Up to `limit` candles as stored with open time in [from, to], the oldest or the newest of them; returned ascending. */
+  /**
+   * Up to `limit` candles as stored with open time in [from, to], the oldest or the newest of
+   * them, returned ascending; with `merge`, those candles merged into buckets of `merge.interval`
+   * (aligned in the time zone `merge.offset` ms from UTC) by the database: open of the first,
+   * close of the last, extremes and sums. Every source bucket lies inside one target bucket, so
+   * this equals a recomputation from the trades.
+   */
   private async storedKlines(
     market: Market,
     interval: KlineInterval,
@@ -285,33 +308,42 @@ export class MarketRepository {
     to: number | undefined,
     limit: number,
     end: 'oldest' | 'newest',
+    merge?: { interval: KlineInterval; offset: number },
   ): Promise<Kline[]> {
-    const newestFirst = end === 'newest';
+    const direction = end === 'newest' ? 'DESC' : 'ASC';
     const range = [from === undefined ? null : new Date(from), to === undefined ? null : new Date(to)];
-    let rows: CandleRow[];
-    if (market.exchange === VENUE) {
-      const table = CANDLE_INTERVALS[interval as keyof typeof CANDLE_INTERVALS].table;
-      ({ rows } = await this.db.query<CandleRow>(
-        `SELECT open_time, open_price::text AS open, high_price::text AS high, low_price::text AS low, close_price::text AS close,
-                volume::text, quote_volume::text, trade_count, taker_buy_volume::text, taker_buy_quote_volume::text
-           FROM ${table}
-          WHERE market = $1 AND ($2::timestamptz IS NULL OR open_time >= $2) AND ($3::timestamptz IS NULL OR open_time <= $3)
-          ORDER BY open_time ${newestFirst ? 'DESC' : 'ASC'} LIMIT $4`,
-        [market.symbol, ...range, limit],
-      ));
-    } else {
-      ({ rows } = await this.db.query<CandleRow>(
-        `SELECT timestamp AS open_time, open::text, high::text, low::text, close::text, volume::text, quote_volume::text,
-                trades_count AS trade_count, taker_buy_volume::text, taker_buy_quote_volume::text
-           FROM market_data
-          WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
-            AND ($4::timestamptz IS NULL OR timestamp >= $4) AND ($5::timestamptz IS NULL OR timestamp <= $5)
-          ORDER BY timestamp ${newestFirst ? 'DESC' : 'ASC'} LIMIT $6`,
-        [market.exchange, market.symbol, interval, ...range, limit],
-      ));
-    }
-    if (newestFirst) rows.reverse();
-    return rows.map((r) => toKline(r, interval));
+    const [source, params] =
+      market.exchange === VENUE
+        ? [
+            `SELECT open_time, open_price AS open, high_price AS high, low_price AS low, close_price AS close, volume, quote_volume, trade_count,
+                    taker_buy_volume, taker_buy_quote_volume
+               FROM ${CANDLE_INTERVALS[interval as keyof typeof CANDLE_INTERVALS].table}
+              WHERE market = $1 AND ($2::timestamptz IS NULL OR open_time >= $2) AND ($3::timestamptz IS NULL OR open_time <= $3)
+              ORDER BY open_time ${direction} LIMIT $4`,
+            [market.symbol, ...range, limit],
+          ]
+        : [
+            `SELECT timestamp AS open_time, open, high, low, close, volume, quote_volume, trades_count AS trade_count, taker_buy_volume, taker_buy_quote_volume
+               FROM market_data
+              WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
+                AND ($4::timestamptz IS NULL OR timestamp >= $4) AND ($5::timestamptz IS NULL OR timestamp <= $5)
+              ORDER BY timestamp ${direction} LIMIT $6`,
+            [market.exchange, market.symbol, interval, ...range, limit],
+          ];
+    const { rows } = await this.db.query<CandleRow>(
+      merge
+        ? `SELECT ${bucketSql(merge.interval, merge.offset, 's.open_time')} AS open_time,
+                  (array_agg(s.open::text ORDER BY s.open_time))[1] AS open, max(s.high)::text AS high, min(s.low)::text AS low,
+                  (array_agg(s.close::text ORDER BY s.open_time DESC))[1] AS close, sum(s.volume)::text AS volume,
+                  sum(s.quote_volume)::text AS quote_volume, sum(s.trade_count)::int AS trade_count,
+                  sum(s.taker_buy_volume)::text AS taker_buy_volume, sum(s.taker_buy_quote_volume)::text AS taker_buy_quote_volume
+             FROM (${source}) s GROUP BY 1 ORDER BY 1`
+        : `SELECT open_time, open::text, high::text, low::text, close::text, volume::text, quote_volume::text, trade_count,
+                  taker_buy_volume::text, taker_buy_quote_volume::text
+             FROM (${source}) s ORDER BY open_time`,
+      params,
+    );
+    return rows.map((r) => (merge ? toKline(r, merge.interval, merge.offset) : toKline(r, interval)));
   }
 
   /** Recent trades, oldest first; `before`/`after` are sequence bounds for keyset paging (venue markets). */
@@ -497,13 +529,14 @@ export class MarketRepository {
     const edge = (order: 'ASC' | 'DESC') =>
       venue
         ? `(SELECT ${PUBLIC_TRADE_ID_SQL} FROM trades WHERE market = $1
-              AND executed_at = (SELECT executed_at FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at <= $3 ORDER BY executed_at ${order} LIMIT 1)
+              AND executed_at = (SELECT executed_at FROM trades WHERE market = $1 AND executed_at >= $2 AND executed_at < $3 ORDER BY executed_at ${order} LIMIT 1)
             ORDER BY sequence_number ${order} LIMIT 1)`
-        : `(SELECT ${EXCHANGE_TRADE_ID_SQL('t')} FROM market_trades t WHERE exchange = $4 AND symbol = $1 AND time >= $2 AND time <= $3
+        : `(SELECT ${EXCHANGE_TRADE_ID_SQL('t')} FROM market_trades t WHERE exchange = $4 AND symbol = $1 AND time >= $2 AND time < $3
             ORDER BY time ${order}, trade_id ${order} LIMIT 1)`;
     const { rows } = await this.db.query<{ first: string | null; last: string | null }>(
       `SELECT ${edge('ASC')}::text AS first, ${edge('DESC')}::text AS last`,
-      venue ? [market.symbol, new Date(from), new Date(to)] : [market.symbol, new Date(from), new Date(to), market.exchange],
+      // [from, to] in milliseconds, so up to (not including) the next millisecond for times with microseconds.
+      venue ? [market.symbol, new Date(from), new Date(to + 1)] : [market.symbol, new Date(from), new Date(to + 1), market.exchange],
     );
     const { first, last } = rows[0]!;
     return first === null || last === null ? null : { first: Number(first), last: Number(last) };

@@ -22,12 +22,15 @@ export function publicTradeId(id: string, fallback: string): number {
 
 /**
  * The rule for an exchange's instrument, over market_trades aliased `t`. The rank counts the
- * trades with non-integer ids of the same millisecond before this one.
+ * trades with non-integer ids of the same millisecond before this one (bounded on both sides, so
+ * one index range of one chunk). More than 1000 such trades in one millisecond would run into the
+ * next millisecond's ids.
  */
 export const EXCHANGE_TRADE_ID_SQL = (t: string) =>
   `(CASE WHEN ${t}.trade_id ~ '^[0-9]{1,15}$' THEN ${t}.trade_id::bigint
          ELSE floor(extract(epoch FROM ${t}.time) * 1000)::bigint * 1000
               + (SELECT count(*) FROM market_trades r
                   WHERE r.exchange = ${t}.exchange AND r.symbol = ${t}.symbol
-                    AND r.time >= date_trunc('milliseconds', ${t}.time) AND (r.time, r.trade_id) < (${t}.time, ${t}.trade_id)
+                    AND r.time >= date_trunc('milliseconds', ${t}.time) AND r.time < date_trunc('milliseconds', ${t}.time) + interval '1 millisecond'
+                    AND (r.time, r.trade_id) < (${t}.time, ${t}.trade_id)
                     AND r.trade_id !~ '^[0-9]{1,15}$') END)`;

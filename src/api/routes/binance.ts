@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
-import { aggTradeObject, b8, binance, exchangeInfo, oneOrMany, rollingTickerObject, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
+import { aggTradeObject, b8, binance, exchangeInfo, fullOrMini, oneOrMany, rollingTickerObject, bookTickerObject, depthObject, klineRow, miniTickerObject, symbolObject, ticker24hObject, tradeObject } from '../binanceFormat.ts';
 import { LIMITS, type Market } from '../../store/market.ts';
 import { exchangeParam, intervalParam, limitParam, millis, symbolParam, timeRange, timeZoneParam, tradeIdParam } from '../params.ts';
 import { bucketOpen } from '../../store/intervals.ts';
@@ -94,7 +94,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
   const many = z.object({ symbol: symbolParam.optional(), symbols: z.string().max(2000).optional(), exchange: exchangeParam });
 
   r.get('/api/v3/ticker/24hr', {
-    schema: { tags, summary: 'Rolling 24-hour statistics of one symbol, of several (symbols), or of all; type=MINI leaves out the book and the changes', querystring: many.extend({ type: z.enum(['FULL', 'MINI']).optional() }), response: { 200: z.union([oneOrMany(binance.ticker24h), oneOrMany(binance.miniTicker)]) } },
+    schema: { tags, summary: 'Rolling 24-hour statistics of one symbol, of several (symbols), or of all; type=MINI leaves out the book and the changes', querystring: many.extend({ type: z.enum(['FULL', 'MINI']).optional() }), response: { 200: fullOrMini(binance.ticker24h) } },
   }, async (request) => {
     const q = request.query;
     const one = async (m: Market) => {
@@ -119,7 +119,7 @@ export function binanceRoutes(app: FastifyInstance, store: Store, { rateLimit, r
     return q.symbol ? one(markets[0]!) : Promise.all(markets.map(one));
   };
   const typeParam = z.enum(['FULL', 'MINI']).optional();
-  const statisticsResponse = { 200: z.union([oneOrMany(binance.rollingTicker), oneOrMany(binance.miniTicker)]) };
+  const statisticsResponse = { 200: fullOrMini(binance.rollingTicker) };
 
   r.get('/api/v3/ticker', {
     schema: {

@@ -52,7 +52,11 @@ export function streamRoutes(app: FastifyInstance, live: LiveStreams, { connectL
       unanswered = 0;
     });
     const pinger = setInterval(() => {
-      if (unanswered >= 3) return closeSocket(socket, 1001, 'no pong in answer to 3 pings', wsStats);
+      // A peer that answers nothing would not answer a close handshake either: it is cut off.
+      if (unanswered >= 3) {
+        wsStats.closedByServer += 1;
+        return socket.terminate();
+      }
       unanswered += 1;
       try {
         socket.ping();
