@@ -10,6 +10,7 @@ import { maintenanceCommand } from './maintenance.ts';
 import { migrateCommand } from './migrate.ts';
 import { MaintenanceBusyError } from '../schema/maintenanceJobs.ts';
 import { dlqCommand } from './dlq.ts';
+import { exportCommand } from './export.ts';
 import { ingestCommand } from './ingest.ts';
 import { ShardCountError } from '../bus/types.ts';
 import { simulateCommand, startCommand } from './service.ts';
@@ -41,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const withDatabase: Record<string, (open: OpenDatabase, args: string[], out: (line: string) => void) => Promise<void>> = {
-    migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand,
+    migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand, export: exportCommand,
   };
   const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand };
   try {

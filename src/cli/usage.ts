@@ -41,6 +41,10 @@ Usage:
                                         archive, sessions); the service runs them on a schedule
   tradestore maintenance status [--json]
                                         each job, its schedule, its last run and what it did
+  tradestore export candles|trades|TABLE [--market M] [--exchange E] [--interval I] [--from T]
+                   [--to T] [--time-column C] [--format csv|jsonl] [--out FILE]
+                                        stream rows out with COPY TO (times in [from, to)), with
+                                        progress; --out FILE is written whole or not at all
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
                                         default): ingest, API, simulated engine, dashboard at /
@@ -56,7 +60,7 @@ Configuration (environment):
   TRADESTORE_REDIS_PREFIX  the deployment's namespace for every Redis key and channel (default empty)
   TRADESTORE_RATE_LIMIT, TRADESTORE_RATE_WINDOW_MS  API requests per user and endpoint per window
   TRADESTORE_AUTH_FAILURE_LIMIT, TRADESTORE_REQUEST_TIMEOUT_MS, TRADESTORE_BODY_LIMIT_BYTES,
-  TRADESTORE_WS_MAX_FRAME_BYTES, TRADESTORE_WS_CONNECT_LIMIT  limits per client
+  TRADESTORE_WS_MAX_FRAME_BYTES, TRADESTORE_WS_CONNECT_LIMIT, TRADESTORE_WS_PING_MS  limits per client
   TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_SHARDS, TRADESTORE_CONSUMER, TRADESTORE_LEASE_MS,
   TRADESTORE_BATCH_SIZE, TRADESTORE_MAX_STARTS, TRADESTORE_MAX_PAYLOAD_BYTES,
   TRADESTORE_MAX_CLOCK_SKEW_MS, TRADESTORE_STALL_MS, TRADESTORE_DEAD_LETTER_DAYS, TRADESTORE_MAINTENANCE_TICK_MS  (see README)
@@ -67,6 +71,14 @@ export function intOption(name: string, value: string | undefined): number | und
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer (got ${JSON.stringify(value)})`);
   return Number(value);
+}
+
+/** Parses a time option: an ISO 8601 date or time, or epoch milliseconds. */
+export function dateOption(name: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = /^\d{1,15}$/.test(value) ? new Date(Number(value)) : /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : new Date(NaN);
+  if (Number.isNaN(date.getTime())) throw new UsageError(`--${name} must be an ISO 8601 date or time, or epoch milliseconds (got ${JSON.stringify(value)})`);
+  return date;
 }
 
 /** Commands that have a part of their own in the usage. */

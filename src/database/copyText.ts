@@ -8,6 +8,15 @@ export function quoteIdent(name: string): string {
   return `"${name}"`;
 }
 
+/**
+ * A string as an SQL literal, for the statements that take no bind parameters (COPY): single
+ * quotes doubled (standard_conforming_strings is on in every supported server); NUL refused.
+ */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('a literal cannot contain NUL');
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
 /** `COPY "table" ("a","b") FROM STDIN` with checked identifiers. */
 export function copyStatement(table: string, columns: readonly string[], source = 'STDIN'): string {
   if (columns.length === 0) throw new Error('copyFrom needs at least one column');

@@ -53,6 +53,16 @@ class ClientQueryable implements Queryable {
     if (this.client instanceof pg.Pool) return withClient(this.client, run);
     return run(this.client as pg.PoolClient);
   }
+
+  async copyTo(query: string, options: string, write: (chunk: Uint8Array) => unknown): Promise<number> {
+    const run = async (client: pg.PoolClient) => {
+      const stream = client.query(copyStreams.to(`COPY (${query}) TO STDOUT WITH (${options})`));
+      for await (const chunk of stream as AsyncIterable<Buffer>) await write(chunk);
+      return Number(stream.rowCount ?? 0);
+    };
+    if (this.client instanceof pg.Pool) return withClient(this.client, run);
+    return run(this.client as pg.PoolClient);
+  }
 }
 
 export class PostgresDatabase extends ClientQueryable implements Database {

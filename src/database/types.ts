@@ -26,6 +26,13 @@ export interface Queryable {
    * come from the code, never from input; they are checked and quoted.
    */
   copyFrom(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number>;
+  /**
+   * Streams `COPY (query) TO STDOUT WITH (options)` to `write`, chunk by chunk, each awaited
+   * (backpressure); returns the rows copied. `query` and `options` come from the code (values
+   * quoted with `literal()`), never from input. A server streams as it reads; the embedded
+   * database produces a statement's whole output first, so callers bound it by slicing the query.
+   */
+  copyTo(query: string, options: string, write: (chunk: Uint8Array) => unknown): Promise<number>;
 }
 
 export interface Capabilities {
@@ -57,6 +64,7 @@ export function withCapabilities(q: Queryable, capabilities: Capabilities): Conn
     query: <R = Row>(sql: string, params?: readonly unknown[]) => q.query<R>(sql, params),
     exec: (sql: string) => q.exec(sql),
     copyFrom: (table, columns, rows) => q.copyFrom(table, columns, rows),
+    copyTo: (query, options, write) => q.copyTo(query, options, write),
     capabilities,
   };
 }

@@ -43,6 +43,7 @@ export function tracked(q: Queryable): Queryable {
     query: <R>(sql: string, params?: readonly unknown[]) => q.query<R>(sql, params).catch((e: unknown) => Promise.reject(mark(e))),
     exec: (sql) => q.exec(sql).catch((e) => Promise.reject(mark(e))),
     copyFrom: (table, columns, rows) => q.copyFrom(table, columns, rows).catch((e) => Promise.reject(mark(e))),
+    copyTo: (query, options, write) => q.copyTo(query, options, write).catch((e) => Promise.reject(mark(e))),
   };
 }
 
