@@ -1,3 +1,4 @@
+import { DEFAULT_THRESHOLDS, type AlertThresholds } from './ops/alerts.ts';
 import { hostname } from 'node:os';
 
 /**
@@ -42,6 +43,10 @@ export interface Config {
   };
   /** How often the service looks for due maintenance jobs (0: never; run them with `tradestore maintenance run`). */
   maintenanceTickMs: number;
+  /** Connections the server pool opens at most (a server only). */
+  poolMax: number;
+  /** The service checks the database this often (0: never) and raises alerts past these thresholds. */
+  monitor: { intervalMs: number; thresholds: AlertThresholds };
   api: {
     /** Requests per key (or per client address, without a key) and endpoint in one window. */
     rateLimit: number;
@@ -186,6 +191,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deadLetterRetentionMs: int('TRADESTORE_DEAD_LETTER_DAYS', env.TRADESTORE_DEAD_LETTER_DAYS, 30, 1, 3650) * 86_400_000,
     },
     maintenanceTickMs: int('TRADESTORE_MAINTENANCE_TICK_MS', env.TRADESTORE_MAINTENANCE_TICK_MS, 60_000, 0, 86_400_000),
+    poolMax: int('TRADESTORE_DB_POOL_MAX', env.TRADESTORE_DB_POOL_MAX, 10, 1, 1000),
+    monitor: {
+      intervalMs: int('TRADESTORE_MONITOR_INTERVAL_MS', env.TRADESTORE_MONITOR_INTERVAL_MS, 30_000, 0, 86_400_000),
+      thresholds: {
+        poolPercent: int('TRADESTORE_ALERT_POOL_PERCENT', env.TRADESTORE_ALERT_POOL_PERCENT, DEFAULT_THRESHOLDS.poolPercent, 1, 100),
+        slowQueryMs: int('TRADESTORE_ALERT_SLOW_QUERY_MS', env.TRADESTORE_ALERT_SLOW_QUERY_MS, DEFAULT_THRESHOLDS.slowQueryMs, 1, 86_400_000),
+        lockWaitMs: int('TRADESTORE_ALERT_LOCK_WAIT_MS', env.TRADESTORE_ALERT_LOCK_WAIT_MS, DEFAULT_THRESHOLDS.lockWaitMs, 1, 86_400_000),
+        diskPercent: int('TRADESTORE_ALERT_DISK_PERCENT', env.TRADESTORE_ALERT_DISK_PERCENT, DEFAULT_THRESHOLDS.diskPercent, 1, 100),
+        replicationLagMs: int('TRADESTORE_ALERT_REPLICATION_LAG_MS', env.TRADESTORE_ALERT_REPLICATION_LAG_MS, DEFAULT_THRESHOLDS.replicationLagMs, 1, 86_400_000),
+        deadLetterWindowMs: int('TRADESTORE_ALERT_DEAD_LETTER_WINDOW_MS', env.TRADESTORE_ALERT_DEAD_LETTER_WINDOW_MS, DEFAULT_THRESHOLDS.deadLetterWindowMs, 1000, 30 * 86_400_000),
+      },
+    },
     api: {
       rateLimit: int('TRADESTORE_RATE_LIMIT', env.TRADESTORE_RATE_LIMIT, 1200, 1, 10_000_000),
       rateWindowMs: int('TRADESTORE_RATE_WINDOW_MS', env.TRADESTORE_RATE_WINDOW_MS, 60_000, 100, 86_400_000),

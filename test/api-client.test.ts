@@ -68,6 +68,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
+  const largest: string = (await admin.v1.adminDatabaseList()).data.report.tables[0]!.name;
   const letters = (await admin.v1.adminDeadLettersList({ limit: 10 })).data.deadLetters;
   const reason: string = letters[0]!.reason;
   await admin.v1.adminDeadLettersFieldsDetail(letters[0]!.id, 'payload');
@@ -103,7 +104,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;

@@ -40,6 +40,11 @@ describe('configuration', () => {
         stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,
       },
       maintenanceTickMs: 60_000,
+      poolMax: 10,
+      monitor: {
+        intervalMs: 30_000,
+        thresholds: { poolPercent: 90, slowQueryMs: 1000, lockWaitMs: 100, diskPercent: 85, replicationLagMs: 60_000, deadLetterWindowMs: 900_000 },
+      },
       api: { rateLimit: 1200, rateWindowMs: 60_000, authFailureLimit: 20, requestTimeoutMs: 30_000, bodyLimitBytes: 1024 * 1024, wsMaxFrameBytes: 16 * 1024, wsConnectLimit: 300, wsPingMs: 20_000, metricsToken: null },
     });
     assert.match(config.ingest.consumer, /-\d+$/, 'host name and pid');

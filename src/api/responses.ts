@@ -4,6 +4,8 @@ import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/mark
 import type { Strategy, StrategyPerformance } from '../store/strategies.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
+import type { DatabaseReport } from '../ops/monitor.ts';
+import { ALERT_NAMES, type Alert } from '../ops/alerts.ts';
 
 /**
  * The schema of every successful answer, native and Binance's. The handlers' answers are encoded
@@ -233,6 +235,7 @@ export const busStats = exact<BusStats>()(z.object({
   listLength: z.number().int(),
   unroutable: z.number().int(),
   deadLetters: z.number().int(),
+  lastDeadLetterAt: z.number().int().nullable().describe('When the newest dead letter was written (epoch ms)'),
   streamMemoryBytes: z.number().int().nullable(),
   serverMemoryBytes: z.number().int().nullable(),
   workers: z.array(z.string()),
@@ -272,6 +275,51 @@ export const health = exact<Health>()(z.object({
   failingJobs: z.array(z.object({ job: z.string(), failures: z.number().int(), lastRunAt: time.nullable() })),
   detail: z.record(z.string(), z.string()).optional().describe('The errors behind the causes: for an API key with the admin scope only'),
 }));
+
+const count = z.number().int();
+const bytes = z.number().int().describe('Bytes');
+export const databaseReport = exact<DatabaseReport>()(z.object({
+  at: time,
+  backend: z.enum(['postgres', 'embedded']),
+  serverVersion: z.string(),
+  timescaledb: z.string().nullable(),
+  database: z.object({ name: z.string(), sizeBytes: bytes }),
+  disk: z.object({ path: z.string(), totalBytes: bytes, freeBytes: bytes, usedPercent: z.number() }).nullable().describe("The data's filesystem, where this process can read it"),
+  tables: z.array(z.object({
+    name: z.string(),
+    kind: z.enum(['table', 'hypertable']),
+    estimated: z.boolean().describe("Sizes from the catalog's page counts: another session held the table exclusively"),
+    rowsEstimate: count,
+    totalBytes: bytes,
+    dataBytes: bytes,
+    indexBytes: bytes,
+    toastBytes: bytes,
+    chunks: count.nullable(),
+    compressedChunks: count.nullable(),
+    beforeCompressionBytes: bytes.nullable(),
+    afterCompressionBytes: bytes.nullable(),
+    compressionRatio: z.number().nullable(),
+  })).describe('Largest first'),
+  connections: z.object({
+    total: count,
+    active: count,
+    idle: count,
+    idleInTransaction: count,
+    max: count,
+    pool: z.object({ size: count, idle: count, waiting: count, max: count }).nullable(),
+  }),
+  longRunning: z.array(z.object({ pid: count, state: z.string(), querySeconds: z.number().nullable(), transactionSeconds: z.number().nullable(), query: z.string() })),
+  lockWaits: z.array(z.object({ pid: count, blockedBy: z.array(count), waitingSeconds: z.number(), query: z.string() })),
+  statements: z.discriminatedUnion('available', [
+    z.object({ available: z.literal(true), slowest: z.array(z.object({ query: z.string(), calls: count, meanMs: z.number(), totalMs: z.number(), rows: count })), mostFrequent: z.array(z.object({ query: z.string(), calls: count, meanMs: z.number(), totalMs: z.number(), rows: count })) }),
+    z.object({ available: z.literal(false), hint: z.string() }),
+  ]),
+  replication: z.array(z.object({ name: z.string(), clientAddress: z.string().nullable(), state: z.string(), replayLagSeconds: z.number().nullable(), replayLagBytes: z.number().nullable() })),
+  jobs: z.array(z.object({ job: z.string(), lastRunAt: time.nullable(), lastResult: z.string().nullable(), failures: count, failing: z.boolean() })),
+  ingest: z.object({ lag: count, pending: count, deadLetters: count, lastDeadLetterAt: time.nullable(), lastCommitAt: time.nullable() }).nullable(),
+}));
+const alert = exact<Alert>()(z.object({ name: z.enum(ALERT_NAMES), message: z.string(), value: z.number(), threshold: z.number() }));
+export const checkup = z.object({ report: databaseReport, alerts: z.array(alert) });
 
 /** A body that is not JSON: its media type and what it holds. */
 export const raw = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: z.string().describe(description) } } });

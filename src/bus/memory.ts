@@ -25,6 +25,8 @@ interface Shard {
 export class MemoryBus implements Bus {
   readonly kind = 'memory' as const;
   private readonly parts: Shard[];
+  /** When the newest dead letter was written (epoch ms). */
+  private lastDeadAt: number | null = null;
   private entryStream: { id: string; payload: string }[] = [];
   private readonly list: string[] = [];
   private readonly members = new Map<string, number>();
@@ -197,6 +199,7 @@ export class MemoryBus implements Bus {
       part.deadSources.add(l.source);
       const entry = part.entries.find((e) => e.id === l.source);
       const payload = entry?.payload ?? l.payload;
+      this.lastDeadAt = Date.now();
       part.dead.push({
         id: `${l.shard}:${this.nextId()}`,
         shard: l.shard,
@@ -304,6 +307,7 @@ export class MemoryBus implements Bus {
       listLength: this.list.length,
       unroutable: 0,
       deadLetters: this.parts.reduce((n, p) => n + p.dead.length, 0),
+      lastDeadLetterAt: this.lastDeadAt,
       streamMemoryBytes: null,
       serverMemoryBytes: null,
       workers: [...this.members].filter(([, until]) => until > now).map(([w]) => w).sort(),

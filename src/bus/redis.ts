@@ -512,14 +512,17 @@ export class RedisBus implements Bus {
       memory(),
       Promise.all(
         shards.map(async (shard) => {
-          const [length, owner, offset, dead, bytes] = await Promise.all([
+          const [length, owner, offset, dead, bytes, info] = await Promise.all([
             this.cmd.xlen(this.shardStream(shard)),
             this.cmd.get(this.key(shard, ':lease')),
             this.cmd.get(this.key(shard, ':offset')),
             this.cmd.xlen(this.key(shard, ':dead')),
             this.cmd.call('MEMORY', 'USAGE', this.shardStream(shard)) as Promise<number | null>,
+            // The dead-letter stream's last generated id: when its newest letter was written.
+            (this.cmd.call('XINFO', 'STREAM', this.key(shard, ':dead')) as Promise<unknown[]>).catch(() => null),
           ]);
-          return { shard, length, owner, offset, dead, bytes: Number(bytes ?? 0) };
+          const last = info ? String(info[info.indexOf('last-generated-id') + 1] ?? '0-0') : '0-0';
+          return { shard, length, owner, offset, dead, bytes: Number(bytes ?? 0), lastDead: Number(last.split('-')[0]) || null };
         }),
       ),
     ]);
@@ -530,6 +533,7 @@ export class RedisBus implements Bus {
       listLength,
       unroutable: this.clustered ? entryStreamLength + listLength : 0,
       deadLetters: perShard.reduce((n, s) => n + s.dead, 0),
+      lastDeadLetterAt: perShard.reduce<number | null>((max, s) => (s.lastDead !== null && (max === null || s.lastDead > max) ? s.lastDead : max), null),
       streamMemoryBytes: perShard.reduce((n, s) => n + s.bytes, 0),
       serverMemoryBytes: serverMemory,
       workers: [...workers].sort(),

@@ -94,6 +94,8 @@ export interface BusStats {
    */
   unroutable: number;
   deadLetters: number;
+  /** When the newest dead letter was written (epoch ms; it may have been replayed or purged since), or null. */
+  lastDeadLetterAt: number | null;
   /** Memory the streams take in Redis, in bytes (null for the in-process bus). */
   streamMemoryBytes: number | null;
   /** Memory the Redis server uses, in bytes (null for the in-process bus). */

@@ -11,10 +11,11 @@ import { migrateCommand } from './migrate.ts';
 import { MaintenanceBusyError } from '../schema/maintenanceJobs.ts';
 import { dlqCommand } from './dlq.ts';
 import { exportCommand } from './export.ts';
+import { healthCommand } from './health.ts';
 import { ingestCommand } from './ingest.ts';
 import { ShardCountError } from '../bus/types.ts';
 import { simulateCommand, startCommand } from './service.ts';
-import { commandHelp, USAGE, USAGE_COMMANDS, UsageError } from './usage.ts';
+import { CommandExit, commandHelp, USAGE, USAGE_COMMANDS, UsageError } from './usage.ts';
 import { readFileSync } from 'node:fs';
 import type { Database } from '../database/types.ts';
 import type { OpenDatabase } from './admin.ts';
@@ -44,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   const withDatabase: Record<string, (open: OpenDatabase, args: string[], out: (line: string) => void) => Promise<void>> = {
     migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand, export: exportCommand,
   };
-  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     // `tradestore <command> [...] --help`: that command's part of the usage, nothing run.
@@ -71,6 +72,10 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof UsageError || e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`tradestore: ${e.message}\n\n${command && USAGE_COMMANDS.has(command) ? commandHelp(command) : USAGE}`);
       return 2;
+    }
+    if (e instanceof CommandExit) {
+      process.stderr.write(`tradestore: ${e.message}\n`);
+      return e.exitCode;
     }
     if (redisUnreachable(e)) {
       process.stderr.write(`tradestore: Redis at ${redisAddress()} is unreachable (${e.message}): is it running, and is REDIS_URL right?\n`);

@@ -1,3 +1,14 @@
+/** A command that ends with its own exit code and message (e.g. health with alerts active: 3). */
+export class CommandExit extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CommandExit';
+  }
+}
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -45,6 +56,10 @@ Usage:
                    [--to T] [--time-column C] [--format csv|jsonl] [--out FILE]
                                         stream rows out with COPY TO (times in [from, to)), with
                                         progress; --out FILE is written whole or not at all
+  tradestore health [--json] [--slow-query-ms N]
+                                        table sizes, sessions and pool, long-running queries, lock waits,
+                                        statements, replication, jobs, ingest, and the alerts firing;
+                                        exits 3 while an alert is active
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
                                         default): ingest, API, simulated engine, dashboard at /
@@ -63,7 +78,8 @@ Configuration (environment):
   TRADESTORE_WS_MAX_FRAME_BYTES, TRADESTORE_WS_CONNECT_LIMIT, TRADESTORE_WS_PING_MS  limits per client
   TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_SHARDS, TRADESTORE_CONSUMER, TRADESTORE_LEASE_MS,
   TRADESTORE_BATCH_SIZE, TRADESTORE_MAX_STARTS, TRADESTORE_MAX_PAYLOAD_BYTES,
-  TRADESTORE_MAX_CLOCK_SKEW_MS, TRADESTORE_STALL_MS, TRADESTORE_DEAD_LETTER_DAYS, TRADESTORE_MAINTENANCE_TICK_MS  (see README)
+  TRADESTORE_MAX_CLOCK_SKEW_MS, TRADESTORE_STALL_MS, TRADESTORE_DEAD_LETTER_DAYS, TRADESTORE_MAINTENANCE_TICK_MS,
+  TRADESTORE_DB_POOL_MAX, TRADESTORE_MONITOR_INTERVAL_MS, TRADESTORE_ALERT_*  (see README)
 `;
 
 /** Parses a non-negative integer option, naming the option when it is not one. */

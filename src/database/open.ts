@@ -4,7 +4,7 @@ import { PostgresDatabase } from './postgres.ts';
 import type { Database } from './types.ts';
 
 /** The server when DATABASE_URL is set, the embedded database otherwise. */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<Database> {
-  if (config.databaseUrl) return PostgresDatabase.open({ url: config.databaseUrl });
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolMax?: number }): Promise<Database> {
+  if (config.databaseUrl) return PostgresDatabase.open({ url: config.databaseUrl, max: config.poolMax });
   return EmbeddedDatabase.open({ dataDir: config.dataDir });
 }

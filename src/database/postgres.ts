@@ -73,6 +73,10 @@ export class PostgresDatabase extends ClientQueryable implements Database {
     super(pool);
   }
 
+  poolUsage(): { size: number; idle: number; waiting: number; max: number } {
+    return { size: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max: this.pool.options.max ?? 10 };
+  }
+
   static async open(options: PostgresOptions): Promise<PostgresDatabase> {
     const pool = new pg.Pool({
       connectionString: options.url,

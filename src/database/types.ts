@@ -74,6 +74,8 @@ export interface Database extends Queryable {
   /** Detected at connect; refreshed by `refreshCapabilities()` (after migrations install extensions). */
   readonly capabilities: Capabilities;
   refreshCapabilities(): Promise<Capabilities>;
+  /** A server's connection pool: connections open, idle, clients waiting for one, and the most it opens. */
+  poolUsage?(): { size: number; idle: number; waiting: number; max: number };
   /** Runs `fn` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**

@@ -55,7 +55,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * A TimescaleDB job keeps failing when its last run failed and so did an earlier one. Where no
  * TimescaleDB scheduler runs, the service's own maintenance runs (maintenance_runs) count.
  */
-async function failingJobs(db: Database): Promise<Health['failingJobs']> {
+export async function failingJobs(db: Database): Promise<Health['failingJobs']> {
   if (db.capabilities.timescaledb && db.capabilities.jobScheduler) {
     // TimescaleDB keeps each job's consecutive failures in its catalog; older releases only the total.
     const { rows: catalog } = await db.query<{ c: boolean }>(

@@ -17,6 +17,8 @@ import { seed } from '../schema/seed.ts';
 import { checkHealth } from './health.ts';
 import { ingestRegistry } from './metrics.ts';
 import { scheduleMaintenance, type MaintenanceScheduler } from './maintenance.ts';
+import { scheduleCheckups, type CheckupScheduler } from './monitor.ts';
+import { checkupMetrics } from '../ops/checkup.ts';
 
 export interface Service {
   db: Database;
@@ -28,6 +30,8 @@ export interface Service {
   port: number;
   /** The live streams hub (null without the API). */
   live: LiveStreams | null;
+  /** The database monitor (null with TRADESTORE_MONITOR_INTERVAL_MS=0). */
+  monitor: CheckupScheduler | null;
   /** The address it is bound to (HOST). */
   address: string;
   /** Finishes the batch in flight, acknowledges it, and closes everything. */
@@ -158,6 +162,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const port = typeof address === 'object' && address ? address.port : config.port;
     const running = worker?.start();
     const maintenance: MaintenanceScheduler | null = config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs: config.maintenanceTickMs, log }) : null;
+    const monitor: CheckupScheduler | null =
+      config.monitor.intervalMs > 0
+        ? scheduleCheckups(db, bus, { intervalMs: config.monitor.intervalMs, thresholds: config.monitor.thresholds, stream: config.bus.stream, keyPrefix: config.bus.keyPrefix, log })
+        : null;
+    if (monitor) checkupMetrics(registry, monitor.latest);
     let stopped: Promise<void> | null = null;
     return {
       db,
@@ -167,10 +176,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
       http,
       port,
       live,
+      monitor,
       address: typeof address === 'object' && address ? address.address : config.host,
       stop() {
         stopped ??= (async () => {
           await maintenance?.stop();
+          await monitor?.stop();
           await worker?.stop();
           await running;
           await live?.close();

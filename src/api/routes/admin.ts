@@ -6,13 +6,26 @@ import { requireScope } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import { limitParam } from '../params.ts';
 import * as res from '../responses.ts';
+import { checkup } from '../../ops/checkup.ts';
+import type { AlertThresholds } from '../../ops/alerts.ts';
 
 const tags = ['Administration (API key with the admin scope)'];
 const security = [{ apiKey: [] }];
 const deadId = z.string().regex(/^\d{1,5}:\d{1,20}-\d{1,20}$/, 'must be a dead letter id such as 3:1763700000123-0 (shard:id)');
 
-export function adminRoutes(app: FastifyInstance, store: Store): void {
+export function adminRoutes(app: FastifyInstance, store: Store, config: { stream: string; thresholds: AlertThresholds }): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get('/v1/admin/database', {
+    schema: {
+      tags,
+      security,
+      summary: 'The database as an operator watches it: table sizes, connections, long-running queries, lock waits, statements, replication, jobs, ingest, and the alerts firing',
+      response: { 200: res.checkup },
+    },
+  }, async (request) => {
+    requireScope(request, 'admin');
+    return checkup(store.db, { bus: store.bus, stream: config.stream, thresholds: config.thresholds });
+  });
   r.get('/v1/admin/ingest', { schema: { tags, security, summary: 'Shards and their owners, live workers, entries waiting, dead letters', response: { 200: res.busStats } } }, async (request) => {
     requireScope(request, 'admin');
     return store.bus.stats();
