@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { MemoryBus } from '../src/bus/memory.ts';
@@ -178,6 +179,18 @@ describe('the service monitor: /metrics, /v1/admin/database and seed 001\'s metr
     assert.ok(Number(await redis.get(`${names.names.keyPrefix}metrics:database:size_bytes`)) > 0);
     assert.equal(await redis.get(`${names.names.keyPrefix}metrics:alerts:slow_query`), '1');
     assert.equal(await redis.get('metrics:database:size_bytes'), null, 'under the deployment\'s prefix only');
+  });
+
+  it('ships a Grafana dashboard that parses and queries only metrics /metrics has', async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const text = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text();
+    const families = new Set(parsePrometheus(text).map((f) => f.name));
+    const queried = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/\b(tradestore|process|nodejs)_[a-z0-9_]+/g)].map((m) => m[0]))));
+    assert.ok(queried.size >= 20, `${queried.size} metrics queried`);
+    // A histogram's series are its name with _bucket, _sum and _count.
+    const missing = [...queried].filter((m) => !families.has(m) && !families.has(m.replace(/_(bucket|sum|count)$/, '')));
+    assert.deepEqual(missing, []);
+    assert.ok(dashboard.panels.every((p) => p.title && p.targets.length > 0));
   });
 
   it('answers GET /v1/admin/database to the admin scope only', async () => {
