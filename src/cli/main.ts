@@ -12,6 +12,8 @@ import { MaintenanceBusyError } from '../schema/maintenanceJobs.ts';
 import { dlqCommand } from './dlq.ts';
 import { exportCommand } from './export.ts';
 import { healthCommand } from './health.ts';
+import { backupCommand, restoreCommand } from './backup.ts';
+import { BackupError } from '../ops/backup.ts';
 import { ingestCommand } from './ingest.ts';
 import { ShardCountError } from '../bus/types.ts';
 import { simulateCommand, startCommand } from './service.ts';
@@ -45,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   const withDatabase: Record<string, (open: OpenDatabase, args: string[], out: (line: string) => void) => Promise<void>> = {
     migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand, export: exportCommand,
   };
-  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand, backup: backupCommand, restore: restoreCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     // `tradestore <command> [...] --help`: that command's part of the usage, nothing run.
@@ -82,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
       return 1;
     }
     const known =
-      e instanceof MigrationError || e instanceof ShardCountError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError || e instanceof MaintenanceBusyError;
+      e instanceof MigrationError || e instanceof ShardCountError || e instanceof UserInputError || e instanceof DirectoryLockedError || e instanceof NotFoundError || e instanceof MaintenanceBusyError || e instanceof BackupError;
     process.stderr.write(`tradestore: ${e.message}\n`);
     const cause = (e as { cause?: Error }).cause;
     if (cause instanceof DirectoryLockedError) process.stderr.write(`  ${cause.message}\n`);

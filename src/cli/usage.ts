@@ -60,6 +60,13 @@ Usage:
                                         table sizes, sessions and pool, long-running queries, lock waits,
                                         statements, replication, jobs, ingest, and the alerts firing;
                                         exits 3 while an alert is active
+  tradestore backup [--out DIR] [--tables a,b] [--keep N]
+                                        a server's pg_dump archive (one snapshot), or the embedded
+                                        data directory, with a manifest of each table's rows and
+                                        checksum; keeps the newest N (default 7)
+  tradestore restore ARCHIVE [--into DATABASE_URL|DIR] [--tables a,b] [--force]
+                                        restore into an empty database (or chosen tables), then
+                                        verify every table against the manifest
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
                                         default): ingest, API, simulated engine, dashboard at /

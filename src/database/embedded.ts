@@ -69,7 +69,7 @@ export class EmbeddedDatabase extends PGliteQueryable implements Database {
     super(pg);
   }
 
-  static async open(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  static async open(options: EmbeddedOptions & { loadDataDir?: Blob }): Promise<EmbeddedDatabase> {
     const inMemory = options.dataDir.startsWith('memory://');
     const dataDir = inMemory ? options.dataDir : resolve(options.dataDir);
     let release = () => {};
@@ -79,7 +79,8 @@ export class EmbeddedDatabase extends PGliteQueryable implements Database {
       mkdirSync(dataDir, { recursive: true });
     }
     try {
-      const pg = await PGlite.create({ dataDir, extensions: { timescaledb } });
+      // loadDataDir: a new directory filled from an archive of dumpDataDir (a restore).
+      const pg = await PGlite.create({ dataDir, extensions: { timescaledb }, ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}) });
       // The extension is built into this PGlite; installing it at open keeps capabilities true from the start.
       // LOAD first: on a reopened directory the library is otherwise loaded lazily without its
       // licensed (TSL) half, and policy functions fail with 'not supported under the current license'.
@@ -104,6 +105,11 @@ export class EmbeddedDatabase extends PGliteQueryable implements Database {
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.pg.transaction((tx) => fn(new PGliteQueryable(tx)));
+  }
+
+  /** The data directory as a gzipped tar (PGlite's own dump), taken between two statements of its one connection. */
+  async dumpDataDir(): Promise<Blob> {
+    return this.pg.dumpDataDir('gzip');
   }
 
   /** PGlite has one connection: the session is the database itself. */
