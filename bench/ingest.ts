@@ -42,7 +42,7 @@ export interface BenchTarget {
 }
 
 /** A migrated, seeded database of its own; dropped by the returned function. */
-async function scratchDatabase(adminUrl: string): Promise<{ url: string; db: PostgresDatabase; drop: () => Promise<void> }> {
+export async function scratchDatabase(adminUrl: string): Promise<{ url: string; db: PostgresDatabase; drop: () => Promise<void> }> {
   const name = `tradestore_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -71,7 +71,7 @@ const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 
 const MARKETS = ['TATA_INR', 'RELIANCE_INR', 'HDFC_INR'];
 /** The trades of the COPY reference and of the trades-only runs: the same rows. */
-function benchTrades(rows: number) {
+export function benchTrades(rows: number) {
   const start = Date.UTC(2026, 0, 1);
   return Array.from({ length: rows }, (_, i) => ({
     id: String(i), market: MARKETS[i % 3]!, price: `${100 + Math.floor((i % 1000) / 100)}.${String(i % 100).padStart(2, '0')}`, quantity: `${1 + (i % 7)}.${i % 1000}`, isBuyerMaker: i % 2 === 0,

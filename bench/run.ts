@@ -7,6 +7,7 @@ import pg from 'pg';
 import { benchCandles } from './candles.ts';
 import { benchHttp } from './http.ts';
 import { benchIngest } from './ingest.ts';
+import { benchOps } from './ops.ts';
 
 const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
 const redisUrl = process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -93,5 +94,15 @@ if (wanted('http')) {
   console.log(`\nhttp (concurrency ${http.concurrency}, ${http.requests_per_endpoint} requests each; target: klines and ticker p99 ≤ 3 × /health p99)`);
   for (const [name, p50, p99] of rows) console.log(`  ${name.padEnd(28)}  p50 ${p50.toFixed(2).padStart(7)} ms   p99 ${p99.toFixed(2).padStart(7)} ms`);
   console.log(`  klines p99 ÷ health p99: ${(http.klines_p99_ms / http.health_p99_ms).toFixed(2)}, ticker p99 ÷ health p99: ${(http.ticker_p99_ms / http.health_p99_ms).toFixed(2)}`);
+}
+if (wanted('ops')) {
+  const ops = await benchOps({ adminUrl, redisUrl, log });
+  results.ops = ops;
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  const within = (r: number) => (r <= 1.1 ? 'within 10%: met' : 'within 10%: NOT met');
+  console.log(`\nops: ${ops.rows.toLocaleString('en')} trades (archive ${ops.archive_mb} MB, export ${ops.export_mb} MB of CSV), each beside its reference in this run`);
+  console.log(`  backup (pg_dump + manifest)   ${String(ops.backup_ms).padStart(7)} ms   pg_dump -Fc    ${String(ops.pg_dump_ms).padStart(7)} ms   ×${ops.backup_vs_pg_dump}  ${within(ops.backup_vs_pg_dump)}`);
+  console.log(`  restore (with verification)   ${String(ops.restore_ms).padStart(7)} ms   pg_restore     ${String(ops.pg_restore_ms).padStart(7)} ms   ×${ops.restore_vs_pg_restore}  ${within(ops.restore_vs_pg_restore)}`);
+  console.log(`  export trades (CSV)           ${String(ops.export_ms).padStart(7)} ms   raw COPY TO    ${String(ops.copy_to_ms).padStart(7)} ms   ×${ops.export_vs_copy}  ${within(ops.export_vs_copy)}`);
 }
 console.log(`\nwrote ${resultsFile.pathname}`);

@@ -72,7 +72,9 @@ eachBackend('export', (get) => {
     const { db } = get();
     const refused = async (request: Partial<ExportRequest>, pattern: RegExp) =>
       assert.rejects(exported(db, { what: 'trades', format: 'csv', ...request } as ExportRequest), pattern);
-    await refused({ market: undefined }, /market: is required/);
+    await refused({ what: 'candles', market: undefined, interval: '1d' }, /market: is required/);
+    await refused({ market: undefined, exchange: 'NSE' }, /market: is required to export trades of an exchange/);
+    assert.equal((await exported(db, { what: 'trades', format: 'csv' })).rows, 400, 'every market\'s trades without --market');
     await refused({ what: 'candles', market: 'TATA_INR', interval: '3m' }, /interval: must be a stored interval/);
     await refused({ what: 'no_such_table' }, /no table or view no_such_table/);
     await refused({ what: 'pg_authid' }, /no table or view/);

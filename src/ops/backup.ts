@@ -66,18 +66,24 @@ export async function backupServer(url: string, options: BackupOptions): Promise
       const { rows: hyper } = await q.query<{ name: string }>(`SELECT hypertable_name AS name FROM timescaledb_information.hypertables WHERE hypertable_name = ANY($1)`, [tables]);
       if (hyper.length) throw new BackupError(`${hyper.map((h) => h.name).join(', ')}: a hypertable's rows are in its chunks, which pg_dump --table does not follow; back up the whole database`);
     }
-    const digests = [];
-    for (const table of tables) {
-      const [d] = await digestTables(q, [table]);
-      digests.push(d!);
-      options.progress?.(`backup: manifest ${table}: ${d!.rows} rows`);
-    }
     await mkdir(options.outDir, { recursive: true });
     const stamp = stampOf(snap[0]!.at);
     const archive = join(options.outDir, `tradestore-${stamp}.dump`);
     const partial = `${archive}.partial`;
     const args = ['--format=custom', `--snapshot=${snap[0]!.snapshot}`, `--file=${partial}`, '--no-owner', ...(options.tables ? tables.map((t) => `--table=public.${t}`) : []), `--dbname=${url}`];
-    await withProgress(pgDump, args, partial, options.progress);
+    // pg_dump and the manifest read the same snapshot at once: the manifest's pass costs no extra time where cores are free.
+    const dumped = withProgress(pgDump, args, partial, options.progress);
+    dumped.catch(() => {}); // awaited below; a failure meanwhile is not an unhandled rejection
+    const digests = [];
+    try {
+      for (const table of tables) {
+        const [d] = await digestTables(q, [table]);
+        digests.push(d!);
+        options.progress?.(`backup: manifest ${table}: ${d!.rows} rows`);
+      }
+    } finally {
+      await dumped;
+    }
     await client.query('COMMIT');
     const archiveBytes = (await stat(partial)).size;
     const manifest: Manifest = {

@@ -6,7 +6,7 @@ import { InvalidArgumentError, NotFoundError } from '../store/errors.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
-/** What to export: `candles` or `trades` of a market, or any table or view of the schema. */
+/** What to export: `candles` of a market, `trades` (of a market, or all), or any table or view of the schema. */
 export interface ExportRequest {
   what: string;
   market?: string;
@@ -113,8 +113,10 @@ async function sourceOf(db: Queryable, r: ExportRequest): Promise<Source> {
   const market = r.market;
   if (market !== undefined && !SYMBOL.test(market)) throw new InvalidArgumentError('market', 'must be a market symbol such as TATA_INR');
   if (r.exchange !== undefined && !/^[A-Za-z0-9_.-]{1,50}$/.test(r.exchange)) throw new InvalidArgumentError('exchange', 'must be an exchange name');
+  // The venue's trades of every market, in the order they were stored.
+  if (r.what === 'trades' && !market && !r.exchange) return { relation: 'trades', filters: [], time: 'executed_at', order: ['executed_at', 'sequence_number'] };
   if (r.what === 'candles' || r.what === 'trades') {
-    if (!market) throw new InvalidArgumentError('market', `is required to export ${r.what}`);
+    if (!market) throw new InvalidArgumentError('market', `is required to export ${r.what}${r.what === 'trades' ? ' of an exchange' : ''}`);
     if (r.exchange) {
       const found = await db.query('SELECT 1 FROM instruments WHERE exchange = $1 AND symbol = $2', [r.exchange, market]);
       if (!found.rows.length) throw new NotFoundError('market', `${r.exchange}:${market}`);
