@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import pg from 'pg';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { MemoryBus } from '../src/bus/memory.ts';
@@ -14,6 +14,7 @@ import { checkup } from '../src/ops/checkup.ts';
 import { startService, type Service } from '../src/service/service.ts';
 import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
 import { ingest, tradeMsg } from './helpers/ingest.ts';
+import { OwnPostgres, ownClusterUnavailable, postgresDir } from './helpers/pgcluster.ts';
 import { runCli } from './helpers/cli.ts';
 import { redisUnavailable, testNames } from './helpers/redis.ts';
 
@@ -204,5 +205,42 @@ describe('the service monitor: /metrics, /v1/admin/database and seed 001\'s metr
     const body = (await response.json()) as { report: { tables: { name: string }[]; ingest: { lag: number } }; alerts: unknown[] };
     assert.ok(body.report.tables.some((t) => t.name === 'trades'));
     assert.equal(body.report.ingest.lag, 0);
+  });
+});
+
+describe('the replication lag alert [a primary and a replica of the test\'s own]', { skip: ownClusterUnavailable() ?? false }, () => {
+  it('lists every replica with its lag, and fires when one replays further behind than the threshold', async () => {
+    const archive = postgresDir('tradestore-wal-');
+    const primary = await OwnPostgres.init(archive);
+    let replica: OwnPostgres | null = null;
+    try {
+      replica = await primary.replica();
+      const db = await PostgresDatabase.open({ url: primary.url, max: 2 });
+      const standby = await PostgresDatabase.open({ url: replica.url, max: 1 });
+      try {
+        for (let i = 0; i < 100 && !(await checkup(db, { thresholds: DEFAULT_THRESHOLDS, record: false })).report.replication.length; i++) await sleep(100);
+        await standby.query('SELECT pg_wal_replay_pause()');
+        await db.query('CREATE TABLE lag_probe (n int)');
+        const thresholds = { ...DEFAULT_THRESHOLDS, replicationLagMs: 500 };
+        let seen = await checkup(db, { thresholds, record: false });
+        for (let i = 0; i < 50 && !seen.alerts.some((a) => a.name === 'replication_lag'); i++) {
+          await db.query('INSERT INTO lag_probe SELECT generate_series(1, 100)');
+          await sleep(200);
+          seen = await checkup(db, { thresholds, record: false });
+        }
+        const lagging = seen.report.replication[0]!;
+        assert.ok(seen.alerts.some((a) => a.name === 'replication_lag'), JSON.stringify(seen.report.replication));
+        assert.equal(lagging.state, 'streaming');
+        assert.ok(lagging.replayLagSeconds! > 0.5 && lagging.replayLagBytes! > 0, JSON.stringify(lagging));
+        await standby.query('SELECT pg_wal_replay_resume()');
+      } finally {
+        await standby.close();
+        await db.close();
+      }
+    } finally {
+      await replica?.destroy();
+      await primary.destroy();
+      rmSync(archive, { recursive: true, force: true });
+    }
   });
 });

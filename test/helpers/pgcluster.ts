@@ -84,6 +84,18 @@ export class OwnPostgres {
     return cluster;
   }
 
+  /** A streaming replica of this cluster (pg_basebackup -R), on a free port. */
+  async replica(): Promise<OwnPostgres> {
+    const root = postgresDir('tradestore-replica-');
+    const dataDir = join(root, 'data');
+    await asPostgres('pg_basebackup', ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', '-D', dataDir, '-X', 'stream', '-R', '-c', 'fast', '--no-sync']);
+    const port = await freePort();
+    appendFileSync(join(dataDir, 'postgresql.auto.conf'), `\nport = ${port}\nunix_socket_directories = '${root}'\narchive_mode = off\nwal_receiver_status_interval = 1s\n`);
+    const replica = new OwnPostgres(dataDir, port, [root]);
+    await replica.start();
+    return replica;
+  }
+
   async start(): Promise<void> {
     const log = join(this.dataDir, '..', `server-${this.port}.log`);
     try {
