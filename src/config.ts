@@ -45,6 +45,8 @@ export interface Config {
   maintenanceTickMs: number;
   /** Connections the server pool opens at most (a server only). */
   poolMax: number;
+  /** Where backups go (tradestore backup's default --out, POST /v1/admin/backup), and how many are kept. */
+  backup: { dir: string; keep: number };
   /** The service checks the database this often (0: never) and raises alerts past these thresholds. */
   monitor: { intervalMs: number; thresholds: AlertThresholds };
   api: {
@@ -192,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     maintenanceTickMs: int('TRADESTORE_MAINTENANCE_TICK_MS', env.TRADESTORE_MAINTENANCE_TICK_MS, 60_000, 0, 86_400_000),
     poolMax: int('TRADESTORE_DB_POOL_MAX', env.TRADESTORE_DB_POOL_MAX, 10, 1, 1000),
+    backup: { dir: env.TRADESTORE_BACKUP_DIR?.trim() || './backups', keep: int('TRADESTORE_BACKUP_KEEP', env.TRADESTORE_BACKUP_KEEP, 7, 1, 10_000) },
     monitor: {
       intervalMs: int('TRADESTORE_MONITOR_INTERVAL_MS', env.TRADESTORE_MONITOR_INTERVAL_MS, 30_000, 0, 86_400_000),
       thresholds: {

@@ -179,4 +179,42 @@ describe('backup and restore [embedded, TimescaleDB]', () => {
     await assert.rejects(restoreEmbedded(archive, join(dir, 'restored')), /is not empty: restore into a new directory, or pass --force/);
     assert.ok(existsSync(join(dir, 'restored')));
   });
+
+  it('is taken by the running service (POST /v1/admin/backup) while ingest runs; the CLI points there', async () => {
+    const dataDir = join(dir, 'live');
+    const backups = join(dir, 'live-backups');
+    const service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: dataDir, TRADESTORE_BACKUP_DIR: backups, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: () => {} });
+    let archive: string;
+    try {
+      await seed(service.db);
+      await service.db.query(`INSERT INTO users (id, email) VALUES ('root', 'r@example.com')`);
+      const admin = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
+      let sending = true;
+      let sent = 0;
+      const engine = (async () => {
+        while (sending) {
+          await service.bus.add(JSON.stringify(tradeMsg('TATA_INR', `l${sent}`, '100', '1', Date.now() - 5000)));
+          sent += 1;
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 500));
+      const cli = await runCli(['backup'], { TRADESTORE_DATA_DIR: dataDir });
+      assert.equal(cli.code, 1);
+      assert.match(cli.stderr, /POST \/v1\/admin\/backup/);
+      const response = await fetch(`http://127.0.0.1:${service.port}/v1/admin/backup`, { method: 'POST', headers: { 'x-api-key': admin } });
+      const body = (await response.json()) as { archive: string; manifest: { kind: string; tables: { name: string; rows: number }[] } };
+      assert.equal(response.status, 200, JSON.stringify(body));
+      archive = body.archive;
+      await new Promise((r) => setTimeout(r, 300));
+      sending = false;
+      await engine;
+      const trades = body.manifest.tables.find((t) => t.name === 'trades')!;
+      assert.ok(trades.rows > 0 && trades.rows < sent, `a state in the middle of ingest: ${trades.rows} of ${sent}`);
+    } finally {
+      await service.stop();
+    }
+    const results = await restoreEmbedded(archive, join(dir, 'live-restored'));
+    assert.deepEqual(results.filter((r) => !r.ok), []);
+  });
 });

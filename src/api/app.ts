@@ -28,7 +28,7 @@ const UNLIMITED = /^\/(health|metrics|docs)(\/|$)|^\/$|^\/dashboard\//;
  * REST format under /api/v3, Binance market streams on /ws and /stream, OpenAPI at /docs.
  * Returns the live-stream hub, to be closed with the server.
  */
-export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api' | 'bus' | 'monitor'>, registry?: Registry): Promise<LiveStreams> {
+export async function registerApi(app: FastifyInstance, store: Store, config: Pick<Config, 'api' | 'bus' | 'monitor' | 'databaseUrl' | 'backup'>, registry?: Registry): Promise<LiveStreams> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     errorHandler(Object.assign(new Error(`no route ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404, code: 'not_found' }), request, reply));
@@ -71,7 +71,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   if (registry) instrumentApi(app, registry, store.bus.cache, live);
   marketRoutes(app, store);
   accountRoutes(app, store);
-  adminRoutes(app, store, { stream: config.bus.stream, thresholds: config.monitor.thresholds });
+  adminRoutes(app, store, { stream: config.bus.stream, thresholds: config.monitor.thresholds, databaseUrl: config.databaseUrl, backup: config.backup });
   binanceRoutes(app, store, config.api);
   streamRoutes(app, live, { connectLimit: config.api.wsConnectLimit, pingMs: config.api.wsPingMs });
   dashboardRoutes(app);

@@ -6,6 +6,7 @@ import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
 import { ALERT_NAMES, type Alert } from '../ops/alerts.ts';
+import type { Manifest } from '../ops/manifest.ts';
 
 /**
  * The schema of every successful answer, native and Binance's. The handlers' answers are encoded
@@ -320,6 +321,21 @@ export const databaseReport = exact<DatabaseReport>()(z.object({
 }));
 const alert = exact<Alert>()(z.object({ name: z.enum(ALERT_NAMES), message: z.string(), value: z.number(), threshold: z.number() }));
 export const checkup = z.object({ report: databaseReport, alerts: z.array(alert) });
+
+export const backup = z.object({
+  archive: z.string().describe('Where the archive was written, on the service\'s machine'),
+  manifest: exact<Manifest>()(z.object({
+    format: z.literal('tradestore-backup/1'),
+    kind: z.enum(['pg_dump', 'embedded']),
+    at: time,
+    archive: z.string(),
+    archiveBytes: bytes,
+    schemaVersion: count,
+    serverVersion: z.string(),
+    timescaledb: z.string().nullable(),
+    tables: z.array(z.object({ name: z.string(), rows: count, checksum: z.string() })),
+  })),
+});
 
 /** A body that is not JSON: its media type and what it holds. */
 export const raw = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: z.string().describe(description) } } });

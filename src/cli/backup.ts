@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import { EmbeddedDatabase } from '../database/embedded.ts';
-import { backupEmbedded, backupServer, readManifest, restoreEmbedded, restoreServer } from '../ops/backup.ts';
+import { backupEmbedded, BackupError, backupServer, readManifest, restoreEmbedded, restoreServer } from '../ops/backup.ts';
+import { DirectoryLockedError } from '../database/lockFile.ts';
 import type { Verification } from '../ops/manifest.ts';
 import { intOption, UsageError } from './usage.ts';
 
@@ -19,13 +20,22 @@ const tableList = (value: string | undefined) => {
 export async function backupCommand(config: Config, args: string[], out: (line: string) => void): Promise<void> {
   const { values } = parseArgs({ args, strict: true, options: { out: { type: 'string' }, tables: { type: 'string' }, keep: { type: 'string' } } });
   const tables = tableList(values.tables);
-  const keep = intOption('keep', values.keep) ?? 7;
+  const keep = intOption('keep', values.keep) ?? config.backup.keep;
   if (keep < 1) throw new UsageError('--keep must be at least 1');
-  const options = { outDir: values.out ?? './backups', tables, keep, progress: (line: string) => process.stderr.write(`${line}\n`) };
+  const options = { outDir: values.out ?? config.backup.dir, tables, keep, progress: (line: string) => process.stderr.write(`${line}\n`) };
   let result;
   if (config.databaseUrl) result = await backupServer(config.databaseUrl, options);
   else {
-    const db = await EmbeddedDatabase.open({ dataDir: config.dataDir });
+    let db: EmbeddedDatabase;
+    try {
+      db = await EmbeddedDatabase.open({ dataDir: config.dataDir });
+    } catch (error) {
+      // A running service holds the directory: it takes the backup itself, in its own process.
+      if (error instanceof DirectoryLockedError || (error as Error).cause instanceof DirectoryLockedError) {
+        throw new BackupError(`${(error as Error).message}\n  a running service holds the embedded database: ask it with POST /v1/admin/backup (an API key with the admin scope), or stop it first`);
+      }
+      throw error;
+    }
     try {
       result = await backupEmbedded(db, options);
     } finally {

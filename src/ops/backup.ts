@@ -3,9 +3,9 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import type { Queryable } from '../database/types.ts';
+import type { Database, Queryable } from '../database/types.ts';
 import { EmbeddedDatabase } from '../database/embedded.ts';
-import { backupTables, digestTables, schemaVersion, verifyAgainst, type Manifest, type Verification } from './manifest.ts';
+import { backupTables, digestTables, schemaVersion, verifyAgainst, type Manifest, type TableDigest, type Verification } from './manifest.ts';
 
 const run = promisify(execFile);
 
@@ -107,6 +107,13 @@ export async function backupServer(url: string, options: BackupOptions): Promise
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** A backup of whichever database `db` is: the embedded one's directory, or a server's pg_dump (of `databaseUrl`). */
+export async function backupDatabase(db: Database, databaseUrl: string | null, options: BackupOptions): Promise<{ archive: string; manifest: Manifest }> {
+  if (db instanceof EmbeddedDatabase) return backupEmbedded(db, options);
+  if (!databaseUrl) throw new BackupError('a server backup needs DATABASE_URL');
+  return backupServer(databaseUrl, options);
 }
 
 /** Runs a tool, reporting the size of the file it writes every second; its stderr becomes the error. */
@@ -219,20 +226,23 @@ export async function restoreServer(archive: string, url: string, options: Resto
 
 /**
  * An embedded database's backup: PGlite's dump of its data directory (a gzipped tar) and the
- * manifest, both taken by the one process that has the directory open, between two statements,
- * so they describe the same state.
+ * manifest, taken inside one transaction of its one connection: every other statement (the
+ * service's ingest included) waits until both are done, so they describe the same state. Safe
+ * while the service runs (POST /v1/admin/backup does it in the service's process).
  */
 export async function backupEmbedded(db: EmbeddedDatabase, options: BackupOptions): Promise<{ archive: string; manifest: Manifest }> {
   if (options.tables) throw new BackupError('--tables is for servers: an embedded backup is its whole data directory');
   const at = new Date();
-  const tables = await backupTables(db);
-  const digests = [];
-  for (const table of tables) {
-    const [d] = await digestTables(db, [table]);
-    digests.push(d!);
-    options.progress?.(`backup: manifest ${table}: ${d!.rows} rows`);
-  }
-  const blob = await db.dumpDataDir();
+  const digests: TableDigest[] = [];
+  const blob = await db.transaction(async (tx) => {
+    for (const table of await backupTables(tx)) {
+      const [d] = await digestTables(tx, [table]);
+      digests.push(d!);
+      options.progress?.(`backup: manifest ${table}: ${d!.rows} rows`);
+    }
+    // Committed work is in the directory's WAL; a restore replays it, as after a crash.
+    return db.dumpDataDir();
+  });
   await mkdir(options.outDir, { recursive: true });
   const archive = join(options.outDir, `tradestore-${stampOf(at)}.tar.gz`);
   const bytes = Buffer.from(await blob.arrayBuffer());

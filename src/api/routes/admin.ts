@@ -7,14 +7,36 @@ import { ApiError } from '../errors.ts';
 import { limitParam } from '../params.ts';
 import * as res from '../responses.ts';
 import { checkup } from '../../ops/checkup.ts';
+import { backupDatabase, BackupError } from '../../ops/backup.ts';
 import type { AlertThresholds } from '../../ops/alerts.ts';
 
 const tags = ['Administration (API key with the admin scope)'];
 const security = [{ apiKey: [] }];
 const deadId = z.string().regex(/^\d{1,5}:\d{1,20}-\d{1,20}$/, 'must be a dead letter id such as 3:1763700000123-0 (shard:id)');
 
-export function adminRoutes(app: FastifyInstance, store: Store, config: { stream: string; thresholds: AlertThresholds }): void {
+export function adminRoutes(
+  app: FastifyInstance,
+  store: Store,
+  config: { stream: string; thresholds: AlertThresholds; databaseUrl: string | null; backup: { dir: string; keep: number } },
+): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  r.post('/v1/admin/backup', {
+    schema: {
+      tags,
+      security,
+      summary: "A backup now, into TRADESTORE_BACKUP_DIR on the service's machine: a server's pg_dump archive, or the embedded database's directory (taken in the service's own process, while it runs), each with its manifest",
+      response: { 200: res.backup },
+    },
+  }, async (request) => {
+    requireScope(request, 'admin');
+    try {
+      return await backupDatabase(store.db, config.databaseUrl, { outDir: config.backup.dir, keep: config.backup.keep });
+    } catch (error) {
+      // A missing or old pg_dump, a failed dump: the operator's message, not an internal error.
+      if (error instanceof BackupError) throw new ApiError(503, 'backup_failed', error.message);
+      throw error;
+    }
+  });
   r.get('/v1/admin/database', {
     schema: {
       tags,
