@@ -9,6 +9,7 @@ import { EmbeddedDatabase } from '../src/database/embedded.ts';
 import { PostgresDatabase } from '../src/database/postgres.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
+import { TIME_SERIES } from '../src/schema/lifecycle.ts';
 import { backupEmbedded, backupServer, BackupError, restoreEmbedded, restoreServer } from '../src/ops/backup.ts';
 import { digestTables, backupTables } from '../src/ops/manifest.ts';
 import { startService, type Service } from '../src/service/service.ts';
@@ -125,6 +126,38 @@ describe('backup and restore [postgres+redis]', async () => {
     }
   });
 
+  it('takes time-series backups (--since): the window\'s rows of every time-series table, replaced and verified on restore', async () => {
+    const out = join(dir, 'ts');
+    const since = new Date(Date.now() - 3 * 3_600_000);
+    const made = await runCli(['backup', '--since', since.toISOString(), '--out', out, '--keep', '2'], { DATABASE_URL: source.url });
+    assert.equal(made.code, 0, made.stderr);
+    const archive = join(out, readdirSync(out).find((f) => /^tradestore-ts-\d{8}T\d{9}Z$/.test(f))!);
+    const manifest = JSON.parse(readFileSync(`${archive}.manifest.json`, 'utf8'));
+    assert.equal(manifest.kind, 'timeseries');
+    assert.ok(manifest.tables.find((t: { name: string; rows: number }) => t.name === 'trades').rows > 0);
+    assert.ok(manifest.tables.some((t: { name: string }) => t.name === 'ohlcv_1m') && !manifest.tables.some((t: { name: string }) => t.name === 'markets'), 'time series only');
+    const target = await server();
+    const db = await PostgresDatabase.open({ url: target.url, max: 2 });
+    try {
+      await migrate(db);
+      await seed(db);
+      await db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com')`);
+      const restored = await runCli(['restore', archive, '--into', target.url], {});
+      assert.equal(restored.code, 0, restored.stderr);
+      assert.match(restored.stdout, /verified trades: \d+ rows, checksum matches/);
+      const again = await runCli(['restore', archive, '--into', target.url], {});
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /already hold rows since .*: pass --force/);
+      await db.query(`DELETE FROM trades WHERE id = (SELECT min(id) FROM trades)`);
+      assert.equal((await runCli(['restore', archive, '--into', target.url, '--force'], {})).code, 0, 'the window replaced');
+    } finally {
+      await db.close();
+    }
+    for (let i = 0; i < 2; i++) assert.equal((await runCli(['backup', '--since', since.toISOString(), '--out', out, '--keep', '2'], { DATABASE_URL: source.url })).code, 0);
+    assert.equal(readdirSync(out).filter((f) => /^tradestore-ts-\d{8}T\d{9}Z$/.test(f)).length, 2, 'the newest two time-series backups');
+    assert.equal((await runCli(['backup', '--since', 'yesterday'], { DATABASE_URL: source.url })).code, 2);
+  });
+
   it('is the CLI\'s backup and restore: a verification that fails exits 1, rotation keeps the newest', async () => {
     const out = join(dir, 'cli');
     for (let i = 0; i < 3; i++) {
@@ -178,6 +211,16 @@ describe('backup and restore [embedded, TimescaleDB]', () => {
     assert.ok(results.length > 40);
     await assert.rejects(restoreEmbedded(archive, join(dir, 'restored')), /is not empty: restore into a new directory, or pass --force/);
     assert.ok(existsSync(join(dir, 'restored')));
+    // The time-series tables are the database's hypertables.
+    const restored = await EmbeddedDatabase.open({ dataDir: join(dir, 'restored') });
+    try {
+      const { rows } = await restored.query<{ name: string; column: string }>(
+        `SELECT hypertable_name AS name, column_name AS column FROM timescaledb_information.dimensions WHERE hypertable_schema = 'public' ORDER BY 1`,
+      );
+      assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.column])), Object.fromEntries(Object.entries(TIME_SERIES).sort()));
+    } finally {
+      await restored.close();
+    }
   });
 
   it('is taken by the running service (POST /v1/admin/backup) while ingest runs; the CLI points there', async () => {

@@ -41,6 +41,7 @@ describe('configuration', () => {
       },
       maintenanceTickMs: 60_000,
       poolMax: 10,
+      backup: { dir: './backups', keep: 7 },
       monitor: {
         intervalMs: 30_000,
         thresholds: { poolPercent: 90, slowQueryMs: 1000, lockWaitMs: 100, diskPercent: 85, replicationLagMs: 60_000, deadLetterWindowMs: 900_000 },

@@ -326,8 +326,9 @@ export const backup = z.object({
   archive: z.string().describe('Where the archive was written, on the service\'s machine'),
   manifest: exact<Manifest>()(z.object({
     format: z.literal('tradestore-backup/1'),
-    kind: z.enum(['pg_dump', 'embedded']),
+    kind: z.enum(['pg_dump', 'embedded', 'timeseries']),
     at: time,
+    since: time.optional(),
     archive: z.string(),
     archiveBytes: bytes,
     schemaVersion: count,

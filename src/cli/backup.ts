@@ -4,7 +4,9 @@ import { EmbeddedDatabase } from '../database/embedded.ts';
 import { backupEmbedded, BackupError, backupServer, readManifest, restoreEmbedded, restoreServer } from '../ops/backup.ts';
 import { DirectoryLockedError } from '../database/lockFile.ts';
 import type { Verification } from '../ops/manifest.ts';
-import { intOption, UsageError } from './usage.ts';
+import { dateOption, intOption, UsageError } from './usage.ts';
+import { backupTimeSeries, restoreTimeSeries } from '../ops/timeseries.ts';
+import { openDatabase } from '../database/open.ts';
 
 const list = (value: string | undefined) => (value === undefined ? undefined : value.split(',').map((t) => t.trim()).filter(Boolean));
 const tableList = (value: string | undefined) => {
@@ -18,13 +20,22 @@ const tableList = (value: string | undefined) => {
  * embedded database's data directory, with a manifest of every table's rows and checksum.
  */
 export async function backupCommand(config: Config, args: string[], out: (line: string) => void): Promise<void> {
-  const { values } = parseArgs({ args, strict: true, options: { out: { type: 'string' }, tables: { type: 'string' }, keep: { type: 'string' } } });
+  const { values } = parseArgs({ args, strict: true, options: { out: { type: 'string' }, tables: { type: 'string' }, keep: { type: 'string' }, since: { type: 'string' } } });
   const tables = tableList(values.tables);
+  const since = dateOption('since', values.since);
+  if (since && tables) throw new UsageError('--since backs up every time-series table: it does not take --tables');
   const keep = intOption('keep', values.keep) ?? config.backup.keep;
   if (keep < 1) throw new UsageError('--keep must be at least 1');
   const options = { outDir: values.out ?? config.backup.dir, tables, keep, progress: (line: string) => process.stderr.write(`${line}\n`) };
   let result;
-  if (config.databaseUrl) result = await backupServer(config.databaseUrl, options);
+  if (config.databaseUrl && since) {
+    const db = await openDatabase(config);
+    try {
+      result = await backupTimeSeries(db, { ...options, since });
+    } finally {
+      await db.close();
+    }
+  } else if (config.databaseUrl) result = await backupServer(config.databaseUrl, options);
   else {
     let db: EmbeddedDatabase;
     try {
@@ -37,7 +48,7 @@ export async function backupCommand(config: Config, args: string[], out: (line: 
       throw error;
     }
     try {
-      result = await backupEmbedded(db, options);
+      result = since ? await backupTimeSeries(db, { ...options, since }) : await backupEmbedded(db, options);
     } finally {
       await db.close();
     }
@@ -58,7 +69,16 @@ export async function restoreCommand(config: Config, args: string[], out: (line:
   const manifest = await readManifest(archive);
   const options = { tables, force: values.force, progress: (line: string) => process.stderr.write(`${line}\n`) };
   let results: Verification[];
-  if (manifest.kind === 'pg_dump') {
+  if (manifest.kind === 'timeseries') {
+    const into = values.into ?? config.databaseUrl ?? config.dataDir;
+    if (tables) throw new UsageError('a time-series backup restores every table it holds: it does not take --tables');
+    const db = /^postgres(ql)?:/.test(into) ? await openDatabase({ databaseUrl: into, dataDir: '' }) : await EmbeddedDatabase.open({ dataDir: into });
+    try {
+      results = await restoreTimeSeries(db, archive, manifest, options);
+    } finally {
+      await db.close();
+    }
+  } else if (manifest.kind === 'pg_dump') {
     const into = values.into ?? config.databaseUrl;
     if (!into || !/^postgres(ql)?:/.test(into)) throw new UsageError('restore of a server backup needs --into postgres://… (or DATABASE_URL)');
     results = await restoreServer(archive, into, options);

@@ -60,10 +60,11 @@ Usage:
                                         table sizes, sessions and pool, long-running queries, lock waits,
                                         statements, replication, jobs, ingest, and the alerts firing;
                                         exits 3 while an alert is active
-  tradestore backup [--out DIR] [--tables a,b] [--keep N]
+  tradestore backup [--out DIR] [--tables a,b | --since T] [--keep N]
                                         a server's pg_dump archive (one snapshot), or the embedded
                                         data directory, with a manifest of each table's rows and
-                                        checksum; keeps the newest N (default 7)
+                                        checksum; --since: the time-series tables' rows from T on,
+                                        as CSV; keeps the newest N of each kind (default 7)
   tradestore restore ARCHIVE [--into DATABASE_URL|DIR] [--tables a,b] [--force]
                                         restore into an empty database (or chosen tables), then
                                         verify every table against the manifest

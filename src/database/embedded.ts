@@ -48,6 +48,11 @@ class PGliteQueryable implements Queryable {
     for (let at = 0; at < bytes.length; at += COPY_CHUNK) await write(bytes.subarray(at, at + COPY_CHUNK));
     return result.affectedRows ?? 0;
   }
+
+  async copyIn(table: string, columns: readonly string[], options: string, data: Uint8Array): Promise<number> {
+    const result = await this.handle.query(`${copyStatement(table, columns, "'/dev/blob'")} WITH (${options})`, [], { blob: new Blob([data]) });
+    return result.affectedRows ?? 0;
+  }
 }
 
 const COPY_CHUNK = 64 * 1024;

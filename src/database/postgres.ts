@@ -54,6 +54,16 @@ class ClientQueryable implements Queryable {
     return run(this.client as pg.PoolClient);
   }
 
+  async copyIn(table: string, columns: readonly string[], options: string, data: Uint8Array): Promise<number> {
+    const run = async (client: pg.PoolClient) => {
+      const stream = client.query(copyStreams.from(`${copyStatement(table, columns)} WITH (${options})`));
+      await pipeline(Readable.from([data]), stream);
+      return Number(stream.rowCount ?? 0);
+    };
+    if (this.client instanceof pg.Pool) return withClient(this.client, run);
+    return run(this.client as pg.PoolClient);
+  }
+
   async copyTo(query: string, options: string, write: (chunk: Uint8Array) => unknown): Promise<number> {
     const run = async (client: pg.PoolClient) => {
       const stream = client.query(copyStreams.to(`COPY (${query}) TO STDOUT WITH (${options})`));

@@ -33,6 +33,12 @@ export interface Queryable {
    * database produces a statement's whole output first, so callers bound it by slicing the query.
    */
   copyTo(query: string, options: string, write: (chunk: Uint8Array) => unknown): Promise<number>;
+  /**
+   * Loads `data`, text in the format `options` names (e.g. `FORMAT csv, HEADER true`), with
+   * `COPY table (columns) FROM STDIN`; returns the rows loaded. `table` and `columns` come from the
+   * code or the catalog (checked and quoted).
+   */
+  copyIn(table: string, columns: readonly string[], options: string, data: Uint8Array): Promise<number>;
 }
 
 export interface Capabilities {
@@ -65,6 +71,7 @@ export function withCapabilities(q: Queryable, capabilities: Capabilities): Conn
     exec: (sql: string) => q.exec(sql),
     copyFrom: (table, columns, rows) => q.copyFrom(table, columns, rows),
     copyTo: (query, options, write) => q.copyTo(query, options, write),
+    copyIn: (table, columns, options, data) => q.copyIn(table, columns, options, data),
     capabilities,
   };
 }

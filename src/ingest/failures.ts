@@ -44,6 +44,7 @@ export function tracked(q: Queryable): Queryable {
     exec: (sql) => q.exec(sql).catch((e) => Promise.reject(mark(e))),
     copyFrom: (table, columns, rows) => q.copyFrom(table, columns, rows).catch((e) => Promise.reject(mark(e))),
     copyTo: (query, options, write) => q.copyTo(query, options, write).catch((e) => Promise.reject(mark(e))),
+    copyIn: (table, columns, options, data) => q.copyIn(table, columns, options, data).catch((e) => Promise.reject(mark(e))),
   };
 }
 

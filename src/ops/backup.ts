@@ -153,6 +153,7 @@ export async function readManifest(archive: string): Promise<Manifest> {
     throw new BackupError(`no readable manifest beside ${archive} (${archive}.manifest.json: ${(error as Error).message})`);
   }
   if (manifest.format !== 'tradestore-backup/1' || !Array.isArray(manifest.tables)) throw new BackupError(`${archive}.manifest.json is not a tradestore backup manifest`);
+  if (manifest.kind === 'timeseries') return manifest;
   const size = await stat(archive).then((s) => s.size, () => null);
   if (size === null) throw new BackupError(`no archive ${archive}`);
   if (size !== manifest.archiveBytes) throw new BackupError(`${basename(archive)} is ${size} bytes, its manifest says ${manifest.archiveBytes}: the archive is truncated or corrupted`);

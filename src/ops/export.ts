@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../database/types.ts';
 import { quoteIdent, quoteLiteral } from '../database/copyText.ts';
 import { CANDLE_INTERVALS, type CandleInterval } from '../ingest/apply/candles.ts';
-import { RETENTION } from '../schema/lifecycle.ts';
+import { RETENTION, TIME_SERIES } from '../schema/lifecycle.ts';
 import { InvalidArgumentError, NotFoundError } from '../store/errors.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
@@ -22,6 +22,8 @@ export interface ExportRequest {
   format: ExportFormat;
   /** Embedded: rows per slice, about (default 50 000). */
   sliceRows?: number;
+  /** Only these columns, in this order (a table's; default every column). */
+  columns?: readonly string[];
 }
 
 export interface ExportProgress {
@@ -41,13 +43,12 @@ const SYMBOL = /^[A-Za-z0-9_.\-/:]{1,50}$/;
 /** Rows per slice on the embedded database, which holds one statement's whole output in memory. */
 const SLICE_ROWS = 50_000;
 
-/** Time columns of the tables with one: the lifecycle's, and the candles'. */
+/** Time columns of the tables with one: the time series', the lifecycle's, and a few more. */
 const TIME_COLUMNS: Record<string, string> = {
   ...Object.fromEntries(RETENTION.map((r) => [r.table, r.column])),
-  ...Object.fromEntries(Object.values(CANDLE_INTERVALS).map((c) => [c.table, 'open_time'])),
+  ...TIME_SERIES,
   positions: 'opened_at',
   strategy_trades: 'entry_time',
-  portfolio_snapshots: 'timestamp',
 };
 
 /**
@@ -55,7 +56,7 @@ const TIME_COLUMNS: Record<string, string> = {
  * COPY read as it arrives; embedded, in time slices of about 50 000 rows each. CSV has a header
  * row; JSON lines have one object per row (decimals as JSON numbers, exactly as stored).
  */
-export async function exportRows(db: Database, request: ExportRequest, write: (chunk: Uint8Array) => unknown, progress?: (p: ExportProgress) => void): Promise<ExportProgress> {
+export async function exportRows(db: Queryable & Pick<Database, 'backend'>, request: ExportRequest, write: (chunk: Uint8Array) => unknown, progress?: (p: ExportProgress) => void): Promise<ExportProgress> {
   const source = await sourceOf(db, request);
   const filters = [...source.filters];
   if (request.from || request.to) {
@@ -71,7 +72,8 @@ export async function exportRows(db: Database, request: ExportRequest, write: (c
   };
   const copy = async (extra: string[], header: boolean) => {
     const where = [...filters, ...extra];
-    const select = `SELECT * FROM ${quoteIdent(source.relation)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+    const list = request.columns ? request.columns.map(quoteIdent).join(', ') : '*';
+    const select = `SELECT ${list} FROM ${quoteIdent(source.relation)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
     const order = source.order.map((c) => `x.${quoteIdent(c)}`).join(', ');
     const [query, options] =
       request.format === 'csv'

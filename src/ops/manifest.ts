@@ -4,9 +4,12 @@ import { LEDGER_TABLE } from '../schema/migrator.ts';
 /** What a backup holds, written beside its archive and checked after a restore. */
 export interface Manifest {
   format: 'tradestore-backup/1';
-  kind: 'pg_dump' | 'embedded';
+  /** A server's pg_dump archive, an embedded data directory, or a time-series backup (CSV files of rows since `since`). */
+  kind: 'pg_dump' | 'embedded' | 'timeseries';
   /** When the snapshot was taken. */
   at: string;
+  /** A time-series backup's window: rows with time from here on. */
+  since?: string;
   /** The archive's file name (beside the manifest). */
   archive: string;
   archiveBytes: number;

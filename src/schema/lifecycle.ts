@@ -44,6 +44,37 @@ export interface ArchiveRule {
   seeds: string;
 }
 
+/**
+ * The schema's time-series tables and their time columns: the hypertables where TimescaleDB is
+ * installed (the migrations' create_hypertable calls), plain tables elsewhere. Exports filter on
+ * these columns, and time-series backups (tradestore backup --since) hold these tables.
+ */
+export const TIME_SERIES: Readonly<Record<string, string>> = {
+  trades: 'executed_at',
+  balance_history: 'created_at',
+  audit_log: 'created_at',
+  ohlcv_1m: 'open_time',
+  ohlcv_5m: 'open_time',
+  ohlcv_15m: 'open_time',
+  ohlcv_1h: 'open_time',
+  ohlcv_4h: 'open_time',
+  ohlcv_1d: 'open_time',
+  market_data: 'timestamp',
+  market_trades: 'time',
+  order_book_snapshots: 'timestamp',
+  order_history: 'timestamp',
+  trades_executed: 'executed_at',
+  performance_metrics: 'time',
+  portfolio_snapshots: 'snapshot_time',
+  strategy_performance: 'timestamp',
+  risk_events: 'triggered_at',
+  system_logs: 'timestamp',
+  api_usage: 'timestamp',
+  backtest_trades: 'entry_time',
+  predictions: 'timestamp',
+  technical_indicators: 'timestamp',
+};
+
 export const RETENTION: readonly RetentionRule[] = [
   { table: 'trades', column: 'executed_at', keep: '2 years', seeds: '000' },
   { table: 'balance_history', column: 'created_at', keep: '7 years', seeds: '000' },

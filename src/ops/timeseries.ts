@@ -1,0 +1,162 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Database, Queryable } from '../database/types.ts';
+import { quoteIdent } from '../database/copyText.ts';
+import { TIME_SERIES } from '../schema/lifecycle.ts';
+import { BackupError } from './backup.ts';
+import { exportRows } from './export.ts';
+import { backupTables, schemaVersion, type Manifest, type TableDigest, type Verification } from './manifest.ts';
+
+/**
+ * Seed 004's time-series backups: the rows of the time-series tables (lifecycle.ts TIME_SERIES)
+ * from `since` on, one CSV file per table in a directory, with a manifest of each table's rows and
+ * checksum over the same window, all read in one snapshot. Kept apart from full backups, with
+ * their own rotation. A restore replaces the window's rows of each table and verifies them.
+ */
+export interface TimeSeriesOptions {
+  outDir: string;
+  since: Date;
+  keep?: number;
+  progress?: (line: string) => void;
+}
+
+const stampOf = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
+const window = (table: string, since: Date) => `${quoteIdent(TIME_SERIES[table]!)} >= '${since.toISOString()}'::timestamptz`;
+
+/** Runs `fn` in one snapshot: a repeatable-read transaction on a server; the embedded database's one transaction. */
+async function inSnapshot<T>(db: Database, fn: (q: Queryable & Pick<Database, 'backend'>) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    if (db.backend === 'postgres') await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const q = {
+      backend: db.backend,
+      query: tx.query.bind(tx),
+      exec: tx.exec.bind(tx),
+      copyFrom: tx.copyFrom.bind(tx),
+      copyTo: tx.copyTo.bind(tx),
+      copyIn: tx.copyIn.bind(tx),
+    } as Queryable & Pick<Database, 'backend'>;
+    return fn(q);
+  });
+}
+
+/** A table's columns that can be loaded (generated columns are computed again on restore). */
+async function loadableColumns(q: Pick<Queryable, 'query'>, table: string): Promise<string[]> {
+  const { rows } = await q.query<{ name: string }>(
+    `SELECT a.attname AS name FROM pg_attribute a
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum`,
+    [`public.${quoteIdent(table)}`],
+  );
+  return rows.map((r) => r.name);
+}
+
+async function windowDigest(q: Pick<Queryable, 'query'>, table: string, since: Date): Promise<TableDigest> {
+  const { rows } = await q.query<{ n: string; sum: string }>(
+    `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text AS sum FROM public.${quoteIdent(table)} t WHERE ${window(table, since)}`,
+  );
+  return { name: table, rows: Number(rows[0]!.n), checksum: rows[0]!.sum };
+}
+
+export async function backupTimeSeries(db: Database, options: TimeSeriesOptions): Promise<{ archive: string; manifest: Manifest }> {
+  const at = new Date();
+  const name = `tradestore-ts-${stampOf(at)}`;
+  const archive = join(options.outDir, name);
+  const partial = `${archive}.partial`;
+  await mkdir(partial, { recursive: true });
+  try {
+    const { digests, bytes } = await inSnapshot(db, async (q) => {
+      const present = new Set(await backupTables(q));
+      const digests: TableDigest[] = [];
+      let bytes = 0;
+      for (const table of Object.keys(TIME_SERIES).filter((t) => present.has(t))) {
+        const columns = await loadableColumns(q, table);
+        const file = createWriteStream(join(partial, `${table}.csv`));
+        await once(file, 'open');
+        const done = await exportRows(q, { what: table, from: options.since, format: 'csv', columns }, async (chunk) => {
+          if (!file.write(chunk)) await once(file, 'drain');
+        });
+        file.end();
+        await once(file, 'finish');
+        bytes += done.bytes;
+        digests.push(await windowDigest(q, table, options.since));
+        options.progress?.(`backup: ${table}: ${done.rows} rows since ${options.since.toISOString()}`);
+      }
+      return { digests, bytes };
+    });
+    const manifest: Manifest = {
+      format: 'tradestore-backup/1',
+      kind: 'timeseries',
+      at: at.toISOString(),
+      since: options.since.toISOString(),
+      archive: name,
+      archiveBytes: bytes,
+      schemaVersion: await schemaVersion(db),
+      serverVersion: db.capabilities.serverVersion,
+      timescaledb: db.capabilities.timescaledb,
+      tables: digests,
+    };
+    await rename(partial, archive);
+    await writeFile(`${archive}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n');
+    if (options.keep) await rotateTimeSeries(options.outDir, options.keep);
+    return { archive, manifest };
+  } catch (error) {
+    await rm(partial, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function rotateTimeSeries(dir: string, keep: number): Promise<void> {
+  const archives = (await readdir(dir)).filter((f) => /^tradestore-ts-\d{8}T\d{9}Z$/.test(f)).sort();
+  for (const old of archives.slice(0, Math.max(0, archives.length - keep))) {
+    await rm(join(dir, old), { recursive: true, force: true });
+    await rm(join(dir, `${old}.manifest.json`), { force: true });
+  }
+}
+
+/** A time-series archive's manifest, checked against its files (their total size). */
+export async function readTimeSeriesManifest(archive: string, manifest: Manifest): Promise<void> {
+  let total = 0;
+  for (const t of manifest.tables) {
+    const size = await stat(join(archive, `${t.name}.csv`)).then((s) => s.size, () => null);
+    if (size === null) throw new BackupError(`${basename(archive)} has no ${t.name}.csv: the archive is incomplete`);
+    total += size;
+  }
+  if (total !== manifest.archiveBytes) throw new BackupError(`${basename(archive)} holds ${total} bytes, its manifest says ${manifest.archiveBytes}: the archive is truncated or corrupted`);
+}
+
+/**
+ * Restores a time-series archive into a database with the same schema version: each table's rows
+ * from `since` on are replaced by the archive's (refused while the window holds rows, unless
+ * `force`), in one transaction; then each table's window is verified against the manifest.
+ */
+export async function restoreTimeSeries(db: Database, archive: string, manifest: Manifest, options: { force?: boolean; progress?: (line: string) => void } = {}): Promise<Verification[]> {
+  await readTimeSeriesManifest(archive, manifest);
+  const since = new Date(manifest.since!);
+  const version = await schemaVersion(db);
+  if (version !== manifest.schemaVersion) throw new BackupError(`the archive is of schema version ${manifest.schemaVersion}, the database of ${version}: migrate it to the same version first`);
+  await db.transaction(async (tx) => {
+    const present = new Set(await backupTables(tx));
+    const missing = manifest.tables.filter((t) => !present.has(t.name));
+    if (missing.length) throw new BackupError(`the database has no table ${missing.map((t) => t.name).join(', ')}`);
+    if (!options.force) {
+      const filled = [];
+      for (const t of manifest.tables) if ((await windowDigest(tx, t.name, since)).rows > 0) filled.push(t.name);
+      if (filled.length) throw new BackupError(`${filled.join(', ')} already hold rows since ${manifest.since}: pass --force to replace them`);
+    }
+    for (const t of manifest.tables) {
+      const data = await readFile(join(archive, `${t.name}.csv`));
+      const header = data.subarray(0, data.indexOf(10)).toString('utf8').trim();
+      const columns = header ? header.split(',') : [];
+      await tx.query(`DELETE FROM public.${quoteIdent(t.name)} WHERE ${window(t.name, since)}`);
+      const loaded = columns.length ? await tx.copyIn(t.name, columns, 'FORMAT csv, HEADER true', data) : 0;
+      options.progress?.(`restore: ${t.name}: ${loaded} rows`);
+    }
+  });
+  const results: Verification[] = [];
+  for (const t of manifest.tables) {
+    const found = await windowDigest(db, t.name, since);
+    results.push({ table: t.name, expected: { rows: t.rows, checksum: t.checksum }, found: { rows: found.rows, checksum: found.checksum }, ok: found.rows === t.rows && found.checksum === t.checksum });
+  }
+  return results;
+}
