@@ -208,8 +208,16 @@ export async function restoreServer(archive: string, url: string, options: Resto
     // TimescaleDB restores as its documentation says: the extension first, then pre/post restore around pg_restore.
     const timescale = manifest.timescaledb !== null;
     if (timescale) {
+      // TimescaleDB restores only into the version the archive was taken with (update it afterwards with ALTER EXTENSION).
+      if (server[0]!.tsdb && server[0]!.tsdb !== manifest.timescaledb) {
+        throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}; the target has ${server[0]!.tsdb}: restore into ${manifest.timescaledb}, then ALTER EXTENSION timescaledb UPDATE`);
+      }
       if (!server[0]!.tsdb && !server[0]!.available) throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}; the target server does not have it`);
-      await client.query(`CREATE EXTENSION IF NOT EXISTS timescaledb`);
+      if (!server[0]!.tsdb) {
+        await client.query(`CREATE EXTENSION timescaledb VERSION '${manifest.timescaledb!.replace(/'/g, "''")}'`).catch((error: Error) => {
+          throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}, which the target server cannot install: ${error.message}`);
+        });
+      }
       await client.query('SELECT timescaledb_pre_restore()');
     }
     try {
