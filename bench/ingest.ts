@@ -41,8 +41,8 @@ export interface BenchTarget {
   log: (line: string) => void;
 }
 
-/** A migrated, seeded database of its own; dropped by the returned function. */
-export async function scratchDatabase(adminUrl: string): Promise<{ url: string; db: PostgresDatabase; drop: () => Promise<void> }> {
+/** A migrated, seeded database of its own (empty with `schema: false`); dropped by the returned function. */
+export async function scratchDatabase(adminUrl: string, { schema = true } = {}): Promise<{ url: string; db: PostgresDatabase; drop: () => Promise<void> }> {
   const name = `tradestore_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -51,8 +51,10 @@ export async function scratchDatabase(adminUrl: string): Promise<{ url: string; 
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const db = await PostgresDatabase.open({ url: url.toString(), max: 10 });
-  await migrate(db);
-  await seed(db);
+  if (schema) {
+    await migrate(db);
+    await seed(db);
+  }
   return {
     url: url.toString(),
     db,

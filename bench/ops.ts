@@ -32,26 +32,6 @@ const timed = async (fn: () => Promise<unknown>) => {
   return Math.round(performance.now() - t0);
 };
 
-/** An empty database of its own (for the restores), dropped by the returned function. */
-async function emptyDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `tradestore_bench_${Math.random().toString(16).slice(2, 10)}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const a = new pg.Client({ connectionString: adminUrl });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    },
-  };
-}
-
 /**
  * Backup, restore and export of a database with `rows` trades, each beside its reference on the
  * same data in the same run: pg_dump -Fc, pg_restore, and a raw COPY TO of the same query.
@@ -78,11 +58,11 @@ export async function benchOps(target: BenchTarget, rows = 500_000): Promise<Ops
     });
 
     target.log('ops: pg_restore (reference)');
-    const plain = await emptyDatabase(target.adminUrl);
+    const plain = await scratchDatabase(target.adminUrl, { schema: false });
     targets.push(plain);
     const pgRestoreMs = await timed(() => run('pg_restore', ['--no-owner', '--exit-on-error', `--dbname=${plain.url}`, reference]));
     target.log('ops: tradestore restore (with verification)');
-    const ours = await emptyDatabase(target.adminUrl);
+    const ours = await scratchDatabase(target.adminUrl, { schema: false });
     targets.push(ours);
     const restoreMs = await timed(async () => {
       const results = await restoreServer(archive, ours.url);
