@@ -121,9 +121,13 @@ describe('backup and restore [postgres+redis]', async () => {
       assert.ok(forced[0]!.ok);
       assert.equal((await digestTables(db, ['orders']))[0]!.rows, 0, 'other tables untouched');
       await assert.rejects(restoreServer(archive, chosen.url, { tables: ['no_such'] }), /the archive has no table no_such/);
+      await assert.rejects(restoreServer(archive, chosen.url, { tables: ['markets'], force: true }), /cannot empty markets before the restore: .*other tables refer to them/);
     } finally {
       await db.close();
     }
+    // The whole archive over a database that has one (--force): it is made again, then restored and verified.
+    const replaced = await restoreServer(archive, chosen.url, { force: true });
+    assert.deepEqual(replaced.filter((r) => !r.ok), []);
   });
 
   it('takes time-series backups (--since): the window\'s rows of every time-series table, replaced and verified on restore', async () => {
@@ -145,6 +149,13 @@ describe('backup and restore [postgres+redis]', async () => {
       const restored = await runCli(['restore', archive, '--into', target.url], {});
       assert.equal(restored.code, 0, restored.stderr);
       assert.match(restored.stdout, /verified trades: \d+ rows, checksum matches/);
+      // Rows came with their sequence numbers: the next trade is numbered after them.
+      const { rows: numbers } = await db.query<{ next: string; max: string }>(
+        `WITH n AS (INSERT INTO trades (id, market, price, quantity, is_buyer_maker, executed_at) VALUES ('after-restore', 'TATA_INR', 1, 1, false, now()) RETURNING sequence_number)
+         SELECT (SELECT sequence_number FROM n)::text AS next, (SELECT max(sequence_number) FROM trades WHERE id <> 'after-restore')::text AS max`,
+      );
+      assert.ok(BigInt(numbers[0]!.next) > BigInt(numbers[0]!.max), JSON.stringify(numbers));
+      await db.query(`DELETE FROM trades WHERE id = 'after-restore'`);
       const again = await runCli(['restore', archive, '--into', target.url], {});
       assert.equal(again.code, 1);
       assert.match(again.stderr, /already hold rows since .*: pass --force/);

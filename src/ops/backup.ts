@@ -116,6 +116,26 @@ export async function backupDatabase(db: Database, databaseUrl: string | null, o
   return backupServer(databaseUrl, options);
 }
 
+/** Drops the database `url` names and creates it again, empty, from the server's `postgres` database. */
+async function recreateDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!name) throw new BackupError('--into must name a database');
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), application_name: 'tradestore restore' });
+  await client.connect();
+  try {
+    const quoted = `"${name.replace(/"/g, '""')}"`;
+    await client.query(`DROP DATABASE IF EXISTS ${quoted} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${quoted} TEMPLATE template0`);
+  } catch (error) {
+    throw new BackupError(`could not replace the database ${name}: ${(error as Error).message}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** Runs a tool, reporting the size of the file it writes every second; its stderr becomes the error. */
 async function withProgress(tool: string, args: string[], file: string, progress?: (line: string) => void): Promise<void> {
   const child = spawn(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -175,9 +195,13 @@ export interface RestoreOptions {
 export async function restoreServer(archive: string, url: string, options: RestoreOptions = {}): Promise<Verification[]> {
   const manifest = await readManifest(archive);
   if (manifest.kind !== 'pg_dump') throw new BackupError(`${basename(archive)} is an embedded database's archive: restore it with --into a directory`);
-  const client = new pg.Client({ connectionString: url, application_name: 'tradestore restore' });
-  await client.connect();
-  const q = querying(client);
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: url, application_name: 'tradestore restore' });
+    await c.connect();
+    return c;
+  };
+  let client = await connect();
+  let q = querying(client);
   try {
     const { rows: server } = await q.query<{ num: string; tsdb: string | null; available: string | null }>(
       `SELECT current_setting('server_version_num') AS num, (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS tsdb,
@@ -191,29 +215,49 @@ export async function restoreServer(archive: string, url: string, options: Resto
     }
     const existing = await backupTables(q);
     const chosen = options.tables;
+    // The target's TimescaleDB, as installed in it (none once it is made again).
+    let installed = server[0]!.tsdb;
+    // Checked before anything changes: TimescaleDB restores only into the version the archive was taken with.
+    const replacing = !chosen && existing.length > 0 && options.force;
+    if (manifest.timescaledb !== null && installed && installed !== manifest.timescaledb && !replacing) {
+      throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}; the target has ${installed}: restore into ${manifest.timescaledb}, then ALTER EXTENSION timescaledb UPDATE`);
+    }
     const args = ['--no-owner', '--exit-on-error', `--dbname=${url}`];
     if (chosen) {
       const missingInArchive = chosen.filter((t) => !manifest.tables.some((m) => m.name === t));
       if (missingInArchive.length) throw new BackupError(`the archive has no table ${missingInArchive.join(', ')}`);
       const missing = chosen.filter((t) => !existing.includes(t));
       if (missing.length) throw new BackupError(`the target has no table ${missing.join(', ')}: migrate it first (tradestore migrate up), or restore the whole archive`);
+      // A hypertable's rows are in its chunks, which a table's data entry of the archive does not hold.
+      if (manifest.timescaledb !== null) {
+        const { rows: hyper } = installed
+          ? await q.query<{ name: string }>(`SELECT hypertable_name AS name FROM timescaledb_information.hypertables WHERE hypertable_name = ANY($1)`, [chosen])
+          : { rows: chosen.map((name) => ({ name })) };
+        if (hyper.length) throw new BackupError(`${hyper.map((h) => h.name).join(', ')}: in a TimescaleDB archive a hypertable's rows are in its chunks, which a chosen-table restore cannot reach; restore the whole archive into an empty database`);
+      }
       const filled = (await digestTables(q, chosen)).filter((d) => d.rows > 0);
       if (filled.length && !options.force) throw new BackupError(`${filled.map((d) => `${d.name} (${d.rows} rows)`).join(', ')} not empty: pass --force to replace their rows`);
-      if (filled.length) await client.query(`TRUNCATE ${chosen.map((t) => `public."${t}"`).join(', ')}`);
+      if (filled.length) {
+        await client.query(`TRUNCATE ${chosen.map((t) => `public."${t}"`).join(', ')}`).catch((error: Error) => {
+          throw new BackupError(`cannot empty ${chosen.join(', ')} before the restore: ${error.message} (other tables refer to them: restore those too, or the whole archive)`);
+        });
+      }
       args.push('--data-only', '--disable-triggers', ...chosen.map((t) => `--table=${t}`));
     } else if (existing.length) {
       if (!options.force) throw new BackupError(`the target database has ${existing.length} tables: restore into an empty database, or pass --force to replace what is there`);
-      args.push('--clean', '--if-exists');
+      // pg_restore --clean cannot replace every schema (partition constraints, TimescaleDB's
+      // catalog): the target database is dropped and made again, empty, then restored into.
+      await client.end();
+      await recreateDatabase(url);
+      client = await connect();
+      q = querying(client);
+      installed = null;
     }
     // TimescaleDB restores as its documentation says: the extension first, then pre/post restore around pg_restore.
     const timescale = manifest.timescaledb !== null;
     if (timescale) {
-      // TimescaleDB restores only into the version the archive was taken with (update it afterwards with ALTER EXTENSION).
-      if (server[0]!.tsdb && server[0]!.tsdb !== manifest.timescaledb) {
-        throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}; the target has ${server[0]!.tsdb}: restore into ${manifest.timescaledb}, then ALTER EXTENSION timescaledb UPDATE`);
-      }
-      if (!server[0]!.tsdb && !server[0]!.available) throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}; the target server does not have it`);
-      if (!server[0]!.tsdb) {
+      if (!installed && !server[0]!.available) throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}; the target server does not have it`);
+      if (!installed) {
         await client.query(`CREATE EXTENSION timescaledb VERSION '${manifest.timescaledb!.replace(/'/g, "''")}'`).catch((error: Error) => {
           throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}, which the target server cannot install: ${error.message}`);
         });

@@ -19,6 +19,7 @@ export interface DatabaseReport {
   /** The filesystem that holds the data, where this process can see it (an embedded directory, a local server's data directory). */
   disk: { path: string; totalBytes: number; freeBytes: number; usedPercent: number } | null;
   tables: TableSize[];
+  /** Client connections to this database (max is the server's max_connections, shared by all its databases). */
   connections: {
     total: number;
     active: number;
@@ -28,9 +29,9 @@ export interface DatabaseReport {
     /** The service's own pool (a server only): connections open, idle, clients waiting for one, and the most it opens. */
     pool: PoolUsage | null;
   };
-  /** Queries running, and transactions open, for longer than the threshold. */
+  /** Queries running, and transactions open, in this database for longer than the threshold. */
   longRunning: LongRunning[];
-  /** Sessions waiting for a lock, with the sessions that hold it. */
+  /** Sessions of this database waiting for a lock, with the sessions that hold it. */
   lockWaits: LockWait[];
   statements: Statements;
   replication: Replica[];
@@ -131,14 +132,14 @@ export async function databaseReport(db: Database, options: ReportOptions = {}):
     db.query<{ total: string; active: string; idle: string; idle_tx: string; max: string }>(
       `SELECT count(*)::text AS total, count(*) FILTER (WHERE state = 'active')::text AS active, count(*) FILTER (WHERE state = 'idle')::text AS idle,
               count(*) FILTER (WHERE state LIKE 'idle in transaction%')::text AS idle_tx, current_setting('max_connections') AS max
-         FROM pg_stat_activity WHERE backend_type = 'client backend'`,
+         FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname = current_database()`,
     ),
     db.query<{ pid: number; state: string; query_s: string | null; xact_s: string | null; query: string }>(
       `SELECT pid, coalesce(state, '') AS state, left(query, ${QUERY_TEXT}) AS query,
               CASE WHEN state = 'active' THEN extract(epoch FROM clock_timestamp() - query_start)::text END AS query_s,
               extract(epoch FROM clock_timestamp() - xact_start)::text AS xact_s
          FROM pg_stat_activity
-        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database()
           AND ((state = 'active' AND clock_timestamp() - query_start > $1 * interval '1 millisecond')
                OR clock_timestamp() - xact_start > $1 * interval '1 millisecond')
         ORDER BY least(query_start, xact_start)`,
@@ -148,6 +149,7 @@ export async function databaseReport(db: Database, options: ReportOptions = {}):
       `SELECT a.pid, pg_blocking_pids(a.pid) AS blocked_by, extract(epoch FROM clock_timestamp() - min(l.waitstart))::text AS wait_s,
               left(a.query, ${QUERY_TEXT}) AS query
          FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted
+        WHERE a.datname = current_database()
         GROUP BY a.pid, a.query ORDER BY min(l.waitstart)`,
     ),
     statementStats(db),

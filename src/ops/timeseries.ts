@@ -114,6 +114,26 @@ async function rotateTimeSeries(dir: string, keep: number): Promise<void> {
   }
 }
 
+/**
+ * Moves each sequence that numbers a column of `table` (identity or serial) past the column's
+ * largest value: rows loaded with their numbers must not be numbered again by the next insert.
+ */
+async function advanceSequences(q: Pick<Queryable, 'query'>, table: string): Promise<void> {
+  const relation = `public.${quoteIdent(table)}`;
+  const { rows } = await q.query<{ column: string; sequence: string }>(
+    `SELECT a.attname AS column, pg_get_serial_sequence($1, a.attname) AS sequence FROM pg_attribute a
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND pg_get_serial_sequence($1, a.attname) IS NOT NULL`,
+    [relation],
+  );
+  for (const r of rows) {
+    await q.query(
+      `SELECT setval($1, greatest((SELECT max(${quoteIdent(r.column)}) FROM ${relation}), (SELECT last_value FROM ${r.sequence})), true)
+        WHERE (SELECT max(${quoteIdent(r.column)}) FROM ${relation}) IS NOT NULL`,
+      [r.sequence],
+    );
+  }
+}
+
 /** A time-series archive's manifest, checked against its files (their total size). */
 export async function readTimeSeriesManifest(archive: string, manifest: Manifest): Promise<void> {
   let total = 0;
@@ -150,6 +170,7 @@ export async function restoreTimeSeries(db: Database, archive: string, manifest:
       const columns = header ? header.split(',') : [];
       await tx.query(`DELETE FROM public.${quoteIdent(t.name)} WHERE ${window(t.name, since)}`);
       const loaded = columns.length ? await tx.copyIn(t.name, columns, 'FORMAT csv, HEADER true', data) : 0;
+      await advanceSequences(tx, t.name);
       options.progress?.(`restore: ${t.name}: ${loaded} rows`);
     }
   });
