@@ -14,6 +14,7 @@ const run = promisify(execFile);
 export interface OpsResults {
   rows: number;
   archive_mb: number;
+  pg_dump_mb: number;
   backup_ms: number;
   pg_dump_ms: number;
   restore_ms: number;
@@ -88,6 +89,7 @@ export async function benchOps(target: BenchTarget, rows = 500_000): Promise<Ops
     return {
       rows,
       archive_mb: Number((statSync(archive).size / 2 ** 20).toFixed(1)),
+      pg_dump_mb: Number((statSync(reference).size / 2 ** 20).toFixed(1)),
       backup_ms: backupMs,
       pg_dump_ms: pgDumpMs,
       restore_ms: restoreMs,

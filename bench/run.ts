@@ -100,7 +100,7 @@ if (wanted('ops')) {
   results.ops = ops;
   writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   const within = (r: number) => (r <= 1.1 ? 'within 10%: met' : 'within 10%: NOT met');
-  console.log(`\nops: ${ops.rows.toLocaleString('en')} trades (archive ${ops.archive_mb} MB, export ${ops.export_mb} MB of CSV), each beside its reference in this run`);
+  console.log(`\nops: ${ops.rows.toLocaleString('en')} trades (archive ${ops.archive_mb} MB at compression 1, pg_dump's ${ops.pg_dump_mb} MB; export ${ops.export_mb} MB of CSV), each beside its reference in this run`);
   console.log(`  backup (pg_dump + manifest)   ${String(ops.backup_ms).padStart(7)} ms   pg_dump -Fc    ${String(ops.pg_dump_ms).padStart(7)} ms   ×${ops.backup_vs_pg_dump}  ${within(ops.backup_vs_pg_dump)}`);
   console.log(`  restore (with verification)   ${String(ops.restore_ms).padStart(7)} ms   pg_restore     ${String(ops.pg_restore_ms).padStart(7)} ms   ×${ops.restore_vs_pg_restore}  ${within(ops.restore_vs_pg_restore)}`);
   console.log(`  export trades (CSV)           ${String(ops.export_ms).padStart(7)} ms   raw COPY TO    ${String(ops.copy_to_ms).padStart(7)} ms   ×${ops.export_vs_copy}  ${within(ops.export_vs_copy)}`);

@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Database, Queryable } from '../database/types.ts';
@@ -70,7 +71,7 @@ export async function backupServer(url: string, options: BackupOptions): Promise
     const stamp = stampOf(snap[0]!.at);
     const archive = join(options.outDir, `tradestore-${stamp}.dump`);
     const partial = `${archive}.partial`;
-    const args = ['--format=custom', `--snapshot=${snap[0]!.snapshot}`, `--file=${partial}`, '--no-owner', ...(options.tables ? tables.map((t) => `--table=public.${t}`) : []), `--dbname=${url}`];
+    const args = ['--format=custom', '--compress=1', `--snapshot=${snap[0]!.snapshot}`, `--file=${partial}`, '--no-owner', ...(options.tables ? tables.map((t) => `--table=public.${t}`) : []), `--dbname=${url}`];
     // pg_dump and the manifest read the same snapshot at once: the manifest's pass costs no extra time where cores are free.
     const dumped = withProgress(pgDump, args, partial, options.progress);
     dumped.catch(() => {}); // awaited below; a failure meanwhile is not an unhandled rejection
@@ -152,6 +153,9 @@ async function withProgress(tool: string, args: string[], file: string, progress
   }
 }
 
+/** pg_restore's parallel jobs: loads and index builds of different tables at once, one per core (at most 4). */
+const RESTORE_JOBS = Math.max(1, Math.min(4, availableParallelism()));
+
 /** A backup's time in its file name: 20261204T221000123Z (sorts as it was taken). */
 const stampOf = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
 
@@ -222,7 +226,7 @@ export async function restoreServer(archive: string, url: string, options: Resto
     if (manifest.timescaledb !== null && installed && installed !== manifest.timescaledb && !replacing) {
       throw new BackupError(`the archive was taken with TimescaleDB ${manifest.timescaledb}; the target has ${installed}: restore into ${manifest.timescaledb}, then ALTER EXTENSION timescaledb UPDATE`);
     }
-    const args = ['--no-owner', '--exit-on-error', `--dbname=${url}`];
+    const args = ['--no-owner', '--exit-on-error', `--dbname=${url}`, `--jobs=${RESTORE_JOBS}`];
     if (chosen) {
       const missingInArchive = chosen.filter((t) => !manifest.tables.some((m) => m.name === t));
       if (missingInArchive.length) throw new BackupError(`the archive has no table ${missingInArchive.join(', ')}`);
