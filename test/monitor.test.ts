@@ -115,7 +115,7 @@ describe('alerts, each triggered for real [postgres]', async () => {
     // Every connection of the pool (3) busy when the checkup starts.
     const busy = Promise.all([1, 2, 3].map(() => db.query('SELECT pg_sleep(0.6)')));
     await sleep(100);
-    const pooled = await checkup(db, { thresholds: DEFAULT_THRESHOLDS, record: false });
+    const pooled = await checkup(db, { thresholds: DEFAULT_THRESHOLDS });
     await busy;
     assert.ok(pooled.alerts.some((a) => a.name === 'pool_utilisation' && a.value > 90), JSON.stringify(pooled.alerts));
     // The sessions job fails for real while its table is away, twice in a row.
@@ -133,14 +133,19 @@ describe('alerts, each triggered for real [postgres]', async () => {
     // A message no one can apply becomes a dead letter: they grow.
     const bus = new MemoryBus();
     await ingest(db, bus, ['{"type":"NOT_A_TYPE","data":{}}']);
-    const dead = await checkup(db, { bus, thresholds: DEFAULT_THRESHOLDS, record: false });
+    const dead = await checkup(db, { bus, thresholds: DEFAULT_THRESHOLDS });
     assert.ok(dead.alerts.some((a) => a.name === 'dead_letters' && a.value === 1), JSON.stringify(dead.alerts));
     assert.equal((await checkup(db, { bus, thresholds: { ...DEFAULT_THRESHOLDS, deadLetterWindowMs: 1 }, record: false, })).alerts.length, 0, 'not after the window');
     // The disk: its real usage against a threshold it is past (the server's data directory, readable as root here).
-    const disk = await checkup(db, { thresholds: { ...DEFAULT_THRESHOLDS, diskPercent: 1 }, record: false });
+    const disk = await checkup(db, { thresholds: { ...DEFAULT_THRESHOLDS, diskPercent: 1 } });
     if (disk.report.disk) assert.ok(disk.alerts.some((a) => a.name === 'disk_usage'));
     else assert.ok(!disk.alerts.some((a) => a.name === 'disk_usage'), 'no disk figure, no disk alert');
-    assert.ok((await alertLog(db)).includes('failing_job:resolved'));
+    // Each started and ended in system_logs, as the next checkups saw them go.
+    await checkup(db, { thresholds: DEFAULT_THRESHOLDS });
+    const log = await alertLog(db);
+    for (const name of ['pool_utilisation', 'failing_job', 'dead_letters', ...(disk.report.disk ? ['disk_usage'] : [])]) {
+      assert.ok(log.includes(`${name}:firing`) && log.includes(`${name}:resolved`), `${name} in ${log.join(', ')}`);
+    }
   });
 });
 

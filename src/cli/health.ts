@@ -28,7 +28,8 @@ export async function healthCommand(config: Config, args: string[], out: (line: 
   let result: Checkup;
   try {
     db = await openDatabase(config);
-    result = await checkup(db, { bus, stream: config.bus.stream, thresholds });
+    // This command's own pool is not the service's: the service's is in GET /v1/admin/database and /metrics.
+    result = await checkup(db, { bus, stream: config.bus.stream, thresholds, ownPool: false });
   } finally {
     await bus?.close();
     await db?.close();

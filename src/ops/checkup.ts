@@ -15,6 +15,8 @@ export interface CheckupOptions {
   thresholds: AlertThresholds;
   /** Write alerts that started or ended to system_logs (default true). */
   record?: boolean;
+  /** Report `db`'s pool as the service's (default true: false where `db` is a command's own connection). */
+  ownPool?: boolean;
 }
 
 /**
@@ -26,7 +28,7 @@ export async function checkup(db: Database, options: CheckupOptions): Promise<Ch
   const report = await databaseReport(db, {
     bus: options.bus,
     stream: options.stream,
-    pool: db.poolUsage?.() ?? null,
+    pool: options.ownPool === false ? null : (db.poolUsage?.() ?? null),
     longRunningMs: options.thresholds.slowQueryMs,
   });
   const alerts = evaluateAlerts(report, options.thresholds);
