@@ -1,6 +1,6 @@
-import type { Queryable } from '../database/types.ts';
+import type { Database } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
-import { NotFoundError } from './errors.ts';
+import { InvalidArgumentError, NotFoundError } from './errors.ts';
 
 export interface Strategy {
   id: string;
@@ -54,11 +54,140 @@ const toStrategy = (r: Record<string, unknown>): Strategy => ({
 const COLUMNS = `id, user_id, name, version, strategy_type, timeframe, symbols, config, is_active, execution_mode, total_trades,
   winning_trades, total_pnl::text, max_drawdown::text, created_at`;
 
+/** What a strategy is configured with; every change of it is a new version (strategy_versions). */
+export interface StrategyConfiguration {
+  name: string;
+  type: string | null;
+  timeframe: string | null;
+  symbols: string[];
+  config: Record<string, unknown>;
+}
+
+export interface StrategyInput extends Partial<StrategyConfiguration> {
+  name: string;
+  symbols: string[];
+  executionMode?: 'paper' | 'live';
+  /** The owner; null or absent for a strategy with no owner (a single-operator bot). */
+  userId?: string | null;
+}
+
+export interface StrategyVersion {
+  strategyId: string;
+  version: number;
+  configuration: StrategyConfiguration;
+  createdBy: string | null;
+  createdAt: string;
+}
+
+/** seed 003's timeframes (the strategies_timeframe_check constraint). */
+export const STRATEGY_TIMEFRAMES = ['1s', '5s', '1m', '5m', '15m', '30m', '1h', '4h', '1d'] as const;
+
+/** Checks a configuration as seed 002's constraints do, naming the field at fault. */
+export function checkConfiguration(c: StrategyConfiguration): void {
+  if (typeof c.name !== 'string' || !c.name.trim() || c.name.length > 200) throw new InvalidArgumentError('name', 'must be 1 to 200 characters');
+  if (c.type !== null && (typeof c.type !== 'string' || c.type.length > 50)) throw new InvalidArgumentError('type', 'must be at most 50 characters');
+  if (c.timeframe !== null && !STRATEGY_TIMEFRAMES.includes(c.timeframe as never)) throw new InvalidArgumentError('timeframe', `must be one of ${STRATEGY_TIMEFRAMES.join(', ')}`);
+  if (!Array.isArray(c.symbols) || c.symbols.length === 0 || c.symbols.length > 500 || !c.symbols.every((s) => typeof s === 'string' && /^[A-Za-z0-9_.\-/:]{1,50}$/.test(s))) {
+    throw new InvalidArgumentError('symbols', 'must be a non-empty list of market symbols');
+  }
+  if (typeof c.config !== 'object' || c.config === null || Array.isArray(c.config)) throw new InvalidArgumentError('config', 'must be a JSON object (seed 002\'s valid_config)');
+}
+
 export class StrategyRepository {
   constructor(
-    private readonly db: Queryable,
+    private readonly db: Database,
     private readonly cache: Cache,
   ) {}
+
+  /** A new strategy, inactive, at version 1 (its first strategy_versions row); `by` is the user who made it. */
+  async create(input: StrategyInput, by: string | null = null): Promise<Strategy> {
+    const configuration: StrategyConfiguration = { name: input.name, type: input.type ?? null, timeframe: input.timeframe ?? null, symbols: input.symbols, config: input.config ?? {} };
+    checkConfiguration(configuration);
+    if (input.executionMode !== undefined && input.executionMode !== 'paper' && input.executionMode !== 'live') throw new InvalidArgumentError('executionMode', 'must be paper or live');
+    const id = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: string }>(
+        `INSERT INTO strategies (user_id, name, strategy_type, timeframe, symbols, config, execution_mode, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, '1') RETURNING id`,
+        [input.userId ?? null, configuration.name, configuration.type, configuration.timeframe, configuration.symbols, JSON.stringify(configuration.config), input.executionMode ?? 'paper'],
+      ).catch((error: { code?: string }) => {
+        if (error.code === '23505') throw new InvalidArgumentError('name', `a strategy named ${JSON.stringify(configuration.name)} exists already`);
+        throw error;
+      });
+      await tx.query(`INSERT INTO strategy_versions (strategy_id, version_number, config, created_by) VALUES ($1, 1, $2, $3)`, [rows[0]!.id, JSON.stringify(configuration), by]);
+      return rows[0]!.id;
+    });
+    await this.cache.invalidate([CACHE_GROUPS.strategy(id), CACHE_GROUPS.strategiesActive()]);
+    return this.get(id);
+  }
+
+  /**
+   * Changes a strategy. A change of its configuration (name, type, timeframe, symbols, config)
+   * appends a version; the execution mode, being active and the owner are its state, not versioned.
+   * `ownerId` restricts the change to that owner's strategy.
+   */
+  async update(
+    id: string,
+    changes: Partial<StrategyConfiguration> & { executionMode?: 'paper' | 'live'; isActive?: boolean; userId?: string | null },
+    by: string | null = null,
+    ownerId?: string,
+  ): Promise<Strategy> {
+    const current = await this.get(id, ownerId);
+    const next: StrategyConfiguration = {
+      name: changes.name ?? current.name,
+      type: changes.type !== undefined ? changes.type : current.type,
+      timeframe: changes.timeframe !== undefined ? changes.timeframe : current.timeframe,
+      symbols: changes.symbols ?? current.symbols,
+      config: changes.config ?? (current.config as Record<string, unknown>),
+    };
+    checkConfiguration(next);
+    if (changes.executionMode !== undefined && changes.executionMode !== 'paper' && changes.executionMode !== 'live') throw new InvalidArgumentError('executionMode', 'must be paper or live');
+    const before: StrategyConfiguration = { name: current.name, type: current.type, timeframe: current.timeframe, symbols: current.symbols, config: current.config as Record<string, unknown> };
+    const changed = JSON.stringify(next) !== JSON.stringify(before);
+    await this.db.transaction(async (tx) => {
+      let version = Number(current.version);
+      if (changed) {
+        const { rows } = await tx.query<{ n: number | null }>(`SELECT max(version_number) AS n FROM strategy_versions WHERE strategy_id = $1`, [id]);
+        let last = rows[0]?.n === null || rows[0]?.n === undefined ? null : Number(rows[0].n);
+        if (last === null) {
+          // A strategy made without the library (the seeds' examples, a producer's): its configuration so far is recorded first.
+          last = Math.max(1, Number(current.version) || 1);
+          await tx.query(`INSERT INTO strategy_versions (strategy_id, version_number, config, created_at) VALUES ($1, $2, $3, $4)`, [id, last, JSON.stringify(before), current.createdAt]);
+        }
+        version = last + 1;
+        await tx.query(`INSERT INTO strategy_versions (strategy_id, version_number, config, created_by) VALUES ($1, $2, $3, $4)`, [id, version, JSON.stringify(next), by]);
+      }
+      await tx.query(
+        `UPDATE strategies SET name = $2, strategy_type = $3, timeframe = $4, symbols = $5, config = $6, version = $7,
+                execution_mode = coalesce($8, execution_mode), is_active = coalesce($9, is_active),
+                user_id = CASE WHEN $10 THEN $11 ELSE user_id END, updated_at = now()
+          WHERE id = $1`,
+        [id, next.name, next.type, next.timeframe, next.symbols, JSON.stringify(next.config), String(version), changes.executionMode ?? null, changes.isActive ?? null,
+          changes.userId !== undefined, changes.userId ?? null],
+      ).catch((error: { code?: string }) => {
+        if (error.code === '23505') throw new InvalidArgumentError('name', `a strategy named ${JSON.stringify(next.name)} exists already`);
+        if (error.code === '23503') throw new InvalidArgumentError('userId', 'no such user');
+        throw error;
+      });
+    });
+    await this.cache.invalidate([CACHE_GROUPS.strategy(id), CACHE_GROUPS.strategiesActive()]);
+    return this.get(id);
+  }
+
+  /** Every version of a strategy's configuration, oldest first. */
+  async versions(id: string, ownerId?: string): Promise<StrategyVersion[]> {
+    await this.get(id, ownerId);
+    const { rows } = await this.db.query<{ version_number: number; config: StrategyConfiguration; created_by: string | null; created_at: Date }>(
+      `SELECT version_number, config, created_by, created_at FROM strategy_versions WHERE strategy_id = $1 ORDER BY version_number`,
+      [id],
+    );
+    return rows.map((r) => ({ strategyId: id, version: Number(r.version_number), configuration: r.config, createdBy: r.created_by, createdAt: r.created_at.toISOString() }));
+  }
+
+  /** Strategies, newest first: a user's, or (without one) every strategy, active or not. */
+  async list(userId?: string): Promise<Strategy[]> {
+    const { rows } = await this.db.query(`SELECT ${COLUMNS} FROM strategies WHERE $1::text IS NULL OR user_id = $1 ORDER BY created_at DESC, id`, [userId ?? null]);
+    return rows.map(toStrategy);
+  }
 
   /** Seed 002's findActiveStrategies (cached under strategies:active for a minute), optionally one user's. */
   async active(userId?: string): Promise<Strategy[]> {
