@@ -1,4 +1,4 @@
-import { before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
@@ -6,6 +6,8 @@ import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
 import { eachBackend } from './helpers/backends.ts';
+import { loadConfig } from '../src/config.ts';
+import { startService, type Service } from '../src/service/service.ts';
 
 eachBackend('strategies: managed, versioned', (get) => {
   let store: Store;
@@ -59,5 +61,59 @@ eachBackend('strategies: managed, versioned', (get) => {
     assert.deepEqual(versions.map((v) => v.version), [Number(seeded.version), Number(seeded.version) + 1]);
     assert.deepEqual(versions[0]!.configuration.config, seeded.config);
     assert.deepEqual(versions[1]!.configuration.config, { tuned: true });
+  });
+});
+
+describe('strategies through /v1', () => {
+  let service: Service;
+  const keys = { alice: '', bob: '', reader: '', admin: '' };
+  before(async () => {
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com'), ('bob', 'b@example.com'), ('root', 'r@example.com')`);
+    keys.alice = (await service.store.apiKeys.create('alice', ['read', 'trade'])).key;
+    keys.bob = (await service.store.apiKeys.create('bob', ['read', 'trade'])).key;
+    keys.reader = (await service.store.apiKeys.create('alice', ['read'])).key;
+    keys.admin = (await service.store.apiKeys.create('root', ['read', 'trade', 'admin'])).key;
+  });
+  after(async () => service?.stop());
+
+  const call = async (method: string, path: string, key: string, body?: object) => {
+    const response = await fetch(`http://127.0.0.1:${service.port}${path}`, {
+      method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+
+  it('creates, changes and versions a strategy; keys see their own; admin keys give an unowned one an owner', async () => {
+    const created = await call('POST', '/v1/strategies', keys.alice, { name: 'breakout', timeframe: '15m', symbols: ['TATA_INR'], config: { lookback: 20 } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    assert.deepEqual([created.body.userId, created.body.version, created.body.isActive], ['alice', '1', false]);
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, keys.alice, { config: { lookback: 30 } })).body.version, '2');
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, keys.alice, { isActive: true, executionMode: 'live' })).body.version, '2');
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, keys.alice, { symbols: ['TATA_INR', 'RELIANCE_INR'] })).body.version, '3');
+    const versions = await call('GET', `/v1/strategies/${id}/versions`, keys.reader);
+    assert.deepEqual(versions.body.versions.map((v: { version: number; configuration: { config: object } }) => [v.version, v.configuration.config]), [[1, { lookback: 20 }], [2, { lookback: 30 }], [3, { lookback: 30 }]]);
+    assert.ok((await call('GET', '/v1/strategies', keys.alice)).body.strategies.some((s: { id: string }) => s.id === id));
+    // The read scope reads, the trade scope changes; another user's strategy does not exist for a key.
+    assert.equal((await call('POST', '/v1/strategies', keys.reader, { name: 'x', symbols: ['TATA_INR'] })).status, 403);
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, keys.bob, { isActive: false })).status, 404);
+    assert.equal((await call('GET', `/v1/strategies/${id}`, keys.bob)).status, 404);
+    // A bad configuration is a 400 that names the field.
+    const bad = await call('PATCH', `/v1/strategies/${id}`, keys.alice, { symbols: [] });
+    assert.deepEqual([bad.status, bad.body.error.parameter], [400, 'symbols']);
+    const badFrame = await call('POST', '/v1/strategies', keys.alice, { name: 'y', symbols: ['TATA_INR'], timeframe: '2h' });
+    assert.deepEqual([badFrame.status, badFrame.body.error.parameter], [400, 'timeframe']);
+    // Unowned strategies (the seeds'): invisible to user keys, visible to an admin key, which can give one an owner.
+    const all = await call('GET', '/v1/strategies?status=all', keys.admin);
+    const unowned = all.body.strategies.find((s: { userId: string | null }) => s.userId === null);
+    assert.ok(unowned, 'the seeds have unowned strategies');
+    assert.equal((await call('GET', `/v1/strategies/${unowned.id}`, keys.bob)).status, 404);
+    assert.equal((await call('PATCH', `/v1/strategies/${unowned.id}`, keys.bob, { isActive: true })).status, 404);
+    assert.equal((await call('PATCH', `/v1/strategies/${unowned.id}`, keys.bob, { userId: 'bob' })).status, 403, 'only an admin key gives an owner');
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, keys.alice, { userId: 'bob' })).status, 403);
+    const owned = await call('PATCH', `/v1/strategies/${unowned.id}`, keys.admin, { userId: 'bob' });
+    assert.equal(owned.body.userId, 'bob');
+    assert.equal((await call('GET', `/v1/strategies/${unowned.id}`, keys.bob)).status, 200);
   });
 });

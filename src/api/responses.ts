@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Balance, BalanceChange, Order, OrderEvent, Position, StrategyTrade } from '../store/account.ts';
 import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
-import type { Strategy, StrategyPerformance } from '../store/strategies.ts';
+import type { Strategy, StrategyPerformance, StrategyVersion } from '../store/strategies.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
@@ -226,6 +226,15 @@ export const balanceChangePage = page(balanceChange);
 export const positions = z.object({ positions: z.array(position) });
 export const strategyTradePage = page(strategyTrade);
 export const strategies = z.object({ strategies: z.array(strategy) });
+export const strategyVersions = z.object({
+  versions: z.array(exact<StrategyVersion>()(z.object({
+    strategyId: z.string(),
+    version: z.number().int(),
+    configuration: z.object({ name: z.string(), type: z.string().nullable(), timeframe: z.string().nullable(), symbols: z.array(z.string()), config: z.record(z.string(), z.unknown()) }),
+    createdBy: z.string().nullable(),
+    createdAt: time,
+  }))),
+});
 
 // ─── Native: administration and operations ─────────────────────────────────────────────────────
 

@@ -57,13 +57,4 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
     },
   }, async (request) => store.account.tradeHistory(requireScope(request, 'read').userId, request.query));
 
-  r.get('/v1/strategies', { schema: { tags, security, summary: 'The caller\'s active strategies', response: { 200: res.strategies } } }, async (request) =>
-    ({ strategies: await store.strategies.active(requireScope(request, 'read').userId) }));
-
-  r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: z.object({ id: idParam }), response: { 200: res.strategy } } }, async (request) =>
-    store.strategies.get(request.params.id, requireScope(request, 'read').userId));
-
-  r.get('/v1/strategies/:id/performance', {
-    schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: z.object({ id: idParam }), querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'), response: { 200: res.strategyPerformance } },
-  }, async (request) => store.strategies.performance(request.params.id, request.query, requireScope(request, 'read').userId));
 }

@@ -1,0 +1,89 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Store } from '../../store/store.ts';
+import { STRATEGY_TIMEFRAMES } from '../../store/strategies.ts';
+import { requireScope } from '../auth.ts';
+import * as res from '../responses.ts';
+import { dateParam, idParam, symbolParam, timeRange } from '../params.ts';
+
+const tags = ['Strategies (API key: read to see, trade to change)'];
+const security = [{ apiKey: [] }];
+const id = z.object({ id: idParam });
+const configuration = {
+  name: z.string().min(1).max(200),
+  type: z.string().max(50).nullable(),
+  timeframe: z.enum(STRATEGY_TIMEFRAMES).nullable(),
+  symbols: z.array(symbolParam).min(1).max(500),
+  config: z.record(z.string(), z.unknown()).describe("The strategy's parameters, a JSON object"),
+};
+
+/**
+ * The caller's strategies: read with the read scope, create and change with the trade scope.
+ * An admin key sees and changes every strategy, those with no owner included, and can give one
+ * an owner; every other key only its user's.
+ */
+export function strategyRoutes(app: FastifyInstance, store: Store): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  /** The owner a request is restricted to: none for an admin key. */
+  const ownerOf = (request: FastifyRequest, scope: 'read' | 'trade') => {
+    const identity = requireScope(request, scope);
+    return identity.scopes.includes('admin') ? undefined : identity.userId;
+  };
+
+  r.get('/v1/strategies', {
+    schema: { tags, security, summary: 'Strategies, newest first: the active ones, or all (status=all)', querystring: z.object({ status: z.enum(['active', 'all']).optional() }), response: { 200: res.strategies } },
+  }, async (request) => {
+    const owner = ownerOf(request, 'read');
+    return { strategies: request.query.status === 'all' ? await store.strategies.list(owner) : await store.strategies.active(owner) };
+  });
+
+  r.post('/v1/strategies', {
+    schema: {
+      tags,
+      security,
+      summary: "A new strategy of the key's user, inactive, at version 1",
+      body: z.object({ ...configuration, type: configuration.type.optional(), timeframe: configuration.timeframe.optional(), config: configuration.config.optional(), executionMode: z.enum(['paper', 'live']).optional() }),
+      response: { 201: res.strategy },
+    },
+  }, async (request, reply) => {
+    const identity = requireScope(request, 'trade');
+    return reply.code(201).send(await store.strategies.create({ ...request.body, userId: identity.userId }, identity.userId));
+  });
+
+  r.patch('/v1/strategies/:id', {
+    schema: {
+      tags,
+      security,
+      summary: 'Changes a strategy: a change of its configuration (name, type, timeframe, symbols, config) is a new version; isActive and executionMode are its state; userId (admin keys) gives it an owner',
+      params: id,
+      body: z.object({
+        name: configuration.name.optional(),
+        type: configuration.type.optional(),
+        timeframe: configuration.timeframe.optional(),
+        symbols: configuration.symbols.optional(),
+        config: configuration.config.optional(),
+        executionMode: z.enum(['paper', 'live']).optional(),
+        isActive: z.boolean().optional(),
+        userId: idParam.nullable().optional(),
+      }),
+      response: { 200: res.strategy },
+    },
+  }, async (request) => {
+    const identity = requireScope(request, 'trade');
+    const owner = ownerOf(request, 'trade');
+    const { userId, ...changes } = request.body;
+    if (userId !== undefined && owner !== undefined) return Promise.reject(Object.assign(new Error('userId: only an API key with the admin scope gives a strategy an owner'), { statusCode: 403, code: 'scope_required' }));
+    return store.strategies.update(request.params.id, { ...changes, ...(userId !== undefined ? { userId } : {}) }, identity.userId, owner);
+  });
+
+  r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: id, response: { 200: res.strategy } } }, async (request) =>
+    store.strategies.get(request.params.id, ownerOf(request, 'read')));
+
+  r.get('/v1/strategies/:id/versions', { schema: { tags, security, summary: "Every version of the strategy's configuration, oldest first", params: id, response: { 200: res.strategyVersions } } }, async (request) =>
+    ({ versions: await store.strategies.versions(request.params.id, ownerOf(request, 'read')) }));
+
+  r.get('/v1/strategies/:id/performance', {
+    schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: id, querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'), response: { 200: res.strategyPerformance } },
+  }, async (request) => store.strategies.performance(request.params.id, request.query, ownerOf(request, 'read')));
+}
