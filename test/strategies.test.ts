@@ -5,7 +5,9 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
-import { eachBackend } from './helpers/backends.ts';
+import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
+import { runCli } from './helpers/cli.ts';
+import { PostgresDatabase } from '../src/database/postgres.ts';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
 
@@ -115,5 +117,43 @@ describe('strategies through /v1', () => {
     const owned = await call('PATCH', `/v1/strategies/${unowned.id}`, keys.admin, { userId: 'bob' });
     assert.equal(owned.body.userId, 'bob');
     assert.equal((await call('GET', `/v1/strategies/${unowned.id}`, keys.bob)).status, 200);
+  });
+});
+
+describe('tradestore strategy [postgres]', async () => {
+  const reason = process.env.TRADESTORE_REQUIRE_SERVERS === '1' ? null : await serverUnavailable();
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  let server: { url: string; drop: () => Promise<void> };
+  before(async () => {
+    server = await createServerDatabase();
+    const db = await PostgresDatabase.open({ url: server.url, max: 1 });
+    await migrate(db);
+    await seed(db);
+    await db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com')`);
+    await db.close();
+  });
+  after(async () => server?.drop());
+
+  it('creates, updates, enables and shows a strategy with its versions; a bad field is exit 2 naming the option', async () => {
+    const env = { DATABASE_URL: server.url };
+    const created = await runCli(['strategy', 'create', '--name', 'rsi', '--symbols', 'TATA_INR', '--timeframe', '1h', '--config', '{"period":14}', '--user', 'alice', '--json'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const id = JSON.parse(created.stdout).id;
+    assert.equal((await runCli(['strategy', 'update', '--id', id, '--config', '{"period":21}', '--by', 'alice'], env)).code, 0);
+    const enabled = await runCli(['strategy', 'enable', '--id', id], env);
+    assert.match(enabled.stdout, new RegExp(`${id}  rsi  v2  enabled  PAPER  1h  TATA_INR  owner alice`));
+    const shown = await runCli(['strategy', 'show', '--id', id], env);
+    assert.match(shown.stdout, /version 1 .*by alice\n.*version 2 .*by alice/s);
+    const first = await runCli(['strategy', 'show', '--id', id, '--version', '1', '--json'], env);
+    assert.deepEqual(JSON.parse(first.stdout).configuration.config, { period: 14 });
+    assert.match((await runCli(['strategy', 'list', '--user', 'alice'], env)).stdout, /rsi  v2/);
+    const bad = await runCli(['strategy', 'update', '--id', id, '--timeframe', '2h'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--timeframe: must be one of/);
+    assert.equal((await runCli(['strategy', 'create', '--name', 'x', '--symbols', 'TATA_INR', '--config', 'not json'], env)).code, 2);
+    assert.equal((await runCli(['strategy', 'show', '--id', 'nope'], env)).code, 1);
   });
 });

@@ -32,6 +32,12 @@ Usage:
   tradestore apikey list [--user ID] [--json]
                                         API keys with their prefix, scopes and status (never the key)
   tradestore apikey revoke --id N       revoke an API key
+  tradestore strategy create --name N --symbols A,B [--timeframe 1h] [--type T] [--config JSON] [--mode paper|live] [--user ID]
+  tradestore strategy update --id ID [--name N] [--symbols A,B] [--timeframe T] [--type T] [--config JSON] [--mode paper|live] [--user ID] [--by ID]
+  tradestore strategy enable|disable --id ID
+  tradestore strategy list [--user ID] [--json]
+  tradestore strategy show --id ID [--version N] [--json]
+                                        strategies and their versions (every configuration change is one)
   tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
                                         run the ingest service and the API (/v1, /api/v3, /ws, /docs)
                                         with /health and /metrics on PORT
