@@ -6,6 +6,7 @@ import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
 import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
+import { ingest } from './helpers/ingest.ts';
 import { runCli } from './helpers/cli.ts';
 import { PostgresDatabase } from '../src/database/postgres.ts';
 import { loadConfig } from '../src/config.ts';
@@ -13,12 +14,29 @@ import { startService, type Service } from '../src/service/service.ts';
 
 eachBackend('strategies: managed, versioned', (get) => {
   let store: Store;
+  let bus: MemoryBus;
   before(async () => {
     const { db } = get();
     await migrate(db);
     await seed(db);
     await db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com'), ('bob', 'b@example.com')`);
-    store = storeOver(db, new MemoryBus());
+    bus = new MemoryBus();
+    store = storeOver(db, bus);
+  });
+
+  it('drops the cached strategy when ingest closes its round trips: the counters read back at once', async () => {
+    const s = await store.strategies.create({ name: 'cached', symbols: ['TATA_INR'], userId: 'alice' });
+    await store.strategies.update(s.id, { isActive: true });
+    assert.equal((await store.strategies.get(s.id)).totalTrades, 0, 'read once, so it is cached');
+    assert.ok((await store.strategies.active()).some((x) => x.id === s.id && x.totalTrades === 0));
+    const t0 = Date.now() - 3_600_000;
+    await ingest(get().db, bus, [1, 2].flatMap((i) => [
+      { type: 'STRATEGY_TRADE_OPENED', data: { id: `c${i}`, strategyId: s.id, symbol: 'TATA_INR', side: 'buy', entryPrice: '100', quantity: '1', entryTime: t0 } },
+      { type: 'STRATEGY_TRADE_CLOSED', data: { id: `c${i}`, exitPrice: i === 1 ? '110' : '95', exitTime: t0 + i * 60_000 } },
+    ]));
+    const after = await store.strategies.get(s.id);
+    assert.deepEqual([after.totalTrades, after.winningTrades], [2, 1]);
+    assert.ok((await store.strategies.active()).some((x) => x.id === s.id && x.totalTrades === 2), 'strategies:active too');
   });
 
   it('keeps every configuration change as a version: three changes give versions 1 to 3, each readable', async () => {

@@ -44,6 +44,8 @@ export async function publishEffects(bus: Bus, effects: Effects): Promise<void> 
     push(CHANNELS.balances(b.userId), b);
     stale.add(CACHE_GROUPS.balances(b.userId));
   }
+  // Seed 001's strategy:{id} and strategies:active carry the counters a close moved.
+  for (const id of effects.strategies) stale.add(CACHE_GROUPS.strategy(id)).add(CACHE_GROUPS.strategiesActive());
   if (stale.size) await bus.cache.invalidate([...stale]);
   // Sent together: the Redis client pipelines commands issued without waiting in between.
   await Promise.all([...messages].map(([channel, items]) => bus.publish(channel, JSON.stringify(items))));

@@ -220,6 +220,7 @@ export const combine = (a: BatchOutcome, b: BatchOutcome): BatchOutcome => ({
     candles: [...a.effects.candles, ...b.effects.candles],
     orders: [...a.effects.orders, ...b.effects.orders],
     balances: [...a.effects.balances, ...b.effects.balances],
+    strategies: [...a.effects.strategies, ...b.effects.strategies],
   },
 });
 

@@ -30,7 +30,7 @@ interface Trade {
 export async function applyStrategyTrades(
   tx: Queryable,
   entries: Entry<'STRATEGY_TRADE_OPENED' | 'STRATEGY_TRADE_CLOSED'>[],
-  _effects: Effects,
+  effects: Effects,
 ): Promise<ApplyResult> {
   const rejected: ApplyResult['rejected'] = [];
   const ids = [...new Set(entries.map((e) => e.event.data.id))];
@@ -126,6 +126,7 @@ export async function applyStrategyTrades(
         WHERE s.id = u.strategy_id`,
       [closed.map((t) => t.strategyId), c('pnl'), c('exitTime')],
     );
+    effects.strategies.push(...new Set(closed.map((t) => t.strategyId)));
   }
   return { rejected };
 }

@@ -39,9 +39,11 @@ export interface Effects {
   candles: Candle[];
   orders: { id: string; market: string; userId: string | null; status: string; filledQuantity: string }[];
   balances: { userId: string; asset: string; available: string; locked: string }[];
+  /** Strategies whose counters a closed round trip moved (their cached entries go stale). */
+  strategies: string[];
 }
 
-export const emptyEffects = (): Effects => ({ trades: [], candles: [], orders: [], balances: [] });
+export const emptyEffects = (): Effects => ({ trades: [], candles: [], orders: [], balances: [], strategies: [] });
 
 /** An applier's verdict on each of its entries: the rejected ones, and what the rest changed. */
 export interface ApplyResult {
