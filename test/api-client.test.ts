@@ -66,6 +66,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const symbols: string[] = (await reader.v1.strategiesDetail(ids.strategy)).data.symbols;
   const winning: number = (await reader.v1.strategiesPerformanceList(ids.strategy, {})).data.winningTrades;
   const versions = (await reader.v1.strategiesVersionsList(ids.strategy)).data.versions;
+  const sharpe: string | null | undefined = (await reader.v1.strategiesMetricsList(ids.strategy, {})).data.metrics.sharpeRatio;
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
@@ -105,7 +106,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;

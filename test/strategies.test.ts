@@ -5,6 +5,7 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
+import { benchmarkMetrics, periodReturns, returnMetrics } from '../src/analytics/metrics.ts';
 import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
 import { ingest } from './helpers/ingest.ts';
 import { runCli } from './helpers/cli.ts';
@@ -135,6 +136,60 @@ describe('strategies through /v1', () => {
     const owned = await call('PATCH', `/v1/strategies/${unowned.id}`, keys.admin, { userId: 'bob' });
     assert.equal(owned.body.userId, 'bob');
     assert.equal((await call('GET', `/v1/strategies/${unowned.id}`, keys.bob)).status, 200);
+  });
+});
+
+describe('strategy metrics through /v1', () => {
+  let service: Service;
+  let key = '';
+  let id = '';
+  const DAY = 86_400_000;
+  const start = Date.UTC(2026, 10, 1);
+  const equity = [10_000, 10_150, 9_900, 10_400, 10_300, 10_700, 10_650, 10_900];
+  const closes = [100, 101, 99.5, 102, 101.5, 104, 103, 105];
+  before(async () => {
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    await service.db.query(`INSERT INTO users (id, email) VALUES ('carol', 'c@example.com')`);
+    key = (await service.store.apiKeys.create('carol', ['read'])).key;
+    id = (await service.store.strategies.create({ name: 'metrics', symbols: ['TATA_INR'], userId: 'carol' })).id;
+    for (const [i, value] of equity.entries()) {
+      // Two snapshots a day: the day's last one is its close.
+      await service.db.query(
+        `INSERT INTO portfolio_snapshots (strategy_id, user_id, snapshot_time, total_value, cash_balance) VALUES ($1, 'carol', $2, $3, 0), ($1, 'carol', $4, $5, 0)`,
+        [id, new Date(start + i * DAY + 3_600_000), value - 500, new Date(start + i * DAY + 20 * 3_600_000), value],
+      );
+      await service.bus.add(JSON.stringify({ type: 'TRADE_ADDED', data: { market: 'TATA_INR', id: `m${i}`, price: String(closes[i]), quantity: '1', isBuyerMaker: false, timestamp: start + i * DAY + 12 * 3_600_000 } }));
+    }
+    await service.db.query(
+      `INSERT INTO strategy_trades (id, strategy_id, symbol, side, entry_price, quantity, entry_time, exit_time, exit_price, pnl, status)
+       VALUES ('w1', $1, 'TATA_INR', 'buy', 100, 1, $2, $3, 110, 10, 'closed'), ('l1', $1, 'TATA_INR', 'buy', 100, 1, $2, $4, 96, -4, 'closed')`,
+      [id, new Date(start), new Date(start + 2 * 3_600_000), new Date(start + 4 * 3_600_000)],
+    );
+    for (let i = 0; i < 200 && Number((await service.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ohlcv_1d WHERE market = 'TATA_INR'`)).rows[0]!.n) < equity.length; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  after(async () => service?.stop());
+
+  it('computes the metrics from the daily equity, against a benchmark, and from the round trips, as the library does', async () => {
+    const response = await fetch(`http://127.0.0.1:${service.port}/v1/strategies/${id}/metrics?benchmark=TATA_INR`, { headers: { 'x-api-key': key } });
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { periodsPerYear: number; equityDays: number; metrics: Record<string, string | null>; reasons: Record<string, string> };
+    assert.deepEqual([body.periodsPerYear, body.equityDays], [365, equity.length]);
+    const times = equity.map((_, i) => start + i * DAY);
+    const want = returnMetrics(equity, times, { periodsPerYear: 365 });
+    for (const name of ['totalReturn', 'annualReturn', 'volatility', 'sharpeRatio', 'sortinoRatio', 'calmarRatio', 'maxDrawdown', 'maxDrawdownDuration', 'var95', 'cvar95']) {
+      assert.equal(body.metrics[name], String(want[name]!.value), name);
+    }
+    const bench = benchmarkMetrics(periodReturns(equity), periodReturns(closes), { periodsPerYear: 365 });
+    for (const name of ['beta', 'alpha', 'marketCorrelation']) assert.equal(body.metrics[name], String(bench[name]!.value), name);
+    assert.deepEqual([body.metrics.totalTrades, body.metrics.winRate, body.metrics.profitFactor, body.metrics.grossProfit], ['2', '0.5', '2.5', '10']);
+    const none = (await (await fetch(`http://127.0.0.1:${service.port}/v1/strategies/${id}/metrics?from=2020-01-01&to=2020-02-01`, { headers: { 'x-api-key': key } })).json()) as typeof body;
+    assert.equal(none.metrics.sharpeRatio, null);
+    assert.match(none.reasons.sharpeRatio!, /no portfolio snapshots/);
+    assert.match(none.reasons.beta!, /no benchmark/);
+    const bad = await fetch(`http://127.0.0.1:${service.port}/v1/strategies/${id}/metrics?benchmark=NOPE`, { headers: { 'x-api-key': key } });
+    assert.equal(bad.status, 400);
   });
 });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Balance, BalanceChange, Order, OrderEvent, Position, StrategyTrade } from '../store/account.ts';
 import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
-import type { Strategy, StrategyPerformance, StrategyVersion } from '../store/strategies.ts';
+import type { Strategy, StrategyAnalytics, StrategyPerformance, StrategyVersion } from '../store/strategies.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
@@ -226,6 +226,17 @@ export const balanceChangePage = page(balanceChange);
 export const positions = z.object({ positions: z.array(position) });
 export const strategyTradePage = page(strategyTrade);
 export const strategies = z.object({ strategies: z.array(strategy) });
+export const strategyMetrics = exact<StrategyAnalytics>()(z.object({
+  strategyId: z.string(),
+  from: time.nullable(),
+  to: time.nullable(),
+  periodsPerYear: z.number().int(),
+  riskFree: z.number(),
+  benchmark: z.string().nullable(),
+  equityDays: z.number().int(),
+  metrics: z.record(z.string(), z.string().nullable()).describe('sharpeRatio, sortinoRatio, calmarRatio, maxDrawdown, maxDrawdownDuration, var95, cvar95, beta, alpha, marketCorrelation, winRate, profitFactor, totalReturn, annualReturn, volatility, …'),
+  reasons: z.record(z.string(), z.string()).describe('Why a metric is null'),
+}));
 export const strategyVersions = z.object({
   versions: z.array(exact<StrategyVersion>()(z.object({
     strategyId: z.string(),

@@ -1,6 +1,7 @@
 import type { Database } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
+import { benchmarkMetrics, periodReturns, returnMetrics, tradeMetrics, type Metric } from '../analytics/metrics.ts';
 
 export interface Strategy {
   id: string;
@@ -173,6 +174,29 @@ export class StrategyRepository {
     return this.get(id);
   }
 
+  /**
+   * The strategy's metrics over [from, to) (docs/ANALYTICS.md). Annualized with 365 periods when
+   * it trades only the venue's own markets, else 252; `benchmark` names a market (the venue's, or
+   * an exchange instrument with daily candles).
+   */
+  async analytics(id: string, options: { from?: Date; to?: Date; benchmark?: string; riskFree?: number } = {}, ownerId?: string): Promise<StrategyAnalytics> {
+    const strategy = await this.get(id, ownerId);
+    if (options.from && options.to && options.from >= options.to) throw new InvalidArgumentError('from', 'must be before to');
+    if (options.riskFree !== undefined && !(options.riskFree >= 0 && options.riskFree < 1)) throw new InvalidArgumentError('riskFree', 'must be an annual rate from 0 to 1 (0.04 for 4 %)');
+    const { rows } = await this.db.query<{ venue: number }>(`SELECT count(*)::int AS venue FROM markets WHERE symbol = ANY($1)`, [strategy.symbols]);
+    const periodsPerYear = Number(rows[0]!.venue) === strategy.symbols.length ? 365 : 252;
+    let benchmark: { symbol: string; venue: boolean } | null = null;
+    if (options.benchmark) {
+      const { rows: found } = await this.db.query<{ venue: boolean }>(
+        `SELECT true AS venue FROM markets WHERE symbol = $1 UNION ALL SELECT false FROM instruments WHERE symbol = $1 LIMIT 1`,
+        [options.benchmark],
+      );
+      if (!found[0]) throw new InvalidArgumentError('benchmark', `no market ${options.benchmark}`);
+      benchmark = { symbol: options.benchmark, venue: found[0].venue };
+    }
+    return strategyAnalytics(this.db, strategy, { from: options.from, to: options.to, benchmark, riskFree: options.riskFree, periodsPerYear });
+  }
+
   /** Every version of a strategy's configuration, oldest first. */
   async versions(id: string, ownerId?: string): Promise<StrategyVersion[]> {
     await this.get(id, ownerId);
@@ -241,4 +265,89 @@ export class StrategyRepository {
       avgDurationMinutes: r.avg_duration_minutes ?? null,
     };
   }
+}
+
+export interface StrategyAnalytics {
+  strategyId: string;
+  from: string | null;
+  to: string | null;
+  /** 365 when the strategy trades only the venue's own markets (every day), else 252 (exchange-traded instruments). */
+  periodsPerYear: number;
+  riskFree: number;
+  benchmark: string | null;
+  /** Days of the equity curve (each UTC day's last portfolio snapshot). */
+  equityDays: number;
+  /** Each metric as a decimal string, or null (its reason in `reasons`). */
+  metrics: Record<string, string | null>;
+  reasons: Record<string, string>;
+}
+
+/**
+ * A strategy's metrics (docs/ANALYTICS.md) over [from, to): returns and risk from its equity
+ * curve (each UTC day's last portfolio snapshot), beta/alpha/correlation against a benchmark
+ * market's daily closes on the same days, and its closed round trips' statistics.
+ */
+export async function strategyAnalytics(
+  db: Database,
+  strategy: Strategy,
+  options: { from?: Date; to?: Date; benchmark?: { symbol: string; venue: boolean } | null; riskFree?: number; periodsPerYear: number },
+): Promise<StrategyAnalytics> {
+  const range = [options.from ?? null, options.to ?? null];
+  const { rows: days } = await db.query<{ day: Date; value: string }>(
+    `SELECT date_trunc('day', snapshot_time) AS day, (array_agg(total_value::text ORDER BY snapshot_time DESC))[1] AS value
+       FROM portfolio_snapshots
+      WHERE strategy_id = $1 AND ($2::timestamptz IS NULL OR snapshot_time >= $2) AND ($3::timestamptz IS NULL OR snapshot_time < $3)
+      GROUP BY 1 ORDER BY 1`,
+    [strategy.id, ...range],
+  );
+  const { rows: trips } = await db.query<{ pnl: string; entry: Date; exit: Date }>(
+    `SELECT pnl::text AS pnl, entry_time AS entry, exit_time AS exit FROM strategy_trades
+      WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL
+        AND ($2::timestamptz IS NULL OR exit_time >= $2) AND ($3::timestamptz IS NULL OR exit_time < $3)`,
+    [strategy.id, ...range],
+  );
+  const metrics: Record<string, string | null> = {};
+  const reasons: Record<string, string> = {};
+  const put = (name: string, m: Metric) => {
+    metrics[name] = m.value === null ? null : String(m.value);
+    if (m.value === null) reasons[name] = m.reason ?? 'not computed';
+  };
+  const equity = days.map((d) => Number(d.value));
+  const times = days.map((d) => d.day.getTime());
+  const returnOptions = { periodsPerYear: options.periodsPerYear, riskFree: options.riskFree ?? 0 };
+  if (days.length === 0) {
+    for (const name of ['totalReturn', 'annualReturn', 'volatility', 'sharpeRatio', 'sortinoRatio', 'calmarRatio', 'maxDrawdown', 'maxDrawdownDuration', 'var95', 'cvar95']) {
+      put(name, { value: null, reason: 'no portfolio snapshots in the period: the equity curve is built from them' });
+    }
+  } else for (const [name, m] of Object.entries(returnMetrics(equity, times, returnOptions))) put(name, m);
+  if (options.benchmark) {
+    const table = options.benchmark.venue ? 'ohlcv_1d' : null;
+    const { rows: closes } = table
+      ? await db.query<{ day: Date; close: string }>(`SELECT open_time AS day, close_price::text AS close FROM ohlcv_1d WHERE market = $1 ORDER BY open_time`, [options.benchmark.symbol])
+      : await db.query<{ day: Date; close: string }>(
+          `SELECT timestamp AS day, close::text AS close FROM market_data WHERE symbol = $1 AND timeframe = '1d' ORDER BY timestamp`,
+          [options.benchmark.symbol],
+        );
+    const byDay = new Map(closes.map((c) => [c.day.getTime(), Number(c.close)]));
+    // The days both curves have, in order; returns between consecutive ones.
+    const shared = times.map((t, i) => [t, equity[i]!, byDay.get(t)] as const).filter(([, , b]) => b !== undefined) as (readonly [number, number, number])[];
+    const r = periodReturns(shared.map((s) => s[1]));
+    const b = periodReturns(shared.map((s) => s[2]));
+    for (const [name, m] of Object.entries(benchmarkMetrics(r, b, returnOptions))) put(name, m);
+  } else for (const name of ['beta', 'alpha', 'marketCorrelation']) put(name, { value: null, reason: 'no benchmark given' });
+  for (const [name, value] of Object.entries(tradeMetrics(trips.map((t) => ({ pnl: t.pnl, entryTime: t.entry.getTime(), exitTime: t.exit.getTime() }))))) {
+    if (value !== null && typeof value === 'object') put(name, value);
+    else metrics[name] = value === null ? null : String(value);
+  }
+  return {
+    strategyId: strategy.id,
+    from: options.from?.toISOString() ?? null,
+    to: options.to?.toISOString() ?? null,
+    periodsPerYear: options.periodsPerYear,
+    riskFree: options.riskFree ?? 0,
+    benchmark: options.benchmark?.symbol ?? null,
+    equityDays: days.length,
+    metrics,
+    reasons,
+  };
 }

@@ -83,6 +83,20 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
   r.get('/v1/strategies/:id/versions', { schema: { tags, security, summary: "Every version of the strategy's configuration, oldest first", params: id, response: { 200: res.strategyVersions } } }, async (request) =>
     ({ versions: await store.strategies.versions(request.params.id, ownerOf(request, 'read')) }));
 
+  r.get('/v1/strategies/:id/metrics', {
+    schema: {
+      tags,
+      security,
+      summary: "The strategy's metrics over [from, to) (docs/ANALYTICS.md): returns and risk from its daily equity (portfolio snapshots), against a benchmark market, and its round trips; a metric the data cannot support is null with its reason",
+      params: id,
+      querystring: timeRange(z.object({ from: dateParam, to: dateParam, benchmark: symbolParam.optional(), riskFree: z.coerce.number().min(0).max(1).optional().describe('Annual risk-free rate, 0.04 for 4 %') }), 'from', 'to'),
+      response: { 200: res.strategyMetrics },
+    },
+  }, async (request) => {
+    const q = request.query;
+    return store.strategies.analytics(request.params.id, { from: q.from, to: q.to, benchmark: q.benchmark, riskFree: q.riskFree }, ownerOf(request, 'read'));
+  });
+
   r.get('/v1/strategies/:id/performance', {
     schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: id, querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'), response: { 200: res.strategyPerformance } },
   }, async (request) => store.strategies.performance(request.params.id, request.query, ownerOf(request, 'read')));
