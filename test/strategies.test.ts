@@ -228,5 +228,14 @@ describe('tradestore strategy [postgres]', async () => {
     assert.match(bad.stderr, /--timeframe: must be one of/);
     assert.equal((await runCli(['strategy', 'create', '--name', 'x', '--symbols', 'TATA_INR', '--config', 'not json'], env)).code, 2);
     assert.equal((await runCli(['strategy', 'show', '--id', 'nope'], env)).code, 1);
+    // Its metrics: none without snapshots, each with the reason; the round trips' counts.
+    const analytics = await runCli(['analytics', id, '--benchmark', 'TATA_INR'], env);
+    assert.equal(analytics.code, 0, analytics.stderr);
+    assert.match(analytics.stdout, /sharpeRatio +— +\(no portfolio snapshots/);
+    assert.match(analytics.stdout, /totalTrades +0/);
+    assert.equal(JSON.parse((await runCli(['analytics', id, '--json'], env)).stdout).periodsPerYear, 365);
+    assert.equal((await runCli(['analytics', id, '--from', 'yesterday'], env)).code, 2);
+    assert.equal((await runCli(['analytics', id, '--benchmark', 'NOPE_INR'], env)).code, 2);
+    assert.equal((await runCli(['analytics', 'nope'], env)).code, 1);
   });
 });

@@ -13,6 +13,7 @@ import { dlqCommand } from './dlq.ts';
 import { exportCommand } from './export.ts';
 import { healthCommand } from './health.ts';
 import { strategyCommand } from './strategy.ts';
+import { analyticsCommand } from './analytics.ts';
 import { backupCommand, restoreCommand } from './backup.ts';
 import { BackupError } from '../ops/backup.ts';
 import { ingestCommand } from './ingest.ts';
@@ -48,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
   const withDatabase: Record<string, (open: OpenDatabase, args: string[], out: (line: string) => void) => Promise<void>> = {
     migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand, export: exportCommand,
   };
-  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand, backup: backupCommand, restore: restoreCommand, strategy: strategyCommand };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand, backup: backupCommand, restore: restoreCommand, strategy: strategyCommand, analytics: analyticsCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     // `tradestore <command> [...] --help`: that command's part of the usage, nothing run.

@@ -38,6 +38,9 @@ Usage:
   tradestore strategy list [--user ID] [--json]
   tradestore strategy show --id ID [--version N] [--json]
                                         strategies and their versions (every configuration change is one)
+  tradestore analytics ID [--from T] [--to T] [--benchmark SYMBOL] [--risk-free RATE] [--json]
+                                        a strategy's metrics (docs/ANALYTICS.md): returns, risk,
+                                        drawdown, against a benchmark, round trips
   tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
                                         run the ingest service and the API (/v1, /api/v3, /ws, /docs)
                                         with /health and /metrics on PORT
