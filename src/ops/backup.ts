@@ -75,13 +75,9 @@ export async function backupServer(url: string, options: BackupOptions): Promise
     // pg_dump and the manifest read the same snapshot at once: the manifest's pass costs no extra time where cores are free.
     const dumped = withProgress(pgDump, args, partial, options.progress);
     dumped.catch(() => {}); // awaited below; a failure meanwhile is not an unhandled rejection
-    const digests = [];
+    let digests: TableDigest[];
     try {
-      for (const table of tables) {
-        const [d] = await digestTables(q, [table]);
-        digests.push(d!);
-        options.progress?.(`backup: manifest ${table}: ${d!.rows} rows`);
-      }
+      digests = await digestTables(q, tables, { progress: manifestProgress(options.progress) });
     } finally {
       await dumped;
     }
@@ -157,13 +153,19 @@ async function withProgress(tool: string, args: string[], file: string, progress
 const RESTORE_JOBS = Math.max(1, Math.min(4, availableParallelism()));
 
 /** A backup's time in its file name: 20261204T221000123Z (sorts as it was taken). */
-const stampOf = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
+export const stampOf = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
 
-/** Keeps the newest `keep` backups of the directory (archive and manifest), removing the others. */
-async function rotate(dir: string, keep: number): Promise<void> {
-  const archives = (await readdir(dir)).filter((f) => /^tradestore-\d{8}T\d{9}Z\.(dump|tar\.gz)$/.test(f)).sort();
+/** The progress line of each table the manifest has read. */
+const manifestProgress = (progress?: (line: string) => void) => (d: TableDigest) => progress?.(`backup: manifest ${d.name}: ${d.rows} rows`);
+
+/** Full backups' archive names (time-series backups have their own, and their own rotation). */
+const FULL_BACKUP = /^tradestore-\d{8}T\d{9}Z\.(dump|tar\.gz)$/;
+
+/** Keeps the newest `keep` backups of the directory named as `pattern` says (archive and manifest), removing the others. */
+export async function rotate(dir: string, keep: number, pattern = FULL_BACKUP): Promise<void> {
+  const archives = (await readdir(dir)).filter((f) => pattern.test(f)).sort();
   for (const old of archives.slice(0, Math.max(0, archives.length - keep))) {
-    await rm(join(dir, old), { force: true });
+    await rm(join(dir, old), { recursive: true, force: true });
     await rm(join(dir, `${old}.manifest.json`), { force: true });
   }
 }
@@ -290,13 +292,9 @@ export async function restoreServer(archive: string, url: string, options: Resto
 export async function backupEmbedded(db: EmbeddedDatabase, options: BackupOptions): Promise<{ archive: string; manifest: Manifest }> {
   if (options.tables) throw new BackupError('--tables is for servers: an embedded backup is its whole data directory');
   const at = new Date();
-  const digests: TableDigest[] = [];
+  let digests: TableDigest[] = [];
   const blob = await db.transaction(async (tx) => {
-    for (const table of await backupTables(tx)) {
-      const [d] = await digestTables(tx, [table]);
-      digests.push(d!);
-      options.progress?.(`backup: manifest ${table}: ${d!.rows} rows`);
-    }
+    digests = await digestTables(tx, await backupTables(tx), { progress: manifestProgress(options.progress) });
     // Committed work is in the directory's WAL; a restore replays it, as after a crash.
     return db.dumpDataDir();
   });

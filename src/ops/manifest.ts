@@ -43,14 +43,24 @@ export async function backupTables(q: Pick<Queryable, 'query'>, only?: readonly 
   return [...only];
 }
 
-/** Row count and checksum of each table, read in the caller's snapshot. */
-export async function digestTables(q: Pick<Queryable, 'query'>, tables: readonly string[]): Promise<TableDigest[]> {
+export interface DigestOptions {
+  /** Only the rows this condition (SQL from the code) selects in each table, e.g. a time-series backup's window. */
+  where?: (table: string) => string;
+  /** Called after each table. */
+  progress?: (digest: TableDigest) => void;
+}
+
+/** Row count and checksum of each table (of its rows `where` selects), read in the caller's snapshot. */
+export async function digestTables(q: Pick<Queryable, 'query'>, tables: readonly string[], options: DigestOptions = {}): Promise<TableDigest[]> {
   const digests: TableDigest[] = [];
   for (const name of tables) {
     const { rows } = await q.query<{ n: string; sum: string }>(
-      `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text AS sum FROM public.${ident(name)} t`,
+      `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text AS sum FROM public.${ident(name)} t
+        ${options.where ? `WHERE ${options.where(name)}` : ''}`,
     );
-    digests.push({ name, rows: Number(rows[0]!.n), checksum: rows[0]!.sum });
+    const digest = { name, rows: Number(rows[0]!.n), checksum: rows[0]!.sum };
+    digests.push(digest);
+    options.progress?.(digest);
   }
   return digests;
 }
@@ -69,13 +79,13 @@ export interface Verification {
   ok: boolean;
 }
 
-/** Each table of the manifest against the database: same rows, same checksum. */
-export async function verifyAgainst(q: Pick<Queryable, 'query'>, manifest: Manifest, tables?: readonly string[]): Promise<Verification[]> {
+/** Each table of the manifest against the database: same rows (those `where` selects), same checksum. */
+export async function verifyAgainst(q: Pick<Queryable, 'query'>, manifest: Manifest, tables?: readonly string[], where?: DigestOptions['where']): Promise<Verification[]> {
   const chosen = manifest.tables.filter((t) => !tables || tables.includes(t.name));
   const present = new Set(await backupTables(q));
   const results: Verification[] = [];
   for (const t of chosen) {
-    const [found] = present.has(t.name) ? await digestTables(q, [t.name]) : [undefined];
+    const [found] = present.has(t.name) ? await digestTables(q, [t.name], { where }) : [undefined];
     const f = found ? { rows: found.rows, checksum: found.checksum } : null;
     results.push({ table: t.name, expected: { rows: t.rows, checksum: t.checksum }, found: f, ok: f !== null && f.rows === t.rows && f.checksum === t.checksum });
   }

@@ -1,13 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Database, Queryable } from '../database/types.ts';
 import { quoteIdent } from '../database/copyText.ts';
 import { TIME_SERIES } from '../schema/lifecycle.ts';
-import { BackupError } from './backup.ts';
+import { BackupError, rotate, stampOf } from './backup.ts';
 import { exportRows } from './export.ts';
-import { backupTables, schemaVersion, type Manifest, type TableDigest, type Verification } from './manifest.ts';
+import { backupTables, digestTables, schemaVersion, verifyAgainst, type Manifest, type TableDigest, type Verification } from './manifest.ts';
 
 /**
  * Seed 004's time-series backups: the rows of the time-series tables (lifecycle.ts TIME_SERIES)
@@ -22,7 +22,6 @@ export interface TimeSeriesOptions {
   progress?: (line: string) => void;
 }
 
-const stampOf = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
 const window = (table: string, since: Date) => `${quoteIdent(TIME_SERIES[table]!)} >= '${since.toISOString()}'::timestamptz`;
 
 /** Runs `fn` in one snapshot: a repeatable-read transaction on a server; the embedded database's one transaction. */
@@ -51,12 +50,9 @@ async function loadableColumns(q: Pick<Queryable, 'query'>, table: string): Prom
   return rows.map((r) => r.name);
 }
 
-async function windowDigest(q: Pick<Queryable, 'query'>, table: string, since: Date): Promise<TableDigest> {
-  const { rows } = await q.query<{ n: string; sum: string }>(
-    `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text AS sum FROM public.${quoteIdent(table)} t WHERE ${window(table, since)}`,
-  );
-  return { name: table, rows: Number(rows[0]!.n), checksum: rows[0]!.sum };
-}
+/** The digest of a table's rows in the window. */
+const windowDigest = async (q: Pick<Queryable, 'query'>, table: string, since: Date): Promise<TableDigest> =>
+  (await digestTables(q, [table], { where: (t) => window(t, since) }))[0]!;
 
 export async function backupTimeSeries(db: Database, options: TimeSeriesOptions): Promise<{ archive: string; manifest: Manifest }> {
   const at = new Date();
@@ -98,7 +94,7 @@ export async function backupTimeSeries(db: Database, options: TimeSeriesOptions)
     };
     await rename(partial, archive);
     await writeFile(`${archive}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n');
-    if (options.keep) await rotateTimeSeries(options.outDir, options.keep);
+    if (options.keep) await rotate(options.outDir, options.keep, TIME_SERIES_BACKUP);
     return { archive, manifest };
   } catch (error) {
     await rm(partial, { recursive: true, force: true });
@@ -106,13 +102,8 @@ export async function backupTimeSeries(db: Database, options: TimeSeriesOptions)
   }
 }
 
-async function rotateTimeSeries(dir: string, keep: number): Promise<void> {
-  const archives = (await readdir(dir)).filter((f) => /^tradestore-ts-\d{8}T\d{9}Z$/.test(f)).sort();
-  for (const old of archives.slice(0, Math.max(0, archives.length - keep))) {
-    await rm(join(dir, old), { recursive: true, force: true });
-    await rm(join(dir, `${old}.manifest.json`), { force: true });
-  }
-}
+/** Time-series backups' directory names. */
+const TIME_SERIES_BACKUP = /^tradestore-ts-\d{8}T\d{9}Z$/;
 
 /**
  * Moves each sequence that numbers a column of `table` (identity or serial) past the column's
@@ -174,10 +165,5 @@ export async function restoreTimeSeries(db: Database, archive: string, manifest:
       options.progress?.(`restore: ${t.name}: ${loaded} rows`);
     }
   });
-  const results: Verification[] = [];
-  for (const t of manifest.tables) {
-    const found = await windowDigest(db, t.name, since);
-    results.push({ table: t.name, expected: { rows: t.rows, checksum: t.checksum }, found: { rows: found.rows, checksum: found.checksum }, ok: found.rows === t.rows && found.checksum === t.checksum });
-  }
-  return results;
+  return verifyAgainst(db, manifest, undefined, (t) => window(t, since));
 }

@@ -321,8 +321,7 @@ export async function strategyAnalytics(
     }
   } else for (const [name, m] of Object.entries(returnMetrics(equity, times, returnOptions))) put(name, m);
   if (options.benchmark) {
-    const table = options.benchmark.venue ? 'ohlcv_1d' : null;
-    const { rows: closes } = table
+    const { rows: closes } = options.benchmark.venue
       ? await db.query<{ day: Date; close: string }>(`SELECT open_time AS day, close_price::text AS close FROM ohlcv_1d WHERE market = $1 ORDER BY open_time`, [options.benchmark.symbol])
       : await db.query<{ day: Date; close: string }>(
           `SELECT timestamp AS day, close::text AS close FROM market_data WHERE symbol = $1 AND timeframe = '1d' ORDER BY timestamp`,
