@@ -67,6 +67,9 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const winning: number = (await reader.v1.strategiesPerformanceList(ids.strategy, {})).data.winningTrades;
   const versions = (await reader.v1.strategiesVersionsList(ids.strategy)).data.versions;
   const sharpe: string | null | undefined = (await reader.v1.strategiesMetricsList(ids.strategy, {})).data.metrics.sharpeRatio;
+  const curve = (await reader.v1.strategiesEquityList(ids.strategy, {})).data;
+  const source: 'snapshots' | 'trades' | null = curve.source;
+  const drawdowns: string[] = curve.points.map((p) => p.drawdown);
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
@@ -106,7 +109,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;

@@ -83,6 +83,46 @@ eachBackend('strategies: managed, versioned', (get) => {
     assert.deepEqual(versions[0]!.configuration.config, seeded.config);
     assert.deepEqual(versions[1]!.configuration.config, { tuned: true });
   });
+
+  it('keeps max drawdown on every close from the initial capital, recomputes it when the capital changes, and builds the equity curve from round trips', async () => {
+    const DAY = 86_400_000;
+    const d0 = Date.UTC(2026, 5, 1);
+    const s = await store.strategies.create({ name: 'drawdown', symbols: ['TATA_INR'], initialCapital: '1000', userId: 'alice' });
+    assert.deepEqual([s.initialCapital, s.maxDrawdown], ['1000', '0']);
+    // P&L +100, -300, +50, +400 on days 0, 1, 1, 3: equity 1100, 800, 850, 1250.
+    const pnls = [['100', 0], ['-300', 1], ['50', 1], ['400', 3]] as const;
+    for (const [i, [pnl, day]] of pnls.entries()) {
+      await ingest(get().db, bus, [
+        { type: 'STRATEGY_TRADE_OPENED', data: { id: `dd${i}`, strategyId: s.id, symbol: 'TATA_INR', side: 'buy', entryPrice: '100', quantity: '1', entryTime: d0 + day * DAY } },
+        { type: 'STRATEGY_TRADE_CLOSED', data: { id: `dd${i}`, exitPrice: '100', exitTime: d0 + day * DAY + (i + 1) * 60_000, pnl } },
+      ]);
+      const now = await store.strategies.get(s.id);
+      assert.equal(now.totalPnl, String([100, -200, -150, 250][i]));
+      assert.ok(Math.abs(Number(now.maxDrawdown) - [0, 800 / 1100 - 1, 800 / 1100 - 1, 800 / 1100 - 1][i]!) < 1e-15, `after close ${i}: ${now.maxDrawdown}`);
+    }
+    // A new capital recomputes from every close: peak 2100, trough 1800.
+    const recomputed = await store.strategies.update(s.id, { initialCapital: '2000' });
+    assert.ok(Math.abs(Number(recomputed.maxDrawdown) - (1800 / 2100 - 1)) < 1e-15, String(recomputed.maxDrawdown));
+    assert.equal((await store.strategies.update(s.id, { initialCapital: null })).maxDrawdown, null, 'no capital, no drawdown');
+    await store.strategies.update(s.id, { initialCapital: '1000' });
+    assert.equal((await store.strategies.create({ name: 'no capital', symbols: ['TATA_INR'] })).maxDrawdown, null);
+
+    // No snapshots: capital plus realized P&L by exit day, from the close of the day before the first.
+    const curve = await store.strategies.equity(s.id, { to: new Date(d0 + 5 * DAY) });
+    assert.equal(curve.source, 'trades');
+    const created = Math.floor(new Date(s.createdAt).getTime() / DAY) * DAY;
+    assert.ok(created > d0, 'the strategy was created after its round trips (today)');
+    assert.deepEqual(curve.points.map((p) => [Date.parse(p.time) - d0, Number(p.equity)]), [
+      [-DAY, 1000], [0, 1100], [DAY, 850], [2 * DAY, 850], [3 * DAY, 1250], [4 * DAY, 1250],
+    ]);
+    assert.deepEqual(curve.points.map((p) => Number(p.drawdown)), [0, 0, 850 / 1100 - 1, 850 / 1100 - 1, 0, 0]);
+    const metrics = await store.strategies.analytics(s.id, { to: new Date(d0 + 5 * DAY) });
+    assert.deepEqual([metrics.equitySource, metrics.equityDays, metrics.metrics.totalReturn], ['trades', 6, String(1250 / 1000 - 1)]);
+    assert.equal((await store.strategies.equity(s.id, { from: new Date(d0 + 2 * DAY), to: new Date(d0 + 4 * DAY) })).points.map((p) => p.equity).join(), '850,1250');
+    const none = await store.strategies.analytics((await store.strategies.create({ name: 'bare', symbols: ['TATA_INR'] })).id);
+    assert.equal(none.equitySource, null);
+    assert.match(none.reasons.sharpeRatio!, /no initial capital/);
+  });
 });
 
 describe('strategies through /v1', () => {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Balance, BalanceChange, Order, OrderEvent, Position, StrategyTrade } from '../store/account.ts';
 import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
-import type { Strategy, StrategyAnalytics, StrategyPerformance, StrategyVersion } from '../store/strategies.ts';
+import type { Strategy, StrategyPerformance, StrategyVersion } from '../store/strategies.ts';
+import type { EquityAndDrawdown, StrategyAnalytics } from '../store/strategyAnalytics.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
@@ -203,7 +204,8 @@ export const strategy = exact<Strategy>()(z.object({
   totalTrades: z.number().int(),
   winningTrades: z.number().int(),
   totalPnl: decimal,
-  maxDrawdown: decimal,
+  initialCapital: decimal.nullable().describe('Starting capital; the equity curve without snapshots and max drawdown are measured from it'),
+  maxDrawdown: decimal.nullable().describe("Realized equity's deepest fall from its running peak, a fraction ≤ 0 kept on every close; null without an initial capital"),
   createdAt: time,
 }));
 
@@ -233,9 +235,16 @@ export const strategyMetrics = exact<StrategyAnalytics>()(z.object({
   periodsPerYear: z.number().int(),
   riskFree: z.number(),
   benchmark: z.string().nullable(),
+  equitySource: z.enum(['snapshots', 'trades']).nullable().describe("snapshots: each UTC day's closing portfolio snapshot; trades: initial capital plus realized P&L by exit day; null: no curve"),
   equityDays: z.number().int(),
   metrics: z.record(z.string(), z.string().nullable()).describe('sharpeRatio, sortinoRatio, calmarRatio, maxDrawdown, maxDrawdownDuration, var95, cvar95, beta, alpha, marketCorrelation, winRate, profitFactor, totalReturn, annualReturn, volatility, …'),
   reasons: z.record(z.string(), z.string()).describe('Why a metric is null'),
+}));
+export const strategyEquity = exact<EquityAndDrawdown>()(z.object({
+  strategyId: z.string(),
+  source: z.enum(['snapshots', 'trades']).nullable(),
+  reason: z.string().nullable().describe('Why there is no curve'),
+  points: z.array(z.object({ time: time.describe("The UTC day's start"), equity: decimal.describe("The day's closing equity"), drawdown: decimal.describe('Fall from the running peak, a fraction ≤ 0') })),
 }));
 export const strategyVersions = z.object({
   versions: z.array(exact<StrategyVersion>()(z.object({

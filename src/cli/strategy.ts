@@ -9,7 +9,7 @@ import { intOption, UsageError } from './usage.ts';
 
 const describe = (s: Strategy) =>
   `${s.id}  ${s.name}  v${s.version}  ${s.isActive ? 'enabled' : 'disabled'}  ${s.executionMode.toUpperCase()}  ${s.timeframe ?? '-'}  ${s.symbols.join(',')}  ` +
-  `owner ${s.userId ?? '(none)'}  trades ${s.totalTrades} (${s.winningTrades} won)  P&L ${s.totalPnl}`;
+  `owner ${s.userId ?? '(none)'}  trades ${s.totalTrades} (${s.winningTrades} won)  P&L ${s.totalPnl}  capital ${s.initialCapital ?? '-'}  max drawdown ${s.maxDrawdown ?? '-'}`;
 
 const parseConfig = (text: string | undefined) => {
   if (text === undefined) return undefined;
@@ -29,7 +29,7 @@ export async function strategyCommand(config: Config, args: string[], out: (line
   const [action, ...rest] = args;
   const options = {
     id: { type: 'string' }, name: { type: 'string' }, type: { type: 'string' }, timeframe: { type: 'string' }, symbols: { type: 'string' },
-    config: { type: 'string' }, mode: { type: 'string' }, user: { type: 'string' }, by: { type: 'string' }, version: { type: 'string' }, json: { type: 'boolean' },
+    config: { type: 'string' }, capital: { type: 'string' }, mode: { type: 'string' }, user: { type: 'string' }, by: { type: 'string' }, version: { type: 'string' }, json: { type: 'boolean' },
   } as const;
   const { values } = parseArgs({ args: rest, options, strict: true });
   if (!['create', 'update', 'enable', 'disable', 'list', 'show'].includes(action ?? '')) throw new UsageError('strategy needs create, update, enable, disable, list or show');
@@ -43,6 +43,8 @@ export async function strategyCommand(config: Config, args: string[], out: (line
     symbols: list(values.symbols),
     config: parseConfig(values.config),
     executionMode: values.mode as 'paper' | 'live' | undefined,
+    // --capital none takes the initial capital away.
+    initialCapital: values.capital === 'none' ? null : values.capital,
   };
   const db = await openDatabase(config);
   const bus = openBus(config);
@@ -51,7 +53,7 @@ export async function strategyCommand(config: Config, args: string[], out: (line
     let result: Strategy | Strategy[];
     if (action === 'create') {
       if (!values.name || !changes.symbols) throw new UsageError('strategy create needs --name and --symbols A,B');
-      result = await store.strategies.create({ ...changes, name: values.name, symbols: changes.symbols, userId: values.user ?? null }, values.by ?? values.user ?? null);
+      result = await store.strategies.create({ ...changes, initialCapital: changes.initialCapital ?? null, name: values.name, symbols: changes.symbols, userId: values.user ?? null }, values.by ?? values.user ?? null);
     } else if (action === 'update') {
       result = await store.strategies.update(values.id!, { ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)), ...(values.user ? { userId: values.user } : {}) }, values.by ?? null);
     } else if (action === 'enable' || action === 'disable') {
@@ -76,7 +78,7 @@ export async function strategyCommand(config: Config, args: string[], out: (line
   } catch (error) {
     // A bad field is a bad argument (exit 2), named as the option that carries it.
     if (error instanceof InvalidArgumentError) {
-      const option = { symbols: 'symbols', timeframe: 'timeframe', config: 'config', name: 'name', type: 'type', executionMode: 'mode', userId: 'user' }[error.parameter] ?? error.parameter;
+      const option = { symbols: 'symbols', timeframe: 'timeframe', config: 'config', name: 'name', type: 'type', executionMode: 'mode', userId: 'user', initialCapital: 'capital' }[error.parameter] ?? error.parameter;
       throw new UsageError(`--${option}: ${error.message.replace(/^[^:]+: /, '')}`);
     }
     throw error;

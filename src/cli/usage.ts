@@ -32,8 +32,8 @@ Usage:
   tradestore apikey list [--user ID] [--json]
                                         API keys with their prefix, scopes and status (never the key)
   tradestore apikey revoke --id N       revoke an API key
-  tradestore strategy create --name N --symbols A,B [--timeframe 1h] [--type T] [--config JSON] [--mode paper|live] [--user ID]
-  tradestore strategy update --id ID [--name N] [--symbols A,B] [--timeframe T] [--type T] [--config JSON] [--mode paper|live] [--user ID] [--by ID]
+  tradestore strategy create --name N --symbols A,B [--timeframe 1h] [--type T] [--config JSON] [--capital C] [--mode paper|live] [--user ID]
+  tradestore strategy update --id ID [--name N] [--symbols A,B] [--timeframe T] [--type T] [--config JSON] [--capital C|none] [--mode paper|live] [--user ID] [--by ID]
   tradestore strategy enable|disable --id ID
   tradestore strategy list [--user ID] [--json]
   tradestore strategy show --id ID [--version N] [--json]

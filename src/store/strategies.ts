@@ -1,7 +1,7 @@
-import type { Database } from '../database/types.ts';
+import type { Database, Queryable } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
-import { benchmarkMetrics, periodReturns, returnMetrics, tradeMetrics, type Metric } from '../analytics/metrics.ts';
+import { equityAndDrawdown, strategyAnalytics, type EquityAndDrawdown, type StrategyAnalytics } from './strategyAnalytics.ts';
 
 export interface Strategy {
   id: string;
@@ -17,7 +17,10 @@ export interface Strategy {
   totalTrades: number;
   winningTrades: number;
   totalPnl: string;
-  maxDrawdown: string;
+  /** Starting capital (a decimal string), from which the equity curve and max drawdown are measured; null if not given. */
+  initialCapital: string | null;
+  /** The deepest fall of realized equity from its running peak, a fraction ≤ 0; null without an initial capital. */
+  maxDrawdown: string | null;
   createdAt: string;
 }
 
@@ -48,12 +51,13 @@ const toStrategy = (r: Record<string, unknown>): Strategy => ({
   totalTrades: r.total_trades as number,
   winningTrades: r.winning_trades as number,
   totalPnl: r.total_pnl as string,
-  maxDrawdown: r.max_drawdown as string,
+  initialCapital: r.initial_capital as string | null,
+  maxDrawdown: r.max_drawdown as string | null,
   createdAt: (r.created_at as Date).toISOString(),
 });
 
 const COLUMNS = `id, user_id, name, version, strategy_type, timeframe, symbols, config, is_active, execution_mode, total_trades,
-  winning_trades, total_pnl::text, max_drawdown::text, created_at`;
+  winning_trades, total_pnl::text, initial_capital::text, max_drawdown::text, created_at`;
 
 /** What a strategy is configured with; every change of it is a new version (strategy_versions). */
 export interface StrategyConfiguration {
@@ -70,6 +74,8 @@ export interface StrategyInput extends Partial<StrategyConfiguration> {
   executionMode?: 'paper' | 'live';
   /** The owner; null or absent for a strategy with no owner (a single-operator bot). */
   userId?: string | null;
+  /** Starting capital, a positive decimal string. */
+  initialCapital?: string | null;
 }
 
 export interface StrategyVersion {
@@ -105,11 +111,13 @@ export class StrategyRepository {
     const configuration: StrategyConfiguration = { name: input.name, type: input.type ?? null, timeframe: input.timeframe ?? null, symbols: input.symbols, config: input.config ?? {} };
     checkConfiguration(configuration);
     if (input.executionMode !== undefined && input.executionMode !== 'paper' && input.executionMode !== 'live') throw new InvalidArgumentError('executionMode', 'must be paper or live');
+    checkCapital(input.initialCapital);
     const id = await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ id: string }>(
-        `INSERT INTO strategies (user_id, name, strategy_type, timeframe, symbols, config, execution_mode, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, '1') RETURNING id`,
-        [input.userId ?? null, configuration.name, configuration.type, configuration.timeframe, configuration.symbols, JSON.stringify(configuration.config), input.executionMode ?? 'paper'],
+        `INSERT INTO strategies (user_id, name, strategy_type, timeframe, symbols, config, execution_mode, version, initial_capital, peak_equity, max_drawdown)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, '1', $8, $8, CASE WHEN $8::numeric IS NULL THEN NULL ELSE 0 END) RETURNING id`,
+        [input.userId ?? null, configuration.name, configuration.type, configuration.timeframe, configuration.symbols, JSON.stringify(configuration.config), input.executionMode ?? 'paper',
+          input.initialCapital ?? null],
       ).catch((error: { code?: string }) => {
         if (error.code === '23505') throw new InvalidArgumentError('name', `a strategy named ${JSON.stringify(configuration.name)} exists already`);
         throw error;
@@ -128,7 +136,7 @@ export class StrategyRepository {
    */
   async update(
     id: string,
-    changes: Partial<StrategyConfiguration> & { executionMode?: 'paper' | 'live'; isActive?: boolean; userId?: string | null },
+    changes: Partial<StrategyConfiguration> & { executionMode?: 'paper' | 'live'; isActive?: boolean; userId?: string | null; initialCapital?: string | null },
     by: string | null = null,
     ownerId?: string,
   ): Promise<Strategy> {
@@ -142,6 +150,7 @@ export class StrategyRepository {
     };
     checkConfiguration(next);
     if (changes.executionMode !== undefined && changes.executionMode !== 'paper' && changes.executionMode !== 'live') throw new InvalidArgumentError('executionMode', 'must be paper or live');
+    checkCapital(changes.initialCapital);
     const before: StrategyConfiguration = { name: current.name, type: current.type, timeframe: current.timeframe, symbols: current.symbols, config: current.config as Record<string, unknown> };
     const changed = JSON.stringify(next) !== JSON.stringify(before);
     await this.db.transaction(async (tx) => {
@@ -169,6 +178,7 @@ export class StrategyRepository {
         if (error.code === '23503') throw new InvalidArgumentError('userId', 'no such user');
         throw error;
       });
+      if (changes.initialCapital !== undefined) await recomputeDrawdown(tx, id, changes.initialCapital);
     });
     await this.cache.invalidate([CACHE_GROUPS.strategy(id), CACHE_GROUPS.strategiesActive()]);
     return this.get(id);
@@ -181,10 +191,8 @@ export class StrategyRepository {
    */
   async analytics(id: string, options: { from?: Date; to?: Date; benchmark?: string; riskFree?: number } = {}, ownerId?: string): Promise<StrategyAnalytics> {
     const strategy = await this.get(id, ownerId);
-    if (options.from && options.to && options.from >= options.to) throw new InvalidArgumentError('from', 'must be before to');
+    checkRange(options);
     if (options.riskFree !== undefined && !(options.riskFree >= 0 && options.riskFree < 1)) throw new InvalidArgumentError('riskFree', 'must be an annual rate from 0 to 1 (0.04 for 4 %)');
-    const { rows } = await this.db.query<{ venue: number }>(`SELECT count(*)::int AS venue FROM markets WHERE symbol = ANY($1)`, [strategy.symbols]);
-    const periodsPerYear = Number(rows[0]!.venue) === strategy.symbols.length ? 365 : 252;
     let benchmark: { symbol: string; venue: boolean } | null = null;
     if (options.benchmark) {
       const { rows: found } = await this.db.query<{ venue: boolean }>(
@@ -194,7 +202,20 @@ export class StrategyRepository {
       if (!found[0]) throw new InvalidArgumentError('benchmark', `no market ${options.benchmark}`);
       benchmark = { symbol: options.benchmark, venue: found[0].venue };
     }
-    return strategyAnalytics(this.db, strategy, { from: options.from, to: options.to, benchmark, riskFree: options.riskFree, periodsPerYear });
+    return strategyAnalytics(this.db, strategy, { from: options.from, to: options.to, benchmark, riskFree: options.riskFree, periodsPerYear: await this.periodsPerYear(strategy) });
+  }
+
+  /** The strategy's daily equity curve over [from, to) and its drawdown curve (docs/ANALYTICS.md). */
+  async equity(id: string, options: { from?: Date; to?: Date } = {}, ownerId?: string): Promise<EquityAndDrawdown> {
+    const strategy = await this.get(id, ownerId);
+    checkRange(options);
+    return equityAndDrawdown(this.db, strategy, { ...options, periodsPerYear: await this.periodsPerYear(strategy) });
+  }
+
+  /** 365 when every market of the strategy is the venue's own (it trades every day), else 252. */
+  async periodsPerYear(strategy: Pick<Strategy, 'symbols'>): Promise<number> {
+    const { rows } = await this.db.query<{ venue: number }>(`SELECT count(*)::int AS venue FROM markets WHERE symbol = ANY($1)`, [strategy.symbols]);
+    return Number(rows[0]!.venue) === strategy.symbols.length ? 365 : 252;
   }
 
   /** Every version of a strategy's configuration, oldest first. */
@@ -267,86 +288,33 @@ export class StrategyRepository {
   }
 }
 
-export interface StrategyAnalytics {
-  strategyId: string;
-  from: string | null;
-  to: string | null;
-  /** 365 when the strategy trades only the venue's own markets (every day), else 252 (exchange-traded instruments). */
-  periodsPerYear: number;
-  riskFree: number;
-  benchmark: string | null;
-  /** Days of the equity curve (each UTC day's last portfolio snapshot). */
-  equityDays: number;
-  /** Each metric as a decimal string, or null (its reason in `reasons`). */
-  metrics: Record<string, string | null>;
-  reasons: Record<string, string>;
+function checkRange(range: { from?: Date; to?: Date }): void {
+  if (range.from && range.to && range.from >= range.to) throw new InvalidArgumentError('from', 'must be before to');
+}
+
+function checkCapital(capital: string | null | undefined): void {
+  if (capital === undefined || capital === null) return;
+  if (typeof capital !== 'string' || !/^\d{1,20}(\.\d{1,18})?$/.test(capital) || !/[1-9]/.test(capital)) {
+    throw new InvalidArgumentError('initialCapital', 'must be a positive decimal string, such as "10000"');
+  }
 }
 
 /**
- * A strategy's metrics (docs/ANALYTICS.md) over [from, to): returns and risk from its equity
- * curve (each UTC day's last portfolio snapshot), beta/alpha/correlation against a benchmark
- * market's daily closes on the same days, and its closed round trips' statistics.
+ * Recomputes the realized equity's running peak and max drawdown from every closed round trip
+ * (archived ones included) in exit order, for a new initial capital (null: no drawdown).
  */
-export async function strategyAnalytics(
-  db: Database,
-  strategy: Strategy,
-  options: { from?: Date; to?: Date; benchmark?: { symbol: string; venue: boolean } | null; riskFree?: number; periodsPerYear: number },
-): Promise<StrategyAnalytics> {
-  const range = [options.from ?? null, options.to ?? null];
-  const { rows: days } = await db.query<{ day: Date; value: string }>(
-    `SELECT date_trunc('day', snapshot_time) AS day, (array_agg(total_value::text ORDER BY snapshot_time DESC))[1] AS value
-       FROM portfolio_snapshots
-      WHERE strategy_id = $1 AND ($2::timestamptz IS NULL OR snapshot_time >= $2) AND ($3::timestamptz IS NULL OR snapshot_time < $3)
-      GROUP BY 1 ORDER BY 1`,
-    [strategy.id, ...range],
+async function recomputeDrawdown(tx: Queryable, id: string, capital: string | null): Promise<void> {
+  await tx.query(
+    `WITH trips AS (
+       SELECT exit_time, id, pnl FROM strategy_trades WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL
+       UNION ALL
+       SELECT exit_time, id, pnl FROM strategy_trades_archive WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL),
+     equity AS (SELECT exit_time, id, $2::numeric + sum(pnl) OVER (ORDER BY exit_time, id ROWS UNBOUNDED PRECEDING) AS equity FROM trips),
+     peaks AS (SELECT equity, greatest($2::numeric, max(equity) OVER (ORDER BY exit_time, id ROWS UNBOUNDED PRECEDING)) AS peak FROM equity)
+     UPDATE strategies SET initial_capital = $2::numeric,
+            peak_equity = CASE WHEN $2::numeric IS NULL THEN NULL ELSE (SELECT coalesce(max(peak), $2::numeric) FROM peaks) END,
+            max_drawdown = CASE WHEN $2::numeric IS NULL THEN NULL ELSE (SELECT least(0, coalesce(min(equity / peak - 1), 0)) FROM peaks) END
+      WHERE id = $1`,
+    [id, capital],
   );
-  const { rows: trips } = await db.query<{ pnl: string; entry: Date; exit: Date }>(
-    `SELECT pnl::text AS pnl, entry_time AS entry, exit_time AS exit FROM strategy_trades
-      WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL
-        AND ($2::timestamptz IS NULL OR exit_time >= $2) AND ($3::timestamptz IS NULL OR exit_time < $3)`,
-    [strategy.id, ...range],
-  );
-  const metrics: Record<string, string | null> = {};
-  const reasons: Record<string, string> = {};
-  const put = (name: string, m: Metric) => {
-    metrics[name] = m.value === null ? null : String(m.value);
-    if (m.value === null) reasons[name] = m.reason ?? 'not computed';
-  };
-  const equity = days.map((d) => Number(d.value));
-  const times = days.map((d) => d.day.getTime());
-  const returnOptions = { periodsPerYear: options.periodsPerYear, riskFree: options.riskFree ?? 0 };
-  if (days.length === 0) {
-    for (const name of ['totalReturn', 'annualReturn', 'volatility', 'sharpeRatio', 'sortinoRatio', 'calmarRatio', 'maxDrawdown', 'maxDrawdownDuration', 'var95', 'cvar95']) {
-      put(name, { value: null, reason: 'no portfolio snapshots in the period: the equity curve is built from them' });
-    }
-  } else for (const [name, m] of Object.entries(returnMetrics(equity, times, returnOptions))) put(name, m);
-  if (options.benchmark) {
-    const { rows: closes } = options.benchmark.venue
-      ? await db.query<{ day: Date; close: string }>(`SELECT open_time AS day, close_price::text AS close FROM ohlcv_1d WHERE market = $1 ORDER BY open_time`, [options.benchmark.symbol])
-      : await db.query<{ day: Date; close: string }>(
-          `SELECT timestamp AS day, close::text AS close FROM market_data WHERE symbol = $1 AND timeframe = '1d' ORDER BY timestamp`,
-          [options.benchmark.symbol],
-        );
-    const byDay = new Map(closes.map((c) => [c.day.getTime(), Number(c.close)]));
-    // The days both curves have, in order; returns between consecutive ones.
-    const shared = times.map((t, i) => [t, equity[i]!, byDay.get(t)] as const).filter(([, , b]) => b !== undefined) as (readonly [number, number, number])[];
-    const r = periodReturns(shared.map((s) => s[1]));
-    const b = periodReturns(shared.map((s) => s[2]));
-    for (const [name, m] of Object.entries(benchmarkMetrics(r, b, returnOptions))) put(name, m);
-  } else for (const name of ['beta', 'alpha', 'marketCorrelation']) put(name, { value: null, reason: 'no benchmark given' });
-  for (const [name, value] of Object.entries(tradeMetrics(trips.map((t) => ({ pnl: t.pnl, entryTime: t.entry.getTime(), exitTime: t.exit.getTime() }))))) {
-    if (value !== null && typeof value === 'object') put(name, value);
-    else metrics[name] = value === null ? null : String(value);
-  }
-  return {
-    strategyId: strategy.id,
-    from: options.from?.toISOString() ?? null,
-    to: options.to?.toISOString() ?? null,
-    periodsPerYear: options.periodsPerYear,
-    riskFree: options.riskFree ?? 0,
-    benchmark: options.benchmark?.symbol ?? null,
-    equityDays: days.length,
-    metrics,
-    reasons,
-  };
 }

@@ -17,6 +17,7 @@ const configuration = {
   symbols: z.array(symbolParam).min(1).max(500),
   config: z.record(z.string(), z.unknown()).describe("The strategy's parameters, a JSON object"),
 };
+const capital = z.string().regex(/^\d{1,20}(\.\d{1,18})?$/).refine((v) => /[1-9]/.test(v), 'must be positive').describe('Starting capital, a positive decimal string');
 
 /**
  * The caller's strategies: read with the read scope, create and change with the trade scope.
@@ -43,7 +44,7 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
       tags,
       security,
       summary: "A new strategy of the key's user, inactive, at version 1",
-      body: z.object({ ...configuration, type: configuration.type.optional(), timeframe: configuration.timeframe.optional(), config: configuration.config.optional(), executionMode: z.enum(['paper', 'live']).optional() }),
+      body: z.object({ ...configuration, type: configuration.type.optional(), timeframe: configuration.timeframe.optional(), config: configuration.config.optional(), executionMode: z.enum(['paper', 'live']).optional(), initialCapital: capital.optional() }),
       response: { 201: res.strategy },
     },
   }, async (request, reply) => {
@@ -65,6 +66,7 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
         config: configuration.config.optional(),
         executionMode: z.enum(['paper', 'live']).optional(),
         isActive: z.boolean().optional(),
+        initialCapital: capital.nullable().optional(),
         userId: idParam.nullable().optional(),
       }),
       response: { 200: res.strategy },
@@ -96,6 +98,17 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
     const q = request.query;
     return store.strategies.analytics(request.params.id, { from: q.from, to: q.to, benchmark: q.benchmark, riskFree: q.riskFree }, ownerOf(request, 'read'));
   });
+
+  r.get('/v1/strategies/:id/equity', {
+    schema: {
+      tags,
+      security,
+      summary: "The strategy's equity curve in UTC days over [from, to) and its drawdown curve: each day's closing portfolio snapshot, or (without snapshots) initial capital plus realized P&L by exit day",
+      params: id,
+      querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'),
+      response: { 200: res.strategyEquity },
+    },
+  }, async (request) => store.strategies.equity(request.params.id, request.query, ownerOf(request, 'read')));
 
   r.get('/v1/strategies/:id/performance', {
     schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: id, querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'), response: { 200: res.strategyPerformance } },

@@ -25,7 +25,8 @@ interface Trade {
  * Seed 002's round trips. Opening and closing share an ordering key and are applied together,
  * in order, so a trade opened and closed in the same batch works. P&L is computed exactly
  * (buy: (exit − entry) × quantity − fees; sell: (entry − exit) × quantity − fees) unless the
- * message gives it, and the strategy's counters (trades, winners, total P&L) move with each close.
+ * message gives it, and the strategy's counters (trades, winners, total P&L, max drawdown) move
+ * with each close.
  */
 export async function applyStrategyTrades(
   tx: Queryable,
@@ -118,15 +119,50 @@ export async function applyStrategyTrades(
         WHERE t.id = u.id`,
       [closed.map((t) => t.id), c('exitPrice'), c('exitTime'), c('exitReason'), c('exitSignal'), c('exitTag'), c('fees'), c('pnl'), c('pnlPercent')],
     );
-    await tx.query(
-      `UPDATE strategies s SET total_trades = s.total_trades + u.n, winning_trades = s.winning_trades + u.wins,
-              total_pnl = s.total_pnl + u.pnl, last_executed_at = greatest(s.last_executed_at, u.last_exit), updated_at = now()
-         FROM (SELECT strategy_id, count(*)::int AS n, count(*) FILTER (WHERE pnl > 0)::int AS wins, sum(pnl) AS pnl, max(exit_time) AS last_exit
-                 FROM unnest($1::text[], $2::numeric[], $3::timestamptz[]) AS x(strategy_id, pnl, exit_time) GROUP BY strategy_id) u
-        WHERE s.id = u.strategy_id`,
-      [closed.map((t) => t.strategyId), c('pnl'), c('exitTime')],
-    );
+    await updateCounters(tx, closed.map((t) => ({ strategyId: t.strategyId, pnl: t.close!.pnl, exitTime: t.close!.exitTime })));
     effects.strategies.push(...new Set(closed.map((t) => t.strategyId)));
   }
   return { rejected };
+}
+
+/**
+ * Seed 002's counters, moved by closes in the order they arrive: trades, winners, total P&L, and
+ * (for a strategy with an initial capital) the realized equity's running peak and the deepest
+ * fall from it, max_drawdown = min(equity / peak − 1), a fraction ≤ 0 (docs/ANALYTICS.md).
+ */
+async function updateCounters(tx: Queryable, closes: { strategyId: string; pnl: string; exitTime: Date }[]): Promise<void> {
+  const ids = [...new Set(closes.map((c) => c.strategyId))].sort();
+  const { rows } = await tx.query<{ id: string; capital: string | null; total_pnl: string; peak: string | null; max_drawdown: string | null }>(
+    `SELECT id, initial_capital::text AS capital, total_pnl::text, peak_equity::text AS peak, max_drawdown::text
+       FROM strategies WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+    [ids],
+  );
+  const next = new Map(rows.map((r) => [r.id, { n: 0, wins: 0, pnl: new Big(r.total_pnl), capital: r.capital, peak: r.peak, maxDrawdown: r.max_drawdown, lastExit: null as Date | null }]));
+  for (const c of closes) {
+    const s = next.get(c.strategyId)!;
+    s.n += 1;
+    if (new Big(c.pnl).gt(0)) s.wins += 1;
+    s.pnl = s.pnl.plus(c.pnl);
+    if (!s.lastExit || c.exitTime > s.lastExit) s.lastExit = c.exitTime;
+    if (s.capital !== null) {
+      const equity = s.pnl.plus(s.capital);
+      const before = new Big(s.peak ?? s.capital);
+      const peak = equity.gt(before) ? equity : before;
+      const drawdown = equity.div(peak).minus(1);
+      s.peak = peak.toFixed();
+      if (drawdown.lt(s.maxDrawdown ?? 0)) s.maxDrawdown = drawdown.toFixed();
+      else s.maxDrawdown ??= '0';
+    }
+  }
+  const list = [...next.entries()];
+  await tx.query(
+    `UPDATE strategies s SET total_trades = s.total_trades + u.n, winning_trades = s.winning_trades + u.wins, total_pnl = u.pnl,
+            peak_equity = u.peak, max_drawdown = u.max_drawdown,
+            last_executed_at = greatest(s.last_executed_at, u.last_exit), updated_at = now()
+       FROM unnest($1::text[], $2::int[], $3::int[], $4::numeric[], $5::numeric[], $6::numeric[], $7::timestamptz[])
+            AS u(id, n, wins, pnl, peak, max_drawdown, last_exit)
+      WHERE s.id = u.id`,
+    [list.map(([id]) => id), list.map(([, s]) => s.n), list.map(([, s]) => s.wins), list.map(([, s]) => s.pnl.toFixed()),
+      list.map(([, s]) => s.peak), list.map(([, s]) => s.maxDrawdown), list.map(([, s]) => s.lastExit)],
+  );
 }

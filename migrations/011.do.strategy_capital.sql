@@ -1,0 +1,14 @@
+-- A strategy's starting capital, and the running peak of its realized equity (initial capital plus
+-- the P&L of its closed round trips) from which ingest keeps max_drawdown on every close.
+-- max_drawdown is a fraction <= 0 (empyrical's sign, docs/ANALYTICS.md), and NULL while the
+-- strategy has no initial capital: a drawdown needs something to fall from.
+ALTER TABLE strategies ADD COLUMN initial_capital NUMERIC CONSTRAINT strategies_initial_capital_check CHECK (initial_capital > 0);
+ALTER TABLE strategies ADD COLUMN peak_equity NUMERIC;
+ALTER TABLE strategies ALTER COLUMN max_drawdown DROP NOT NULL;
+ALTER TABLE strategies ALTER COLUMN max_drawdown DROP DEFAULT;
+UPDATE strategies SET max_drawdown = NULL WHERE initial_capital IS NULL;
+ALTER TABLE strategies ADD CONSTRAINT strategies_max_drawdown_check CHECK (max_drawdown <= 0);
+
+-- The service's own portfolio snapshots are marked metadata.source = 'tradestore'; a producer's
+-- snapshot of the same day wins in the equity curve. Day-end snapshots are found by this index.
+CREATE INDEX idx_portfolio_snapshots_user_time ON portfolio_snapshots (user_id, snapshot_time DESC) WHERE user_id IS NOT NULL;
