@@ -70,6 +70,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const curve = (await reader.v1.strategiesEquityList(ids.strategy, {})).data;
   const source: 'snapshots' | 'trades' | null = curve.source;
   const drawdowns: string[] = curve.points.map((p) => p.drawdown);
+  const strategyTrips: number | undefined = (await reader.v1.strategiesTradesList(ids.strategy, { status: 'all' })).data.total;
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
@@ -109,7 +110,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, source, drawdowns, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;

@@ -176,6 +176,20 @@ describe('strategies through /v1', () => {
     const owned = await call('PATCH', `/v1/strategies/${unowned.id}`, keys.admin, { userId: 'bob' });
     assert.equal(owned.body.userId, 'bob');
     assert.equal((await call('GET', `/v1/strategies/${unowned.id}`, keys.bob)).status, 200);
+    // Capital, round trips and the equity curve of a strategy, under the same owner rule.
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, keys.alice, { initialCapital: '-5' })).body.error.parameter, 'initialCapital');
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, keys.alice, { initialCapital: '5000' })).body.initialCapital, '5000');
+    await service.db.query(
+      `INSERT INTO strategy_trades (id, strategy_id, symbol, side, entry_price, quantity, entry_time, status) VALUES ('open1', $1, 'TATA_INR', 'buy', 100, 2, now() - interval '1 hour', 'open')`,
+      [id],
+    );
+    const open = await call('GET', `/v1/strategies/${id}/trades?status=open`, keys.reader);
+    assert.deepEqual([open.status, open.body.total, open.body.items[0].id], [200, 1, 'open1']);
+    assert.equal((await call('GET', `/v1/strategies/${id}/trades`, keys.bob)).status, 404);
+    const curve = await call('GET', `/v1/strategies/${id}/equity`, keys.reader);
+    assert.deepEqual([curve.status, curve.body.source, curve.body.points.at(-1).equity, curve.body.points.at(-1).drawdown], [200, 'trades', '5000', '0']);
+    assert.equal((await call('GET', `/v1/strategies/${id}/equity`, keys.bob)).status, 404);
+    assert.equal((await call('GET', `/v1/strategies/${id}/equity?from=2026-02-01&to=2026-01-01`, keys.reader)).status, 400);
   });
 });
 

@@ -284,50 +284,55 @@ export class AccountRepository {
    * keyset instead of the seed's OFFSET.
    */
   async tradeHistory(userId: string, f: TradeHistoryFilters = {}): Promise<Page<StrategyTrade>> {
-    const limit = pageSize(f.limit);
-    const after = decodeCursor(f.cursor);
-    const status = f.status === undefined || f.status === 'all' ? null : f.status;
-    const filters = [userId, f.strategyId ?? null, f.symbol ?? null, status, f.from ?? null, f.to ?? null];
-    const where = `s.user_id = $1 AND ($2::text IS NULL OR t.strategy_id = $2) AND ($3::text IS NULL OR t.symbol = $3)
-       AND ($4::text IS NULL OR t.status = $4) AND ($5::timestamptz IS NULL OR t.entry_time >= $5)
-       AND ($6::timestamptz IS NULL OR t.entry_time <= $6)`;
-    return this.asUser(userId, async (q) => {
-      const total = await q.query<{ total: string }>(
-        `SELECT count(*)::text AS total FROM strategy_trades t JOIN strategies s ON s.id = t.strategy_id WHERE ${where}`,
-        filters,
-      );
-      const { rows } = await q.query<Record<string, string | Date | null>>(
-        `SELECT t.id, t.strategy_id, t.symbol, t.exchange, t.side, t.type, t.entry_price::text, t.exit_price::text, t.quantity::text,
-                t.pnl::text, t.pnl_percent::text, t.fees::text, t.status, t.entry_time, t.exit_time, t.exit_reason
-           FROM strategy_trades t JOIN strategies s ON s.id = t.strategy_id
-          WHERE ${where} AND ($7::timestamptz IS NULL OR (t.entry_time, t.id) < ($7, $8))
-          ORDER BY t.entry_time DESC, t.id DESC LIMIT $9`,
-        [...filters, after?.time ?? null, after?.id ?? null, limit + 1],
-      );
-      return pageOf(
-        rows,
-        limit,
-        (r) => ({ time: r.entry_time as Date, id: r.id as string }),
-        (r): StrategyTrade => ({
-          id: r.id as string,
-          strategyId: r.strategy_id as string,
-          symbol: r.symbol as string,
-          exchange: r.exchange as string | null,
-          side: r.side as string,
-          type: r.type as string,
-          entryPrice: r.entry_price as string,
-          exitPrice: r.exit_price as string | null,
-          quantity: r.quantity as string,
-          pnl: r.pnl as string | null,
-          pnlPercent: r.pnl_percent as string | null,
-          fees: r.fees as string,
-          status: r.status as string,
-          entryTime: iso(r.entry_time)!,
-          exitTime: iso(r.exit_time),
-          exitReason: r.exit_reason as string | null,
-        }),
-        Number(total.rows[0]!.total),
-      );
-    });
+    return this.asUser(userId, (q) => roundTripPage(q, { userId }, f));
   }
+}
+
+/**
+ * A page of round trips, newest entry first, with the total: a user's (joined to their
+ * strategies), or one strategy's (`strategyId`, whoever owns it), narrowed by the filters.
+ */
+export async function roundTripPage(q: Queryable, scope: { userId: string } | { strategyId: string }, f: TradeHistoryFilters = {}): Promise<Page<StrategyTrade>> {
+  const limit = pageSize(f.limit);
+  const after = decodeCursor(f.cursor);
+  const status = f.status === undefined || f.status === 'all' ? null : f.status;
+  const byUser = 'userId' in scope;
+  const filters = [byUser ? scope.userId : scope.strategyId, byUser ? (f.strategyId ?? null) : null, f.symbol ?? null, status, f.from ?? null, f.to ?? null];
+  const where = `${byUser ? 's.user_id = $1' : 't.strategy_id = $1'} AND ($2::text IS NULL OR t.strategy_id = $2) AND ($3::text IS NULL OR t.symbol = $3)
+     AND ($4::text IS NULL OR t.status = $4) AND ($5::timestamptz IS NULL OR t.entry_time >= $5)
+     AND ($6::timestamptz IS NULL OR t.entry_time <= $6)`;
+  const from = byUser ? 'strategy_trades t JOIN strategies s ON s.id = t.strategy_id' : 'strategy_trades t';
+  const total = await q.query<{ total: string }>(`SELECT count(*)::text AS total FROM ${from} WHERE ${where}`, filters);
+  const { rows } = await q.query<Record<string, string | Date | null>>(
+    `SELECT t.id, t.strategy_id, t.symbol, t.exchange, t.side, t.type, t.entry_price::text, t.exit_price::text, t.quantity::text,
+            t.pnl::text, t.pnl_percent::text, t.fees::text, t.status, t.entry_time, t.exit_time, t.exit_reason
+       FROM ${from}
+      WHERE ${where} AND ($7::timestamptz IS NULL OR (t.entry_time, t.id) < ($7, $8))
+      ORDER BY t.entry_time DESC, t.id DESC LIMIT $9`,
+    [...filters, after?.time ?? null, after?.id ?? null, limit + 1],
+  );
+  return pageOf(
+    rows,
+    limit,
+    (r) => ({ time: r.entry_time as Date, id: r.id as string }),
+    (r): StrategyTrade => ({
+      id: r.id as string,
+      strategyId: r.strategy_id as string,
+      symbol: r.symbol as string,
+      exchange: r.exchange as string | null,
+      side: r.side as string,
+      type: r.type as string,
+      entryPrice: r.entry_price as string,
+      exitPrice: r.exit_price as string | null,
+      quantity: r.quantity as string,
+      pnl: r.pnl as string | null,
+      pnlPercent: r.pnl_percent as string | null,
+      fees: r.fees as string,
+      status: r.status as string,
+      entryTime: iso(r.entry_time)!,
+      exitTime: iso(r.exit_time),
+      exitReason: r.exit_reason as string | null,
+    }),
+    Number(total.rows[0]!.total),
+  );
 }

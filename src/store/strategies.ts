@@ -1,6 +1,8 @@
 import type { Database, Queryable } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
+import { roundTripPage, type StrategyTrade, type TradeHistoryFilters } from './account.ts';
+import type { Page } from './pagination.ts';
 import { equityAndDrawdown, strategyAnalytics, type EquityAndDrawdown, type StrategyAnalytics } from './strategyAnalytics.ts';
 
 export interface Strategy {
@@ -210,6 +212,12 @@ export class StrategyRepository {
     const strategy = await this.get(id, ownerId);
     checkRange(options);
     return equityAndDrawdown(this.db, strategy, { ...options, periodsPerYear: await this.periodsPerYear(strategy) });
+  }
+
+  /** The strategy's round trips, newest entry first, a keyset page with the total. */
+  async trades(id: string, filters: Omit<TradeHistoryFilters, 'strategyId'> = {}, ownerId?: string): Promise<Page<StrategyTrade>> {
+    await this.get(id, ownerId);
+    return roundTripPage(this.db, { strategyId: id }, filters);
   }
 
   /** 365 when every market of the strategy is the venue's own (it trades every day), else 252. */

@@ -5,7 +5,8 @@ import type { Store } from '../../store/store.ts';
 import { STRATEGY_TIMEFRAMES } from '../../store/strategies.ts';
 import { requireScope } from '../auth.ts';
 import * as res from '../responses.ts';
-import { dateParam, idParam, symbolParam, timeRange } from '../params.ts';
+import { cursorParam, dateParam, idParam, limitParam, symbolParam, timeRange } from '../params.ts';
+import { PAGE } from '../../store/pagination.ts';
 
 const tags = ['Strategies (API key: read to see, trade to change)'];
 const security = [{ apiKey: [] }];
@@ -109,6 +110,24 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
       response: { 200: res.strategyEquity },
     },
   }, async (request) => store.strategies.equity(request.params.id, request.query, ownerOf(request, 'read')));
+
+  r.get('/v1/strategies/:id/trades', {
+    schema: {
+      tags,
+      security,
+      summary: "The strategy's round trips with filters, newest entry first, with the total (status=open: its open positions)",
+      params: id,
+      querystring: timeRange(z.object({
+        symbol: symbolParam.optional(),
+        status: z.enum(['open', 'closed', 'cancelled', 'partially_filled', 'all']).optional(),
+        from: dateParam,
+        to: dateParam,
+        cursor: cursorParam,
+        limit: limitParam(PAGE.max).optional(),
+      }), 'from', 'to'),
+      response: { 200: res.strategyTradePage },
+    },
+  }, async (request) => store.strategies.trades(request.params.id, request.query, ownerOf(request, 'read')));
 
   r.get('/v1/strategies/:id/performance', {
     schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: id, querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'), response: { 200: res.strategyPerformance } },
