@@ -12,3 +12,10 @@ ALTER TABLE strategies ADD CONSTRAINT strategies_max_drawdown_check CHECK (max_d
 -- The service's own portfolio snapshots are marked metadata.source = 'tradestore'; a producer's
 -- snapshot of the same day wins in the equity curve. Day-end snapshots are found by this index.
 CREATE INDEX idx_portfolio_snapshots_user_time ON portfolio_snapshots (user_id, snapshot_time DESC) WHERE user_id IS NOT NULL;
+
+-- strategy_metrics: a metric the data cannot support is NULL (docs/ANALYTICS.md), never a made-up
+-- 0, as seed 002 has these columns (nullable, DEFAULT 0).
+ALTER TABLE strategy_metrics ALTER COLUMN profit_factor DROP NOT NULL;
+ALTER TABLE strategy_metrics ALTER COLUMN max_drawdown DROP NOT NULL;
+ALTER TABLE strategy_metrics ALTER COLUMN max_drawdown_duration DROP NOT NULL;
+ALTER TABLE strategy_metrics ALTER COLUMN win_rate DROP NOT NULL;

@@ -43,6 +43,8 @@ export interface Config {
   };
   /** How often the service looks for due maintenance jobs (0: never; run them with `tradestore maintenance run`). */
   maintenanceTickMs: number;
+  /** How often the service builds portfolio snapshots (0: never; producers may send their own). */
+  snapshotIntervalMs: number;
   /** Connections the server pool opens at most (a server only). */
   poolMax: number;
   /** Where backups go (tradestore backup's default --out, POST /v1/admin/backup), and how many are kept. */
@@ -193,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deadLetterRetentionMs: int('TRADESTORE_DEAD_LETTER_DAYS', env.TRADESTORE_DEAD_LETTER_DAYS, 30, 1, 3650) * 86_400_000,
     },
     maintenanceTickMs: int('TRADESTORE_MAINTENANCE_TICK_MS', env.TRADESTORE_MAINTENANCE_TICK_MS, 60_000, 0, 86_400_000),
+    snapshotIntervalMs: int('TRADESTORE_SNAPSHOT_INTERVAL_MS', env.TRADESTORE_SNAPSHOT_INTERVAL_MS, 60_000, 0, 86_400_000),
     poolMax: int('TRADESTORE_DB_POOL_MAX', env.TRADESTORE_DB_POOL_MAX, 10, 1, 1000),
     backup: { dir: env.TRADESTORE_BACKUP_DIR?.trim() || './backups', keep: int('TRADESTORE_BACKUP_KEEP', env.TRADESTORE_BACKUP_KEEP, 7, 1, 10_000) },
     monitor: {

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { withCapabilities, type Capabilities, type Connection, type Database } from '../database/types.ts';
 import { archiveOldRows, enforceRetention, refreshAggregates, runTimescaleJobs } from './maintenance.ts';
+import { takeSnapshots } from '../store/portfolioSnapshots.ts';
+import { writeDailyMetrics } from '../store/dailyMetrics.ts';
 
 /**
  * The lifecycle work the service carries out itself, as named jobs with a schedule. A job runs
@@ -49,6 +51,21 @@ export const MAINTENANCE_JOBS: readonly MaintenanceJob[] = [
     run: async (db, asOf) => ({ archived: await archiveOldRows(db, { asOf }) }),
   },
   {
+    name: 'snapshots',
+    description:
+      "builds a portfolio snapshot of every strategy with an initial capital and every user with an exchange account, and each strategy's missing day-end snapshots of the last 7 days (TRADESTORE_SNAPSHOT_INTERVAL_MS)",
+    everyMs: 60_000,
+    applies: () => true,
+    run: async (db, asOf) => takeSnapshots(db, asOf),
+  },
+  {
+    name: 'strategy-metrics',
+    description: "writes each strategy's strategy_metrics row and strategy_performance point for every finished UTC day of the last 7 that has none",
+    everyMs: HOUR,
+    applies: () => true,
+    run: async (db, asOf) => writeDailyMetrics(db, asOf),
+  },
+  {
     name: 'sessions',
     description: 'deletes expired user sessions',
     everyMs: HOUR,
@@ -81,7 +98,12 @@ export interface RunOptions {
   force?: boolean;
   asOf?: Date;
   runner?: string;
+  /** A job's interval instead of its default (ms); 0 keeps the schedule from running it. */
+  intervals?: Partial<Record<string, number>>;
 }
+
+/** A job is due a little early rather than a whole tick late: timers drift by milliseconds. */
+const DUE_SLACK = 0.05;
 
 export class MaintenanceBusyError extends Error {
   constructor() {
@@ -109,7 +131,9 @@ export async function runMaintenanceJobs(db: Database, options: RunOptions = {})
         if (options.job ? job.name !== options.job : !job.applies(db.capabilities)) continue;
         const previous = last.get(job.name);
         const asOf = options.asOf ?? new Date();
-        if (!options.force && !options.job && previous && asOf.getTime() - previous.startedAt.getTime() < job.everyMs) continue;
+        const everyMs = options.intervals?.[job.name] ?? job.everyMs;
+        if (!options.job && everyMs === 0) continue;
+        if (!options.force && !options.job && previous && asOf.getTime() - previous.startedAt.getTime() < everyMs * (1 - DUE_SLACK)) continue;
         runs.push(await runOne(conn, job, asOf, runner));
       }
       return runs;

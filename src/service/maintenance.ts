@@ -11,13 +11,13 @@ export interface MaintenanceScheduler {
  * Runs the due maintenance jobs every `tickMs` (the first tick a few seconds after start). Every
  * instance ticks; the advisory lock in runMaintenanceJobs lets one of them work at a time.
  */
-export function scheduleMaintenance(db: Database, options: { tickMs: number; log: (line: string) => void }): MaintenanceScheduler {
+export function scheduleMaintenance(db: Database, options: { tickMs: number; intervals?: Partial<Record<string, number>>; log: (line: string) => void }): MaintenanceScheduler {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   const state: { running: Promise<void> | null } = { running: null };
   const tick = async () => {
     try {
-      for (const run of await runMaintenanceJobs(db)) {
+      for (const run of await runMaintenanceJobs(db, { intervals: options.intervals })) {
         const what = run.error ? `failed: ${run.error}` : JSON.stringify(run.detail);
         options.log(`maintenance: ${run.job} ${what}`);
       }

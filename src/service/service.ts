@@ -161,7 +161,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const address = http.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const running = worker?.start();
-    const maintenance: MaintenanceScheduler | null = config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs: config.maintenanceTickMs, log }) : null;
+    // The scheduler ticks at least as often as snapshots are due.
+    const tickMs = config.snapshotIntervalMs > 0 ? Math.min(config.maintenanceTickMs, config.snapshotIntervalMs) : config.maintenanceTickMs;
+    const maintenance: MaintenanceScheduler | null =
+      config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs, intervals: { snapshots: config.snapshotIntervalMs }, log }) : null;
     const monitor: CheckupScheduler | null =
       config.monitor.intervalMs > 0
         ? scheduleCheckups(db, bus, { intervalMs: config.monitor.intervalMs, thresholds: config.monitor.thresholds, stream: config.bus.stream, keyPrefix: config.bus.keyPrefix, log })

@@ -3,7 +3,7 @@ import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 import { roundTripPage, type StrategyTrade, type TradeHistoryFilters } from './account.ts';
 import type { Page } from './pagination.ts';
-import { equityAndDrawdown, strategyAnalytics, type EquityAndDrawdown, type StrategyAnalytics } from './strategyAnalytics.ts';
+import { equityAndDrawdown, periodsPerYear, strategyAnalytics, type EquityAndDrawdown, type StrategyAnalytics } from './strategyAnalytics.ts';
 
 export interface Strategy {
   id: string;
@@ -221,9 +221,8 @@ export class StrategyRepository {
   }
 
   /** 365 when every market of the strategy is the venue's own (it trades every day), else 252. */
-  async periodsPerYear(strategy: Pick<Strategy, 'symbols'>): Promise<number> {
-    const { rows } = await this.db.query<{ venue: number }>(`SELECT count(*)::int AS venue FROM markets WHERE symbol = ANY($1)`, [strategy.symbols]);
-    return Number(rows[0]!.venue) === strategy.symbols.length ? 365 : 252;
+  periodsPerYear(strategy: Pick<Strategy, 'symbols'>): Promise<number> {
+    return periodsPerYear(this.db, strategy.symbols);
   }
 
   /** Every version of a strategy's configuration, oldest first. */

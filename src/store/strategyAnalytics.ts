@@ -11,6 +11,12 @@ export interface EquityOwner {
   createdAt: string;
 }
 
+/** 365 when every market of a strategy is the venue's own (it trades every day), else 252 (exchange-traded instruments). */
+export async function periodsPerYear(db: Queryable, symbols: string[]): Promise<number> {
+  const { rows } = await db.query<{ venue: number }>(`SELECT count(*)::int AS venue FROM markets WHERE symbol = ANY($1)`, [symbols]);
+  return Number(rows[0]!.venue) === symbols.length ? 365 : 252;
+}
+
 export interface EquityCurve {
   /** `snapshots`: each UTC day's closing portfolio snapshot; `trades`: initial capital plus realized P&L by exit day. */
   source: 'snapshots' | 'trades' | null;

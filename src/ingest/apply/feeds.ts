@@ -2,7 +2,7 @@ import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { EventOf, EventType } from '../events/catalogue.ts';
 import { claimIdentities, storedIn, type StoredContent } from './identity.ts';
-import { insertRows, withoutMissingReferences, type Column, type Reference } from './rows.ts';
+import { excluded, insertRows, withoutMissingReferences, type Column, type Reference } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Data<T extends EventType> = EventOf<T>['data'];
@@ -72,7 +72,6 @@ const accountRef = <T extends { accountId?: number | undefined }>(): Reference<T
   describe: (d) => `unknown account ${d.accountId}`,
 });
 
-const excluded = (...columns: string[]) => columns.map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ');
 
 export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
   MARKET_TRADE: {

@@ -102,3 +102,6 @@ export async function withoutMissingReferences<E extends Entry>(
   }
   return accepted;
 }
+
+/** `"a" = EXCLUDED."a", …`: an upsert's SET list for columns named by the code. */
+export const excluded = (...columns: string[]) => columns.map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ');

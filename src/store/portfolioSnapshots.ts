@@ -1,0 +1,270 @@
+import Big from 'big.js';
+import type { Queryable } from '../database/types.ts';
+
+const DAY = 86_400_000;
+
+/** How a snapshot the service built is marked (portfolio_snapshots.metadata), beside a producer's. */
+export const OWN_SNAPSHOT = 'tradestore';
+
+export type SnapshotKind = 'scheduled' | 'day_end';
+
+/** One position of a snapshot: the open round trips of one market and side, valued at its latest price. */
+export interface SnapshotPosition {
+  symbol: string;
+  side: 'long' | 'short';
+  quantity: string;
+  /** Average entry price, weighted by quantity. */
+  entryPrice: string;
+  /** The market's latest price at the snapshot's time, or the entry price when the market has none (`priced` false). */
+  price: string;
+  priced: boolean;
+  /** Signed: negative for a short. */
+  marketValue: string;
+  unrealizedPnl: string;
+}
+
+interface Valued {
+  totalValue: Big;
+  cash: Big;
+  unrealized: Big;
+  realized: Big;
+  exposure: Big;
+  positions: SnapshotPosition[];
+  unpriced: string[];
+}
+
+/** The latest price of each market at or before `at`: the venue's last trade or 1m close, else an exchange's last tick or candle close. */
+async function latestPrices(db: Queryable, symbols: string[], at: Date): Promise<Map<string, string>> {
+  if (!symbols.length) return new Map();
+  const { rows } = await db.query<{ symbol: string; price: string | null }>(
+    `SELECT s.symbol, coalesce(
+              (SELECT price::text FROM trades WHERE market = s.symbol AND executed_at <= $2 ORDER BY executed_at DESC LIMIT 1),
+              (SELECT close_price::text FROM ohlcv_1m WHERE market = s.symbol AND open_time <= $2 ORDER BY open_time DESC LIMIT 1),
+              (SELECT price::text FROM market_trades WHERE symbol = s.symbol AND time <= $2 ORDER BY time DESC LIMIT 1),
+              (SELECT close::text FROM market_data WHERE symbol = s.symbol AND timestamp <= $2 ORDER BY timestamp DESC LIMIT 1)) AS price
+       FROM unnest($1::text[]) AS s(symbol)`,
+    [symbols, at],
+  );
+  return new Map(rows.filter((r) => r.price !== null).map((r) => [r.symbol, r.price!]));
+}
+
+/**
+ * Values open holdings at the latest prices: each (symbol, side) group's quantity, average entry,
+ * market value (signed) and unrealized P&L (price move times quantity, less the fees paid so far).
+ */
+function value(
+  holdings: { symbol: string; side: 'long' | 'short'; quantity: string; entryPrice: string; fees: string }[],
+  prices: Map<string, string>,
+  base: Big,
+  realized: Big,
+): Valued {
+  const groups = new Map<string, { symbol: string; side: 'long' | 'short'; quantity: Big; cost: Big; fees: Big }>();
+  for (const h of holdings) {
+    const key = `${h.symbol}\u0000${h.side}`;
+    const g = groups.get(key) ?? { symbol: h.symbol, side: h.side, quantity: new Big(0), cost: new Big(0), fees: new Big(0) };
+    g.quantity = g.quantity.plus(h.quantity);
+    g.cost = g.cost.plus(new Big(h.entryPrice).times(h.quantity));
+    g.fees = g.fees.plus(h.fees);
+    groups.set(key, g);
+  }
+  let unrealized = new Big(0);
+  let signedValue = new Big(0);
+  let exposure = new Big(0);
+  const unpriced = new Set<string>();
+  const positions: SnapshotPosition[] = [];
+  for (const g of [...groups.values()].sort((a, b) => a.symbol.localeCompare(b.symbol) || a.side.localeCompare(b.side))) {
+    const entry = g.quantity.gt(0) ? g.cost.div(g.quantity) : new Big(0);
+    const known = prices.get(g.symbol);
+    if (known === undefined) unpriced.add(g.symbol);
+    const price = new Big(known ?? entry);
+    const sign = g.side === 'long' ? 1 : -1;
+    const marketValue = price.times(g.quantity).times(sign);
+    const pnl = price.times(g.quantity).minus(g.cost).times(sign).minus(g.fees);
+    unrealized = unrealized.plus(pnl);
+    signedValue = signedValue.plus(marketValue);
+    exposure = exposure.plus(marketValue.abs());
+    positions.push({
+      symbol: g.symbol,
+      side: g.side,
+      quantity: g.quantity.toFixed(),
+      entryPrice: entry.toFixed(),
+      price: price.toFixed(),
+      priced: known !== undefined,
+      marketValue: marketValue.toFixed(),
+      unrealizedPnl: pnl.toFixed(),
+    });
+  }
+  const totalValue = base.plus(realized).plus(unrealized);
+  return { totalValue, cash: totalValue.minus(signedValue), unrealized, realized, exposure, positions, unpriced: [...unpriced] };
+}
+
+interface Row {
+  strategyId: string | null;
+  userId: string | null;
+  valued: Valued;
+  openOrders: number;
+  previousClose: string | null;
+}
+
+async function insert(db: Queryable, at: Date, kind: SnapshotKind, rows: Row[]): Promise<number> {
+  if (!rows.length) return 0;
+  const col = <T>(f: (r: Row) => T) => rows.map(f);
+  const daily = (r: Row) => (r.previousClose === null ? null : r.valued.totalValue.minus(r.previousClose));
+  await db.query(
+    `INSERT INTO portfolio_snapshots (strategy_id, user_id, snapshot_time, total_value, cash_balance, unrealized_pnl, realized_pnl, positions,
+                                      open_orders_count, total_exposure, leverage, daily_pnl, daily_pnl_percent, metadata)
+     SELECT u.strategy_id, u.user_id, $1, u.total_value, u.cash, u.unrealized, u.realized, u.positions, u.open_orders, u.exposure,
+            u.leverage, u.daily_pnl, u.daily_pnl_percent, u.metadata
+       FROM unnest($2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[], $8::jsonb[], $9::int[],
+                   $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::jsonb[])
+            AS u(strategy_id, user_id, total_value, cash, unrealized, realized, positions, open_orders, exposure, leverage, daily_pnl,
+                 daily_pnl_percent, metadata)`,
+    [
+      at,
+      col((r) => r.strategyId),
+      col((r) => r.userId),
+      col((r) => r.valued.totalValue.toFixed()),
+      col((r) => r.valued.cash.toFixed()),
+      col((r) => r.valued.unrealized.toFixed()),
+      col((r) => r.valued.realized.toFixed()),
+      col((r) => JSON.stringify(r.valued.positions)),
+      col((r) => r.openOrders),
+      col((r) => r.valued.exposure.toFixed()),
+      // Leverage is exposure over equity; with no equity left it is not defined, and 0 is stored with a note.
+      col((r) => (r.valued.totalValue.gt(0) ? r.valued.exposure.div(r.valued.totalValue).toFixed(12) : '0')),
+      col((r) => daily(r)?.toFixed() ?? null),
+      col((r) => (r.previousClose !== null && new Big(r.previousClose).gt(0) ? daily(r)!.div(r.previousClose).times(100).toFixed(8) : null)),
+      col((r) => JSON.stringify({
+        source: OWN_SNAPSHOT,
+        kind,
+        ...(r.valued.unpriced.length ? { unpriced: r.valued.unpriced } : {}),
+        ...(r.valued.totalValue.gt(0) ? {} : { note: 'no equity: leverage is not defined' }),
+      })),
+    ],
+  );
+  return rows.length;
+}
+
+/**
+ * Builds one snapshot per strategy with an initial capital, as of `at`, from history: the round
+ * trips open at `at` valued at each market's latest price at or before it, realized P&L of those
+ * closed by then (archived ones included), cash, exposure, leverage, the exchange orders open
+ * then, and daily P&L against the previous UTC day's close. A strategy whose producer sent a
+ * snapshot in the day before `at` is left to its producer. Returns how many were written.
+ */
+export async function buildStrategySnapshots(db: Queryable, at: Date, kind: SnapshotKind, only?: string[]): Promise<number> {
+  const { rows: strategies } = await db.query<{ id: string; user_id: string | null; capital: string; realized: string; previous: string | null }>(
+    `SELECT s.id, s.user_id, s.initial_capital::text AS capital,
+            coalesce((SELECT sum(pnl) FROM strategy_trades t WHERE t.strategy_id = s.id AND t.status = 'closed' AND t.exit_time <= $1), 0)
+              + coalesce((SELECT sum(pnl) FROM strategy_trades_archive t WHERE t.strategy_id = s.id AND t.status = 'closed' AND t.exit_time <= $1), 0) AS realized,
+            (SELECT total_value::text FROM portfolio_snapshots p WHERE p.strategy_id = s.id AND p.snapshot_time < date_trunc('day', $1::timestamptz)
+              ORDER BY snapshot_time DESC LIMIT 1) AS previous
+       FROM strategies s
+      WHERE s.initial_capital IS NOT NULL AND s.created_at <= $1 AND ($2::text[] IS NULL OR s.id = ANY($2))
+        AND NOT EXISTS (SELECT 1 FROM portfolio_snapshots p WHERE p.strategy_id = s.id AND p.snapshot_time > $1::timestamptz - interval '1 day'
+                           AND p.snapshot_time <= $1 AND coalesce(p.metadata->>'source', '') <> '${OWN_SNAPSHOT}')
+      ORDER BY s.id`,
+    [at, only ?? null],
+  );
+  if (!strategies.length) return 0;
+  const ids = strategies.map((s) => s.id);
+  const { rows: open } = await db.query<{ strategy_id: string; symbol: string; side: string; quantity: string; entry_price: string; fees: string }>(
+    `SELECT strategy_id, symbol, side, quantity::text, entry_price::text, fees::text FROM strategy_trades
+      WHERE strategy_id = ANY($1) AND entry_time <= $2
+        AND (status IN ('open', 'partially_filled') OR (status = 'closed' AND exit_time > $2))`,
+    [ids, at],
+  );
+  const { rows: orders } = await db.query<{ strategy_id: string; n: number }>(
+    `SELECT strategy_id, count(*)::int AS n FROM exchange_orders
+      WHERE strategy_id = ANY($1) AND created_at <= $2
+        AND (status IN ('pending', 'open', 'partially_filled') OR updated_at > $2)
+      GROUP BY strategy_id`,
+    [ids, at],
+  );
+  const prices = await latestPrices(db, [...new Set(open.map((o) => o.symbol))], at);
+  const openOrders = new Map(orders.map((o) => [o.strategy_id, Number(o.n)]));
+  const rows: Row[] = strategies.map((s) => ({
+    strategyId: s.id,
+    userId: s.user_id,
+    valued: value(
+      open.filter((o) => o.strategy_id === s.id).map((o) => ({ symbol: o.symbol, side: o.side === 'buy' ? 'long' : 'short', quantity: o.quantity, entryPrice: o.entry_price, fees: o.fees })),
+      prices,
+      new Big(s.capital),
+      new Big(s.realized),
+    ),
+    openOrders: openOrders.get(s.id) ?? 0,
+    previousClose: s.previous,
+  }));
+  return insert(db, at, kind, rows);
+}
+
+/**
+ * Builds one snapshot per user with an active exchange account (seed 003's accounts), as of now:
+ * cash is the accounts' balances, positions are the user's open positions valued at their
+ * market's latest price (else their mark price), realized P&L is their positions' realized P&L.
+ * Account balances have no history, so a user's snapshot is only built for the present.
+ */
+export async function buildUserSnapshots(db: Queryable, at: Date, kind: SnapshotKind): Promise<number> {
+  const { rows: users } = await db.query<{ user_id: string; cash: string; realized: string; previous: string | null }>(
+    `SELECT a.user_id, sum(a.balance)::text AS cash,
+            coalesce((SELECT sum(realized_pnl) FROM positions p WHERE p.user_id = a.user_id AND p.opened_at <= $1), 0)::text AS realized,
+            (SELECT total_value::text FROM portfolio_snapshots p WHERE p.user_id = a.user_id AND p.strategy_id IS NULL
+                AND p.snapshot_time < date_trunc('day', $1::timestamptz) ORDER BY snapshot_time DESC LIMIT 1) AS previous
+       FROM accounts a
+      WHERE a.is_active
+        AND NOT EXISTS (SELECT 1 FROM portfolio_snapshots p WHERE p.user_id = a.user_id AND p.strategy_id IS NULL
+                           AND p.snapshot_time > $1::timestamptz - interval '1 day' AND p.snapshot_time <= $1
+                           AND coalesce(p.metadata->>'source', '') <> '${OWN_SNAPSHOT}')
+      GROUP BY a.user_id ORDER BY a.user_id`,
+    [at],
+  );
+  if (!users.length) return 0;
+  const ids = users.map((u) => u.user_id);
+  const { rows: open } = await db.query<{ user_id: string; symbol: string; side: 'long' | 'short'; quantity: string; entry_price: string; mark: string | null }>(
+    `SELECT user_id, symbol, side, quantity::text, entry_price::text, mark_price::text AS mark FROM positions
+      WHERE user_id = ANY($1) AND status = 'open' AND quantity > 0`,
+    [ids],
+  );
+  const { rows: orders } = await db.query<{ user_id: string; n: number }>(
+    `SELECT user_id, count(*)::int AS n FROM exchange_orders WHERE user_id = ANY($1) AND status IN ('pending', 'open', 'partially_filled') GROUP BY user_id`,
+    [ids],
+  );
+  const prices = await latestPrices(db, [...new Set(open.map((o) => o.symbol))], at);
+  // A position without a market price is valued at its mark price, where the exchange gave one.
+  for (const o of open) if (!prices.has(o.symbol) && o.mark !== null) prices.set(o.symbol, o.mark);
+  const openOrders = new Map(orders.map((o) => [o.user_id, Number(o.n)]));
+  const rows: Row[] = users.map((u) => {
+    const holdings = open.filter((o) => o.user_id === u.user_id).map((o) => ({ symbol: o.symbol, side: o.side, quantity: o.quantity, entryPrice: o.entry_price, fees: '0' }));
+    // Cash is the balance; the positions' value is their unrealized P&L on top of it (margin accounts).
+    const valued = value(holdings, prices, new Big(u.cash), new Big(0));
+    return { strategyId: null, userId: u.user_id, valued: { ...valued, realized: new Big(u.realized), cash: new Big(u.cash) }, openOrders: openOrders.get(u.user_id) ?? 0, previousClose: u.previous };
+  });
+  return insert(db, at, kind, rows);
+}
+
+/**
+ * The scheduled snapshot work: one snapshot of every strategy and user now, and for strategies a
+ * day-end snapshot (stamped at 23:59:59.999 UTC) of each finished day of the last `backfillDays`
+ * that has none, built from history, so a day whose end the service missed still gets its close.
+ */
+export async function takeSnapshots(db: Queryable, now: Date, backfillDays = 7): Promise<{ strategies: number; users: number; dayEnds: number }> {
+  const today = Math.floor(now.getTime() / DAY) * DAY;
+  let dayEnds = 0;
+  for (let day = today - backfillDays * DAY; day < today; day += DAY) {
+    const end = new Date(day + DAY - 1);
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT s.id FROM strategies s
+        WHERE s.initial_capital IS NOT NULL AND s.created_at <= $1
+          AND NOT EXISTS (SELECT 1 FROM portfolio_snapshots p WHERE p.strategy_id = s.id AND p.snapshot_time = $1)`,
+      [end],
+    );
+    if (rows.length) dayEnds += await buildStrategySnapshots(db, end, 'day_end', rows.map((r) => r.id));
+  }
+  // A user's day end is taken only in the first hour after it, as balances have no history.
+  const { rows: late } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM portfolio_snapshots WHERE strategy_id IS NULL AND user_id IS NOT NULL AND snapshot_time = $1`,
+    [new Date(today - 1)],
+  );
+  if (now.getTime() - today < 3_600_000 && Number(late[0]!.n) === 0) dayEnds += await buildUserSnapshots(db, new Date(today - 1), 'day_end');
+  return { strategies: await buildStrategySnapshots(db, now, 'scheduled'), users: await buildUserSnapshots(db, now, 'scheduled'), dayEnds };
+}
