@@ -1,4 +1,4 @@
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Big from 'big.js';
 import { MemoryBus } from '../src/bus/memory.ts';
@@ -10,6 +10,12 @@ import { writeDailyMetrics } from '../src/store/dailyMetrics.ts';
 import { returnMetrics } from '../src/analytics/metrics.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { ingest, tradeMsg } from './helpers/ingest.ts';
+import { createServerDatabase, serverUnavailable } from './helpers/backends.ts';
+import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
+import { killAll, spawnService, waitFor } from './helpers/service.ts';
+import { runCli } from './helpers/cli.ts';
+import { PostgresDatabase } from '../src/database/postgres.ts';
+import { periodReturns, benchmarkMetrics } from '../src/analytics/metrics.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -157,5 +163,88 @@ eachBackend('portfolio snapshots and daily metrics', (get) => {
     assert.deepEqual([p.total_return, Number(p.daily_return), Number(p.cumulative_return), Number(p.win_rate), p.total_trades], ['-18', 9982 / 10057 - 1, 9982 / 10000 - 1, 100, 1]);
     // Days written stay written; the last finished day is written again (late round trips count).
     assert.deepEqual(await writeDailyMetrics(db, now), { days: 1, strategies: 1 });
+  });
+});
+
+describe('the whole path through a real service: events in, snapshots built, metrics out [postgres, Redis]', async () => {
+  const reason = (await serverUnavailable()) ?? (await redisUnavailable());
+  if (reason && process.env.TRADESTORE_REQUIRE_SERVERS !== '1') {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  const names = testNames();
+  let server: { url: string; drop: () => Promise<void> };
+  let db: PostgresDatabase;
+  after(async () => {
+    killAll();
+    await db?.close();
+    await server?.drop();
+    await names.cleanup();
+  });
+
+  it('applies round trips and trades sent through Redis, builds day-end and current snapshots, and serves the metrics from them', async () => {
+    server = await createServerDatabase();
+    db = await PostgresDatabase.open({ url: server.url, max: 3 });
+    await migrate(db);
+    await seed(db);
+    const store = storeOver(db, new MemoryBus());
+    await db.query(`INSERT INTO users (id, email) VALUES ('eve', 'e@example.com')`);
+    const key = (await store.apiKeys.create('eve', ['read', 'trade'])).key;
+    // Made three days ago, without a capital yet: no snapshots until it has one.
+    const id = (await store.strategies.create({ name: 'e2e', symbols: ['TATA_INR'], userId: 'eve' })).id;
+    await db.query(`UPDATE strategies SET created_at = $2 WHERE id = $1`, [id, new Date(Date.now() - 3 * DAY)]);
+    const service = spawnService({
+      DATABASE_URL: server.url, ...names.env, TRADESTORE_MAINTENANCE_TICK_MS: '300', TRADESTORE_SNAPSHOT_INTERVAL_MS: '1000', TRADESTORE_MONITOR_INTERVAL_MS: '0',
+    });
+    let port = '';
+    await waitFor('the service to listen', async () => Boolean((port = /listening on \S+:(\d+),/.exec(service.output())?.[1] ?? '')), 60_000);
+    const now = Date.now();
+    const today = Math.floor((now - 10_000) / DAY) * DAY;
+    const d = (k: number) => today - k * DAY;
+    // Venue trades make the daily candles the benchmark is read from; round trips move the strategy.
+    const bus = redisBus(names.names);
+    const events = [
+      ...[[d(3) + HOUR, '100'], [d(2) + HOUR, '104'], [d(1) + HOUR, '99'], [now - 1000, '108']].map(([at, price], i) => tradeMsg('TATA_INR', `e${i}`, price as string, '1', at as number)),
+      { type: 'STRATEGY_TRADE_OPENED', data: { id: 'E1', strategyId: id, symbol: 'TATA_INR', side: 'buy', entryPrice: '100', quantity: '10', entryTime: d(3) + 2 * HOUR } },
+      { type: 'STRATEGY_TRADE_CLOSED', data: { id: 'E1', exitPrice: '104', exitTime: d(2) + 2 * HOUR } },
+      { type: 'STRATEGY_TRADE_OPENED', data: { id: 'E2', strategyId: id, symbol: 'TATA_INR', side: 'buy', entryPrice: '104', quantity: '10', entryTime: d(2) + 3 * HOUR } },
+    ];
+    for (const e of events) await bus.add(JSON.stringify(e));
+    await bus.close();
+    const call = async (method: string, path: string, body?: object) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    await waitFor('the round trips applied', async () => (await call('GET', `/v1/strategies/${id}/trades?status=all`)).body.total === 2, 30_000);
+    await waitFor('the daily candles', async () => Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ohlcv_1d WHERE market = 'TATA_INR' AND open_time >= $1`, [new Date(d(3))])).rows[0]!.n) === 4, 30_000);
+    assert.equal((await db.query(`SELECT 1 FROM portfolio_snapshots WHERE strategy_id = $1`, [id])).rows.length, 0, 'no capital, no snapshots');
+    assert.equal((await call('PATCH', `/v1/strategies/${id}`, { initialCapital: '10000' })).status, 200);
+    // The service's scheduler builds the day ends (days -3 to -1) from history, and one now.
+    await waitFor('the snapshots', async () => (await db.query(`SELECT 1 FROM portfolio_snapshots WHERE strategy_id = $1`, [id])).rows.length >= 4, 30_000);
+    const { rows } = await db.query<{ value: string }>(`SELECT total_value::text AS value FROM portfolio_snapshots WHERE strategy_id = $1 ORDER BY snapshot_time LIMIT 4`, [id]);
+    // Day -3: E1 open at 100. Day -2: E1 closed (+40), E2 open at 104. Day -1: E2 at 99 (−50). Now: E2 at 108 (+40).
+    assert.deepEqual(rows.map((r) => r.value), ['10000', '10040', '9990', '10080']);
+    const curve = await call('GET', `/v1/strategies/${id}/equity`);
+    assert.deepEqual([curve.body.source, curve.body.points.map((p: { equity: string }) => p.equity)], ['snapshots', ['10000', '10040', '9990', '10080']]);
+    const metrics = await call('GET', `/v1/strategies/${id}/metrics?benchmark=TATA_INR`);
+    assert.equal(metrics.status, 200);
+    const equity = [10000, 10040, 9990, 10080];
+    const times = [3, 2, 1, 0].map(d);
+    const want = returnMetrics(equity, times, { periodsPerYear: 365 });
+    assert.deepEqual([metrics.body.equitySource, metrics.body.equityDays], ['snapshots', 4]);
+    for (const name of ['totalReturn', 'sharpeRatio', 'maxDrawdown', 'var95']) assert.equal(metrics.body.metrics[name], String(want[name]!.value), name);
+    const bench = benchmarkMetrics(periodReturns(equity), periodReturns([100, 104, 99, 108]), { periodsPerYear: 365 });
+    assert.equal(metrics.body.metrics.beta, String(bench.beta!.value), 'beta against the daily closes the service made from the trades');
+    assert.deepEqual([metrics.body.metrics.totalTrades, metrics.body.metrics.winRate], ['1', '1']);
+    // The counters and max drawdown, kept by ingest and recomputed for the new capital.
+    const strategy = (await call('GET', `/v1/strategies/${id}`)).body;
+    assert.deepEqual([strategy.totalTrades, strategy.totalPnl, strategy.maxDrawdown], [1, '40', '0']);
+    // The daily job, run by hand, writes the finished days.
+    const job = await runCli(['maintenance', 'run', '--job', 'strategy-metrics'], { DATABASE_URL: server.url });
+    assert.equal(job.code, 0, job.stderr);
+    const daily = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM strategy_metrics WHERE strategy_id = $1`, [id]);
+    assert.equal(daily.rows[0]!.n, '3');
+    service.child.kill('SIGTERM');
+    assert.equal(await service.exited, 0);
   });
 });
