@@ -8,6 +8,7 @@ import { benchCandles } from './candles.ts';
 import { benchHttp } from './http.ts';
 import { benchIngest } from './ingest.ts';
 import { benchOps } from './ops.ts';
+import { benchAnalytics } from './analytics.ts';
 
 const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
 const redisUrl = process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -104,5 +105,15 @@ if (wanted('ops')) {
   console.log(`  backup (pg_dump + manifest)   ${String(ops.backup_ms).padStart(7)} ms   pg_dump -Fc    ${String(ops.pg_dump_ms).padStart(7)} ms   ×${ops.backup_vs_pg_dump}  ${within(ops.backup_vs_pg_dump)}`);
   console.log(`  restore (with verification)   ${String(ops.restore_ms).padStart(7)} ms   pg_restore     ${String(ops.pg_restore_ms).padStart(7)} ms   ×${ops.restore_vs_pg_restore}  ${within(ops.restore_vs_pg_restore)}`);
   console.log(`  export trades (CSV)           ${String(ops.export_ms).padStart(7)} ms   raw COPY TO    ${String(ops.copy_to_ms).padStart(7)} ms   ×${ops.export_vs_copy}  ${within(ops.export_vs_copy)}`);
+}
+if (wanted('analytics')) {
+  const a = await benchAnalytics({ adminUrl, redisUrl, log });
+  results.analytics = a;
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  const target = (r: number) => (r <= 2 ? 'target ≤ 2×: met' : 'target ≤ 2×: NOT met');
+  console.log(`\nanalytics: one strategy's metrics over ${a.days} days of equity and ${a.round_trips.toLocaleString('en')} round trips (median of ${a.runs} runs)`);
+  console.log(`  raw SQL reading the same rows (reference)   ${String(a.raw_sql_ms).padStart(6)} ms`);
+  console.log(`  metrics, equity from snapshots              ${String(a.snapshots_ms).padStart(6)} ms   ×${a.snapshots_vs_raw}  ${target(a.snapshots_vs_raw)}`);
+  console.log(`  metrics, equity from round trips            ${String(a.trades_only_ms).padStart(6)} ms   ×${a.trades_only_vs_raw}  ${target(a.trades_only_vs_raw)}`);
 }
 console.log(`\nwrote ${resultsFile.pathname}`);

@@ -5,7 +5,8 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
-import { benchmarkMetrics, periodReturns, returnMetrics } from '../src/analytics/metrics.ts';
+import fc from 'fast-check';
+import { benchmarkMetrics, periodReturns, returnMetrics, tradeMetrics } from '../src/analytics/metrics.ts';
 import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
 import { ingest } from './helpers/ingest.ts';
 import { runCli } from './helpers/cli.ts';
@@ -122,6 +123,32 @@ eachBackend('strategies: managed, versioned', (get) => {
     const none = await store.strategies.analytics((await store.strategies.create({ name: 'bare', symbols: ['TATA_INR'] })).id);
     assert.equal(none.equitySource, null);
     assert.match(none.reasons.sharpeRatio!, /no initial capital/);
+  });
+
+  it("computes the round trips' metrics in the database exactly as the library's definition does, for generated round trips", async () => {
+    const { db } = get();
+    const s = await store.strategies.create({ name: 'generated trips', symbols: ['TATA_INR'] });
+    const t0 = Date.UTC(2026, 0, 1);
+    // P&L with up to 8 decimals (zero, winners and losers), durations from 0 to 10 days.
+    const trips = fc.sample(fc.record({
+      pnl: fc.tuple(fc.integer({ min: -1_000_000_000_000, max: 1_000_000_000_000 }), fc.integer({ min: 0, max: 8 })).map(([units, scale]) => {
+        const text = (Math.abs(units) / 10 ** scale).toFixed(scale);
+        return units < 0 ? `-${text}` : text;
+      }),
+      entry: fc.integer({ min: 0, max: 300 * 86_400 }).map((sec) => t0 + sec * 1000),
+      minutes: fc.integer({ min: 0, max: 14_400 }),
+    }), { numRuns: 400, seed: 12 }).map((t, i) => ({ id: `g${i}`, pnl: t.pnl, entryTime: t.entry, exitTime: t.entry + t.minutes * 60_000 }));
+    trips.push({ id: 'gz', pnl: '0', entryTime: t0, exitTime: t0 });
+    await db.copyFrom('strategy_trades', ['id', 'strategy_id', 'symbol', 'side', 'entry_price', 'quantity', 'entry_time', 'exit_time', 'exit_price', 'pnl', 'status'],
+      trips.map((t) => [t.id, s.id, 'TATA_INR', 'buy', '1', '1', new Date(t.entryTime), new Date(t.exitTime), '1', t.pnl, 'closed']));
+    const got = (await store.strategies.analytics(s.id)).metrics;
+    const want = tradeMetrics(trips);
+    for (const [name, value] of Object.entries(want)) {
+      const expected = value !== null && typeof value === 'object' ? value.value : value;
+      if (typeof expected === 'number' && !Number.isInteger(expected)) {
+        assert.ok(Math.abs(Number(got[name]) - expected) <= 1e-9 * Math.abs(expected), `${name}: ${got[name]} vs ${expected}`);
+      } else assert.equal(got[name], expected === null ? null : String(expected), name);
+    }
   });
 });
 

@@ -159,30 +159,82 @@ export interface RoundTrip {
   exitTime: number;
 }
 
-/** Counts, sums (exact decimals) and ratios of closed round trips. */
-export function tradeMetrics(trips: readonly RoundTrip[]): Record<string, Metric | string | number | null> {
-  const wins = trips.filter((t) => new Big(t.pnl).gt(0));
-  const losses = trips.filter((t) => new Big(t.pnl).lt(0));
-  const sum = (ts: readonly RoundTrip[]) => ts.reduce((s, t) => s.plus(t.pnl), new Big(0));
-  const grossProfit = sum(wins);
-  const grossLoss = sum(losses);
-  const durations = trips.map((t) => (t.exitTime - t.entryTime) / 60_000);
-  const none0 = 'no closed round trips';
-  const extreme = (ts: readonly RoundTrip[], pick: 'max' | 'min') =>
-    ts.length ? ts.map((t) => new Big(t.pnl)).reduce((x, y) => (pick === 'max' ? (y.gt(x) ? y : x) : y.lt(x) ? y : x)).toFixed() : null;
+/** What the trade metrics are computed from: counts, exact sums and extremes, durations in minutes. */
+export interface RoundTripSums {
+  count: number;
+  wins: number;
+  losses: number;
+  /** Sum of the winning P&L, a decimal string ('0' if none). */
+  grossProfit: string;
+  /** Sum of the losing P&L, ≤ 0 ('0' if none). */
+  grossLoss: string;
+  largestWin: string | null;
+  largestLoss: string | null;
+  avgDurationMinutes: number | null;
+  maxDurationMinutes: number | null;
+}
+
+/** The sums of round trips in memory (the database computes the same ones for a strategy's). */
+export function roundTripSums(trips: readonly RoundTrip[]): RoundTripSums {
+  let grossProfit = new Big(0);
+  let grossLoss = new Big(0);
+  let largestWin: Big | null = null;
+  let largestLoss: Big | null = null;
+  let wins = 0;
+  let losses = 0;
+  let durations = 0;
+  let longest = -Infinity;
+  for (const t of trips) {
+    const pnl = new Big(t.pnl);
+    if (pnl.gt(0)) {
+      wins++;
+      grossProfit = grossProfit.plus(pnl);
+      if (!largestWin || pnl.gt(largestWin)) largestWin = pnl;
+    } else if (pnl.lt(0)) {
+      losses++;
+      grossLoss = grossLoss.plus(pnl);
+      if (!largestLoss || pnl.lt(largestLoss)) largestLoss = pnl;
+    }
+    const minutes = (t.exitTime - t.entryTime) / 60_000;
+    durations += minutes;
+    longest = Math.max(longest, minutes);
+  }
   return {
-    totalTrades: trips.length,
-    winningTrades: wins.length,
-    losingTrades: losses.length,
-    winRate: trips.length ? ok(wins.length / trips.length) : none(none0),
-    profitFactor: losses.length === 0 ? none('no losing round trip') : ok(grossProfit.div(grossLoss.abs()).toNumber()),
+    count: trips.length,
+    wins,
+    losses,
     grossProfit: grossProfit.toFixed(),
     grossLoss: grossLoss.toFixed(),
-    avgWin: wins.length ? grossProfit.div(wins.length).toFixed() : null,
-    avgLoss: losses.length ? grossLoss.div(losses.length).toFixed() : null,
-    largestWin: extreme(wins, 'max'),
-    largestLoss: extreme(losses, 'min'),
-    avgTradeDuration: trips.length ? ok(mean(durations)) : none(none0),
-    longestTradeDuration: trips.length ? ok(Math.max(...durations)) : none(none0),
+    largestWin: largestWin?.toFixed() ?? null,
+    largestLoss: largestLoss?.toFixed() ?? null,
+    avgDurationMinutes: trips.length ? durations / trips.length : null,
+    maxDurationMinutes: trips.length ? longest : null,
+  };
+}
+
+/** Counts, sums (exact decimals) and ratios of closed round trips. */
+export function tradeMetrics(trips: readonly RoundTrip[]): Record<string, Metric | string | number | null> {
+  return tradeMetricsOf(roundTripSums(trips));
+}
+
+/** The trade metrics from the round trips' sums. */
+export function tradeMetricsOf(s: RoundTripSums): Record<string, Metric | string | number | null> {
+  const none0 = 'no closed round trips';
+  const grossProfit = new Big(s.grossProfit);
+  const grossLoss = new Big(s.grossLoss);
+  return {
+    totalTrades: s.count,
+    winningTrades: s.wins,
+    losingTrades: s.losses,
+    winRate: s.count ? ok(s.wins / s.count) : none(none0),
+    profitFactor: s.losses === 0 ? none('no losing round trip') : ok(grossProfit.div(grossLoss.abs()).toNumber()),
+    grossProfit: grossProfit.toFixed(),
+    grossLoss: grossLoss.toFixed(),
+    avgWin: s.wins ? grossProfit.div(s.wins).toFixed() : null,
+    avgLoss: s.losses ? grossLoss.div(s.losses).toFixed() : null,
+    largestWin: s.largestWin,
+    largestLoss: s.largestLoss,
+    avgTradeDuration: s.avgDurationMinutes === null ? none(none0) : ok(s.avgDurationMinutes),
+    longestTradeDuration: s.maxDurationMinutes === null ? none(none0) : ok(s.maxDurationMinutes),
   };
 }
