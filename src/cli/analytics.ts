@@ -23,7 +23,7 @@ export async function analyticsCommand(config: Config, args: string[], out: (lin
   try {
     const a = await storeOver(db, bus).strategies.analytics(positionals[0]!, options);
     if (values.json) return out(JSON.stringify(a, null, 2));
-    out(`strategy ${a.strategyId}: ${a.equityDays} days of equity, ${a.periodsPerYear} periods a year, risk-free ${a.riskFree}${a.benchmark ? `, against ${a.benchmark}` : ''}`);
+    out(`strategy ${a.strategyId}: ${a.equityDays} days of equity (${a.equitySource ?? 'none'}), ${a.periodsPerYear} periods a year, risk-free ${a.riskFree}${a.benchmark ? `, against ${a.benchmark}` : ''}`);
     for (const [name, value] of Object.entries(a.metrics)) out(`  ${name.padEnd(22)} ${value ?? `—  (${a.reasons[name]})`}`);
   } catch (error) {
     if (error instanceof InvalidArgumentError) throw new UsageError(`--${error.message.replace(/^riskFree/, 'risk-free')}`);
