@@ -68,7 +68,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const versions = (await reader.v1.strategiesVersionsList(ids.strategy)).data.versions;
   const sharpe: string | null | undefined = (await reader.v1.strategiesMetricsList(ids.strategy, {})).data.metrics.sharpeRatio;
   const curve = (await reader.v1.strategiesEquityList(ids.strategy, {})).data;
-  const source: 'snapshots' | 'trades' | null = curve.source;
+  const source: 'snapshots' | 'trades' | 'trades_then_snapshots' | null = curve.source;
   const drawdowns: string[] = curve.points.map((p) => p.drawdown);
   const strategyTrips: number | undefined = (await reader.v1.strategiesTradesList(ids.strategy, { status: 'all' })).data.total;
 

@@ -133,6 +133,19 @@ eachBackend('portfolio snapshots and daily metrics', (get) => {
     await get().db.query(`INSERT INTO portfolio_snapshots (strategy_id, snapshot_time, total_value, cash_balance) VALUES ($1, $2, 9990, 0)`, [id, new Date(d(1) + 6 * HOUR)]);
     assert.equal((await store.strategies.equity(id)).points[4]!.equity, '9990', "the producer's snapshot of day -1 is its close");
     await get().db.query(`DELETE FROM portfolio_snapshots WHERE strategy_id = $1 AND total_value = 9990`, [id]);
+    // Round trips from before the snapshots began: capital plus realized P&L up to the first one.
+    const { db } = get();
+    const older = (await store.strategies.create({ name: 'history', symbols: ['TATA_INR'], initialCapital: '1000' })).id;
+    await db.query(
+      `INSERT INTO strategy_trades (id, strategy_id, symbol, side, entry_price, quantity, entry_time, exit_time, exit_price, pnl, status)
+       VALUES ('h1', $1, 'TATA_INR', 'buy', 100, 1, $2, $3, 110, 10, 'closed')`,
+      [older, new Date(d(4)), new Date(d(4) + HOUR)],
+    );
+    await db.query(`INSERT INTO portfolio_snapshots (strategy_id, snapshot_time, total_value, cash_balance) VALUES ($1, $2, 1015, 0)`, [older, new Date(d(2) + HOUR)]);
+    const merged = await store.strategies.equity(older);
+    assert.equal(merged.source, 'trades_then_snapshots');
+    assert.deepEqual(merged.points.map((p) => [Date.parse(p.time), p.equity]), [[d(5), '1000'], [d(4), '1010'], [d(3), '1010'], [d(2), '1015']]);
+    await db.query(`DELETE FROM strategies WHERE id = $1`, [older]);
   });
 
   it('writes strategy_metrics and strategy_performance for each finished day, equal to the analytics to that day', async () => {

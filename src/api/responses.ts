@@ -235,14 +235,14 @@ export const strategyMetrics = exact<StrategyAnalytics>()(z.object({
   periodsPerYear: z.number().int(),
   riskFree: z.number(),
   benchmark: z.string().nullable(),
-  equitySource: z.enum(['snapshots', 'trades']).nullable().describe("snapshots: each UTC day's closing portfolio snapshot; trades: initial capital plus realized P&L by exit day; null: no curve"),
+  equitySource: z.enum(['snapshots', 'trades', 'trades_then_snapshots']).nullable().describe("snapshots: each UTC day's closing portfolio snapshot; trades: initial capital plus realized P&L by exit day; trades_then_snapshots: the latter before the first snapshot; null: no curve"),
   equityDays: z.number().int(),
   metrics: z.record(z.string(), z.string().nullable()).describe('sharpeRatio, sortinoRatio, calmarRatio, maxDrawdown, maxDrawdownDuration, var95, cvar95, beta, alpha, marketCorrelation, winRate, profitFactor, totalReturn, annualReturn, volatility, …'),
   reasons: z.record(z.string(), z.string()).describe('Why a metric is null'),
 }));
 export const strategyEquity = exact<EquityAndDrawdown>()(z.object({
   strategyId: z.string(),
-  source: z.enum(['snapshots', 'trades']).nullable(),
+  source: z.enum(['snapshots', 'trades', 'trades_then_snapshots']).nullable(),
   reason: z.string().nullable().describe('Why there is no curve'),
   points: z.array(z.object({ time: time.describe("The UTC day's start"), equity: decimal.describe("The day's closing equity"), drawdown: decimal.describe('Fall from the running peak, a fraction ≤ 0') })),
 }));

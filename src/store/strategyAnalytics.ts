@@ -18,8 +18,11 @@ export async function periodsPerYear(db: Queryable, symbols: string[]): Promise<
 }
 
 export interface EquityCurve {
-  /** `snapshots`: each UTC day's closing portfolio snapshot; `trades`: initial capital plus realized P&L by exit day. */
-  source: 'snapshots' | 'trades' | null;
+  /**
+   * `snapshots`: each UTC day's closing portfolio snapshot; `trades`: initial capital plus realized
+   * P&L by exit day; `trades_then_snapshots`: the latter for the days before the first snapshot.
+   */
+  source: 'snapshots' | 'trades' | 'trades_then_snapshots' | null;
   /** Why there is no curve (source null). */
   reason: string | null;
   /** Each UTC day's closing equity: `time` is the day's start (epoch ms). */
@@ -44,8 +47,8 @@ const ROUND_TRIPS = (columns: string) => `
 /**
  * A strategy's equity curve in UTC days over [from, to): each day's closing portfolio value from
  * portfolio_snapshots (a producer's snapshot of the day wins over the service's own, else the
- * day's last); where it has none, its initial capital plus the realized P&L of its round trips by
- * exit day, from the close of the day before its first (capital only) to today.
+ * day's last); before its first snapshot (or without any), its initial capital plus the realized
+ * P&L of its round trips by exit day, from the close of the day before its first (capital only).
  */
 export async function equityCurve(db: Queryable, owner: EquityOwner, options: CurveOptions): Promise<EquityCurve> {
   const range = [options.from ?? null, options.to ?? null];
@@ -57,14 +60,28 @@ export async function equityCurve(db: Queryable, owner: EquityOwner, options: Cu
       GROUP BY 1 ORDER BY 1`,
     [owner.id, ...range],
   );
-  if (days.length) return { source: 'snapshots', reason: null, points: days.map((d) => ({ time: d.day.getTime(), equity: Number(d.value) })) };
+  const snapshots = days.map((d) => ({ time: d.day.getTime(), equity: Number(d.value) }));
   if (owner.initialCapital === null) {
-    return { source: null, reason: 'no portfolio snapshots in the period, and no initial capital to build the curve from round trips', points: [] };
+    return snapshots.length
+      ? { source: 'snapshots', reason: null, points: snapshots }
+      : { source: null, reason: 'no portfolio snapshots in the period, and no initial capital to build the curve from round trips', points: [] };
   }
+  // Days before the first snapshot (all days, without one): capital plus realized P&L, where
+  // round trips closed before it (a history from before the snapshots began).
+  const before = snapshots.length ? new Date(snapshots[0]!.time) : options.to;
+  const trades = await realizedCurve(db, owner, { ...options, to: before }, snapshots.length > 0);
+  const points = [...trades, ...snapshots];
+  if (!points.length) return { source: null, reason: 'the period holds no day of the strategy', points: [] };
+  return { source: trades.length === 0 ? 'snapshots' : snapshots.length === 0 ? 'trades' : 'trades_then_snapshots', reason: null, points };
+}
+
+/** Initial capital plus the realized P&L of round trips by exit day, each UTC day of [from, to) up to today. */
+async function realizedCurve(db: Queryable, owner: EquityOwner, options: CurveOptions, onlyWithHistory: boolean): Promise<EquityCurve['points']> {
   const { rows } = await db.query<{ day: Date; pnl: string }>(
     `SELECT date_trunc('day', exit_time) AS day, sum(pnl)::text AS pnl FROM (${ROUND_TRIPS('exit_time, pnl')}) t GROUP BY 1 ORDER BY 1`,
     [owner.id],
   );
+  if (onlyWithHistory && !rows.some((r) => r.day < options.to!)) return [];
   const capital = Number(owner.initialCapital);
   const created = Math.floor(new Date(owner.createdAt).getTime() / DAY) * DAY;
   const first = Math.min(created, rows[0]?.day.getTime() ?? created) - DAY;
@@ -73,7 +90,7 @@ export async function equityCurve(db: Queryable, owner: EquityOwner, options: Cu
   const end = Math.min(today, options.to ? Math.ceil(options.to.getTime() / DAY) * DAY - DAY : today);
   const byDay = new Map(rows.map((r) => [r.day.getTime(), Number(r.pnl)]));
   // Realized before the curve starts, then day by day (floating point, as the metrics are).
-  let realized = rows.filter((r) => r.day.getTime() < start).reduce((s, r) => s + Number(r.pnl), 0);
+  let realized = rows.filter((r) => r.day.getTime() < start).reduce((sum, r) => sum + Number(r.pnl), 0);
   const points: EquityCurve['points'] = [];
   for (let day = start; day <= end; day += DAY) {
     realized += byDay.get(day) ?? 0;
@@ -81,9 +98,7 @@ export async function equityCurve(db: Queryable, owner: EquityOwner, options: Cu
     if (options.periodsPerYear === 252 && (weekday === 0 || weekday === 6) && !byDay.has(day)) continue;
     points.push({ time: day, equity: capital + realized });
   }
-  return points.length
-    ? { source: 'trades', reason: null, points }
-    : { source: null, reason: 'the period holds no day of the strategy', points: [] };
+  return points;
 }
 
 export interface EquityAndDrawdown {
