@@ -79,7 +79,8 @@ Usage:
                                         verify every table against the manifest
   tradestore demo [--rate N] [--no-simulate]
                                         the whole system on the configured database (embedded by
-                                        default): ingest, API, simulated engine, dashboard at /
+                                        default): ingest, API, simulated engine, dashboard at /,
+                                        a demo strategy's page at /dashboard/strategies#key=…
   tradestore help                       this text (tradestore <command> --help: that command's part)
   tradestore --version                  the version
 
