@@ -148,9 +148,11 @@
     $('drawdown').dataset.points = String(days.length);
     $('equity-note').hidden = days.length > 0;
     $('equity-note').textContent = curve.reason ?? '';
-    $('equity-source').textContent = curve.source === 'snapshots'
-      ? '· each UTC day’s closing portfolio snapshot'
-      : curve.source === 'trades' ? '· initial capital plus realized P&L by UTC exit day (no portfolio snapshots)' : '';
+    $('equity-source').textContent = {
+      snapshots: '· each UTC day’s closing portfolio snapshot',
+      trades: '· initial capital plus realized P&L by UTC exit day (no portfolio snapshots)',
+      trades_then_snapshots: '· initial capital plus realized P&L by UTC exit day, then each day’s closing portfolio snapshot',
+    }[curve.source] ?? '';
   }
 
   function showTitle(strategy, curve) {
