@@ -6,6 +6,7 @@ import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
 import fc from 'fast-check';
+import Big from 'big.js';
 import { benchmarkMetrics, periodReturns, returnMetrics, tradeMetrics } from '../src/analytics/metrics.ts';
 import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
 import { ingest } from './helpers/ingest.ts';
@@ -99,11 +100,11 @@ eachBackend('strategies: managed, versioned', (get) => {
       ]);
       const now = await store.strategies.get(s.id);
       assert.equal(now.totalPnl, String([100, -200, -150, 250][i]));
-      assert.ok(Math.abs(Number(now.maxDrawdown) - [0, 800 / 1100 - 1, 800 / 1100 - 1, 800 / 1100 - 1][i]!) < 1e-15, `after close ${i}: ${now.maxDrawdown}`);
+      assert.equal(now.maxDrawdown, ['0', '-0.272727272727', '-0.272727272727', '-0.272727272727'][i], `after close ${i}`);
     }
     // A new capital recomputes from every close: peak 2100, trough 1800.
     const recomputed = await store.strategies.update(s.id, { initialCapital: '2000' });
-    assert.ok(Math.abs(Number(recomputed.maxDrawdown) - (1800 / 2100 - 1)) < 1e-15, String(recomputed.maxDrawdown));
+    assert.equal(recomputed.maxDrawdown, '-0.142857142857');
     assert.equal((await store.strategies.update(s.id, { initialCapital: null })).maxDrawdown, null, 'no capital, no drawdown');
     await store.strategies.update(s.id, { initialCapital: '1000' });
     assert.equal((await store.strategies.create({ name: 'no capital', symbols: ['TATA_INR'] })).maxDrawdown, null);
@@ -123,6 +124,35 @@ eachBackend('strategies: managed, versioned', (get) => {
     const none = await store.strategies.analytics((await store.strategies.create({ name: 'bare', symbols: ['TATA_INR'] })).id);
     assert.equal(none.equitySource, null);
     assert.match(none.reasons.sharpeRatio!, /no initial capital/);
+  });
+
+  it('keeps the same max drawdown whatever order the closes arrive in: it is defined in exit order', async () => {
+    const t0 = Date.UTC(2026, 3, 1);
+    const scenarios = fc.sample(fc.record({
+      pnls: fc.array(fc.integer({ min: -400, max: 400 }), { minLength: 8, maxLength: 20 }),
+      order: fc.array(fc.nat(), { minLength: 20, maxLength: 20 }),
+      batch: fc.integer({ min: 1, max: 6 }),
+    }), { numRuns: 3, seed: 7 });
+    for (const [k, { pnls, order, batch }] of scenarios.entries()) {
+      const s = await store.strategies.create({ name: `order ${k}`, symbols: ['TATA_INR'], initialCapital: '1000' });
+      const trips = pnls.map((pnl, i) => ({ id: `o${k}-${i}`, pnl: String(pnl), exit: t0 + (i + 1) * 60_000 }));
+      await ingest(get().db, bus, trips.map((t) => ({ type: 'STRATEGY_TRADE_OPENED', data: { id: t.id, strategyId: s.id, symbol: 'TATA_INR', side: 'buy', entryPrice: '100', quantity: '1', entryTime: t0 } })));
+      // Closed in a generated order, a few per batch.
+      const shuffled = trips.map((t, i) => [order[i] ?? 0, t] as const).sort((a, b) => a[0] - b[0]).map(([, t]) => t);
+      for (let i = 0; i < shuffled.length; i += batch) {
+        await ingest(get().db, bus, shuffled.slice(i, i + batch).map((t) => ({ type: 'STRATEGY_TRADE_CLOSED', data: { id: t.id, exitPrice: '100', exitTime: t.exit, pnl: t.pnl } })));
+      }
+      let equity = new Big(1000);
+      let peak = new Big(1000);
+      let worst = new Big(0);
+      for (const t of trips) {
+        equity = equity.plus(t.pnl);
+        if (equity.gt(peak)) peak = equity;
+        const dd = equity.div(peak).minus(1).round(12);
+        if (dd.lt(worst)) worst = dd;
+      }
+      assert.equal((await store.strategies.get(s.id)).maxDrawdown, worst.toFixed(), `scenario ${k}: ${pnls.join(',')}`);
+    }
   });
 
   it("computes the round trips' metrics in the database exactly as the library's definition does, for generated round trips", async () => {

@@ -1,6 +1,7 @@
 import type { Database, Queryable } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
+import { recomputeDrawdown } from '../ingest/apply/strategyTrades.ts';
 import { roundTripPage, type StrategyTrade, type TradeHistoryFilters } from './account.ts';
 import type { Page } from './pagination.ts';
 import { equityAndDrawdown, periodsPerYear, strategyAnalytics, type EquityAndDrawdown, type StrategyAnalytics } from './strategyAnalytics.ts';
@@ -304,24 +305,4 @@ function checkCapital(capital: string | null | undefined): void {
   if (typeof capital !== 'string' || !/^\d{1,20}(\.\d{1,18})?$/.test(capital) || !/[1-9]/.test(capital)) {
     throw new InvalidArgumentError('initialCapital', 'must be a positive decimal string, such as "10000"');
   }
-}
-
-/**
- * Recomputes the realized equity's running peak and max drawdown from every closed round trip
- * (archived ones included) in exit order, for a new initial capital (null: no drawdown).
- */
-async function recomputeDrawdown(tx: Queryable, id: string, capital: string | null): Promise<void> {
-  await tx.query(
-    `WITH trips AS (
-       SELECT exit_time, id, pnl FROM strategy_trades WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL
-       UNION ALL
-       SELECT exit_time, id, pnl FROM strategy_trades_archive WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL),
-     equity AS (SELECT exit_time, id, $2::numeric + sum(pnl) OVER (ORDER BY exit_time, id ROWS UNBOUNDED PRECEDING) AS equity FROM trips),
-     peaks AS (SELECT equity, greatest($2::numeric, max(equity) OVER (ORDER BY exit_time, id ROWS UNBOUNDED PRECEDING)) AS peak FROM equity)
-     UPDATE strategies SET initial_capital = $2::numeric,
-            peak_equity = CASE WHEN $2::numeric IS NULL THEN NULL ELSE (SELECT coalesce(max(peak), $2::numeric) FROM peaks) END,
-            max_drawdown = CASE WHEN $2::numeric IS NULL THEN NULL ELSE (SELECT least(0, coalesce(min(equity / peak - 1), 0)) FROM peaks) END
-      WHERE id = $1`,
-    [id, capital],
-  );
 }

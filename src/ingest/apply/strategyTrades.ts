@@ -119,36 +119,43 @@ export async function applyStrategyTrades(
         WHERE t.id = u.id`,
       [closed.map((t) => t.id), c('exitPrice'), c('exitTime'), c('exitReason'), c('exitSignal'), c('exitTag'), c('fees'), c('pnl'), c('pnlPercent')],
     );
-    await updateCounters(tx, closed.map((t) => ({ strategyId: t.strategyId, pnl: t.close!.pnl, exitTime: t.close!.exitTime })));
+    await updateCounters(tx, closed.map((t) => ({ id: t.id, strategyId: t.strategyId, pnl: t.close!.pnl, exitTime: t.close!.exitTime })));
     effects.strategies.push(...new Set(closed.map((t) => t.strategyId)));
   }
   return { rejected };
 }
 
+/** Decimal places of max_drawdown, the same whichever way it is computed. */
+const DRAWDOWN_DP = 12;
+
 /**
- * Seed 002's counters, moved by closes in the order they arrive: trades, winners, total P&L, and
- * (for a strategy with an initial capital) the realized equity's running peak and the deepest
- * fall from it, max_drawdown = min(equity / peak − 1), a fraction ≤ 0 (docs/ANALYTICS.md).
+ * Seed 002's counters: trades, winners and total P&L move with each close; and (for a strategy
+ * with an initial capital) the realized equity's running peak and the deepest fall from it,
+ * max_drawdown = min(equity / peak − 1), a fraction ≤ 0, in exit order (docs/ANALYTICS.md). Closes
+ * later than every one counted so far extend the running values; a close that exits before one
+ * already counted (shards apply in any order) recomputes them from every closed round trip.
  */
-async function updateCounters(tx: Queryable, closes: { strategyId: string; pnl: string; exitTime: Date }[]): Promise<void> {
+async function updateCounters(tx: Queryable, closes: { strategyId: string; pnl: string; exitTime: Date; id: string }[]): Promise<void> {
   const ids = [...new Set(closes.map((c) => c.strategyId))].sort();
-  const { rows } = await tx.query<{ id: string; capital: string | null; total_pnl: string; peak: string | null; max_drawdown: string | null }>(
-    `SELECT id, initial_capital::text AS capital, total_pnl::text, peak_equity::text AS peak, max_drawdown::text
+  const { rows } = await tx.query<{ id: string; capital: string | null; total_pnl: string; peak: string | null; max_drawdown: string | null; last_exit: Date | null }>(
+    `SELECT id, initial_capital::text AS capital, total_pnl::text, peak_equity::text AS peak, max_drawdown::text, last_executed_at AS last_exit
        FROM strategies WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
     [ids],
   );
-  const next = new Map(rows.map((r) => [r.id, { n: 0, wins: 0, pnl: new Big(r.total_pnl), capital: r.capital, peak: r.peak, maxDrawdown: r.max_drawdown, lastExit: null as Date | null }]));
-  for (const c of closes) {
+  const next = new Map(rows.map((r) => [r.id, { n: 0, wins: 0, pnl: new Big(r.total_pnl), capital: r.capital, peak: r.peak, maxDrawdown: r.max_drawdown, lastExit: r.last_exit, inOrder: true }]));
+  const ordered = [...closes].sort((a, b) => a.exitTime.getTime() - b.exitTime.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const c of ordered) {
     const s = next.get(c.strategyId)!;
     s.n += 1;
     if (new Big(c.pnl).gt(0)) s.wins += 1;
     s.pnl = s.pnl.plus(c.pnl);
+    if (s.lastExit && c.exitTime <= s.lastExit) s.inOrder = false;
     if (!s.lastExit || c.exitTime > s.lastExit) s.lastExit = c.exitTime;
-    if (s.capital !== null) {
+    if (s.capital !== null && s.inOrder) {
       const equity = s.pnl.plus(s.capital);
       const before = new Big(s.peak ?? s.capital);
       const peak = equity.gt(before) ? equity : before;
-      const drawdown = equity.div(peak).minus(1);
+      const drawdown = equity.div(peak).minus(1).round(DRAWDOWN_DP);
       s.peak = peak.toFixed();
       if (drawdown.lt(s.maxDrawdown ?? 0)) s.maxDrawdown = drawdown.toFixed();
       else s.maxDrawdown ??= '0';
@@ -164,5 +171,26 @@ async function updateCounters(tx: Queryable, closes: { strategyId: string; pnl: 
       WHERE s.id = u.id`,
     [list.map(([id]) => id), list.map(([, s]) => s.n), list.map(([, s]) => s.wins), list.map(([, s]) => s.pnl.toFixed()),
       list.map(([, s]) => s.peak), list.map(([, s]) => s.maxDrawdown), list.map(([, s]) => s.lastExit)],
+  );
+  for (const [id, s] of list) if (s.capital !== null && !s.inOrder) await recomputeDrawdown(tx, id, s.capital);
+}
+
+/**
+ * Recomputes the realized equity's running peak and max drawdown from every closed round trip
+ * (archived ones included) in exit order, for the strategy's initial capital (null: no drawdown).
+ */
+export async function recomputeDrawdown(tx: Queryable, id: string, capital: string | null): Promise<void> {
+  await tx.query(
+    `WITH trips AS (
+       SELECT exit_time, id, pnl FROM strategy_trades WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL
+       UNION ALL
+       SELECT exit_time, id, pnl FROM strategy_trades_archive WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL),
+     equity AS (SELECT exit_time, id, $2::numeric + sum(pnl) OVER (ORDER BY exit_time, id ROWS UNBOUNDED PRECEDING) AS equity FROM trips),
+     peaks AS (SELECT equity, greatest($2::numeric, max(equity) OVER (ORDER BY exit_time, id ROWS UNBOUNDED PRECEDING)) AS peak FROM equity)
+     UPDATE strategies SET initial_capital = $2::numeric,
+            peak_equity = CASE WHEN $2::numeric IS NULL THEN NULL ELSE (SELECT coalesce(max(peak), $2::numeric) FROM peaks) END,
+            max_drawdown = CASE WHEN $2::numeric IS NULL THEN NULL ELSE (SELECT trim_scale(least(0, coalesce(min(round(equity / peak - 1, ${DRAWDOWN_DP})), 0))) FROM peaks) END
+      WHERE id = $1`,
+    [id, capital],
   );
 }
