@@ -6,6 +6,7 @@ import { scratchDatabase, type BenchTarget } from './ingest.ts';
 
 export interface AnalyticsResults {
   days: number;
+  snapshots: number;
   round_trips: number;
   runs: number;
   /** Median of the runs, each: GET …/metrics's work (equity curve, round trips, every metric). */
@@ -23,7 +24,8 @@ const DAY = 86_400_000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
- * A strategy's metrics over 5 years of daily equity and 100,000 round trips, beside the raw SQL
+ * A strategy's metrics over 5 years of daily equity (and a week of minute snapshots) and 100,000
+ * round trips, beside the raw SQL
  * that reads the same rows through the same driver, in the same run (target ≤ 2×).
  */
 export async function benchAnalytics(target: BenchTarget, days = 5 * 365 + 1, trips = 100_000, runs = 7): Promise<AnalyticsResults> {
@@ -44,6 +46,11 @@ export async function benchAnalytics(target: BenchTarget, days = 5 * 365 + 1, tr
     for (let i = 0; i < days; i++) {
       equity *= 1 + (random() - 0.48) * 0.02;
       snapshots.push([withSnapshots.id, new Date(start + i * DAY + 23 * 3_600_000), equity.toFixed(2), equity.toFixed(2)]);
+    }
+    // As the service keeps them: one a day (its close), and the last 7 days' minute snapshots.
+    for (let m = 0; m < 7 * 1440; m++) {
+      const at = start + (days - 7) * DAY + m * 60_000;
+      snapshots.push([withSnapshots.id, new Date(at), equity.toFixed(2), equity.toFixed(2)]);
     }
     await db.copyFrom('portfolio_snapshots', ['strategy_id', 'snapshot_time', 'total_value', 'cash_balance'], snapshots);
     const rows: CopyValue[][] = [];
@@ -72,7 +79,7 @@ export async function benchAnalytics(target: BenchTarget, days = 5 * 365 + 1, tr
     target.log('analytics: tradestore, from snapshots');
     const snapshotsMs = await time(async () => {
       const a = await store.strategies.analytics(withSnapshots.id);
-      if (a.equityDays !== days || a.metrics.totalTrades !== String(trips)) throw new Error(`analytics read ${a.equityDays} days and ${a.metrics.totalTrades} trips`);
+      if (a.equityDays < days || a.metrics.totalTrades !== String(trips)) throw new Error(`analytics read ${a.equityDays} days and ${a.metrics.totalTrades} trips`);
     });
     target.log('analytics: tradestore, from round trips only');
     const tradesMs = await time(async () => {
@@ -95,6 +102,7 @@ export async function benchAnalytics(target: BenchTarget, days = 5 * 365 + 1, tr
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
     return {
       days,
+      snapshots: snapshots.length,
       round_trips: trips,
       runs,
       snapshots_ms: Math.round(snapshotsMs),

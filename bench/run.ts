@@ -111,7 +111,7 @@ if (wanted('analytics')) {
   results.analytics = a;
   writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   const target = (r: number) => (r <= 2 ? 'target ≤ 2×: met' : 'target ≤ 2×: NOT met');
-  console.log(`\nanalytics: one strategy's metrics over ${a.days} days of equity and ${a.round_trips.toLocaleString('en')} round trips (median of ${a.runs} runs)`);
+  console.log(`\nanalytics: one strategy's metrics over ${a.days} days of equity (${a.snapshots.toLocaleString('en')} snapshots) and ${a.round_trips.toLocaleString('en')} round trips (median of ${a.runs} runs)`);
   console.log(`  raw SQL reading the same rows (reference)   ${String(a.raw_sql_ms).padStart(6)} ms`);
   console.log(`  metrics, equity from snapshots              ${String(a.snapshots_ms).padStart(6)} ms   ×${a.snapshots_vs_raw}  ${target(a.snapshots_vs_raw)}`);
   console.log(`  metrics, equity from round trips            ${String(a.trades_only_ms).padStart(6)} ms   ×${a.trades_only_vs_raw}  ${target(a.trades_only_vs_raw)}`);

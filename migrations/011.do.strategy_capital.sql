@@ -6,7 +6,9 @@ ALTER TABLE strategies ADD COLUMN initial_capital NUMERIC CONSTRAINT strategies_
 ALTER TABLE strategies ADD COLUMN peak_equity NUMERIC;
 ALTER TABLE strategies ALTER COLUMN max_drawdown DROP NOT NULL;
 ALTER TABLE strategies ALTER COLUMN max_drawdown DROP DEFAULT;
-UPDATE strategies SET max_drawdown = NULL WHERE initial_capital IS NULL;
+-- Nothing computed the counter before: 0 was its default. A value set by hand is kept, with the
+-- sign of a fall (seed 002 stored its magnitude).
+UPDATE strategies SET max_drawdown = CASE WHEN max_drawdown = 0 THEN NULL ELSE -abs(max_drawdown) END;
 ALTER TABLE strategies ADD CONSTRAINT strategies_max_drawdown_check CHECK (max_drawdown <= 0);
 
 -- The service's own portfolio snapshots are marked metadata.source = 'tradestore'; a producer's
@@ -15,7 +17,7 @@ CREATE INDEX idx_portfolio_snapshots_user_time ON portfolio_snapshots (user_id, 
 
 -- strategy_metrics: a metric the data cannot support is NULL (docs/ANALYTICS.md), never a made-up
 -- 0, as seed 002 has these columns (nullable, DEFAULT 0).
-ALTER TABLE strategy_metrics ALTER COLUMN profit_factor DROP NOT NULL;
-ALTER TABLE strategy_metrics ALTER COLUMN max_drawdown DROP NOT NULL;
-ALTER TABLE strategy_metrics ALTER COLUMN max_drawdown_duration DROP NOT NULL;
-ALTER TABLE strategy_metrics ALTER COLUMN win_rate DROP NOT NULL;
+ALTER TABLE strategy_metrics ALTER COLUMN profit_factor DROP NOT NULL, ALTER COLUMN profit_factor DROP DEFAULT;
+ALTER TABLE strategy_metrics ALTER COLUMN max_drawdown DROP NOT NULL, ALTER COLUMN max_drawdown DROP DEFAULT;
+ALTER TABLE strategy_metrics ALTER COLUMN max_drawdown_duration DROP NOT NULL, ALTER COLUMN max_drawdown_duration DROP DEFAULT;
+ALTER TABLE strategy_metrics ALTER COLUMN win_rate DROP NOT NULL, ALTER COLUMN win_rate DROP DEFAULT;

@@ -89,7 +89,7 @@ eachBackend('portfolio snapshots and daily metrics', (get) => {
     const done = await takeSnapshots(get().db, now);
     // Five day ends (days -5 to -1), and in the first hour of a UTC day the user's day end too.
     const userDayEnd = now.getTime() - Math.floor(now.getTime() / DAY) * DAY < HOUR ? 1 : 0;
-    assert.deepEqual(done, { strategies: 1, users: 1, dayEnds: 5 + userDayEnd });
+    assert.deepEqual(done, { strategies: 1, users: 1, dayEnds: 5 + userDayEnd, removed: 0 });
     const rows = await snapshots('strategy_id = $1', [id]);
     assert.deepEqual(rows.map((r) => [r.snapshot_time.getTime(), r.metadata.kind]), [
       [d(4) - 1, 'day_end'], [d(3) - 1, 'day_end'], [d(2) - 1, 'day_end'], [d(1) - 1, 'day_end'], [d(0) - 1, 'day_end'], [now.getTime(), 'scheduled'],
@@ -121,17 +121,18 @@ eachBackend('portfolio snapshots and daily metrics', (get) => {
     // Balance 5000 plus a long of 2 from 100, now at 110.
     assert.deepEqual([users[0]!.total_value, users[0]!.cash_balance, users[0]!.unrealized_pnl, users[0]!.total_exposure], ['5020', '5000', '20', '220']);
     // Done for the day ends already there: a second pass builds only the present.
-    assert.deepEqual(await takeSnapshots(get().db, new Date(now.getTime() + 60_000)), { strategies: 1, users: 1, dayEnds: 0 });
+    assert.deepEqual(await takeSnapshots(get().db, new Date(now.getTime() + 60_000)), { strategies: 1, users: 1, dayEnds: 0, removed: 0 });
   });
 
   it('reads the equity curve from the day ends, a producer snapshot of the day winning over the service', async () => {
     const curve = await store.strategies.equity(id);
-    assert.equal(curve.source, 'snapshots');
+    assert.equal(curve.source, 'trades_then_snapshots', 'the capital point first');
+    // The capital at the close of the day before the strategy began, then each day's close.
     assert.deepEqual(curve.points.map((p) => [Date.parse(p.time), p.equity]), [
-      [d(5), '10000'], [d(4), '10000'], [d(3), '9999'], [d(2), '10057'], [d(1), '9982'], [d(0), '10127'],
+      [d(6), '10000'], [d(5), '10000'], [d(4), '10000'], [d(3), '9999'], [d(2), '10057'], [d(1), '9982'], [d(0), '10127'],
     ]);
     await get().db.query(`INSERT INTO portfolio_snapshots (strategy_id, snapshot_time, total_value, cash_balance) VALUES ($1, $2, 9990, 0)`, [id, new Date(d(1) + 6 * HOUR)]);
-    assert.equal((await store.strategies.equity(id)).points[4]!.equity, '9990', "the producer's snapshot of day -1 is its close");
+    assert.equal((await store.strategies.equity(id)).points[5]!.equity, '9990', "the producer's snapshot of day -1 is its close");
     await get().db.query(`DELETE FROM portfolio_snapshots WHERE strategy_id = $1 AND total_value = 9990`, [id]);
     // Round trips from before the snapshots began: capital plus realized P&L up to the first one.
     const { db } = get();
@@ -148,6 +149,38 @@ eachBackend('portfolio snapshots and daily metrics', (get) => {
     await db.query(`DELETE FROM strategies WHERE id = $1`, [older]);
   });
 
+  it("moves its own snapshots with a changed capital, values spot holdings at market, keeps intra-day snapshots a week", async () => {
+    const { db } = get();
+    const other = (await store.strategies.create({ name: 'rebased', symbols: ['TATA_INR'], initialCapital: '1000', userId: 'sam' })).id;
+    await db.query(`UPDATE strategies SET created_at = $2 WHERE id = $1`, [other, new Date(d(2))]);
+    await takeSnapshots(db, now);
+    const before = await snapshots('strategy_id = $1', [other]);
+    assert.deepEqual(before.map((r) => r.total_value), ['1000', '1000', '1000']);
+    // A producer's snapshot is not the service's to move.
+    await db.query(`INSERT INTO portfolio_snapshots (strategy_id, snapshot_time, total_value, cash_balance) VALUES ($1, $2, 777, 777)`, [other, new Date(d(3))]);
+    await store.strategies.update(other, { initialCapital: '2500' });
+    assert.deepEqual((await snapshots('strategy_id = $1', [other])).map((r) => r.total_value), ['777', '2500', '2500', '2500'], 'no jump in the curve');
+    await store.strategies.update(other, { initialCapital: null });
+    assert.deepEqual((await snapshots('strategy_id = $1', [other])).map((r) => r.total_value), ['777'], 'without a capital, its own are gone');
+    await db.query(`DELETE FROM strategies WHERE id = $1`, [other]);
+
+    // A spot account's holding counts at its market value: 1000 cash and 10 shares bought at 100, now 110.
+    await db.query(`INSERT INTO users (id, email) VALUES ('spot', 'spot@example.com')`);
+    const { rows } = await db.query<{ id: string }>(`INSERT INTO accounts (user_id, exchange, account_type, balance) VALUES ('spot', 'NSE', 'spot', 1000) RETURNING id::text`);
+    await db.query(`INSERT INTO positions (user_id, account_id, exchange, symbol, side, quantity, entry_price) VALUES ('spot', $1, 'NSE', 'TATA_INR', 'long', 10, 100)`, [rows[0]!.id]);
+    await takeSnapshots(db, new Date(now.getTime() + 120_000));
+    const spot = (await snapshots(`user_id = 'spot' AND strategy_id IS NULL AND metadata->>'kind' = 'scheduled'`, [])).at(-1)!;
+    assert.deepEqual([spot.total_value, spot.cash_balance, spot.unrealized_pnl], ['2100', '1000', '100']);
+
+    // The service's own intra-day snapshots go after a week; day ends and producers' stay.
+    const later = new Date(now.getTime() + 8 * DAY);
+    const removed = (await takeSnapshots(db, later)).removed;
+    assert.ok(removed >= 3, `removed ${removed}`);
+    assert.deepEqual((await snapshots(`metadata->>'kind' = 'scheduled' AND snapshot_time < $1`, [new Date(later.getTime() - 7 * DAY)])), []);
+    assert.ok((await snapshots(`strategy_id = $1 AND metadata->>'kind' = 'day_end'`, [id])).length >= 5);
+    await db.query(`DELETE FROM portfolio_snapshots WHERE snapshot_time > $1`, [new Date(now.getTime() + 10 * 60_000)]);
+  });
+
   it('writes strategy_metrics and strategy_performance for each finished day, equal to the analytics to that day', async () => {
     const { db } = get();
     assert.deepEqual(await writeDailyMetrics(db, now), { days: 5, strategies: 1 });
@@ -158,10 +191,10 @@ eachBackend('portfolio snapshots and daily metrics', (get) => {
     );
     assert.deepEqual(rows.map((r) => r.date), [5, 4, 3, 2, 1].map((k) => new Date(d(k)).toISOString().slice(0, 10)));
     const last = rows.at(-1)!;
-    // To day -1's end: A closed (one winner), the curve 10000, 10000, 9999, 10057, 9982.
+    // To day -1's end: A closed (one winner), the curve 10000 (capital, day -6), 10000, 10000, 9999, 10057, 9982.
     assert.deepEqual([last.total_trades, last.winning_trades, last.losing_trades, last.total_pnl, last.win_rate, last.profit_factor], [1, 1, 0, '59', '1.0000', null]);
-    const equity = [10000, 10000, 9999, 10057, 9982];
-    const want = returnMetrics(equity, equity.map((_, i) => d(5 - i)), { periodsPerYear: 365 });
+    const equity = [10000, 10000, 10000, 9999, 10057, 9982];
+    const want = returnMetrics(equity, equity.map((_, i) => d(6 - i)), { periodsPerYear: 365 });
     assert.equal(Number(last.sharpe_ratio), want.sharpeRatio!.value);
     assert.equal(Number(last.max_drawdown), want.maxDrawdown!.value);
     assert.equal(last.max_drawdown_duration, Math.round(want.maxDrawdownDuration!.value!));
@@ -237,16 +270,18 @@ describe('the whole path through a real service: events in, snapshots built, met
     const { rows } = await db.query<{ value: string }>(`SELECT total_value::text AS value FROM portfolio_snapshots WHERE strategy_id = $1 ORDER BY snapshot_time LIMIT 4`, [id]);
     // Day -3: E1 open at 100. Day -2: E1 closed (+40), E2 open at 104. Day -1: E2 at 99 (−50). Now: E2 at 108 (+40).
     assert.deepEqual(rows.map((r) => r.value), ['10000', '10040', '9990', '10080']);
+    // The capital at the close of the day before the strategy began, then the snapshots.
     const curve = await call('GET', `/v1/strategies/${id}/equity`);
-    assert.deepEqual([curve.body.source, curve.body.points.map((p: { equity: string }) => p.equity)], ['snapshots', ['10000', '10040', '9990', '10080']]);
+    assert.deepEqual([curve.body.source, curve.body.points.map((p: { equity: string }) => p.equity)], ['trades_then_snapshots', ['10000', '10000', '10040', '9990', '10080']]);
     const metrics = await call('GET', `/v1/strategies/${id}/metrics?benchmark=TATA_INR`);
     assert.equal(metrics.status, 200);
-    const equity = [10000, 10040, 9990, 10080];
-    const times = [3, 2, 1, 0].map(d);
+    const equity = [10000, 10000, 10040, 9990, 10080];
+    const times = [4, 3, 2, 1, 0].map(d);
     const want = returnMetrics(equity, times, { periodsPerYear: 365 });
-    assert.deepEqual([metrics.body.equitySource, metrics.body.equityDays], ['snapshots', 4]);
+    assert.deepEqual([metrics.body.equitySource, metrics.body.equityDays], ['trades_then_snapshots', 5]);
     for (const name of ['totalReturn', 'sharpeRatio', 'maxDrawdown', 'var95']) assert.equal(metrics.body.metrics[name], String(want[name]!.value), name);
-    const bench = benchmarkMetrics(periodReturns(equity), periodReturns([100, 104, 99, 108]), { periodsPerYear: 365 });
+    // Against the benchmark on the days both have (day -4 has no candle).
+    const bench = benchmarkMetrics(periodReturns(equity.slice(1)), periodReturns([100, 104, 99, 108]), { periodsPerYear: 365 });
     assert.equal(metrics.body.metrics.beta, String(bench.beta!.value), 'beta against the daily closes the service made from the trades');
     assert.deepEqual([metrics.body.metrics.totalTrades, metrics.body.metrics.winRate], ['1', '1']);
     // The counters and max drawdown, kept by ingest and recomputed for the new capital.

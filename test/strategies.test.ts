@@ -117,13 +117,48 @@ eachBackend('strategies: managed, versioned', (get) => {
     assert.deepEqual(curve.points.map((p) => [Date.parse(p.time) - d0, Number(p.equity)]), [
       [-DAY, 1000], [0, 1100], [DAY, 850], [2 * DAY, 850], [3 * DAY, 1250], [4 * DAY, 1250],
     ]);
-    assert.deepEqual(curve.points.map((p) => Number(p.drawdown)), [0, 0, 850 / 1100 - 1, 850 / 1100 - 1, 0, 0]);
+    assert.deepEqual(curve.points.map((p) => p.drawdown), ['0', '0', '-0.227272727273', '-0.227272727273', '0', '0'], 'exact, to 12 places');
     const metrics = await store.strategies.analytics(s.id, { to: new Date(d0 + 5 * DAY) });
     assert.deepEqual([metrics.equitySource, metrics.equityDays, metrics.metrics.totalReturn], ['trades', 6, String(1250 / 1000 - 1)]);
     assert.equal((await store.strategies.equity(s.id, { from: new Date(d0 + 2 * DAY), to: new Date(d0 + 4 * DAY) })).points.map((p) => p.equity).join(), '850,1250');
     const none = await store.strategies.analytics((await store.strategies.create({ name: 'bare', symbols: ['TATA_INR'] })).id);
     assert.equal(none.equitySource, null);
     assert.match(none.reasons.sharpeRatio!, /no initial capital/);
+  });
+
+  it('annualizes by market (365 for the venue and crypto spot or perpetuals, 252 for exchange-traded), without weekends at 252, against an exchange benchmark', async () => {
+    const { db } = get();
+    await db.query(`INSERT INTO instruments (exchange, symbol, instrument_type) VALUES ('binance', 'BTCUSDT', 'SPOT'), ('bybit', 'NIFTY', 'PERP') ON CONFLICT DO NOTHING`);
+    const periods = async (symbols: string[]) => store.strategies.periodsPerYear({ symbols });
+    assert.deepEqual([await periods(['TATA_INR', 'TATA_INR']), await periods(['BTCUSDT', 'TATA_INR']), await periods(['RELIANCE_INR'])], [365, 365, 365]);
+    assert.equal(await periods(['NIFTY']), 252, 'an index on NSE (and a perpetual elsewhere) trades on working days');
+    await db.query(`DELETE FROM instruments WHERE exchange = 'bybit'`);
+    // NSE's daily candles open at midnight in India (18:30 UTC the day before) and close on the UTC day after.
+    const monday = Date.UTC(2026, 7, 3);
+    const days = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((k) => monday + k * 86_400_000); // Mon … Wed of the next week
+    const s = await store.strategies.create({ name: 'nifty', symbols: ['NIFTY'], initialCapital: '100000' });
+    await db.query(`UPDATE strategies SET created_at = $2 WHERE id = $1`, [s.id, new Date(monday)]);
+    const equity = [100000, 100500, 100200, 101000, 100800, 100800, 100800, 101500, 101200, 101900];
+    const closes = [24000, 24100, 24050, 24200, 24150, 24150, 24150, 24300, 24250, 24400];
+    for (const [i, day] of days.entries()) {
+      await db.query(`INSERT INTO portfolio_snapshots (strategy_id, snapshot_time, total_value, cash_balance) VALUES ($1, $2, $3, 0)`, [s.id, new Date(day + 10 * 3_600_000), equity[i]]);
+      await db.query(
+        `INSERT INTO market_data (exchange, symbol, timeframe, timestamp, open, high, low, close, volume) VALUES ('NSE', 'NIFTY', '1d', $1, $2, $2, $2, $2, 1)`,
+        [new Date(day - 5.5 * 3_600_000), closes[i]],
+      );
+    }
+    const a = await store.strategies.analytics(s.id, { benchmark: 'NSE:NIFTY', to: new Date(monday + 10 * 86_400_000) });
+    const weekdays = days.map((d, i) => [d, i] as const).filter(([d]) => ![0, 6].includes(new Date(d).getUTCDay()));
+    assert.equal(a.periodsPerYear, 252);
+    // The capital point (Sunday before) is a weekend day too: the curve is the 8 weekdays.
+    assert.equal(a.equityDays, weekdays.length);
+    const e = weekdays.map(([, i]) => equity[i]!);
+    const want = returnMetrics(e, weekdays.map(([d]) => d), { periodsPerYear: 252 });
+    assert.equal(a.metrics.sharpeRatio, String(want.sharpeRatio!.value));
+    const bench = benchmarkMetrics(periodReturns(e), periodReturns(weekdays.map(([, i]) => closes[i]!)), { periodsPerYear: 252 });
+    assert.equal(a.metrics.beta, String(bench.beta!.value), 'the NSE candles matched to their UTC days');
+    assert.equal(a.benchmark, 'NSE:NIFTY');
+    await assert.rejects(store.strategies.analytics(s.id, { benchmark: 'LSE:NIFTY' }), (err: Error) => err instanceof InvalidArgumentError && err.parameter === 'benchmark');
   });
 
   it('keeps the same max drawdown whatever order the closes arrive in: it is defined in exit order', async () => {

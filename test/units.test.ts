@@ -40,6 +40,7 @@ describe('configuration', () => {
         stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,
       },
       maintenanceTickMs: 60_000,
+      snapshotIntervalMs: 60_000,
       poolMax: 10,
       backup: { dir: './backups', keep: 7 },
       monitor: {
@@ -64,6 +65,7 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ TRADESTORE_STALL_MS: '5' }), /TRADESTORE_STALL_MS must be an integer from 1000/);
     assert.throws(() => loadConfig({ TRADESTORE_DEAD_LETTER_DAYS: '0' }), /TRADESTORE_DEAD_LETTER_DAYS must be an integer from 1/);
     assert.throws(() => loadConfig({ TRADESTORE_MAINTENANCE_TICK_MS: '-1' }), /TRADESTORE_MAINTENANCE_TICK_MS must be an integer from 0/);
+    assert.throws(() => loadConfig({ TRADESTORE_SNAPSHOT_INTERVAL_MS: 'soon' }), /TRADESTORE_SNAPSHOT_INTERVAL_MS must be an integer from 0/);
     assert.throws(() => loadConfig({ TRADESTORE_SHARDS: '6' }), /TRADESTORE_SHARDS must be a power of two from 1 to 1024 \(got "6"\)/);
     assert.throws(() => loadConfig({ TRADESTORE_SHARDS: '2048' }), /TRADESTORE_SHARDS must be an integer from 1 to 1024/);
     assert.throws(() => loadConfig({ TRADESTORE_LEASE_MS: '10' }), /TRADESTORE_LEASE_MS must be an integer from 500/);

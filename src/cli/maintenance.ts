@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { jobNames, maintenanceStatus, runMaintenanceJobs, type JobRun } from '../schema/maintenanceJobs.ts';
+import { configuredIntervals, jobNames, maintenanceStatus, runMaintenanceJobs, type JobRun } from '../schema/maintenanceJobs.ts';
+import { loadConfig } from '../config.ts';
 import { UsageError } from './usage.ts';
 import type { OpenDatabase } from './admin.ts';
 
@@ -24,11 +25,11 @@ export async function maintenanceCommand(open: OpenDatabase, args: string[], out
     return;
   }
   if (action === 'status') {
-    const status = await maintenanceStatus(db);
+    const status = await maintenanceStatus(db, configuredIntervals(loadConfig()));
     if (values.json) return out(JSON.stringify(status, null, 2));
     for (const s of status) {
       const last = s.last ? `last ${s.last.status} at ${s.last.startedAt.toISOString()}: ${s.last.error ?? JSON.stringify(s.last.detail)}` : 'never run';
-      const when = s.applies ? `every ${s.everyMs / 60_000} min, next due ${s.nextDueAt!.toISOString()}` : 'done by the database itself here';
+      const when = s.applies ? `every ${s.everyMs / 60_000} min, next due ${s.nextDueAt!.toISOString()}` : s.everyMs === 0 ? 'turned off by configuration' : 'done by the database itself here';
       out(`${s.job.padEnd(11)} ${when}\n            ${s.description}\n            ${last}`);
     }
     return;

@@ -16,7 +16,8 @@ export interface MaintenanceJob {
   /** How often it runs (ms). */
   everyMs: number;
   applies: (caps: Capabilities) => boolean;
-  run: (db: Connection, asOf: Date) => Promise<Record<string, unknown>>;
+  /** `everyMs`: the interval it runs at (its own, or the one configured). */
+  run: (db: Connection, asOf: Date, everyMs: number) => Promise<Record<string, unknown>>;
 }
 
 const HOUR = 3_600_000;
@@ -53,10 +54,10 @@ export const MAINTENANCE_JOBS: readonly MaintenanceJob[] = [
   {
     name: 'snapshots',
     description:
-      "builds a portfolio snapshot of every strategy with an initial capital and every user with an exchange account, and each strategy's missing day-end snapshots of the last 7 days (TRADESTORE_SNAPSHOT_INTERVAL_MS)",
+      "builds a portfolio snapshot of every strategy with an initial capital and every user with an exchange account, and each strategy's missing day-end snapshots of the last 7 days; removes its own intra-day snapshots after 7 days (TRADESTORE_SNAPSHOT_INTERVAL_MS)",
     everyMs: 60_000,
     applies: () => true,
-    run: async (db, asOf) => takeSnapshots(db, asOf),
+    run: async (db, asOf, everyMs) => takeSnapshots(db, asOf, { intervalMs: everyMs }),
   },
   {
     name: 'strategy-metrics',
@@ -78,6 +79,9 @@ export const MAINTENANCE_JOBS: readonly MaintenanceJob[] = [
 ];
 
 export const jobNames = () => MAINTENANCE_JOBS.map((j) => j.name);
+
+/** The jobs' intervals that configuration sets (TRADESTORE_SNAPSHOT_INTERVAL_MS). */
+export const configuredIntervals = (config: { snapshotIntervalMs: number }): Partial<Record<string, number>> => ({ snapshots: config.snapshotIntervalMs });
 
 /** pg_try_advisory_lock key: one maintenance runner per database. */
 const MAINTENANCE_LOCK_KEY = 7_265_738_776_103;
@@ -134,7 +138,7 @@ export async function runMaintenanceJobs(db: Database, options: RunOptions = {})
         const everyMs = options.intervals?.[job.name] ?? job.everyMs;
         if (!options.job && everyMs === 0) continue;
         if (!options.force && !options.job && previous && asOf.getTime() - previous.startedAt.getTime() < everyMs * (1 - DUE_SLACK)) continue;
-        runs.push(await runOne(conn, job, asOf, runner));
+        runs.push(await runOne(conn, job, asOf, runner, everyMs));
       }
       return runs;
     } finally {
@@ -143,7 +147,7 @@ export async function runMaintenanceJobs(db: Database, options: RunOptions = {})
   });
 }
 
-async function runOne(db: Connection, job: MaintenanceJob, asOf: Date, runner: string): Promise<JobRun> {
+async function runOne(db: Connection, job: MaintenanceJob, asOf: Date, runner: string, everyMs: number): Promise<JobRun> {
   const startedAt = new Date();
   const { rows } = await db.query<{ id: string }>(
     `INSERT INTO maintenance_runs (job, started_at, status, runner) VALUES ($1, $2, 'running', $3) RETURNING id::text`,
@@ -153,7 +157,7 @@ async function runOne(db: Connection, job: MaintenanceJob, asOf: Date, runner: s
   let detail: Record<string, unknown> | null = null;
   let error: string | null = null;
   try {
-    detail = await job.run(db, asOf);
+    detail = await job.run(db, asOf, everyMs);
   } catch (e) {
     error = (e as Error).message;
   }
@@ -188,18 +192,20 @@ export interface JobStatus {
 }
 
 /** Each job with its last run and when it is due, for `tradestore maintenance status`. */
-export async function maintenanceStatus(db: Database): Promise<JobStatus[]> {
+export async function maintenanceStatus(db: Database, intervals: Partial<Record<string, number>> = {}): Promise<JobStatus[]> {
   const last = await lastRuns(db);
   return MAINTENANCE_JOBS.map((job) => {
     const run = last.get(job.name) ?? null;
-    const applies = job.applies(db.capabilities);
+    const everyMs = intervals[job.name] ?? job.everyMs;
+    // A job whose interval is 0 is not run by the schedule.
+    const applies = job.applies(db.capabilities) && everyMs > 0;
     return {
       job: job.name,
       description: job.description,
       applies,
-      everyMs: job.everyMs,
+      everyMs,
       last: run,
-      nextDueAt: applies ? new Date(run ? run.startedAt.getTime() + job.everyMs : Date.now()) : null,
+      nextDueAt: applies ? new Date(run ? run.startedAt.getTime() + everyMs : Date.now()) : null,
     };
   });
 }

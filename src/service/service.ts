@@ -17,6 +17,7 @@ import { seed } from '../schema/seed.ts';
 import { checkHealth } from './health.ts';
 import { ingestRegistry } from './metrics.ts';
 import { scheduleMaintenance, type MaintenanceScheduler } from './maintenance.ts';
+import { configuredIntervals } from '../schema/maintenanceJobs.ts';
 import { scheduleCheckups, type CheckupScheduler } from './monitor.ts';
 import { checkupMetrics } from '../ops/checkup.ts';
 
@@ -164,7 +165,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     // The scheduler ticks at least as often as snapshots are due.
     const tickMs = config.snapshotIntervalMs > 0 ? Math.min(config.maintenanceTickMs, config.snapshotIntervalMs) : config.maintenanceTickMs;
     const maintenance: MaintenanceScheduler | null =
-      config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs, intervals: { snapshots: config.snapshotIntervalMs }, log }) : null;
+      config.maintenanceTickMs > 0 ? scheduleMaintenance(db, { tickMs, intervals: configuredIntervals(config), log }) : null;
     const monitor: CheckupScheduler | null =
       config.monitor.intervalMs > 0
         ? scheduleCheckups(db, bus, { intervalMs: config.monitor.intervalMs, thresholds: config.monitor.thresholds, stream: config.bus.stream, keyPrefix: config.bus.keyPrefix, log })

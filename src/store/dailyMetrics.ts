@@ -1,4 +1,5 @@
 import type { Queryable } from '../database/types.ts';
+import Big from 'big.js';
 import { excluded } from '../ingest/apply/rows.ts';
 import { equityCurve, periodsPerYear, strategyAnalytics } from './strategyAnalytics.ts';
 
@@ -39,11 +40,15 @@ export async function writeDailyMetrics(db: Queryable, now: Date, backfillDays =
     const owner = { id: s.id, initialCapital: s.initial_capital, createdAt: s.created_at.toISOString() };
     const periods = await periodsPerYear(db, s.symbols);
     const born = Math.floor(s.created_at.getTime() / DAY) * DAY;
+    // The curve to the end of yesterday, read once; each day's is its beginning up to that day.
+    const whole = await equityCurve(db, owner, { to: new Date(today), periodsPerYear: periods, now: new Date(today - DAY) });
     for (let day = Math.max(first, born); day < today; day += DAY) {
       // The last finished day is written again on each run, so round trips that arrive late are counted.
       if (done.has(day) && day !== today - DAY) continue;
       const to = new Date(day + DAY);
-      const a = await strategyAnalytics(db, owner, { to, periodsPerYear: periods, now: new Date(day) });
+      const points = whole.points.filter((p) => p.time <= day);
+      const curve = points.length ? { ...whole, points } : { source: null, reason: whole.reason ?? 'the period holds no day of the strategy', points };
+      const a = await strategyAnalytics(db, owner, { to, periodsPerYear: periods, curve });
       const m = a.metrics;
       await db.query(
         `INSERT INTO strategy_metrics (strategy_id, date, total_trades, winning_trades, losing_trades, total_pnl, gross_profit, gross_loss,
@@ -61,12 +66,10 @@ export async function writeDailyMetrics(db: Queryable, now: Date, backfillDays =
           num(m.largestLoss), num(m.var95), num(m.cvar95), clampUnit(m.marketCorrelation), num(m.beta), num(m.alpha)],
       );
       // Seed 003's point: the day's own return beside the cumulative one, win rate in percent.
-      const curve = a.equitySource === null ? null : await equityCurve(db, owner, { to, periodsPerYear: periods, now: new Date(day) });
-      const points = curve?.points ?? [];
       const last = points.at(-1);
       const previous = points.at(-2);
-      const dailyReturn = last && previous && last.time === day && previous.equity > 0 ? String(last.equity / previous.equity - 1) : null;
-      const moneyReturn = last && points[0] ? String(last.equity - points[0].equity) : null;
+      const dailyReturn = last && previous && last.time === day && Number(previous.equity) > 0 ? String(Number(last.equity) / Number(previous.equity) - 1) : null;
+      const moneyReturn = last ? new Big(last.equity).minus(points[0]!.equity).toFixed() : null;
       await db.query(
         `INSERT INTO strategy_performance (strategy_id, timestamp, total_return, daily_return, cumulative_return, sharpe_ratio, max_drawdown,
                                            win_rate, profit_factor, total_trades, winning_trades, losing_trades, avg_win, avg_loss, largest_win, largest_loss)

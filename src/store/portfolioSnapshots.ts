@@ -10,6 +10,8 @@ export type SnapshotKind = 'scheduled' | 'day_end';
 
 /** One position of a snapshot: the open round trips of one market and side, valued at its latest price. */
 export interface SnapshotPosition {
+  /** The exchange, for an exchange's instrument; null for the venue's own market. */
+  exchange: string | null;
   symbol: string;
   side: 'long' | 'short';
   quantity: string;
@@ -33,35 +35,58 @@ interface Valued {
   unpriced: string[];
 }
 
-/** The latest price of each market at or before `at`: the venue's last trade or 1m close, else an exchange's last tick or candle close. */
-async function latestPrices(db: Queryable, symbols: string[], at: Date): Promise<Map<string, string>> {
-  if (!symbols.length) return new Map();
-  const { rows } = await db.query<{ symbol: string; price: string | null }>(
-    `SELECT s.symbol, coalesce(
-              (SELECT price::text FROM trades WHERE market = s.symbol AND executed_at <= $2 ORDER BY executed_at DESC LIMIT 1),
-              (SELECT close_price::text FROM ohlcv_1m WHERE market = s.symbol AND open_time <= $2 ORDER BY open_time DESC LIMIT 1),
-              (SELECT price::text FROM market_trades WHERE symbol = s.symbol AND time <= $2 ORDER BY time DESC LIMIT 1),
-              (SELECT close::text FROM market_data WHERE symbol = s.symbol AND timestamp <= $2 ORDER BY timestamp DESC LIMIT 1)) AS price
-       FROM unnest($1::text[]) AS s(symbol)`,
-    [symbols, at],
+/** Candle lengths of market_data's timeframes, finest first. */
+const TIMEFRAMES: [string, string][] = [
+  ['1s', '1 second'], ['5s', '5 seconds'], ['15s', '15 seconds'], ['30s', '30 seconds'], ['1m', '1 minute'], ['3m', '3 minutes'], ['5m', '5 minutes'],
+  ['15m', '15 minutes'], ['30m', '30 minutes'], ['1h', '1 hour'], ['2h', '2 hours'], ['4h', '4 hours'], ['6h', '6 hours'], ['8h', '8 hours'],
+  ['12h', '12 hours'], ['1d', '1 day'], ['3d', '3 days'], ['1w', '7 days'], ['1M', '1 month'],
+];
+
+/** A market as a holding names it: the venue's (exchange null) or an exchange's symbol. */
+const marketKey = (exchange: string | null, symbol: string) => `${exchange ?? ''}\u0000${symbol}`;
+
+/**
+ * The latest price of each market at or before `at`: a venue market's last trade or last 1m
+ * close; an exchange instrument's last tick (of that exchange when the holding names one), else
+ * the close of its latest candle that had finished by `at` (the most recent close of any timeframe).
+ */
+async function latestPrices(db: Queryable, markets: { exchange: string | null; symbol: string }[], at: Date): Promise<Map<string, string>> {
+  if (!markets.length) return new Map();
+  const { rows } = await db.query<{ exchange: string | null; symbol: string; price: string | null }>(
+    `SELECT s.exchange, s.symbol, coalesce(
+              (SELECT price::text FROM trades WHERE market = s.symbol AND executed_at <= $3 ORDER BY executed_at DESC LIMIT 1),
+              (SELECT close_price::text FROM ohlcv_1m WHERE market = s.symbol AND open_time <= $3::timestamptz - interval '1 minute' ORDER BY open_time DESC LIMIT 1),
+              (SELECT price::text FROM market_trades WHERE symbol = s.symbol AND (s.exchange IS NULL OR exchange = s.exchange) AND time <= $3
+                ORDER BY time DESC LIMIT 1),
+              (SELECT c.close FROM unnest($4::text[], $5::interval[]) AS f(timeframe, length)
+                 CROSS JOIN LATERAL (SELECT close::text AS close, timestamp + f.length AS closed_at FROM market_data
+                                      WHERE symbol = s.symbol AND (s.exchange IS NULL OR exchange = s.exchange) AND timeframe = f.timeframe
+                                        AND timestamp + f.length <= $3
+                                      ORDER BY timestamp DESC LIMIT 1) c
+                ORDER BY c.closed_at DESC LIMIT 1)) AS price
+       FROM unnest($1::text[], $2::text[]) AS s(exchange, symbol)`,
+    [markets.map((m) => m.exchange), markets.map((m) => m.symbol), at, TIMEFRAMES.map((t) => t[0]), TIMEFRAMES.map((t) => t[1])],
   );
-  return new Map(rows.filter((r) => r.price !== null).map((r) => [r.symbol, r.price!]));
+  return new Map(rows.filter((r) => r.price !== null).map((r) => [marketKey(r.exchange, r.symbol), r.price!]));
 }
+
+const distinctMarkets = (rows: { exchange: string | null; symbol: string }[]) =>
+  [...new Map(rows.map((r) => [marketKey(r.exchange, r.symbol), { exchange: r.exchange, symbol: r.symbol }])).values()];
 
 /**
  * Values open holdings at the latest prices: each (symbol, side) group's quantity, average entry,
  * market value (signed) and unrealized P&L (price move times quantity, less the fees paid so far).
  */
 function value(
-  holdings: { symbol: string; side: 'long' | 'short'; quantity: string; entryPrice: string; fees: string }[],
+  holdings: { exchange: string | null; symbol: string; side: 'long' | 'short'; quantity: string; entryPrice: string; fees: string }[],
   prices: Map<string, string>,
   base: Big,
   realized: Big,
 ): Valued {
-  const groups = new Map<string, { symbol: string; side: 'long' | 'short'; quantity: Big; cost: Big; fees: Big }>();
+  const groups = new Map<string, { exchange: string | null; symbol: string; side: 'long' | 'short'; quantity: Big; cost: Big; fees: Big }>();
   for (const h of holdings) {
-    const key = `${h.symbol}\u0000${h.side}`;
-    const g = groups.get(key) ?? { symbol: h.symbol, side: h.side, quantity: new Big(0), cost: new Big(0), fees: new Big(0) };
+    const key = `${marketKey(h.exchange, h.symbol)}\u0000${h.side}`;
+    const g = groups.get(key) ?? { exchange: h.exchange, symbol: h.symbol, side: h.side, quantity: new Big(0), cost: new Big(0), fees: new Big(0) };
     g.quantity = g.quantity.plus(h.quantity);
     g.cost = g.cost.plus(new Big(h.entryPrice).times(h.quantity));
     g.fees = g.fees.plus(h.fees);
@@ -74,7 +99,7 @@ function value(
   const positions: SnapshotPosition[] = [];
   for (const g of [...groups.values()].sort((a, b) => a.symbol.localeCompare(b.symbol) || a.side.localeCompare(b.side))) {
     const entry = g.quantity.gt(0) ? g.cost.div(g.quantity) : new Big(0);
-    const known = prices.get(g.symbol);
+    const known = prices.get(marketKey(g.exchange, g.symbol));
     if (known === undefined) unpriced.add(g.symbol);
     const price = new Big(known ?? entry);
     const sign = g.side === 'long' ? 1 : -1;
@@ -84,6 +109,7 @@ function value(
     signedValue = signedValue.plus(marketValue);
     exposure = exposure.plus(marketValue.abs());
     positions.push({
+      exchange: g.exchange,
       symbol: g.symbol,
       side: g.side,
       quantity: g.quantity.toFixed(),
@@ -168,8 +194,8 @@ export async function buildStrategySnapshots(db: Queryable, at: Date, kind: Snap
   );
   if (!strategies.length) return 0;
   const ids = strategies.map((s) => s.id);
-  const { rows: open } = await db.query<{ strategy_id: string; symbol: string; side: string; quantity: string; entry_price: string; fees: string }>(
-    `SELECT strategy_id, symbol, side, quantity::text, entry_price::text, fees::text FROM strategy_trades
+  const { rows: open } = await db.query<{ strategy_id: string; exchange: string | null; symbol: string; side: string; quantity: string; entry_price: string; fees: string }>(
+    `SELECT strategy_id, exchange, symbol, side, quantity::text, entry_price::text, fees::text FROM strategy_trades
       WHERE strategy_id = ANY($1) AND entry_time <= $2
         AND (status IN ('open', 'partially_filled') OR (status = 'closed' AND exit_time > $2))`,
     [ids, at],
@@ -181,13 +207,13 @@ export async function buildStrategySnapshots(db: Queryable, at: Date, kind: Snap
       GROUP BY strategy_id`,
     [ids, at],
   );
-  const prices = await latestPrices(db, [...new Set(open.map((o) => o.symbol))], at);
+  const prices = await latestPrices(db, distinctMarkets(open), at);
   const openOrders = new Map(orders.map((o) => [o.strategy_id, Number(o.n)]));
   const rows: Row[] = strategies.map((s) => ({
     strategyId: s.id,
     userId: s.user_id,
     valued: value(
-      open.filter((o) => o.strategy_id === s.id).map((o) => ({ symbol: o.symbol, side: o.side === 'buy' ? 'long' : 'short', quantity: o.quantity, entryPrice: o.entry_price, fees: o.fees })),
+      open.filter((o) => o.strategy_id === s.id).map((o) => ({ exchange: o.exchange, symbol: o.symbol, side: o.side === 'buy' ? 'long' : 'short', quantity: o.quantity, entryPrice: o.entry_price, fees: o.fees })),
       prices,
       new Big(s.capital),
       new Big(s.realized),
@@ -200,9 +226,11 @@ export async function buildStrategySnapshots(db: Queryable, at: Date, kind: Snap
 
 /**
  * Builds one snapshot per user with an active exchange account (seed 003's accounts), as of now:
- * cash is the accounts' balances, positions are the user's open positions valued at their
- * market's latest price (else their mark price), realized P&L is their positions' realized P&L.
- * Account balances have no history, so a user's snapshot is only built for the present.
+ * cash is the accounts' balances (taken to be in one currency: the seeds give accounts none); the
+ * user's open positions are valued at their market's latest price (else their mark price): a
+ * spot account's holdings at their market value, a margin or futures account's positions (and
+ * those of no account) at their unrealized P&L on top of the balance. Realized P&L is their
+ * positions' realized P&L. Balances have no history, so it is built for the present only.
  */
 export async function buildUserSnapshots(db: Queryable, at: Date, kind: SnapshotKind): Promise<number> {
   const { rows: users } = await db.query<{ user_id: string; cash: string; realized: string; previous: string | null }>(
@@ -220,34 +248,54 @@ export async function buildUserSnapshots(db: Queryable, at: Date, kind: Snapshot
   );
   if (!users.length) return 0;
   const ids = users.map((u) => u.user_id);
-  const { rows: open } = await db.query<{ user_id: string; symbol: string; side: 'long' | 'short'; quantity: string; entry_price: string; mark: string | null }>(
-    `SELECT user_id, symbol, side, quantity::text, entry_price::text, mark_price::text AS mark FROM positions
-      WHERE user_id = ANY($1) AND status = 'open' AND quantity > 0`,
+  const { rows: open } = await db.query<{ user_id: string; exchange: string; symbol: string; side: 'long' | 'short'; quantity: string; entry_price: string; mark: string | null; spot: boolean }>(
+    `SELECT p.user_id, p.exchange, p.symbol, p.side, p.quantity::text, p.entry_price::text, p.mark_price::text AS mark, coalesce(a.account_type = 'spot', false) AS spot
+       FROM positions p LEFT JOIN accounts a ON a.id = p.account_id
+      WHERE p.user_id = ANY($1) AND p.status = 'open' AND p.quantity > 0`,
     [ids],
   );
   const { rows: orders } = await db.query<{ user_id: string; n: number }>(
     `SELECT user_id, count(*)::int AS n FROM exchange_orders WHERE user_id = ANY($1) AND status IN ('pending', 'open', 'partially_filled') GROUP BY user_id`,
     [ids],
   );
-  const prices = await latestPrices(db, [...new Set(open.map((o) => o.symbol))], at);
+  const prices = await latestPrices(db, distinctMarkets(open), at);
   // A position without a market price is valued at its mark price, where the exchange gave one.
-  for (const o of open) if (!prices.has(o.symbol) && o.mark !== null) prices.set(o.symbol, o.mark);
+  for (const o of open) if (!prices.has(marketKey(o.exchange, o.symbol)) && o.mark !== null) prices.set(marketKey(o.exchange, o.symbol), o.mark);
   const openOrders = new Map(orders.map((o) => [o.user_id, Number(o.n)]));
   const rows: Row[] = users.map((u) => {
-    const holdings = open.filter((o) => o.user_id === u.user_id).map((o) => ({ symbol: o.symbol, side: o.side, quantity: o.quantity, entryPrice: o.entry_price, fees: '0' }));
-    // Cash is the balance; the positions' value is their unrealized P&L on top of it (margin accounts).
+    const holdings = open.filter((o) => o.user_id === u.user_id).map((o) => ({ exchange: o.exchange, symbol: o.symbol, side: o.side, quantity: o.quantity, entryPrice: o.entry_price, fees: '0', spot: o.spot }));
+    // Margin positions add their unrealized P&L to the balance; spot holdings add their market value.
     const valued = value(holdings, prices, new Big(u.cash), new Big(0));
-    return { strategyId: null, userId: u.user_id, valued: { ...valued, realized: new Big(u.realized), cash: new Big(u.cash) }, openOrders: openOrders.get(u.user_id) ?? 0, previousClose: u.previous };
+    const spotValue = valued.positions.filter((p) => holdings.some((h) => h.spot && h.symbol === p.symbol && h.exchange === p.exchange)).reduce((sum, p) => sum.plus(p.marketValue), new Big(0));
+    const spotPnl = valued.positions.filter((p) => holdings.some((h) => h.spot && h.symbol === p.symbol && h.exchange === p.exchange)).reduce((sum, p) => sum.plus(p.unrealizedPnl), new Big(0));
+    const totalValue = valued.totalValue.minus(spotPnl).plus(spotValue);
+    return {
+      strategyId: null,
+      userId: u.user_id,
+      valued: { ...valued, totalValue, realized: new Big(u.realized), cash: new Big(u.cash) },
+      openOrders: openOrders.get(u.user_id) ?? 0,
+      previousClose: u.previous,
+    };
   });
   return insert(db, at, kind, rows);
 }
 
+/** How long the service keeps its own scheduled (intra-day) snapshots; day-end ones are kept. */
+export const SCHEDULED_KEEP_DAYS = 7;
+
 /**
- * The scheduled snapshot work: one snapshot of every strategy and user now, and for strategies a
- * day-end snapshot (stamped at 23:59:59.999 UTC) of each finished day of the last `backfillDays`
- * that has none, built from history, so a day whose end the service missed still gets its close.
+ * The scheduled snapshot work: one snapshot of every strategy and user now; for strategies, a
+ * day-end snapshot (stamped 23:59:59.999 UTC) of each finished day of the last `backfillDays`
+ * that has none, built from history, so a day whose end the service missed still gets its close;
+ * for users, the last day's end when this run comes within two intervals of it (balances have no
+ * history). The service's own scheduled snapshots older than SCHEDULED_KEEP_DAYS are removed.
  */
-export async function takeSnapshots(db: Queryable, now: Date, backfillDays = 7): Promise<{ strategies: number; users: number; dayEnds: number }> {
+export async function takeSnapshots(
+  db: Queryable,
+  now: Date,
+  options: { backfillDays?: number; intervalMs?: number } = {},
+): Promise<{ strategies: number; users: number; dayEnds: number; removed: number }> {
+  const backfillDays = options.backfillDays ?? 7;
   const today = Math.floor(now.getTime() / DAY) * DAY;
   let dayEnds = 0;
   for (let day = today - backfillDays * DAY; day < today; day += DAY) {
@@ -260,11 +308,36 @@ export async function takeSnapshots(db: Queryable, now: Date, backfillDays = 7):
     );
     if (rows.length) dayEnds += await buildStrategySnapshots(db, end, 'day_end', rows.map((r) => r.id));
   }
-  // A user's day end is taken only in the first hour after it, as balances have no history.
+  const window = Math.max(3_600_000, 2 * (options.intervalMs ?? 60_000));
   const { rows: late } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM portfolio_snapshots WHERE strategy_id IS NULL AND user_id IS NOT NULL AND snapshot_time = $1`,
     [new Date(today - 1)],
   );
-  if (now.getTime() - today < 3_600_000 && Number(late[0]!.n) === 0) dayEnds += await buildUserSnapshots(db, new Date(today - 1), 'day_end');
-  return { strategies: await buildStrategySnapshots(db, now, 'scheduled'), users: await buildUserSnapshots(db, now, 'scheduled'), dayEnds };
+  if (now.getTime() - today < window && Number(late[0]!.n) === 0) dayEnds += await buildUserSnapshots(db, new Date(today - 1), 'day_end');
+  const { rowCount } = await db.query(
+    `DELETE FROM portfolio_snapshots WHERE snapshot_time < $1 AND metadata->>'source' = '${OWN_SNAPSHOT}' AND metadata->>'kind' = 'scheduled'`,
+    [new Date(now.getTime() - SCHEDULED_KEEP_DAYS * DAY)],
+  );
+  return { strategies: await buildStrategySnapshots(db, now, 'scheduled'), users: await buildUserSnapshots(db, now, 'scheduled'), dayEnds, removed: rowCount ?? 0 };
+}
+
+/**
+ * A strategy's initial capital changed: its equity was always measured from the capital, so the
+ * service's own snapshots move by the difference (total value and cash; leverage and daily P&L
+ * percent follow); without a capital they are removed. A producer's snapshots are its own.
+ */
+export async function rebaseOwnSnapshots(db: Queryable, strategyId: string, before: string | null, after: string | null): Promise<void> {
+  if (before === after || (before !== null && after !== null && new Big(before).eq(after))) return;
+  if (after === null || before === null) {
+    await db.query(`DELETE FROM portfolio_snapshots WHERE strategy_id = $1 AND metadata->>'source' = '${OWN_SNAPSHOT}'`, [strategyId]);
+    return;
+  }
+  await db.query(
+    `UPDATE portfolio_snapshots SET total_value = total_value + $2::numeric, cash_balance = cash_balance + $2::numeric,
+            leverage = CASE WHEN total_value + $2::numeric > 0 THEN round(total_exposure / (total_value + $2::numeric), 12) ELSE 0 END,
+            daily_pnl_percent = CASE WHEN daily_pnl IS NOT NULL AND total_value + $2::numeric - daily_pnl > 0
+                                     THEN round(daily_pnl / (total_value + $2::numeric - daily_pnl) * 100, 8) END
+      WHERE strategy_id = $1 AND metadata->>'source' = '${OWN_SNAPSHOT}'`,
+    [strategyId, new Big(after).minus(before).toFixed()],
+  );
 }

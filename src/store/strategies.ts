@@ -2,9 +2,10 @@ import type { Database, Queryable } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 import { recomputeDrawdown } from '../ingest/apply/strategyTrades.ts';
+import { rebaseOwnSnapshots } from './portfolioSnapshots.ts';
 import { roundTripPage, type StrategyTrade, type TradeHistoryFilters } from './account.ts';
 import type { Page } from './pagination.ts';
-import { equityAndDrawdown, periodsPerYear, strategyAnalytics, type EquityAndDrawdown, type StrategyAnalytics } from './strategyAnalytics.ts';
+import { equityAndDrawdown, periodsPerYear, strategyAnalytics, type Benchmark, type EquityAndDrawdown, type StrategyAnalytics } from './strategyAnalytics.ts';
 
 export interface Strategy {
   id: string;
@@ -181,7 +182,10 @@ export class StrategyRepository {
         if (error.code === '23503') throw new InvalidArgumentError('userId', 'no such user');
         throw error;
       });
-      if (changes.initialCapital !== undefined) await recomputeDrawdown(tx, id, changes.initialCapital);
+      if (changes.initialCapital !== undefined) {
+        await recomputeDrawdown(tx, id, changes.initialCapital);
+        await rebaseOwnSnapshots(tx, id, current.initialCapital, changes.initialCapital);
+      }
     });
     await this.cache.invalidate([CACHE_GROUPS.strategy(id), CACHE_GROUPS.strategiesActive()]);
     return this.get(id);
@@ -196,16 +200,25 @@ export class StrategyRepository {
     const strategy = await this.get(id, ownerId);
     checkRange(options);
     if (options.riskFree !== undefined && !(options.riskFree >= 0 && options.riskFree < 1)) throw new InvalidArgumentError('riskFree', 'must be an annual rate from 0 to 1 (0.04 for 4 %)');
-    let benchmark: { symbol: string; venue: boolean } | null = null;
-    if (options.benchmark) {
-      const { rows: found } = await this.db.query<{ venue: boolean }>(
-        `SELECT true AS venue FROM markets WHERE symbol = $1 UNION ALL SELECT false FROM instruments WHERE symbol = $1 LIMIT 1`,
-        [options.benchmark],
-      );
-      if (!found[0]) throw new InvalidArgumentError('benchmark', `no market ${options.benchmark}`);
-      benchmark = { symbol: options.benchmark, venue: found[0].venue };
-    }
+    const benchmark = options.benchmark ? await this.benchmark(options.benchmark) : null;
     return strategyAnalytics(this.db, strategy, { from: options.from, to: options.to, benchmark, riskFree: options.riskFree, periodsPerYear: await this.periodsPerYear(strategy) });
+  }
+
+  /**
+   * A benchmark named as a venue market (`TATA_INR`), an instrument (`NIFTY`, when one exchange
+   * lists it) or `EXCHANGE:SYMBOL`.
+   */
+  private async benchmark(name: string): Promise<Benchmark> {
+    const colon = name.indexOf(':');
+    const [exchange, symbol] = colon > 0 ? [name.slice(0, colon), name.slice(colon + 1)] : [null, name];
+    const { rows } = await this.db.query<{ exchange: string | null }>(
+      `SELECT NULL::text AS exchange FROM markets WHERE $1::text IS NULL AND symbol = $2
+       UNION ALL SELECT exchange FROM instruments WHERE symbol = $2 AND ($1::text IS NULL OR exchange = $1) LIMIT 3`,
+      [exchange, symbol],
+    );
+    if (!rows[0]) throw new InvalidArgumentError('benchmark', `no market ${name}`);
+    if (rows.length > 1) throw new InvalidArgumentError('benchmark', `${symbol} is listed on several exchanges: name one, as EXCHANGE:${symbol}`);
+    return { exchange: rows[0].exchange, symbol };
   }
 
   /** The strategy's daily equity curve over [from, to) and its drawdown curve (docs/ANALYTICS.md). */
@@ -297,7 +310,7 @@ export class StrategyRepository {
 }
 
 function checkRange(range: { from?: Date; to?: Date }): void {
-  if (range.from && range.to && range.from >= range.to) throw new InvalidArgumentError('from', 'must be before to');
+  if (range.from && range.to && range.from > range.to) throw new InvalidArgumentError('from', 'must not be after to');
 }
 
 function checkCapital(capital: string | null | undefined): void {

@@ -1,38 +1,57 @@
 import type { Queryable } from '../database/types.ts';
-import { benchmarkMetrics, drawdownCurve, periodReturns, returnMetrics, tradeMetricsOf, type Metric, type RoundTripSums } from '../analytics/metrics.ts';
+import Big from 'big.js';
+import { benchmarkMetrics, periodReturns, returnMetrics, tradeMetricsOf, type Metric, type RoundTripSums } from '../analytics/metrics.ts';
 
 const DAY = 86_400_000;
 
 /** What an equity curve is built from for a strategy. */
 export interface EquityOwner {
   id: string;
-  /** Starting capital, for the curve from realized P&L when there are no snapshots. */
+  /** Starting capital: the curve's first value, and the curve from realized P&L before (or without) snapshots. */
   initialCapital: string | null;
   createdAt: string;
 }
 
-/** 365 when every market of a strategy is the venue's own (it trades every day), else 252 (exchange-traded instruments). */
+/**
+ * Periods per year (docs/ANALYTICS.md): 365 when every market of the strategy trades every day
+ * (the venue's own markets, and exchange instruments of type SPOT or PERP, as crypto's are), else
+ * 252 (exchange-traded instruments: equities, indices, futures, options).
+ */
 export async function periodsPerYear(db: Queryable, symbols: string[]): Promise<number> {
-  const { rows } = await db.query<{ venue: number }>(`SELECT count(*)::int AS venue FROM markets WHERE symbol = ANY($1)`, [symbols]);
-  return Number(rows[0]!.venue) === symbols.length ? 365 : 252;
+  const distinct = [...new Set(symbols)];
+  const { rows } = await db.query<{ daily: number }>(
+    `SELECT count(*)::int AS daily FROM unnest($1::text[]) AS s(symbol)
+      WHERE EXISTS (SELECT 1 FROM markets m WHERE m.symbol = s.symbol)
+         OR (EXISTS (SELECT 1 FROM instruments i WHERE i.symbol = s.symbol)
+             AND NOT EXISTS (SELECT 1 FROM instruments i WHERE i.symbol = s.symbol AND upper(i.instrument_type) NOT IN ('SPOT', 'PERP')))`,
+    [distinct],
+  );
+  return Number(rows[0]!.daily) === distinct.length ? 365 : 252;
+}
+
+export interface CurvePoint {
+  /** The UTC day's start (epoch ms). */
+  time: number;
+  /** The day's closing equity, an exact decimal string. */
+  equity: string;
 }
 
 export interface EquityCurve {
   /**
    * `snapshots`: each UTC day's closing portfolio snapshot; `trades`: initial capital plus realized
-   * P&L by exit day; `trades_then_snapshots`: the latter for the days before the first snapshot.
+   * P&L by exit day; `trades_then_snapshots`: the latter for the days before the strategy's first
+   * snapshot, then the snapshots.
    */
   source: 'snapshots' | 'trades' | 'trades_then_snapshots' | null;
   /** Why there is no curve (source null). */
   reason: string | null;
-  /** Each UTC day's closing equity: `time` is the day's start (epoch ms). */
-  points: { time: number; equity: number }[];
+  points: CurvePoint[];
 }
 
 export interface CurveOptions {
   from?: Date;
   to?: Date;
-  /** 252: exchange-traded instruments, whose curve from round trips has no weekend days. */
+  /** 252: exchange-traded instruments, whose curve has no Saturdays and Sundays. */
   periodsPerYear: number;
   /** The last day of a curve from round trips (default now). */
   now?: Date;
@@ -44,11 +63,16 @@ const ROUND_TRIPS = (columns: string) => `
   UNION ALL
   SELECT ${columns} FROM strategy_trades_archive WHERE strategy_id = $1 AND status = 'closed' AND pnl IS NOT NULL`;
 
+const dayOf = (ms: number) => Math.floor(ms / DAY) * DAY;
+const weekend = (day: number) => [0, 6].includes(new Date(day).getUTCDay());
+
 /**
  * A strategy's equity curve in UTC days over [from, to): each day's closing portfolio value from
  * portfolio_snapshots (a producer's snapshot of the day wins over the service's own, else the
- * day's last); before its first snapshot (or without any), its initial capital plus the realized
- * P&L of its round trips by exit day, from the close of the day before its first (capital only).
+ * day's last before `to`). A strategy with an initial capital has, for the days before its first
+ * snapshot ever (all days, without one), its capital plus the realized P&L of the round trips
+ * exited by then, from the close of the day before it began (capital only). A 252-period strategy
+ * has no weekend days.
  */
 export async function equityCurve(db: Queryable, owner: EquityOwner, options: CurveOptions): Promise<EquityCurve> {
   const range = [options.from ?? null, options.to ?? null];
@@ -60,46 +84,52 @@ export async function equityCurve(db: Queryable, owner: EquityOwner, options: Cu
       GROUP BY 1 ORDER BY 1`,
     [owner.id, ...range],
   );
-  const snapshots = days.map((d) => ({ time: d.day.getTime(), equity: Number(d.value) }));
+  const workdays = (points: CurvePoint[]) => (options.periodsPerYear === 252 ? points.filter((p) => !weekend(p.time)) : points);
+  const snapshots = workdays(days.map((d) => ({ time: d.day.getTime(), equity: d.value })));
   if (owner.initialCapital === null) {
     return snapshots.length
       ? { source: 'snapshots', reason: null, points: snapshots }
       : { source: null, reason: 'no portfolio snapshots in the period, and no initial capital to build the curve from round trips', points: [] };
   }
-  // Days before the first snapshot (all days, without one): capital plus realized P&L, where
-  // round trips closed before it (a history from before the snapshots began).
-  const before = snapshots.length ? new Date(snapshots[0]!.time) : options.to;
-  const trades = await realizedCurve(db, owner, { ...options, to: before }, snapshots.length > 0);
+  const { rows: first } = await db.query<{ at: Date | null }>(`SELECT min(snapshot_time) AS at FROM portfolio_snapshots WHERE strategy_id = $1`, [owner.id]);
+  const firstSnapshotDay = first[0]?.at ? dayOf(first[0].at.getTime()) : null;
+  const trades = workdays(await realizedCurve(db, owner, options, firstSnapshotDay));
   const points = [...trades, ...snapshots];
   if (!points.length) return { source: null, reason: 'the period holds no day of the strategy', points: [] };
   return { source: trades.length === 0 ? 'snapshots' : snapshots.length === 0 ? 'trades' : 'trades_then_snapshots', reason: null, points };
 }
 
-/** Initial capital plus the realized P&L of round trips by exit day, each UTC day of [from, to) up to today. */
-async function realizedCurve(db: Queryable, owner: EquityOwner, options: CurveOptions, onlyWithHistory: boolean): Promise<EquityCurve['points']> {
+/**
+ * Initial capital plus the realized P&L of round trips exited before each UTC day's end (and
+ * before `to`), for each day of [from, to) up to today and before `untilDay` (the first snapshot's).
+ */
+async function realizedCurve(db: Queryable, owner: EquityOwner, options: CurveOptions, untilDay: number | null): Promise<CurvePoint[]> {
   const { rows } = await db.query<{ day: Date; pnl: string }>(
-    `SELECT date_trunc('day', exit_time) AS day, sum(pnl)::text AS pnl FROM (${ROUND_TRIPS('exit_time, pnl')}) t GROUP BY 1 ORDER BY 1`,
-    [owner.id],
+    `SELECT date_trunc('day', exit_time) AS day, sum(pnl)::text AS pnl FROM (${ROUND_TRIPS('exit_time, pnl')}) t
+      WHERE $2::timestamptz IS NULL OR exit_time < $2 GROUP BY 1 ORDER BY 1`,
+    [owner.id, options.to ?? null],
   );
-  if (onlyWithHistory && !rows.some((r) => r.day < options.to!)) return [];
-  const capital = Number(owner.initialCapital);
-  const created = Math.floor(new Date(owner.createdAt).getTime() / DAY) * DAY;
+  const created = dayOf(new Date(owner.createdAt).getTime());
   const first = Math.min(created, rows[0]?.day.getTime() ?? created) - DAY;
-  const today = Math.floor((options.now ?? new Date()).getTime() / DAY) * DAY;
-  const start = Math.max(first, options.from ? Math.ceil(options.from.getTime() / DAY) * DAY : first);
-  const end = Math.min(today, options.to ? Math.ceil(options.to.getTime() / DAY) * DAY - DAY : today);
-  const byDay = new Map(rows.map((r) => [r.day.getTime(), Number(r.pnl)]));
-  // Realized before the curve starts, then day by day (floating point, as the metrics are).
-  let realized = rows.filter((r) => r.day.getTime() < start).reduce((sum, r) => sum + Number(r.pnl), 0);
-  const points: EquityCurve['points'] = [];
+  const today = dayOf((options.now ?? new Date()).getTime());
+  const start = Math.max(first, options.from ? dayOf(options.from.getTime()) : first);
+  // The last day that begins before `to`.
+  let end = Math.min(today, options.to ? dayOf(options.to.getTime() - 1) : today);
+  if (untilDay !== null) end = Math.min(end, untilDay - DAY);
+  const byDay = new Map(rows.map((r) => [r.day.getTime(), r.pnl]));
+  let equity = new Big(owner.initialCapital!);
+  for (const r of rows) if (r.day.getTime() < start) equity = equity.plus(r.pnl);
+  const points: CurvePoint[] = [];
   for (let day = start; day <= end; day += DAY) {
-    realized += byDay.get(day) ?? 0;
-    const weekday = new Date(day).getUTCDay();
-    if (options.periodsPerYear === 252 && (weekday === 0 || weekday === 6) && !byDay.has(day)) continue;
-    points.push({ time: day, equity: capital + realized });
+    const pnl = byDay.get(day);
+    if (pnl !== undefined) equity = equity.plus(pnl);
+    points.push({ time: day, equity: equity.toFixed() });
   }
   return points;
 }
+
+/** Decimal places of a drawdown, as the strategy's max_drawdown counter has them. */
+const DRAWDOWN_DP = 12;
 
 export interface EquityAndDrawdown {
   strategyId: string;
@@ -109,15 +139,20 @@ export interface EquityAndDrawdown {
   points: { time: string; equity: string; drawdown: string }[];
 }
 
-/** The equity curve and its drawdown curve, for GET /v1/strategies/{id}/equity. */
+/** The equity curve and its drawdown curve (exact decimals), for GET /v1/strategies/{id}/equity. */
 export async function equityAndDrawdown(db: Queryable, owner: EquityOwner, options: CurveOptions): Promise<EquityAndDrawdown> {
   const curve = await equityCurve(db, owner, options);
-  const drawdowns = drawdownCurve(curve.points.map((p) => p.equity), curve.points.map((p) => p.time));
+  let peak: Big | null = null;
   return {
     strategyId: owner.id,
     source: curve.source,
     reason: curve.reason,
-    points: drawdowns.map((p) => ({ time: new Date(p.time).toISOString(), equity: String(p.equity), drawdown: String(p.drawdown) })),
+    points: curve.points.map((p) => {
+      const equity = new Big(p.equity);
+      if (peak === null || equity.gt(peak)) peak = equity;
+      const drawdown = peak.gt(0) ? equity.div(peak).minus(1).round(DRAWDOWN_DP) : new Big(0);
+      return { time: new Date(p.time).toISOString(), equity: p.equity, drawdown: drawdown.toFixed() };
+    }),
   };
 }
 
@@ -138,6 +173,12 @@ export interface StrategyAnalytics {
   reasons: Record<string, string>;
 }
 
+/** A benchmark market: one of the venue's (exchange null) or an exchange's instrument. */
+export interface Benchmark {
+  exchange: string | null;
+  symbol: string;
+}
+
 const RETURN_METRICS = ['totalReturn', 'annualReturn', 'volatility', 'sharpeRatio', 'sortinoRatio', 'calmarRatio', 'maxDrawdown', 'maxDrawdownDuration', 'var95', 'cvar95'];
 
 /**
@@ -148,10 +189,10 @@ const RETURN_METRICS = ['totalReturn', 'annualReturn', 'volatility', 'sharpeRati
 export async function strategyAnalytics(
   db: Queryable,
   owner: EquityOwner,
-  options: CurveOptions & { benchmark?: { symbol: string; venue: boolean } | null; riskFree?: number },
+  options: CurveOptions & { benchmark?: Benchmark | null; riskFree?: number; curve?: EquityCurve },
 ): Promise<StrategyAnalytics> {
   const range = [options.from ?? null, options.to ?? null];
-  const curve = await equityCurve(db, owner, options);
+  const curve = options.curve ?? (await equityCurve(db, owner, options));
   // The round trips' counts, exact sums and extremes are computed by the database, in one row.
   const { rows: sums } = await db.query<{ n: number; wins: number; losses: number; gross_profit: string; gross_loss: string; largest_win: string | null;
     largest_loss: string | null; avg_minutes: string | null; max_minutes: string | null }>(
@@ -181,17 +222,23 @@ export async function strategyAnalytics(
     metrics[name] = m.value === null ? null : String(m.value);
     if (m.value === null) reasons[name] = m.reason ?? 'not computed';
   };
-  const equity = curve.points.map((d) => d.equity);
+  const equity = curve.points.map((d) => Number(d.equity));
   const times = curve.points.map((d) => d.time);
   const returnOptions = { periodsPerYear: options.periodsPerYear, riskFree: options.riskFree ?? 0 };
   if (curve.source === null) for (const name of RETURN_METRICS) put(name, { value: null, reason: curve.reason! });
   else for (const [name, m] of Object.entries(returnMetrics(equity, times, returnOptions))) put(name, m);
   if (options.benchmark) {
-    const { rows: closes } = options.benchmark.venue
-      ? await db.query<{ day: Date; close: string }>(`SELECT open_time AS day, close_price::text AS close FROM ohlcv_1d WHERE market = $1 ORDER BY open_time`, [options.benchmark.symbol])
-      : await db.query<{ day: Date; close: string }>(
-          `SELECT timestamp AS day, close::text AS close FROM market_data WHERE symbol = $1 AND timeframe = '1d' ORDER BY timestamp`,
+    // Each daily candle on the UTC day it closes in (an exchange's day may start at its own midnight).
+    const { rows: closes } = options.benchmark.exchange === null
+      ? await db.query<{ day: Date; close: string }>(
+          `SELECT date_trunc('day', open_time + interval '1 day' - interval '1 millisecond') AS day, close_price::text AS close
+             FROM ohlcv_1d WHERE market = $1 ORDER BY open_time`,
           [options.benchmark.symbol],
+        )
+      : await db.query<{ day: Date; close: string }>(
+          `SELECT date_trunc('day', timestamp + interval '1 day' - interval '1 millisecond') AS day, close::text AS close
+             FROM market_data WHERE exchange = $1 AND symbol = $2 AND timeframe = '1d' ORDER BY timestamp`,
+          [options.benchmark.exchange, options.benchmark.symbol],
         );
     const byDay = new Map(closes.map((c) => [c.day.getTime(), Number(c.close)]));
     // The days both curves have, in order; returns between consecutive ones.
@@ -210,7 +257,7 @@ export async function strategyAnalytics(
     to: options.to?.toISOString() ?? null,
     periodsPerYear: options.periodsPerYear,
     riskFree: options.riskFree ?? 0,
-    benchmark: options.benchmark?.symbol ?? null,
+    benchmark: options.benchmark ? (options.benchmark.exchange === null ? options.benchmark.symbol : `${options.benchmark.exchange}:${options.benchmark.symbol}`) : null,
     equitySource: curve.source,
     equityDays: curve.points.length,
     metrics,

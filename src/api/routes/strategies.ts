@@ -92,7 +92,7 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
       security,
       summary: "The strategy's metrics over [from, to) (docs/ANALYTICS.md): returns and risk from its daily equity (portfolio snapshots), against a benchmark market, and its round trips; a metric the data cannot support is null with its reason",
       params: id,
-      querystring: timeRange(z.object({ from: dateParam, to: dateParam, benchmark: symbolParam.optional(), riskFree: z.coerce.number().min(0).max(1).optional().describe('Annual risk-free rate, 0.04 for 4 %') }), 'from', 'to'),
+      querystring: timeRange(z.object({ from: dateParam, to: dateParam, benchmark: z.string().regex(/^([A-Za-z0-9_.-]{1,50}:)?[A-Za-z0-9_.-]{1,50}$/, 'must be a market symbol, or EXCHANGE:SYMBOL').optional().describe('A venue market, an instrument, or EXCHANGE:SYMBOL'), riskFree: z.coerce.number().min(0).lt(1).optional().describe('Annual risk-free rate, 0.04 for 4 %') }), 'from', 'to'),
       response: { 200: res.strategyMetrics },
     },
   }, async (request) => {
