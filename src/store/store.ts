@@ -8,6 +8,7 @@ import { AccountRepository } from './account.ts';
 import { ApiKeyRepository } from './apiKeys.ts';
 import { MarketRepository } from './market.ts';
 import { StrategyRepository } from './strategies.ts';
+import { BacktestRepository } from './backtests.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -17,6 +18,7 @@ export interface Store {
   readonly market: MarketRepository;
   readonly account: AccountRepository;
   readonly strategies: StrategyRepository;
+  readonly backtests: BacktestRepository;
   readonly apiKeys: ApiKeyRepository;
   close(): Promise<void>;
 }
@@ -38,12 +40,14 @@ export interface StoreOptions {
 
 /** Builds the repositories over an open database and bus. */
 export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = async () => {}): Store {
+  const strategies = new StrategyRepository(db, bus.cache);
   return {
     db,
     bus,
     market: new MarketRepository(db, bus.cache),
     account: new AccountRepository(db, bus.cache),
-    strategies: new StrategyRepository(db, bus.cache),
+    strategies,
+    backtests: new BacktestRepository(db, strategies),
     apiKeys: new ApiKeyRepository(db),
     close,
   };

@@ -2,6 +2,7 @@ import type { Database, Queryable } from '../../database/types.ts';
 import { compareIds } from '../../bus/types.ts';
 import type { EventType } from '../events/catalogue.ts';
 import { applyBalances } from './balances.ts';
+import { applyBacktests } from './backtests.ts';
 import { ROW_SPECS, rowApplier, type RowSpec } from './feeds.ts';
 import { applyOrders } from './orders.ts';
 import { applyPositions } from './positions.ts';
@@ -36,6 +37,12 @@ export const APPLIERS: { [T in EventType]: (tx: Queryable, entries: Entry<T>[], 
   POSITION_UPDATE: applyPositions,
   STRATEGY_TRADE_OPENED: applyStrategyTrades,
   STRATEGY_TRADE_CLOSED: applyStrategyTrades,
+  BACKTEST_STARTED: applyBacktests,
+  BACKTEST_PROGRESS: applyBacktests,
+  BACKTEST_TRADES: applyBacktests,
+  BACKTEST_EQUITY: applyBacktests,
+  BACKTEST_COMPLETED: applyBacktests,
+  BACKTEST_FAILED: applyBacktests,
   MARKET_TRADE: rows('MARKET_TRADE'),
   CANDLE: rows('CANDLE'),
   ORDER_BOOK: rows('ORDER_BOOK'),

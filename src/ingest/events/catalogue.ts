@@ -4,6 +4,7 @@ import {
   apiUsage, candle, fill, indicator, marketTrade, orderBook, performanceMetric, portfolioSnapshot, positionUpdate, prediction,
   riskEvent, strategyPerformance, strategyTradeClosed, strategyTradeOpened, systemLog,
 } from './feeds.ts';
+import { backtestCompleted, backtestEquity, backtestFailed, backtestProgress, backtestStarted, backtestTrades } from './backtests.ts';
 
 /**
  * Every message type the ingest service accepts: its schema (the code validates against it,
@@ -142,6 +143,58 @@ export const CATALOGUE = {
     ordering: ['strategy', 'strategyId'],
     occurredAt: (d) => [d.timestamp],
     example: { strategyId: 'ema_crossover', timestamp: 1763700000123, totalReturn: '0.125', sharpeRatio: '1.84', totalTrades: 40, winningTrades: 24 },
+  }),
+  BACKTEST_STARTED: spec({
+    schema: backtestStarted,
+    summary: 'A backtest created through the library, the CLI or /v1 starts running (PENDING → RUNNING); docs/BACKTESTS.md.',
+    writes: 'backtests',
+    ordering: ['backtest', 'backtestId'],
+    occurredAt: (d) => [d.timestamp],
+    example: { backtestId: 42, timestamp: 1763700000123 },
+  }),
+  BACKTEST_PROGRESS: spec({
+    schema: backtestProgress,
+    summary: "A running backtest's progress, 0 to 100; it never goes back.",
+    writes: 'backtests',
+    ordering: ['backtest', 'backtestId'],
+    occurredAt: () => [],
+    example: { backtestId: 42, progress: 35 },
+  }),
+  BACKTEST_TRADES: spec({
+    schema: backtestTrades,
+    summary:
+      "Part `seq` (from 0) of a running backtest's trades, up to 10,000 (and the payload limit); stored in bulk. A closed trade's P&L is " +
+      'computed exactly when not given. A part number sent twice is refused.',
+    writes: 'backtest_trades, backtest_chunks',
+    ordering: ['backtest', 'backtestId'],
+    occurredAt: (d) => d.trades.flatMap((t) => [t.entryTime, t.exitTime]),
+    example: { backtestId: 42, seq: 0, trades: [{ symbol: 'NIFTY', side: 'long', quantity: '50', entryPrice: '24010.5', exitPrice: '24100', entryTime: 1763700000000, exitTime: 1763703600000, commission: '40' }] },
+  }),
+  BACKTEST_EQUITY: spec({
+    schema: backtestEquity,
+    summary: "Part `seq` of a running backtest's equity curve (any frequency; the summary reads each UTC day's last value).",
+    writes: 'backtest_equity, backtest_chunks',
+    ordering: ['backtest', 'backtestId'],
+    occurredAt: (d) => d.points.map((p) => p.time),
+    example: { backtestId: 42, seq: 0, points: [{ time: 1763700000000, equity: '1000000' }, { time: 1763786400000, equity: '1004480' }] },
+  }),
+  BACKTEST_COMPLETED: spec({
+    schema: backtestCompleted,
+    summary:
+      'A running backtest finished: tradestore computes its summary from the stored trades and curve (docs/ANALYTICS.md). An engine summary ' +
+      'whose values disagree with the trades is refused (dead-lettered with each disagreement) and the backtest stays RUNNING.',
+    writes: 'backtests, backtest_results',
+    ordering: ['backtest', 'backtestId'],
+    occurredAt: (d) => [d.timestamp],
+    example: { backtestId: 42, executionTimeMs: 8200, summary: { totalTrades: 1, winningTrades: 1, grossProfit: '4435' } },
+  }),
+  BACKTEST_FAILED: spec({
+    schema: backtestFailed,
+    summary: 'A backtest stopped with an error (PENDING or RUNNING → FAILED).',
+    writes: 'backtests',
+    ordering: ['backtest', 'backtestId'],
+    occurredAt: (d) => [d.timestamp],
+    example: { backtestId: 42, error: 'no data for NIFTY before 2020-01-01' },
   }),
   PREDICTION: spec({
     schema: prediction,

@@ -1,0 +1,10 @@
+DROP INDEX IF EXISTS idx_backtest_trades_exit;
+ALTER TABLE backtest_results DROP COLUMN IF EXISTS equity_source;
+ALTER TABLE backtest_results DROP COLUMN IF EXISTS cvar_95;
+ALTER TABLE backtest_results DROP COLUMN IF EXISTS var_95;
+ALTER TABLE backtest_results DROP COLUMN IF EXISTS gross_loss;
+ALTER TABLE backtest_results DROP COLUMN IF EXISTS gross_profit;
+DROP TABLE IF EXISTS backtest_equity;
+DROP TABLE IF EXISTS backtest_chunks;
+ALTER TABLE backtests DROP CONSTRAINT IF EXISTS backtests_started_when_running;
+ALTER TABLE backtests DROP COLUMN IF EXISTS updated_at;

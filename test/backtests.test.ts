@@ -1,0 +1,165 @@
+import { before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Big from 'big.js';
+import { MemoryBus } from '../src/bus/memory.ts';
+import { migrate } from '../src/schema/migrator.ts';
+import { seed } from '../src/schema/seed.ts';
+import { storeOver, type Store } from '../src/store/store.ts';
+import { BacktestStateError } from '../src/store/backtestRuns.ts';
+import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
+import { returnMetrics, tradeMetrics } from '../src/analytics/metrics.ts';
+import { eachBackend } from './helpers/backends.ts';
+import { ingest } from './helpers/ingest.ts';
+
+const DAY = 86_400_000;
+const t0 = Date.UTC(2025, 0, 6); // a Monday
+
+/** Deterministic trades over 20 days: P&L from a fixed walk, some losers, commission 1. */
+function makeTrades(n: number, seed = 1) {
+  let x = seed;
+  const next = () => ((x = (x * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  return Array.from({ length: n }, (_, i) => {
+    const entry = t0 + Math.floor((i / n) * 20 * DAY);
+    const exit = entry + 60_000 + Math.floor(next() * 5 * 3_600_000);
+    const entryPrice = (100 + next() * 10).toFixed(2);
+    const exitPrice = (Number(entryPrice) * (1 + (next() - 0.47) * 0.04)).toFixed(2);
+    return { symbol: 'TATA_INR', side: next() < 0.5 ? 'long' : 'short', quantity: String(1 + Math.floor(next() * 20)), entryPrice, exitPrice, entryTime: entry, exitTime: exit, commission: '1' };
+  });
+}
+
+/** What the summary should be, computed here from the trades alone. */
+function expected(trades: ReturnType<typeof makeTrades>, capital: string) {
+  const withPnl = trades.map((t) => {
+    const move = new Big(t.exitPrice).minus(t.entryPrice).times(t.quantity);
+    return { ...t, pnl: (t.side === 'long' ? move : move.times(-1)).minus(t.commission).toFixed() };
+  });
+  const byDay = new Map<number, Big>();
+  for (const t of withPnl) {
+    const day = Math.floor(t.exitTime / DAY) * DAY;
+    byDay.set(day, (byDay.get(day) ?? new Big(0)).plus(t.pnl));
+  }
+  const last = Math.max(...byDay.keys(), t0 + 20 * DAY - DAY);
+  const equity: number[] = [];
+  const times: number[] = [];
+  let e = new Big(capital);
+  for (let day = t0 - DAY; day <= last; day += DAY) {
+    e = e.plus(byDay.get(day) ?? 0);
+    equity.push(Number(e));
+    times.push(day);
+  }
+  return { withPnl, trips: tradeMetrics(withPnl.map((t) => ({ pnl: t.pnl, entryTime: t.entryTime, exitTime: t.exitTime }))), returns: returnMetrics(equity, times, { periodsPerYear: 365 }), final: e.toFixed() };
+}
+
+eachBackend('backtests', (get) => {
+  let store: Store;
+  let bus: MemoryBus;
+  let strategyId = '';
+  before(async () => {
+    const { db } = get();
+    await migrate(db);
+    await seed(db);
+    await db.query(`INSERT INTO users (id, email) VALUES ('quant', 'q@example.com'), ('other', 'o@example.com')`);
+    bus = new MemoryBus();
+    store = storeOver(db, bus);
+    strategyId = (await store.strategies.create({ name: 'bt', symbols: ['TATA_INR'], userId: 'quant' })).id;
+  });
+  const input = (name: string) => ({ strategyId, name, symbols: ['TATA_INR'], timeframes: ['1h'], startDate: new Date(t0), endDate: new Date(t0 + 20 * DAY), initialCapital: '100000', commission: '0.001' });
+
+  it('runs a backtest through the library: PENDING → RUNNING with progress → COMPLETED, with the summary computed from its trades', async () => {
+    const b = await store.backtests.create(input('library'));
+    assert.deepEqual([b.status, b.progress, b.userId, b.results], ['pending', 0, 'quant', null]);
+    await assert.rejects(store.backtests.progress(b.id, 10), BacktestStateError, 'not running yet');
+    await store.backtests.start(b.id);
+    await store.backtests.progress(b.id, 40);
+    await assert.rejects(store.backtests.progress(b.id, 30), /does not go back/);
+    const trades = makeTrades(500);
+    assert.equal(await store.backtests.addTrades(b.id, trades.slice(0, 250), 0), 250);
+    await assert.rejects(store.backtests.addTrades(b.id, trades.slice(0, 250), 0), /part 0 .* stored already/, 'a part sent twice');
+    await store.backtests.addTrades(b.id, trades.slice(250), 1);
+    const running = await store.backtests.get(b.id);
+    assert.deepEqual([running.status, running.progress, running.tradesStored], ['running', 40, 500], 'progress visible while it runs');
+    const want = expected(trades, '100000');
+    // An engine summary that disagrees with the trades is refused; the backtest keeps running.
+    await assert.rejects(store.backtests.complete(b.id, { claims: { totalTrades: 499, grossProfit: want.trips.grossProfit } }), /totalTrades: claimed 499, the stored trades give 500/);
+    assert.equal((await store.backtests.get(b.id)).status, 'running');
+    // Rounded the engine's way (cents, 4 places) it agrees.
+    const claims = { totalTrades: 500, grossProfit: new Big(want.trips.grossProfit as string).toFixed(2), finalCapital: new Big(want.final).toFixed(2), winRate: Number((want.trips.winRate as { value: number }).value).toFixed(4) };
+    const summary = await store.backtests.complete(b.id, { claims, executionTimeMs: 1234 });
+    assert.equal(summary.equitySource, 'trades');
+    const done = await store.backtests.get(b.id);
+    assert.deepEqual([done.status, done.progress, done.results!.finalCapital, done.results!.executionTimeMs], ['completed', 100, want.final, 1234]);
+    const m = done.results!.metrics;
+    for (const name of ['totalTrades', 'winningTrades', 'losingTrades', 'grossProfit', 'grossLoss', 'largestWin', 'largestLoss']) assert.equal(m[name], String(want.trips[name]), name);
+    for (const name of ['sharpeRatio', 'sortinoRatio', 'maxDrawdown', 'volatility', 'annualReturn', 'var95', 'cvar95']) {
+      assert.ok(Math.abs(Number(m[name]) - want.returns[name]!.value!) <= 1e-9 * Math.abs(want.returns[name]!.value!), `${name}: ${m[name]} vs ${want.returns[name]!.value}`);
+    }
+    assert.equal(m.totalReturn, new Big(want.final).div(100000).minus(1).toFixed(12));
+    // Stored P&L per trade: exact.
+    const page = await store.backtests.trades(b.id, { limit: 3 });
+    assert.deepEqual([page.total, page.items.length, page.items[0]!.pnl], [500, 3, want.withPnl.toSorted((x, y) => x.entryTime - y.entryTime)[0]!.pnl]);
+    assert.ok(page.nextCursor);
+    const curve = await store.backtests.equity(b.id);
+    assert.equal(curve.points.at(-1)!.equity, want.final);
+    await assert.rejects(store.backtests.addTrades(b.id, trades.slice(0, 1), 2), /is completed: cannot store trades/);
+  });
+
+  it('applies the same run from events, dead-lettering what the state does not allow, with the engine curve when it sends one', async () => {
+    const { db } = get();
+    const b = await store.backtests.create(input('events'));
+    const trades = makeTrades(120, 7);
+    const points = Array.from({ length: 21 }, (_, i) => ({ time: t0 + i * DAY - 1, equity: String(100000 + i * 150 - (i % 4) * 400) }));
+    const worker = await ingest(db, bus, [
+      { type: 'BACKTEST_PROGRESS', data: { backtestId: b.id, progress: 5 } }, // not started yet: refused
+      { type: 'BACKTEST_STARTED', data: { backtestId: b.id } },
+      { type: 'BACKTEST_PROGRESS', data: { backtestId: b.id, progress: 50 } },
+      { type: 'BACKTEST_TRADES', data: { backtestId: b.id, seq: 0, trades: trades.slice(0, 60) } },
+      { type: 'BACKTEST_TRADES', data: { backtestId: b.id, seq: 0, trades: trades.slice(0, 60) } }, // the same part again: refused
+      { type: 'BACKTEST_TRADES', data: { backtestId: b.id, seq: 1, trades: trades.slice(60) } },
+      { type: 'BACKTEST_EQUITY', data: { backtestId: b.id, seq: 0, points } },
+      { type: 'BACKTEST_COMPLETED', data: { backtestId: b.id, summary: { totalTrades: 119 } } }, // disagrees: refused
+      { type: 'BACKTEST_COMPLETED', data: { backtestId: b.id, summary: { totalTrades: 120 }, dataPointsProcessed: 4800 } },
+      { type: 'BACKTEST_FAILED', data: { backtestId: b.id, error: 'too late' } }, // completed: refused
+      { type: 'BACKTEST_STARTED', data: { backtestId: '999999' } }, // unknown
+    ]);
+    // Each backtest's reports are applied in order; the unknown backtest's shard may come first.
+    const reasons = (await bus.listDead({ count: 100 })).map((l) => l.reason.replace(/\d+/g, 'N')).sort();
+    assert.deepEqual(reasons, [
+      'backtest N does not exist',
+      'backtest N is completed: cannot fail',
+      'backtest N is pending: cannot report progress',
+      "part N of backtest N's trades was stored already",
+      "the engine's summary disagrees with the N stored trades: totalTrades: claimed N, the stored trades give N",
+    ]);
+    void worker;
+    const done = await store.backtests.get(b.id);
+    assert.deepEqual([done.status, done.tradesStored, done.results!.equitySource, done.results!.dataPointsProcessed], ['completed', 120, 'engine', 4800]);
+    const want = returnMetrics(points.map((p) => Number(p.equity)), points.map((p) => Math.floor(p.time / DAY) * DAY), { periodsPerYear: 365 });
+    assert.equal(done.results!.metrics.sharpeRatio, String(want.sharpeRatio!.value), 'from the engine curve');
+    assert.equal(done.results!.finalCapital, points.at(-1)!.equity);
+  });
+
+  it('fails and cancels, ranks backtests by a metric, compares with the live strategy, and keeps them to their owner', async () => {
+    const failed = await store.backtests.create(input('fails'));
+    await store.backtests.start(failed.id);
+    await store.backtests.fail(failed.id, 'no data');
+    assert.deepEqual([(await store.backtests.get(failed.id)).status, (await store.backtests.get(failed.id)).errorMessage], ['failed', 'no data']);
+    const cancelled = await store.backtests.create(input('cancelled'));
+    await store.backtests.cancel(cancelled.id);
+    assert.equal((await store.backtests.get(cancelled.id)).status, 'cancelled');
+    const ranked = await store.backtests.list({ strategyId, orderBy: 'sharpeRatio' });
+    assert.ok(ranked.length >= 2 && ranked.every((b) => b.status === 'completed'));
+    const sharpe = ranked.map((b) => Number(b.results!.metrics.sharpeRatio));
+    assert.deepEqual(sharpe, sharpe.toSorted((a, b) => b - a), 'best first');
+    assert.equal((await store.backtests.list({ strategyId, status: 'failed' })).length, 1);
+    const comparison = await store.backtests.compare(ranked[0]!.id);
+    const total = comparison.metrics.find((m) => m.name === 'totalTrades')!;
+    assert.equal(total.live, '0', 'the live strategy closed nothing in the period');
+    assert.equal(total.difference, String(0 - Number(total.backtest)));
+    await assert.rejects(store.backtests.compare(failed.id), InvalidArgumentError);
+    await assert.rejects(store.backtests.get(failed.id, 'other'), NotFoundError);
+    assert.deepEqual(await store.backtests.list({}, 'other'), []);
+    await assert.rejects(store.backtests.create({ ...input('x'), endDate: new Date(t0) }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'endDate');
+    await assert.rejects(store.backtests.create({ ...input('x'), strategyId: 'nope' }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'strategyId');
+    await assert.rejects(store.backtests.addTrades(ranked[0]!.id, [{ symbol: 'X', side: 'up' }]), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'trades');
+  });
+});
