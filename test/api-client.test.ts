@@ -25,7 +25,7 @@ import { Api } from './Api.ts';
 
 export interface Call { url: string; status: number; contentType: string; body: string }
 
-export async function exercise(baseUrl: string, keys: { read: string; admin: string }, ids: { order: string; strategy: string }): Promise<Call[]> {
+export async function exercise(baseUrl: string, keys: { read: string; admin: string }, ids: { order: string; strategy: string; backtest: string }): Promise<Call[]> {
   const calls: Call[] = [];
   const customFetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const response = await fetch(input, init);
@@ -71,6 +71,11 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const source: 'snapshots' | 'trades' | 'trades_then_snapshots' | null = curve.source;
   const drawdowns: string[] = curve.points.map((p) => p.drawdown);
   const strategyTrips: number | undefined = (await reader.v1.strategiesTradesList(ids.strategy, { status: 'all' })).data.total;
+  const ranked = (await reader.v1.backtestsList({ strategyId: ids.strategy, orderBy: 'sharpeRatio' })).data.backtests;
+  const progress: number = (await reader.v1.backtestsDetail(ids.backtest)).data.progress;
+  const backtestPnl: string | null = (await reader.v1.backtestsTradesList(ids.backtest, { limit: 2 })).data.items[0]!.pnl;
+  const backtestCurve: string = (await reader.v1.backtestsEquityList(ids.backtest)).data.points[0]!.equity;
+  const versusLive = (await reader.v1.backtestsCompareList(ids.backtest)).data.metrics.find((m) => m.name === 'totalTrades')?.difference;
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
@@ -110,7 +115,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;
@@ -130,7 +135,7 @@ describe('A client generated from the OpenAPI document', () => {
   let base: string;
   let dir: string;
   const keys = { read: '', admin: '' };
-  const ids = { order: 'c-1', strategy: 'client-strategy' };
+  const ids = { order: 'c-1', strategy: 'client-strategy', backtest: '' };
 
   before(async () => {
     service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://' }), { migrate: true, log: () => {} });
@@ -138,6 +143,13 @@ describe('A client generated from the OpenAPI document', () => {
     await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com'), ('root', 'r@example.com')`);
     await service.db.query(`INSERT INTO strategies (id, user_id, name, is_active, symbols) VALUES ($1, 'alice', 'client', true, ARRAY['TATA_INR'])`, [ids.strategy]);
     keys.read = (await service.store.apiKeys.create('alice', ['read'])).key;
+    // A completed backtest of the strategy.
+    const day = 86_400_000;
+    const start = Date.UTC(2025, 0, 1);
+    ids.backtest = (await service.store.backtests.create({ strategyId: ids.strategy, name: 'client', symbols: ['TATA_INR'], startDate: new Date(start), endDate: new Date(start + 5 * day), initialCapital: '10000' })).id;
+    await service.store.backtests.start(ids.backtest);
+    await service.store.backtests.addTrades(ids.backtest, [1, 2, 3].map((i) => ({ symbol: 'TATA_INR', side: 'long', quantity: '1', entryPrice: '100', exitPrice: String(100 + i * (i === 2 ? -1 : 2)), entryTime: start + i * day, exitTime: start + i * day + 3_600_000 })));
+    await service.store.backtests.complete(ids.backtest);
     keys.admin = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
     const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
     const messages: object[] = [];

@@ -1,4 +1,4 @@
-import { before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Big from 'big.js';
 import { MemoryBus } from '../src/bus/memory.ts';
@@ -8,7 +8,10 @@ import { storeOver, type Store } from '../src/store/store.ts';
 import { BacktestStateError } from '../src/store/backtestRuns.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
 import { returnMetrics, tradeMetrics } from '../src/analytics/metrics.ts';
-import { eachBackend } from './helpers/backends.ts';
+import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
+import { runCli } from './helpers/cli.ts';
+import { loadConfig } from '../src/config.ts';
+import { startService, type Service } from '../src/service/service.ts';
 import { ingest } from './helpers/ingest.ts';
 
 const DAY = 86_400_000;
@@ -161,5 +164,85 @@ eachBackend('backtests', (get) => {
     await assert.rejects(store.backtests.create({ ...input('x'), endDate: new Date(t0) }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'endDate');
     await assert.rejects(store.backtests.create({ ...input('x'), strategyId: 'nope' }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'strategyId');
     await assert.rejects(store.backtests.addTrades(ranked[0]!.id, [{ symbol: 'X', side: 'up' }]), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'trades');
+  });
+});
+
+describe('backtests through /v1 and tradestore backtest [postgres]', async () => {
+  const reason = process.env.TRADESTORE_REQUIRE_SERVERS === '1' ? null : await serverUnavailable();
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  let server: { url: string; drop: () => Promise<void> };
+  let service: Service;
+  const keys = { quant: '', other: '', reader: '', admin: '' };
+  let strategyId = '';
+  before(async () => {
+    server = await createServerDatabase();
+    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: () => {} });
+    await service.db.query(`INSERT INTO users (id, email) VALUES ('quant', 'q@example.com'), ('other', 'o@example.com'), ('root', 'r@example.com')`);
+    keys.quant = (await service.store.apiKeys.create('quant', ['read', 'trade'])).key;
+    keys.reader = (await service.store.apiKeys.create('quant', ['read'])).key;
+    keys.other = (await service.store.apiKeys.create('other', ['read', 'trade'])).key;
+    keys.admin = (await service.store.apiKeys.create('root', ['read', 'trade', 'admin'])).key;
+    strategyId = (await service.store.strategies.create({ name: 'api', symbols: ['TATA_INR'], userId: 'quant' })).id;
+  });
+  after(async () => {
+    await service?.stop();
+    await server?.drop();
+  });
+  const call = async (method: string, path: string, key: string, body?: object) => {
+    const response = await fetch(`http://127.0.0.1:${service.port}${path}`, {
+      method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+
+  it('creates with the trade scope, shows progress while running, reads the summary, trades, curve and comparison; keys see their own', async () => {
+    const body = { strategyId, name: 'api run', symbols: ['TATA_INR'], startDate: new Date(t0).toISOString(), endDate: t0 + 20 * DAY, initialCapital: '50000' };
+    assert.equal((await call('POST', '/v1/backtests', keys.reader, body)).status, 403);
+    assert.equal((await call('POST', '/v1/backtests', keys.other, body)).body.error.parameter, 'strategyId', "another user's strategy is not there");
+    const bad = await call('POST', '/v1/backtests', keys.quant, { ...body, endDate: body.startDate });
+    assert.deepEqual([bad.status, bad.body.error.parameter], [400, 'endDate']);
+    const created = await call('POST', '/v1/backtests', keys.quant, body);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id as string;
+    await service.store.backtests.start(id);
+    await service.store.backtests.progress(id, 60);
+    await service.store.backtests.addTrades(id, makeTrades(40, 3));
+    const running = await call('GET', `/v1/backtests/${id}`, keys.reader);
+    assert.deepEqual([running.body.status, running.body.progress, running.body.tradesStored, running.body.results], ['running', 60, 40, null]);
+    await service.store.backtests.complete(id);
+    const done = await call('GET', `/v1/backtests/${id}`, keys.reader);
+    assert.deepEqual([done.body.status, done.body.results.metrics.totalTrades], ['completed', '40']);
+    assert.equal((await call('GET', `/v1/backtests/${id}`, keys.other)).status, 404);
+    assert.equal((await call('GET', `/v1/backtests/${id}`, keys.admin)).status, 200);
+    const page = await call('GET', `/v1/backtests/${id}/trades?limit=15`, keys.reader);
+    assert.deepEqual([page.body.total, page.body.items.length], [40, 15]);
+    const next = await call('GET', `/v1/backtests/${id}/trades?limit=30&cursor=${page.body.nextCursor}`, keys.reader);
+    assert.equal(next.body.items.length, 25);
+    assert.ok(new Set([...page.body.items, ...next.body.items].map((t: { id: string }) => t.id)).size === 40, 'every trade once');
+    const curve = await call('GET', `/v1/backtests/${id}/equity`, keys.reader);
+    assert.deepEqual([curve.body.source, curve.body.points.at(-1).equity], ['trades', done.body.results.finalCapital]);
+    const compared = await call('GET', `/v1/backtests/${id}/compare`, keys.reader);
+    assert.equal(compared.body.metrics.find((m: { name: string }) => m.name === 'totalTrades').backtest, '40');
+    const listed = await call('GET', `/v1/backtests?strategyId=${strategyId}&orderBy=totalReturn`, keys.reader);
+    assert.deepEqual(listed.body.backtests.map((b: { id: string }) => b.id), [id]);
+    assert.deepEqual((await call('GET', '/v1/backtests', keys.other)).body.backtests, []);
+    assert.equal((await call('GET', '/v1/backtests?orderBy=luck', keys.reader)).status, 400);
+    assert.equal((await call('GET', '/v1/backtests/abc', keys.reader)).status, 400);
+
+    // The CLI reads the same.
+    const env = { DATABASE_URL: server.url };
+    const list = await runCli(['backtest', 'list', '--strategy', strategyId, '--order-by', 'sharpeRatio'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^ +${id}  completed 100 %  api run  strategy ${strategyId}`));
+    const shown = await runCli(['backtest', 'show', id], env);
+    assert.match(shown.stdout, /totalTrades +40/);
+    const json = JSON.parse((await runCli(['backtest', 'compare', id, '--json'], env)).stdout);
+    assert.equal(json.backtestId, id);
+    assert.equal((await runCli(['backtest', 'list', '--order-by', 'luck'], env)).code, 2);
+    assert.equal((await runCli(['backtest', 'show', '999999'], env)).code, 2);
+    assert.equal((await runCli(['backtest', 'fly'], env)).code, 2);
   });
 });

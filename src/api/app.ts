@@ -15,6 +15,7 @@ import { instrumentApi } from './metrics.ts';
 import type { Registry } from 'prom-client';
 import { accountRoutes } from './routes/account.ts';
 import { strategyRoutes } from './routes/strategies.ts';
+import { backtestRoutes } from './routes/backtests.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { binanceRoutes } from './routes/binance.ts';
 import { marketRoutes } from './routes/market.ts';
@@ -73,6 +74,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   marketRoutes(app, store);
   accountRoutes(app, store);
   strategyRoutes(app, store);
+  backtestRoutes(app, store);
   adminRoutes(app, store, { stream: config.bus.stream, thresholds: config.monitor.thresholds, databaseUrl: config.databaseUrl, backup: config.backup });
   binanceRoutes(app, store, config.api);
   streamRoutes(app, live, { connectLimit: config.api.wsConnectLimit, pingMs: config.api.wsPingMs });

@@ -3,6 +3,7 @@ import type { Balance, BalanceChange, Order, OrderEvent, Position, StrategyTrade
 import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/market.ts';
 import type { Strategy, StrategyPerformance, StrategyVersion } from '../store/strategies.ts';
 import type { EquityAndDrawdown, StrategyAnalytics } from '../store/strategyAnalytics.ts';
+import type { Backtest, BacktestComparison, BacktestResults, BacktestTradeRow } from '../store/backtests.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
@@ -369,3 +370,63 @@ export const backup = z.object({
 
 /** A body that is not JSON: its media type and what it holds. */
 export const raw = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: z.string().describe(description) } } });
+
+const backtestResults = exact<BacktestResults>()(z.object({
+  equitySource: z.string().nullable().describe('engine: the daily closes of the curve the engine sent; trades: initial capital plus realized P&L by exit day'),
+  finalCapital: decimal.nullable(),
+  metrics: z.record(z.string(), z.string().nullable()).describe("The summary's metrics by docs/ANALYTICS.md's names, as decimal strings"),
+  reasons: z.record(z.string(), z.string()).describe('Why a metric is null'),
+  executionTimeMs: z.number().int().nullable(),
+  dataPointsProcessed: z.number().int().nullable(),
+}));
+export const backtest = exact<Backtest>()(z.object({
+  id: z.string(),
+  strategyId: z.string(),
+  userId: z.string().nullable(),
+  name: z.string(),
+  description: z.string().nullable(),
+  symbols: z.array(z.string()),
+  timeframes: z.array(z.string()),
+  startDate: time,
+  endDate: time,
+  initialCapital: decimal,
+  commission: decimal,
+  slippage: decimal,
+  parameters: z.unknown(),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']),
+  progress: z.number().int().describe('0 to 100, as the engine reports it'),
+  errorMessage: z.string().nullable(),
+  createdAt: time,
+  startedAt: time.nullable(),
+  completedAt: time.nullable(),
+  tradesStored: z.number().int(),
+  results: backtestResults.nullable().describe('The summary tradestore computed, once completed'),
+}));
+export const backtests = z.object({ backtests: z.array(backtest) });
+export const backtestTradePage = page(exact<BacktestTradeRow>()(z.object({
+  id: z.string(),
+  symbol: z.string(),
+  side: z.string(),
+  quantity: decimal,
+  entryPrice: decimal,
+  exitPrice: decimal.nullable(),
+  entryTime: time,
+  exitTime: time.nullable(),
+  pnl: decimal.nullable(),
+  pnlPercent: decimal.nullable(),
+  commission: decimal,
+  signal: z.string().nullable(),
+})));
+export const backtestEquity = z.object({
+  backtestId: z.string(),
+  source: z.string().nullable(),
+  points: z.array(z.object({ time: time.describe("The UTC day's start"), equity: decimal.describe("The day's closing equity") })),
+});
+export const backtestComparison = exact<BacktestComparison>()(z.object({
+  backtestId: z.string(),
+  strategyId: z.string(),
+  from: time,
+  to: time,
+  metrics: z.array(z.object({ name: z.string(), backtest: z.string().nullable(), live: z.string().nullable(), difference: z.string().nullable().describe('live − backtest') })),
+  liveReasons: z.record(z.string(), z.string()),
+}));

@@ -41,6 +41,11 @@ Usage:
   tradestore analytics ID [--from T] [--to T] [--benchmark SYMBOL] [--risk-free RATE] [--json]
                                         a strategy's metrics (docs/ANALYTICS.md): returns, risk,
                                         drawdown, against a benchmark, round trips
+  tradestore backtest list [--strategy ID] [--status S] [--order-by METRIC] [--limit N] [--json]
+  tradestore backtest show ID [--json]
+  tradestore backtest compare ID [--json]
+                                        backtests with their progress and summary, ranked by a
+                                        metric, against the strategy live (docs/BACKTESTS.md)
   tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
                                         run the ingest service and the API (/v1, /api/v3, /ws, /docs)
                                         with /health and /metrics on PORT
