@@ -9,6 +9,7 @@ import { benchHttp } from './http.ts';
 import { benchIngest } from './ingest.ts';
 import { benchOps } from './ops.ts';
 import { benchAnalytics } from './analytics.ts';
+import { benchBacktests } from './backtests.ts';
 
 const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
 const redisUrl = process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -115,5 +116,15 @@ if (wanted('analytics')) {
   console.log(`  raw SQL reading the same rows (reference)   ${String(a.raw_sql_ms).padStart(6)} ms`);
   console.log(`  metrics, equity from snapshots              ${String(a.snapshots_ms).padStart(6)} ms   ×${a.snapshots_vs_raw}  ${target(a.snapshots_vs_raw)}`);
   console.log(`  metrics, equity from round trips            ${String(a.trades_only_ms).padStart(6)} ms   ×${a.trades_only_vs_raw}  ${target(a.trades_only_vs_raw)}`);
+}
+if (wanted('backtests')) {
+  const b = await benchBacktests({ adminUrl, redisUrl, log });
+  results.backtests = b;
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  const met = b.store_vs_copy >= 0.5 ? 'target ≥ 0.5: met' : 'target ≥ 0.5: NOT met';
+  console.log(`\nbacktests: storing ${b.trades.toLocaleString('en')} trades (parts of ${b.part_size.toLocaleString('en')}), median of ${b.runs} runs`);
+  console.log(`  raw COPY of the same rows (reference)        ${String(b.copy_ms).padStart(6)} ms`);
+  console.log(`  tradestore addTrades (checked, exact P&L)    ${String(b.store_ms).padStart(6)} ms   COPY's speed ×${b.store_vs_copy}  ${met}`);
+  console.log(`  the summary of the stored trades             ${String(b.summary_ms).padStart(6)} ms`);
 }
 console.log(`\nwrote ${resultsFile.pathname}`);

@@ -5,11 +5,15 @@ import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
-import { BacktestStateError } from '../src/store/backtestRuns.ts';
+import fc from 'fast-check';
+import { BacktestStateError, tradePnl } from '../src/store/backtestRuns.ts';
 import { InvalidArgumentError, NotFoundError } from '../src/store/errors.ts';
 import { returnMetrics, tradeMetrics } from '../src/analytics/metrics.ts';
 import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
 import { runCli } from './helpers/cli.ts';
+import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
+import { killAll, spawnService, waitFor } from './helpers/service.ts';
+import { PostgresDatabase } from '../src/database/postgres.ts';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
 import { ingest } from './helpers/ingest.ts';
@@ -52,6 +56,24 @@ function expected(trades: ReturnType<typeof makeTrades>, capital: string) {
   }
   return { withPnl, trips: tradeMetrics(withPnl.map((t) => ({ pnl: t.pnl, entryTime: t.entryTime, exitTime: t.exitTime }))), returns: returnMetrics(equity, times, { periodsPerYear: 365 }), final: e.toFixed() };
 }
+
+it("computes a trade's P&L in fixed point exactly as big.js does, for generated trades", () => {
+  const dec = (maxUnits: number, places: number) =>
+    fc.tuple(fc.integer({ min: 1, max: maxUnits }), fc.integer({ min: 0, max: places })).map(([u, p]) => (u / 10 ** p).toFixed(p));
+  fc.assert(
+    fc.property(dec(10_000_000, 8), dec(10_000_000, 8), dec(1_000_000, 6), fc.option(dec(100_000, 4), { nil: undefined }), fc.constantFrom('buy', 'sell', 'long', 'short'),
+      (entryPrice, exitPrice, quantity, commission, side) => {
+        const move = new Big(exitPrice).minus(entryPrice).times(quantity);
+        const pnl = (side === 'buy' || side === 'long' ? move : move.times(-1)).minus(commission ?? '0');
+        assert.equal(tradePnl({ side: side as 'buy', entryPrice, exitPrice, quantity, commission }), pnl.toFixed());
+      }),
+    { numRuns: 2000 },
+  );
+  assert.equal(tradePnl({ side: 'short', entryPrice: '3', exitPrice: '1', quantity: '1', commission: '0' }), '2');
+  assert.equal(tradePnl({ side: 'long', entryPrice: '8', exitPrice: '7.999999995', quantity: '1' }), '-0.000000005');
+  assert.equal(tradePnl({ side: 'long', entryPrice: '8', quantity: '1' }), null, 'still open');
+  assert.equal(tradePnl({ side: 'long', entryPrice: '8', exitPrice: '9', quantity: '1', pnl: '0.5' }), '0.5', "the producer's");
+});
 
 eachBackend('backtests', (get) => {
   let store: Store;
@@ -163,7 +185,18 @@ eachBackend('backtests', (get) => {
     assert.deepEqual(await store.backtests.list({}, 'other'), []);
     await assert.rejects(store.backtests.create({ ...input('x'), endDate: new Date(t0) }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'endDate');
     await assert.rejects(store.backtests.create({ ...input('x'), strategyId: 'nope' }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'strategyId');
-    await assert.rejects(store.backtests.addTrades(ranked[0]!.id, [{ symbol: 'X', side: 'up' }]), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'trades');
+    // A bad trade deep in a part, found while the part streams to the database: none of it is kept.
+    const partly = await store.backtests.create(input('bad part'));
+    await store.backtests.start(partly.id);
+    await assert.rejects(store.backtests.addTrades(partly.id, [{ symbol: 'X', side: 'up' }]), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'trades');
+    const part = makeTrades(5000, 9) as object[];
+    part[4321] = { ...part[4321], quantity: '-3' };
+    await assert.rejects(store.backtests.addTrades(partly.id, part, 0), /trade 4321: quantity: must be greater than 0/);
+    part[4321] = { ...part[4321], quantity: '3', entryTime: t0 + 400 * DAY, exitTime: t0 + 401 * DAY };
+    await assert.rejects(store.backtests.addTrades(partly.id, part, 0), /trade 4321 enters at .* outside the backtest's period/);
+    assert.equal((await store.backtests.get(partly.id)).tradesStored, 0);
+    part[4321] = { ...part[4321], entryTime: t0, exitTime: t0 + 60_000 };
+    assert.equal(await store.backtests.addTrades(partly.id, part, 0), 5000, 'the same part, corrected, is taken: the refused one left no trace');
   });
 });
 
@@ -244,5 +277,56 @@ describe('backtests through /v1 and tradestore backtest [postgres]', async () =>
     assert.equal((await runCli(['backtest', 'list', '--order-by', 'luck'], env)).code, 2);
     assert.equal((await runCli(['backtest', 'show', '999999'], env)).code, 2);
     assert.equal((await runCli(['backtest', 'fly'], env)).code, 2);
+  });
+});
+
+describe('a 100,000-trade backtest through a real service process [postgres, Redis]', async () => {
+  const reason = process.env.TRADESTORE_REQUIRE_SERVERS === '1' ? null : (await serverUnavailable()) ?? (await redisUnavailable());
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  const names = testNames();
+  let server: { url: string; drop: () => Promise<void> };
+  let db: PostgresDatabase;
+  after(async () => {
+    killAll();
+    await db?.close();
+    await server?.drop();
+    await names.cleanup();
+  });
+
+  it('stores the trades sent as events in parts and completes with the summary computed independently here', async () => {
+    server = await createServerDatabase();
+    db = await PostgresDatabase.open({ url: server.url, max: 2 });
+    await migrate(db);
+    await seed(db);
+    const store = storeOver(db, new MemoryBus());
+    const strategy = await store.strategies.create({ name: 'big', symbols: ['TATA_INR'] });
+    const b = await store.backtests.create({ strategyId: strategy.id, name: '100k', symbols: ['TATA_INR'], startDate: new Date(t0), endDate: new Date(t0 + 20 * DAY), initialCapital: '1000000' });
+    const trades = makeTrades(100_000, 11);
+    const want = expected(trades, '1000000');
+    const service = spawnService({ DATABASE_URL: server.url, ...names.env, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' });
+    await waitFor('the service to listen', async () => /listening on/.test(service.output()) || service.child.exitCode !== null, 60_000);
+    const bus = redisBus(names.names);
+    await bus.add(JSON.stringify({ type: 'BACKTEST_STARTED', data: { backtestId: b.id } }));
+    for (let seq = 0; seq * 2000 < trades.length; seq++) {
+      await bus.add(JSON.stringify({ type: 'BACKTEST_TRADES', data: { backtestId: b.id, seq, trades: trades.slice(seq * 2000, (seq + 1) * 2000) } }));
+      if (seq % 10 === 9) await bus.add(JSON.stringify({ type: 'BACKTEST_PROGRESS', data: { backtestId: b.id, progress: seq + 1 } }));
+    }
+    const claims = { totalTrades: 100_000, grossProfit: new Big(want.trips.grossProfit as string).toFixed(2), finalCapital: new Big(want.final).toFixed(2) };
+    await bus.add(JSON.stringify({ type: 'BACKTEST_COMPLETED', data: { backtestId: b.id, summary: claims } }));
+    await bus.close();
+    await waitFor('the backtest completed', async () => (await store.backtests.get(b.id)).status === 'completed', 120_000);
+    const done = await store.backtests.get(b.id);
+    assert.deepEqual([done.tradesStored, done.results!.finalCapital], [100_000, want.final]);
+    const m = done.results!.metrics;
+    for (const name of ['totalTrades', 'winningTrades', 'losingTrades', 'grossProfit', 'grossLoss', 'largestWin', 'largestLoss', 'avgWin', 'avgLoss']) assert.equal(m[name], String(want.trips[name]), name);
+    for (const name of ['sharpeRatio', 'maxDrawdown', 'var95', 'annualReturn']) {
+      assert.ok(Math.abs(Number(m[name]) - want.returns[name]!.value!) <= 1e-9 * Math.abs(want.returns[name]!.value!), `${name}: ${m[name]} vs ${want.returns[name]!.value}`);
+    }
+    assert.equal((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM backtest_chunks WHERE backtest_id = $1::bigint`, [b.id])).rows[0]!.n, 50);
+    service.child.kill('SIGTERM');
+    assert.equal(await service.exited, 0);
   });
 });

@@ -42,3 +42,22 @@ export function encodeCopyText(columns: number, rows: Iterable<readonly CopyValu
   }
   return { text: lines.length ? lines.join('\n') + '\n' : '', count: lines.length };
 }
+
+/**
+ * The same text in pieces of `rowsPerPiece` rows, made as they are read: a COPY streamed from it
+ * has the server inserting one piece while the next is encoded (and the rows, when they are
+ * made lazily, computed).
+ */
+export function* encodeCopyPieces(columns: number, rows: Iterable<readonly CopyValue[]>, counted: { count: number }, rowsPerPiece = 2000): Generator<string> {
+  let lines: string[] = [];
+  for (const row of rows) {
+    if (row.length !== columns) throw new Error(`copyFrom row has ${row.length} values, expected ${columns}`);
+    lines.push(row.map(field).join('\t'));
+    counted.count++;
+    if (lines.length === rowsPerPiece) {
+      yield lines.join('\n') + '\n';
+      lines = [];
+    }
+  }
+  if (lines.length) yield lines.join('\n') + '\n';
+}

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import copyStreams from 'pg-copy-streams';
-import { copyStatement, encodeCopyText } from './copyText.ts';
+import { copyStatement, encodeCopyPieces } from './copyText.ts';
 import { detectCapabilities } from './capabilities.ts';
 import type { Capabilities, CopyValue, Database, Queryable, QueryResult } from './types.ts';
 
@@ -43,12 +43,16 @@ class ClientQueryable implements Queryable {
   }
 
   async copyFrom(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
-    const { text, count } = encodeCopyText(columns.length, rows);
-    if (count === 0) return 0;
+    // Encoded piece by piece as the server takes them, so it inserts while the rest is encoded.
+    const iterator = rows[Symbol.iterator]();
+    const first = iterator.next();
+    if (first.done) return 0;
+    const counted = { count: 0 };
+    const all: Iterable<readonly CopyValue[]> = { [Symbol.iterator]: () => (function* () { yield first.value; yield* { [Symbol.iterator]: () => iterator }; })() };
     const run = async (client: pg.PoolClient) => {
       const stream = client.query(copyStreams.from(copyStatement(table, columns)));
-      await pipeline(Readable.from([text]), stream);
-      return Number(stream.rowCount ?? count);
+      await pipeline(Readable.from(encodeCopyPieces(columns.length, all, counted)), stream);
+      return Number(stream.rowCount ?? counted.count);
     };
     if (this.client instanceof pg.Pool) return withClient(this.client, run);
     return run(this.client as pg.PoolClient);

@@ -1,5 +1,6 @@
 import Big from 'big.js';
-import type { Queryable } from '../database/types.ts';
+import type { CopyValue, Queryable } from '../database/types.ts';
+import { fixedMul, fixedPointText, fixedSub, toFixedPoint, type Fixed } from '../ingest/apply/decimals.ts';
 import type { BacktestClaims, BacktestTrade } from '../ingest/events/backtests.ts';
 import { returnMetrics, tradeMetricsOf, type Metric, type RoundTripSums } from '../analytics/metrics.ts';
 import { periodsPerYear } from './strategyAnalytics.ts';
@@ -67,33 +68,55 @@ async function claimPart(tx: Queryable, id: string, kind: 'trades' | 'equity', s
 }
 
 /**
- * Stores a part of a running backtest's trades in bulk (COPY). A closed trade without a P&L gets
- * it exactly: the price move times the quantity (long for buy and long, short for sell and
- * short), less its commission; its percentage is of the entry value. `seq` numbers the part.
+ * A trade's P&L when not given, exactly: the price move times the quantity (long for buy and
+ * long, short for sell and short), less its commission. (Its percentage of the entry value is
+ * the producer's, or computed where it is read: PNL_PERCENT.)
  */
-export async function storeTrades(tx: Queryable, id: string, seq: number | null, trades: readonly BacktestTrade[]): Promise<number> {
+export function tradePnl(t: Pick<BacktestTrade, 'side' | 'quantity' | 'entryPrice' | 'exitPrice' | 'commission' | 'pnl'>): string | null {
+  if (t.pnl !== undefined) return t.pnl;
+  if (t.exitPrice === undefined) return null;
+  const move = fixedMul(fixedSub(toFixedPoint(t.exitPrice), toFixedPoint(t.entryPrice)), toFixedPoint(t.quantity));
+  const signed: Fixed = t.side === 'buy' || t.side === 'long' ? move : [-move[0], move[1]];
+  return fixedPointText(fixedSub(signed, toFixedPoint(t.commission ?? '0')));
+}
+
+/** A backtest trade's P&L percentage as read: the producer's, else the P&L over the entry value, to 8 places. */
+export const PNL_PERCENT = `coalesce(pnl_percentage, round(pnl / (entry_price * quantity) * 100, 8))`;
+
+/**
+ * Stores a part of a running backtest's trades in bulk: one COPY, made as the server takes it,
+ * with each closed trade's P&L computed exactly when not given (tradePnl). `seq` numbers the part.
+ * `check` validates each trade on the way (the library's raw input; a failure throws and the
+ * caller's transaction rolls back); events arrive validated, and are checked before any write.
+ */
+export async function storeTrades<T = BacktestTrade>(
+  tx: Queryable,
+  id: string,
+  seq: number | null,
+  trades: readonly T[],
+  check?: (trade: T, index: number) => BacktestTrade,
+): Promise<number> {
   const b = await lock(tx, id, ['running'], 'store trades');
-  for (const [i, t] of trades.entries()) {
-    if (t.entryTime < b.startDate || t.entryTime > b.endDate) throw new BacktestStateError(`trade ${i} enters at ${t.entryTime.toISOString()}, outside the backtest's period`);
+  const outside = (t: BacktestTrade) => t.entryTime < b.startDate || t.entryTime > b.endDate;
+  if (!check) {
+    const i = (trades as readonly BacktestTrade[]).findIndex(outside);
+    if (i >= 0) throw new BacktestStateError(`trade ${i} enters at ${(trades[i] as BacktestTrade).entryTime.toISOString()}, outside the backtest's period`);
   }
   await claimPart(tx, id, 'trades', seq, trades.length);
-  const rows = trades.map((t) => {
-    const commission = t.commission ?? '0';
-    let pnl = t.pnl ?? null;
-    if (pnl === null && t.exitPrice !== undefined) {
-      const move = new Big(t.exitPrice).minus(t.entryPrice).times(t.quantity);
-      pnl = (t.side === 'buy' || t.side === 'long' ? move : move.times(-1)).minus(commission).toFixed();
+  function* rows(): Generator<CopyValue[]> {
+    for (const [i, item] of trades.entries()) {
+      const t = check ? check(item, i) : (item as BacktestTrade);
+      if (check && outside(t)) throw new BacktestStateError(`trade ${i} enters at ${t.entryTime.toISOString()}, outside the backtest's period`);
+      yield [id, t.symbol, t.side, t.quantity, t.entryPrice, t.exitPrice ?? null, t.entryTime, t.exitTime ?? null, tradePnl(t), t.pnlPercent ?? null, t.commission ?? '0', t.signal ?? null];
     }
-    const percent = t.pnlPercent ?? (pnl === null ? null : new Big(pnl).div(new Big(t.entryPrice).times(t.quantity)).times(100).toFixed(8));
-    return [id, t.symbol, t.side, t.quantity, t.entryPrice, t.exitPrice ?? null, t.entryTime, t.exitTime ?? null, pnl, percent, commission, t.signal ?? null];
-  });
-  await tx.copyFrom(
+  }
+  const stored = await tx.copyFrom(
     'backtest_trades',
     ['backtest_id', 'symbol', 'side', 'quantity', 'entry_price', 'exit_price', 'entry_time', 'exit_time', 'pnl', 'pnl_percentage', 'commission', 'strategy_signal'],
-    rows,
+    rows(),
   );
   await tx.query(`UPDATE backtests SET updated_at = now() WHERE id = $1::bigint`, [id]);
-  return rows.length;
+  return stored;
 }
 
 /** Stores a part of a running backtest's equity curve; a time sent again takes the later value. */
@@ -161,7 +184,7 @@ async function summarize(tx: Queryable, b: Locked): Promise<{ summary: BacktestS
             coalesce(sum(pnl), 0)::text AS total,
             max(pnl) FILTER (WHERE pnl > 0)::text AS largest_win, min(pnl) FILTER (WHERE pnl < 0)::text AS largest_loss,
             (avg(extract(epoch FROM exit_time - entry_time)) / 60)::text AS avg_minutes, (max(extract(epoch FROM exit_time - entry_time)) / 60)::text AS max_minutes,
-            (avg(pnl_percentage) / 100)::text AS avg_return, avg(exit_time - entry_time)::text AS avg_duration
+            (avg(${PNL_PERCENT}) / 100)::text AS avg_return, avg(exit_time - entry_time)::text AS avg_duration
        FROM backtest_trades WHERE backtest_id = $1::bigint AND exit_time IS NOT NULL AND pnl IS NOT NULL`,
     [b.id],
   );

@@ -2,9 +2,8 @@ import type { Database } from '../database/types.ts';
 import { backtestClaims, backtestTrade, type BacktestClaims, type BacktestTrade } from '../ingest/events/backtests.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 import { decodeCursor, pageOf, pageSize, type Page } from './pagination.ts';
-import { cancelRun, completeRun, failRun, reportProgress, startRun, storeEquity, storeTrades, type BacktestStatus, type BacktestSummary } from './backtestRuns.ts';
+import { PNL_PERCENT, cancelRun, completeRun, failRun, reportProgress, startRun, storeEquity, storeTrades, type BacktestStatus, type BacktestSummary } from './backtestRuns.ts';
 import type { StrategyRepository } from './strategies.ts';
-import { z } from 'zod';
 
 export interface BacktestInput {
   strategyId: string;
@@ -217,7 +216,7 @@ export class BacktestRepository {
     const limit = pageSize(options.limit);
     const after = decodeCursor(options.cursor);
     const { rows } = await this.db.query<Record<string, unknown>>(
-      `SELECT id::text, symbol, side, quantity::text, entry_price::text, exit_price::text, entry_time, exit_time, pnl::text, pnl_percentage::text,
+      `SELECT id::text, symbol, side, quantity::text, entry_price::text, exit_price::text, entry_time, exit_time, pnl::text, ${PNL_PERCENT}::text AS pnl_percentage,
               commission::text, strategy_signal
          FROM backtest_trades WHERE backtest_id = $1::bigint AND ($2::timestamptz IS NULL OR (entry_time, id) > ($2, $3::bigint))
         ORDER BY entry_time, id LIMIT $4`,
@@ -285,9 +284,14 @@ export class BacktestRepository {
 
   /** Stores trades in bulk (checked as the BACKTEST_TRADES event's are); `seq` numbers the part. */
   async addTrades(id: string, trades: readonly unknown[], seq: number | null = null): Promise<number> {
-    const parsed = z.array(backtestTrade).safeParse(trades);
-    if (!parsed.success) throw new InvalidArgumentError('trades', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).slice(0, 5).join('; '));
-    return this.db.transaction((tx) => storeTrades(tx, id, seq, parsed.data as BacktestTrade[]));
+    if (!Array.isArray(trades) || trades.length === 0) throw new InvalidArgumentError('trades', 'must be a non-empty list');
+    // Each trade is checked as it is streamed to the database; the first bad one rolls all back.
+    const check = (trade: unknown, index: number): BacktestTrade => {
+      const parsed = backtestTrade.safeParse(trade);
+      if (!parsed.success) throw new InvalidArgumentError('trades', `trade ${index}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'trade'}: ${i.message}`).join('; ')}`);
+      return parsed.data;
+    };
+    return this.db.transaction((tx) => storeTrades(tx, id, seq, trades, check));
   }
 
   async addEquity(id: string, points: readonly { time: Date; equity: string }[], seq: number | null = null): Promise<number> {

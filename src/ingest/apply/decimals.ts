@@ -42,3 +42,35 @@ export function withScale(canonical: string, scale = 8): string {
 export const add = (a: string, b: string) => new Big(a).plus(b).toFixed();
 export const mul = (a: string, b: string) => new Big(a).times(b).toFixed();
 export const cmp = (a: string, b: string) => new Big(a).cmp(b);
+
+/** A decimal as a scaled integer: `units / 10^scale`. Exact, and much faster than big.js in bulk. */
+export type Fixed = readonly [units: bigint, scale: number];
+
+const FIXED = /^([+-]?)(\d+)(?:\.(\d*))?$/;
+const POWERS = Array.from({ length: 80 }, (_, i) => 10n ** BigInt(i));
+const pow10 = (n: number) => POWERS[n] ?? 10n ** BigInt(n);
+
+export function toFixedPoint(text: string): Fixed {
+  const m = FIXED.exec(text);
+  if (!m) return toFixedPoint(new Big(text).toFixed());
+  const fraction = m[3] ?? '';
+  const units = BigInt(m[2]! + fraction);
+  return [m[1] === '-' ? -units : units, fraction.length];
+}
+
+/** The canonical text of a fixed-point value (big.js's toFixed(): no trailing zeros, no "-0"). */
+export function fixedPointText([units, scale]: Fixed): string {
+  const negative = units < 0n;
+  const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
+  const whole = digits.slice(0, digits.length - scale);
+  const fraction = digits.slice(digits.length - scale).replace(/0+$/, '');
+  const text = fraction ? `${whole}.${fraction}` : whole;
+  return negative && text !== '0' ? `-${text}` : text;
+}
+
+const rescale = ([units, scale]: Fixed, to: number): bigint => units * pow10(to - scale);
+export const fixedSub = (a: Fixed, b: Fixed): Fixed => {
+  const scale = Math.max(a[1], b[1]);
+  return [rescale(a, scale) - rescale(b, scale), scale];
+};
+export const fixedMul = (a: Fixed, b: Fixed): Fixed => [a[0] * b[0], a[1] + b[1]];

@@ -46,13 +46,18 @@ const LATEST = Date.UTC(2100, 0, 1);
  * sent where milliseconds were expected.
  */
 export const timestamp = z.preprocess(literal, z
-  .union([z.string(), z.number()], { error: 'expected epoch milliseconds or an ISO-8601 time' })
+  .unknown()
   .transform((value, ctx) => {
-    const text = String(value);
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      ctx.issues.push({ code: 'custom', message: 'expected epoch milliseconds or an ISO-8601 time', input: value });
+      return z.NEVER;
+    }
     let ms: number;
-    if (/^\d{1,16}(\.\d+)?$/.test(text)) ms = Math.floor(Number(text));
-    else if (/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/.test(text)) ms = Date.parse(text);
+    if (typeof value === 'number') ms = Number.isFinite(value) && value >= 0 ? Math.floor(value) : Number.NaN;
+    else if (/^\d{1,16}(\.\d+)?$/.test(value)) ms = Math.floor(Number(value));
+    else if (/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/.test(value)) ms = Date.parse(value);
     else ms = Number.NaN;
+    const text = String(value);
     if (!Number.isFinite(ms)) {
       ctx.issues.push({ code: 'custom', message: `expected epoch milliseconds or an ISO-8601 time with a zone, got ${JSON.stringify(text)}`, input: value });
       return z.NEVER;
