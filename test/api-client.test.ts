@@ -76,12 +76,15 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const backtestPnl: string | null = (await reader.v1.backtestsTradesList(ids.backtest, { limit: 2 })).data.items[0]!.pnl;
   const backtestCurve: string = (await reader.v1.backtestsEquityList(ids.backtest)).data.points[0]!.equity;
   const versusLive = (await reader.v1.backtestsCompareList(ids.backtest)).data.metrics.find((m) => m.name === 'totalTrades')?.difference;
+  const riskLevel: 'ok' | 'warning' | 'critical' | undefined = (await reader.v1.accountRiskList()).data.limits[0]?.level;
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
   const largest: string = (await admin.v1.adminDatabaseList()).data.report.tables[0]!.name;
   const letters = (await admin.v1.adminDeadLettersList({ limit: 10 })).data.deadLetters;
   const reason: string = letters[0]!.reason;
+  const limitValues: string[] = (await admin.v1.adminRiskLimitsList({ userId: 'alice' })).data.limits.map((l) => l.limitValue);
+  const breached: string[] = (await admin.v1.adminRiskEventsList({ open: 'true' })).data.events.map((e) => e.severity);
   await admin.v1.adminDeadLettersFieldsDetail(letters[0]!.id, 'payload');
 
   // Binance's format.
@@ -115,7 +118,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;
@@ -150,6 +153,7 @@ describe('A client generated from the OpenAPI document', () => {
     await service.store.backtests.start(ids.backtest);
     await service.store.backtests.addTrades(ids.backtest, [1, 2, 3].map((i) => ({ symbol: 'TATA_INR', side: 'long', quantity: '1', entryPrice: '100', exitPrice: String(100 + i * (i === 2 ? -1 : 2)), entryTime: start + i * day, exitTime: start + i * day + 3_600_000 })));
     await service.store.backtests.complete(ids.backtest);
+    await service.store.risk.setLimit({ userId: 'alice', limitType: 'max_orders_per_hour', limitValue: '0' });
     keys.admin = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
     const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
     const messages: object[] = [];

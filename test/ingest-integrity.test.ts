@@ -25,14 +25,21 @@ describe('times from the future are refused, for every event type', () => {
       const decoded = decodeEvent(JSON.stringify({ type, data: example }), { now: Date.now() });
       assert.equal(decoded.ok, true, `the example of ${type} decodes`);
       const times = (CATALOGUE[type].occurredAt as (d: unknown) => (Date | undefined)[])((decoded as { event: { data: unknown } }).event.data);
-      // Fields that hold times: set each declared one (or the usual name when the example leaves it out).
+      // A progress report says nothing about when anything happened.
+      if (type === 'BACKTEST_PROGRESS') return assert.deepEqual(times, []);
+      // Fields that hold times: set each declared one (or the usual name when the example leaves it out);
+      // a backtest's trades and equity points hold theirs in each item.
       const fields = ['timestamp', 'openTime', 'entryTime', 'exitTime'].filter((f) => f in example || (times.length && f === 'timestamp'));
       const field = fields.find((f) => f in example) ?? 'timestamp';
-      const ahead = { ...example, [field]: now + 6 * 60_000 };
-      const late = decodeEvent(JSON.stringify({ type, data: ahead }), { now });
+      const stamped = (at: number) => {
+        if (type === 'BACKTEST_TRADES') return { ...example, trades: [{ ...(example.trades as object[])[0], exitTime: at }] };
+        if (type === 'BACKTEST_EQUITY') return { ...example, points: [{ time: at, equity: '1' }] };
+        return { ...example, [field]: at };
+      };
+      const late = decodeEvent(JSON.stringify({ type, data: stamped(now + 6 * 60_000) }), { now });
       assert.equal(late.ok, false, `${type} stamped 6 minutes ahead is refused`);
       assert.match((late as { reason: string }).reason, /ahead of the server clock .*TRADESTORE_MAX_CLOCK_SKEW_MS/);
-      const near = decodeEvent(JSON.stringify({ type, data: { ...example, [field]: now + 4 * 60_000 } }), { now });
+      const near = decodeEvent(JSON.stringify({ type, data: stamped(now + 4 * 60_000) }), { now });
       assert.equal(near.ok, true, `${type} 4 minutes ahead is within the default skew`);
     });
   }

@@ -16,6 +16,7 @@ import type { Registry } from 'prom-client';
 import { accountRoutes } from './routes/account.ts';
 import { strategyRoutes } from './routes/strategies.ts';
 import { backtestRoutes } from './routes/backtests.ts';
+import { riskRoutes } from './routes/risk.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { binanceRoutes } from './routes/binance.ts';
 import { marketRoutes } from './routes/market.ts';
@@ -75,6 +76,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   accountRoutes(app, store);
   strategyRoutes(app, store);
   backtestRoutes(app, store);
+  riskRoutes(app, store);
   adminRoutes(app, store, { stream: config.bus.stream, thresholds: config.monitor.thresholds, databaseUrl: config.databaseUrl, backup: config.backup });
   binanceRoutes(app, store, config.api);
   streamRoutes(app, live, { connectLimit: config.api.wsConnectLimit, pingMs: config.api.wsPingMs });

@@ -4,6 +4,7 @@ import type { Depth, Kline, Market, PublicTrade, Ticker24h } from '../store/mark
 import type { Strategy, StrategyPerformance, StrategyVersion } from '../store/strategies.ts';
 import type { EquityAndDrawdown, StrategyAnalytics } from '../store/strategyAnalytics.ts';
 import type { Backtest, BacktestComparison, BacktestResults, BacktestTradeRow } from '../store/backtests.ts';
+import type { RiskEvent, RiskLimit } from '../store/risk.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
@@ -430,3 +431,41 @@ export const backtestComparison = exact<BacktestComparison>()(z.object({
   metrics: z.array(z.object({ name: z.string(), backtest: z.string().nullable(), live: z.string().nullable(), difference: z.string().nullable().describe('live − backtest') })),
   liveReasons: z.record(z.string(), z.string()),
 }));
+
+export const riskLimit = exact<RiskLimit>()(z.object({
+  id: z.string(),
+  userId: z.string(),
+  limitType: z.string().describe('max_position_value, max_daily_loss, max_drawdown, max_orders_per_hour, min_balance (measured by tradestore), or any other type (kept for engines)'),
+  symbol: z.string().nullable(),
+  strategyId: z.string().nullable(),
+  limitValue: decimal,
+  currentValue: decimal.describe('As last evaluated'),
+  warningRatio: decimal,
+  action: z.string().describe('What the engine is to do on a breach, as recorded in the event'),
+  level: z.enum(['ok', 'warning', 'critical']),
+  source: z.string().describe("limit: set through tradestore; account: the user's own (users.max_position_size, max_daily_loss)"),
+  isActive: z.boolean(),
+  measured: z.boolean(),
+  evaluatedAt: time.nullable(),
+  updatedAt: time,
+}));
+export const riskLimits = z.object({ limits: z.array(riskLimit) });
+export const riskEvent = exact<RiskEvent>()(z.object({
+  id: z.string(),
+  userId: z.string().nullable(),
+  eventType: z.string(),
+  severity: z.string(),
+  symbol: z.string().nullable(),
+  strategyId: z.string().nullable(),
+  limitId: z.string().nullable(),
+  description: z.string().nullable(),
+  riskValue: decimal.nullable(),
+  limitValue: decimal.nullable(),
+  actionTaken: z.string().nullable(),
+  triggeredAt: time,
+  acknowledgedAt: time.nullable(),
+  acknowledgedBy: z.string().nullable(),
+  resolvedAt: time.nullable(),
+  resolvedBy: z.string().nullable(),
+}));
+export const riskEvents = z.object({ events: z.array(riskEvent) });

@@ -128,5 +128,6 @@ export const CACHE_GROUPS = {
   klines: (symbol: string, interval: string) => `klines:${symbol}:${interval}`,
   openOrders: (userId: string) => `orders:open:${userId}`,
   balances: (userId: string) => `balances:${userId}`,
+  riskLimits: (userId: string) => `risk_limits:${userId}`,
   markets: () => 'markets',
 };

@@ -9,6 +9,9 @@ export const CHANNELS = {
   ordersByMarket: (market: string) => `tradestore:orders:${market}`,
   ordersByUser: (userId: string) => `tradestore:orders:user:${userId}`,
   balances: (userId: string) => `tradestore:balances:${userId}`,
+  /** Every risk event raised (docs/RISK.md), and each user's. */
+  riskEvents: () => 'tradestore:risk_events',
+  riskEventsByUser: (userId: string) => `tradestore:risk_events:${userId}`,
 };
 
 /**
@@ -44,6 +47,11 @@ export async function publishEffects(bus: Bus, effects: Effects): Promise<void> 
     push(CHANNELS.balances(b.userId), b);
     stale.add(CACHE_GROUPS.balances(b.userId));
   }
+  for (const e of effects.riskEvents) {
+    push(CHANNELS.riskEvents(), e);
+    push(CHANNELS.riskEventsByUser(e.userId), e);
+  }
+  for (const userId of effects.riskLimitUsers) stale.add(CACHE_GROUPS.riskLimits(userId));
   // Seed 001's strategy:{id} and strategies:active carry the counters a close moved.
   for (const id of effects.strategies) stale.add(CACHE_GROUPS.strategy(id)).add(CACHE_GROUPS.strategiesActive());
   if (stale.size) await bus.cache.invalidate([...stale]);

@@ -9,6 +9,7 @@ import { ApiKeyRepository } from './apiKeys.ts';
 import { MarketRepository } from './market.ts';
 import { StrategyRepository } from './strategies.ts';
 import { BacktestRepository } from './backtests.ts';
+import { RiskRepository } from './risk.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -19,6 +20,7 @@ export interface Store {
   readonly account: AccountRepository;
   readonly strategies: StrategyRepository;
   readonly backtests: BacktestRepository;
+  readonly risk: RiskRepository;
   readonly apiKeys: ApiKeyRepository;
   close(): Promise<void>;
 }
@@ -48,6 +50,7 @@ export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = a
     account: new AccountRepository(db, bus.cache),
     strategies,
     backtests: new BacktestRepository(db, strategies),
+    risk: new RiskRepository(db, bus.cache, bus),
     apiKeys: new ApiKeyRepository(db),
     close,
   };

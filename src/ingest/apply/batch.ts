@@ -8,6 +8,7 @@ import { applyOrders } from './orders.ts';
 import { applyPositions } from './positions.ts';
 import { applyStrategyTrades } from './strategyTrades.ts';
 import { applyTrades } from './trades.ts';
+import { evaluateRisk, riskSubjects } from './risk.ts';
 import { emptyEffects, type ApplyResult, type Effects, type Entry, type Rejection } from './types.ts';
 import { asContent, classifyFailure, ContentError, tracked } from '../failures.ts';
 
@@ -166,6 +167,8 @@ export async function applyBatch(db: Database, items: BatchItem[], offsets: Offs
     }
     const rejectedKeys = new Set(rejected.map((r) => r.key));
     const appliedEntries = fresh.filter((e) => !rejectedKeys.has(e.key));
+    // The risk limits of the users this batch moved, in the same transaction (docs/RISK.md).
+    await asContent(() => evaluateRisk(tx, riskSubjects(appliedEntries, outcome.effects), outcome.effects));
     const events = appliedEntries.flatMap((e) => eventKey(e) ?? []);
     if (events.length) await tx.query(`INSERT INTO ingest_applied (key, outcome) SELECT k, 'applied' FROM unnest($1::text[]) AS k`, [events]);
     if (rejected.length) {
@@ -228,6 +231,8 @@ export const combine = (a: BatchOutcome, b: BatchOutcome): BatchOutcome => ({
     orders: [...a.effects.orders, ...b.effects.orders],
     balances: [...a.effects.balances, ...b.effects.balances],
     strategies: [...a.effects.strategies, ...b.effects.strategies],
+    riskEvents: [...a.effects.riskEvents, ...b.effects.riskEvents],
+    riskLimitUsers: [...a.effects.riskLimitUsers, ...b.effects.riskLimitUsers],
   },
 });
 

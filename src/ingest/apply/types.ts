@@ -1,4 +1,5 @@
 import type { EventOf, EventType } from '../events/catalogue.ts';
+import type { RaisedRiskEvent } from './risk.ts';
 
 /** One decoded event with where it came from, in the order it was emitted. */
 export interface Entry<T extends EventType = EventType> {
@@ -41,9 +42,13 @@ export interface Effects {
   balances: { userId: string; asset: string; available: string; locked: string }[];
   /** Strategies whose counters a closed round trip moved (their cached entries go stale). */
   strategies: string[];
+  /** Risk events raised by the batch, published after commit (docs/RISK.md). */
+  riskEvents: RaisedRiskEvent[];
+  /** Users whose risk limits' values or levels changed (their cached limits go stale). */
+  riskLimitUsers: string[];
 }
 
-export const emptyEffects = (): Effects => ({ trades: [], candles: [], orders: [], balances: [], strategies: [] });
+export const emptyEffects = (): Effects => ({ trades: [], candles: [], orders: [], balances: [], strategies: [], riskEvents: [], riskLimitUsers: [] });
 
 /** An applier's verdict on each of its entries: the rejected ones, and what the rest changed. */
 export interface ApplyResult {

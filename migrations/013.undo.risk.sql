@@ -1,0 +1,11 @@
+DROP INDEX IF EXISTS idx_risk_events_id;
+ALTER TABLE risk_events DROP COLUMN IF EXISTS acknowledged_by;
+ALTER TABLE risk_events DROP COLUMN IF EXISTS acknowledged_at;
+ALTER TABLE risk_events DROP COLUMN IF EXISTS limit_id;
+DROP INDEX IF EXISTS idx_risk_limits_user_active;
+DELETE FROM risk_limits WHERE source = 'account';
+ALTER TABLE risk_limits DROP COLUMN IF EXISTS evaluated_at;
+ALTER TABLE risk_limits DROP COLUMN IF EXISTS source;
+ALTER TABLE risk_limits DROP COLUMN IF EXISTS level;
+ALTER TABLE risk_limits DROP COLUMN IF EXISTS action;
+ALTER TABLE risk_limits DROP COLUMN IF EXISTS warning_ratio;
