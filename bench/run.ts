@@ -10,6 +10,7 @@ import { benchIngest } from './ingest.ts';
 import { benchOps } from './ops.ts';
 import { benchAnalytics } from './analytics.ts';
 import { benchBacktests } from './backtests.ts';
+import { benchRisk } from './risk.ts';
 
 const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
 const redisUrl = process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -126,5 +127,14 @@ if (wanted('backtests')) {
   console.log(`  raw COPY of the same rows (reference)        ${String(b.copy_ms).padStart(6)} ms`);
   console.log(`  tradestore addTrades (checked, exact P&L)    ${String(b.store_ms).padStart(6)} ms   COPY's speed ×${b.store_vs_copy}  ${met}`);
   console.log(`  the summary of the stored trades             ${String(b.summary_ms).padStart(6)} ms`);
+}
+if (wanted('risk')) {
+  const r = await benchRisk({ adminUrl, redisUrl, log });
+  results.risk = r;
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  const met = r.limits_vs_none >= 0.9 ? 'target ≥ 0.9: met' : 'target ≥ 0.9: NOT met';
+  console.log(`\nrisk: the database apply of ${r.events.toLocaleString('en')} events of the mix, median of ${r.runs} runs each`);
+  console.log(`  no risk limits                 ${r.none_events_per_s.toLocaleString('en').padStart(8)} events/s`);
+  console.log(`  ${String(r.limits).padStart(3)} active limits              ${r.limits_events_per_s.toLocaleString('en').padStart(8)} events/s   ×${r.limits_vs_none}  ${met}  (${r.risk_events_raised} risk events raised a run)`);
 }
 console.log(`\nwrote ${resultsFile.pathname}`);
