@@ -6,7 +6,12 @@ import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError } from '../src/store/errors.ts';
 import { riskLevel } from '../src/ingest/apply/risk.ts';
-import { eachBackend } from './helpers/backends.ts';
+import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
+import { runCli } from './helpers/cli.ts';
+import { REDIS_URL, redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
+import { killAll, spawnService, waitFor } from './helpers/service.ts';
+import { PostgresDatabase } from '../src/database/postgres.ts';
+import { Redis } from 'ioredis';
 import { depositMsg, ingest, orderMsg } from './helpers/ingest.ts';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
@@ -172,5 +177,64 @@ describe('risk through /v1', () => {
     assert.equal((await call('POST', '/v1/admin/risk/events/999999/resolve', keys.admin)).status, 404);
     assert.equal((await call('DELETE', `/v1/admin/risk/limits/${set.body.id}`, keys.admin)).status, 204);
     assert.deepEqual((await call('GET', '/v1/admin/risk/limits?userId=rita', keys.admin)).body.limits, [], 'the cached limits were dropped');
+  });
+});
+
+describe('a breach through a real service process, published on Redis, and tradestore risk [postgres, Redis]', async () => {
+  const reason = process.env.TRADESTORE_REQUIRE_SERVERS === '1' ? null : (await serverUnavailable()) ?? (await redisUnavailable());
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  const names = testNames();
+  let server: { url: string; drop: () => Promise<void> };
+  let subscriber: Redis | null = null;
+  after(async () => {
+    killAll();
+    subscriber?.disconnect();
+    await server?.drop();
+    await names.cleanup();
+  });
+
+  it('raises one event for a breach a fill makes, publishes it on the deployment\'s channel, and the CLI manages it', async () => {
+    server = await createServerDatabase();
+    const env = { DATABASE_URL: server.url };
+    const db = await PostgresDatabase.open({ url: server.url, max: 1 });
+    await migrate(db);
+    await seed(db);
+    await db.query(`INSERT INTO users (id, email) VALUES ('tina', 't@example.com')`);
+    await db.close();
+    const set = await runCli(['risk', 'set', '--user', 'tina', '--type', 'max_daily_loss', '--value', '500', '--action', 'flatten', '--json'], env);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(JSON.parse(set.stdout)[0].level, 'ok');
+    assert.equal((await runCli(['risk', 'set', '--user', 'tina', '--type', 'max_daily_loss', '--value', 'lots'], env)).code, 2);
+    assert.match((await runCli(['risk', 'set', '--user', 'tina', '--type', 'min_balance', '--value', '1'], env)).stderr, /--symbol: a min_balance limit names its asset/);
+
+    subscriber = new Redis(REDIS_URL);
+    const received: { eventType: string; userId: string; riskValue: string; actionTaken: string }[] = [];
+    subscriber.on('message', (_channel: string, message: string) => received.push(...JSON.parse(message)));
+    await subscriber.subscribe(`${names.names.keyPrefix}tradestore:risk_events`);
+    const service = spawnService({ ...env, ...names.env, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' });
+    await waitFor('the service to listen', async () => /listening on/.test(service.output()) || service.child.exitCode !== null, 60_000);
+    const bus = redisBus(names.names);
+    const fill = (id: string, pnl: string) => ({ type: 'FILL', data: { exchange: 'NSE', symbol: 'NIFTY', userId: 'tina', orderId: `o-${id}`, tradeId: id, side: 'SELL', price: '24000', quantity: '1', realizedPnl: pnl, timestamp: Date.now() - 1000 } });
+    for (const [id, pnl] of [['1', '-300'], ['2', '-300'], ['3', '-100']] as const) await bus.add(JSON.stringify(fill(id, pnl)));
+    await bus.close();
+    await waitFor('the breach published', async () => received.some((r) => r.eventType === 'limit_breach'), 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    // 300: ok; 600: past 500, one breach; 700: still breached, nothing more. (When the worker takes
+    // the fills in one batch, the limit is evaluated once, at 700.)
+    assert.equal(received.length, 1, JSON.stringify(received));
+    assert.deepEqual(received.map((r) => [r.eventType, r.userId, r.actionTaken]), [['limit_breach', 'tina', 'flatten']]);
+    assert.ok(['600', '700'].includes(received[0]!.riskValue), received[0]!.riskValue);
+    const events = JSON.parse((await runCli(['risk', 'events', '--user', 'tina', '--open', '--json'], env)).stdout);
+    assert.equal(events.length, 1);
+    assert.match((await runCli(['risk', 'limits', '--user', 'tina'], env)).stdout, /max_daily_loss  700 of 500  critical/);
+    assert.match((await runCli(['risk', 'ack', events[0].id, '--by', 'desk'], env)).stdout, /acknowledged by desk/);
+    assert.match((await runCli(['risk', 'resolve', events[0].id, '--by', 'desk'], env)).stdout, /resolved by desk/);
+    assert.equal((await runCli(['risk', 'resolve', events[0].id, '--by', 'desk'], env)).code, 2, 'once');
+    assert.equal((await runCli(['risk', 'ack', events[0].id], env)).code, 2, 'who');
+    service.child.kill('SIGTERM');
+    assert.equal(await service.exited, 0);
   });
 });

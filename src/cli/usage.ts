@@ -46,6 +46,13 @@ Usage:
   tradestore backtest compare ID [--json]
                                         backtests with their progress and summary, ranked by a
                                         metric, against the strategy live (docs/BACKTESTS.md)
+  tradestore risk limits [--user ID] [--json]
+  tradestore risk set --user ID --type TYPE --value V [--symbol S] [--strategy ID] [--warning 0.8] [--action A] [--inactive]
+  tradestore risk remove ID
+  tradestore risk events [--user ID] [--open] [--severity warning|critical] [--limit N] [--json]
+  tradestore risk ack|resolve ID --by WHO
+                                        risk limits, evaluated as data arrives, and the events
+                                        they raise (docs/RISK.md)
   tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
                                         run the ingest service and the API (/v1, /api/v3, /ws, /docs)
                                         with /health and /metrics on PORT
