@@ -40,7 +40,7 @@ eachBackend('maintenance runs on its own', (get) => {
     }
     const status = await maintenanceStatus(db);
     const applies = status.filter((s) => s.applies).map((s) => s.job);
-    assert.deepEqual(applies, db.capabilities.timescaledb ? (db.capabilities.jobScheduler ? ['retention', 'archive', 'snapshots', 'strategy-metrics', 'sessions'] : ['policies', 'retention', 'archive', 'snapshots', 'strategy-metrics', 'sessions']) : ['aggregates', 'retention', 'archive', 'snapshots', 'strategy-metrics', 'sessions']);
+    assert.deepEqual(applies, db.capabilities.timescaledb ? (db.capabilities.jobScheduler ? ['retention', 'archive', 'snapshots', 'strategy-metrics', 'predictions', 'sessions'] : ['policies', 'retention', 'archive', 'snapshots', 'strategy-metrics', 'predictions', 'sessions']) : ['aggregates', 'retention', 'archive', 'snapshots', 'strategy-metrics', 'predictions', 'sessions']);
     for (const s of status.filter((x) => x.applies)) assert.equal(s.last!.status, 'ok', `${s.job}: ${s.last!.error}`);
     const sessions = status.find((s) => s.job === 'sessions')!;
     assert.deepEqual(sessions.last!.detail, { expired: 1 });
@@ -80,7 +80,7 @@ eachBackend('maintenance runs on its own', (get) => {
     assert.equal(parsed.find((s) => s.job === 'sessions')!.last!.status, 'ok');
     const bad = await runCli(['maintenance', 'run', '--job', 'vacuum'], get().env);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--job must be one of policies, aggregates, retention, archive, snapshots, strategy-metrics, sessions/);
+    assert.match(bad.stderr, /--job must be one of policies, aggregates, retention, archive, snapshots, strategy-metrics, predictions, sessions/);
   });
 
   it('/health is degraded while a background job keeps failing', async () => {

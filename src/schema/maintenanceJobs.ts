@@ -3,6 +3,7 @@ import { withCapabilities, type Capabilities, type Connection, type Database } f
 import { archiveOldRows, enforceRetention, refreshAggregates, runTimescaleJobs } from './maintenance.ts';
 import { takeSnapshots } from '../store/portfolioSnapshots.ts';
 import { writeDailyMetrics } from '../store/dailyMetrics.ts';
+import { backfillPredictions } from '../store/models.ts';
 
 /**
  * The lifecycle work the service carries out itself, as named jobs with a schedule. A job runs
@@ -65,6 +66,13 @@ export const MAINTENANCE_JOBS: readonly MaintenanceJob[] = [
     everyMs: HOUR,
     applies: () => true,
     run: async (db, asOf) => writeDailyMetrics(db, asOf),
+  },
+  {
+    name: 'predictions',
+    description: "fills in the actual value and error of the predictions whose moment has passed (last 7 days), from the stored candles",
+    everyMs: 5 * 60_000,
+    applies: () => true,
+    run: async (db, asOf) => ({ filled: await backfillPredictions(db, asOf) }),
   },
   {
     name: 'sessions',

@@ -10,6 +10,7 @@ import { MarketRepository } from './market.ts';
 import { StrategyRepository } from './strategies.ts';
 import { BacktestRepository } from './backtests.ts';
 import { RiskRepository } from './risk.ts';
+import { ModelRepository } from './models.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -21,6 +22,7 @@ export interface Store {
   readonly strategies: StrategyRepository;
   readonly backtests: BacktestRepository;
   readonly risk: RiskRepository;
+  readonly models: ModelRepository;
   readonly apiKeys: ApiKeyRepository;
   close(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = a
     strategies,
     backtests: new BacktestRepository(db, strategies),
     risk: new RiskRepository(db, bus.cache, bus),
+    models: new ModelRepository(db),
     apiKeys: new ApiKeyRepository(db),
     close,
   };
