@@ -25,7 +25,7 @@ import { Api } from './Api.ts';
 
 export interface Call { url: string; status: number; contentType: string; body: string }
 
-export async function exercise(baseUrl: string, keys: { read: string; admin: string }, ids: { order: string; strategy: string; backtest: string }): Promise<Call[]> {
+export async function exercise(baseUrl: string, keys: { read: string; admin: string }, ids: { order: string; strategy: string; backtest: string; model: string }): Promise<Call[]> {
   const calls: Call[] = [];
   const customFetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const response = await fetch(input, init);
@@ -77,6 +77,9 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const backtestCurve: string = (await reader.v1.backtestsEquityList(ids.backtest)).data.points[0]!.equity;
   const versusLive = (await reader.v1.backtestsCompareList(ids.backtest)).data.metrics.find((m) => m.name === 'totalTrades')?.difference;
   const riskLevel: 'ok' | 'warning' | 'critical' | undefined = (await reader.v1.accountRiskList()).data.limits[0]?.level;
+  const modelIds: string[] = (await reader.v1.modelsList({ active: 'true' })).data.models.map((m) => m.id);
+  const activeModel: boolean = (await reader.v1.modelsDetail(ids.model)).data.isActive;
+  const mae: string | null = (await reader.v1.modelsAccuracyList(ids.model, {})).data.mae;
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
@@ -118,7 +121,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, modelIds, activeModel, mae, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;
@@ -138,7 +141,7 @@ describe('A client generated from the OpenAPI document', () => {
   let base: string;
   let dir: string;
   const keys = { read: '', admin: '' };
-  const ids = { order: 'c-1', strategy: 'client-strategy', backtest: '' };
+  const ids = { order: 'c-1', strategy: 'client-strategy', backtest: '', model: '' };
 
   before(async () => {
     service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://' }), { migrate: true, log: () => {} });
@@ -154,6 +157,7 @@ describe('A client generated from the OpenAPI document', () => {
     await service.store.backtests.addTrades(ids.backtest, [1, 2, 3].map((i) => ({ symbol: 'TATA_INR', side: 'long', quantity: '1', entryPrice: '100', exitPrice: String(100 + i * (i === 2 ? -1 : 2)), entryTime: start + i * day, exitTime: start + i * day + 3_600_000 })));
     await service.store.backtests.complete(ids.backtest);
     await service.store.risk.setLimit({ userId: 'alice', limitType: 'max_orders_per_hour', limitValue: '0' });
+    ids.model = (await service.store.models.activate((await service.store.models.register({ name: 'client', modelType: 'lstm', version: '1', symbol: 'TATA_INR', timeframe: '1h', features: ['close'] })).id)).id;
     keys.admin = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
     const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
     const messages: object[] = [];

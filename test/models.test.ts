@@ -1,4 +1,4 @@
-import { before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
@@ -6,7 +6,10 @@ import { seed } from '../src/schema/seed.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { InvalidArgumentError } from '../src/store/errors.ts';
 import { runMaintenanceJobs } from '../src/schema/maintenanceJobs.ts';
-import { eachBackend } from './helpers/backends.ts';
+import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
+import { runCli } from './helpers/cli.ts';
+import { loadConfig } from '../src/config.ts';
+import { startService, type Service } from '../src/service/service.ts';
 import { ingest, tradeMsg } from './helpers/ingest.ts';
 
 const HOUR = 3_600_000;
@@ -99,5 +102,57 @@ eachBackend('ML models and predictions', (get) => {
     assert.deepEqual([nifty.predictions, nifty.pending, Number(nifty.directionalAccuracy)], [2, 2, 1]);
     const none = await store.models.accuracy(niftyModel.id, { from: new Date(h0 + 100 * HOUR) });
     assert.deepEqual([none.predictions, none.mae, none.directionalAccuracy, none.calibration], [0, null, null, []]);
+  });
+});
+
+describe('models through /v1 and tradestore models [postgres]', async () => {
+  const reason = process.env.TRADESTORE_REQUIRE_SERVERS === '1' ? null : await serverUnavailable();
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  let server: { url: string; drop: () => Promise<void> };
+  let service: Service;
+  const keys = { admin: '', reader: '' };
+  before(async () => {
+    server = await createServerDatabase();
+    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: () => {} });
+    await service.db.query(`INSERT INTO users (id, email) VALUES ('root', 'r@example.com'), ('quant', 'q@example.com')`);
+    keys.admin = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
+    keys.reader = (await service.store.apiKeys.create('quant', ['read'])).key;
+  });
+  after(async () => {
+    await service?.stop();
+    await server?.drop();
+  });
+  const call = async (method: string, path: string, key: string, body?: object) => {
+    const response = await fetch(`http://127.0.0.1:${service.port}${path}`, {
+      method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+
+  it('registers with the admin scope, activates, lists, and reads accuracy; the CLI does the same', async () => {
+    const body = { name: 'api', modelType: 'lstm', version: '1', symbol: 'TATA_INR', timeframe: '1h', features: ['close'] };
+    assert.equal((await call('POST', '/v1/models', keys.reader, body)).status, 403);
+    const created = await call('POST', '/v1/models', keys.admin, body);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await call('POST', '/v1/models', keys.admin, { ...body, timeframe: '7m' })).status, 400);
+    assert.equal((await call('POST', `/v1/models/${created.body.id}/activate`, keys.admin)).body.isActive, true);
+    assert.deepEqual((await call('GET', '/v1/models?active=true&symbol=TATA_INR', keys.reader)).body.models.map((m: { id: string }) => m.id), [created.body.id]);
+    const accuracy = await call('GET', `/v1/models/${created.body.id}/accuracy`, keys.reader);
+    assert.deepEqual([accuracy.status, accuracy.body.predictions, accuracy.body.mae], [200, 0, null]);
+    assert.equal((await call('GET', '/v1/models/999999', keys.reader)).status, 404);
+
+    const env = { DATABASE_URL: server.url };
+    const registered = await runCli(['models', 'register', '--name', 'cli', '--type', 'gbm', '--version', '2', '--symbol', 'TATA_INR', '--timeframe', '1h', '--features', '{"window":24}', '--validation', '0.58', '--json'], env);
+    assert.equal(registered.code, 0, registered.stderr);
+    const id = JSON.parse(registered.stdout).id;
+    assert.match((await runCli(['models', 'activate', id], env)).stdout, new RegExp(`${id}  cli v2  gbm  TATA_INR 1h  ACTIVE  validation 0.58`));
+    assert.match((await runCli(['models', 'list', '--symbol', 'TATA_INR'], env)).stdout, new RegExp(`${created.body.id}  api v1  lstm  TATA_INR 1h  inactive`), 'the one active before was deactivated');
+    assert.match((await runCli(['models', 'accuracy', id], env)).stdout, /0 predictions with their actual value, 0 pending/);
+    assert.equal((await runCli(['models', 'register', '--name', 'x', '--type', 'y', '--version', '1', '--symbol', 'TATA_INR', '--timeframe', '7m', '--features', '[]'], env)).code, 2);
+    assert.equal((await runCli(['models', 'register', '--name', 'x', '--type', 'y', '--version', '1', '--symbol', 'TATA_INR', '--timeframe', '1h', '--features', 'not json'], env)).code, 2);
+    assert.equal((await runCli(['models', 'show', '999999'], env)).code, 2);
   });
 });

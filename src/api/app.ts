@@ -17,6 +17,7 @@ import { accountRoutes } from './routes/account.ts';
 import { strategyRoutes } from './routes/strategies.ts';
 import { backtestRoutes } from './routes/backtests.ts';
 import { riskRoutes } from './routes/risk.ts';
+import { modelRoutes } from './routes/models.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { binanceRoutes } from './routes/binance.ts';
 import { marketRoutes } from './routes/market.ts';
@@ -77,6 +78,7 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   strategyRoutes(app, store);
   backtestRoutes(app, store);
   riskRoutes(app, store);
+  modelRoutes(app, store);
   adminRoutes(app, store, { stream: config.bus.stream, thresholds: config.monitor.thresholds, databaseUrl: config.databaseUrl, backup: config.backup });
   binanceRoutes(app, store, config.api);
   streamRoutes(app, live, { connectLimit: config.api.wsConnectLimit, pingMs: config.api.wsPingMs });

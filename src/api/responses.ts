@@ -5,6 +5,7 @@ import type { Strategy, StrategyPerformance, StrategyVersion } from '../store/st
 import type { EquityAndDrawdown, StrategyAnalytics } from '../store/strategyAnalytics.ts';
 import type { Backtest, BacktestComparison, BacktestResults, BacktestTradeRow } from '../store/backtests.ts';
 import type { RiskEvent, RiskLimit } from '../store/risk.ts';
+import type { Accuracy, Model } from '../store/models.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
@@ -469,3 +470,34 @@ export const riskEvent = exact<RiskEvent>()(z.object({
   resolvedBy: z.string().nullable(),
 }));
 export const riskEvents = z.object({ events: z.array(riskEvent) });
+
+export const model = exact<Model>()(z.object({
+  id: z.string(),
+  name: z.string(),
+  modelType: z.string(),
+  version: z.string(),
+  symbol: z.string(),
+  timeframe: z.string(),
+  features: z.unknown(),
+  hyperparameters: z.unknown(),
+  trainingDataStart: time.nullable(),
+  trainingDataEnd: time.nullable(),
+  validationScore: decimal.nullable(),
+  testScore: decimal.nullable(),
+  modelPath: z.string().nullable(),
+  isActive: z.boolean(),
+  createdAt: time,
+}));
+export const models = z.object({ models: z.array(model) });
+export const modelAccuracy = exact<Accuracy>()(z.object({
+  modelId: z.string(),
+  from: time.nullable(),
+  to: time.nullable(),
+  predictions: z.number().int().describe('Predictions made in the window that have their actual value'),
+  pending: z.number().int().describe('Made in the window and still without one'),
+  mae: decimal.nullable(),
+  rmse: decimal.nullable(),
+  mape: decimal.nullable().describe('In percent, over the predictions whose actual value is not 0'),
+  directionalAccuracy: decimal.nullable().describe('The share of predictions whose direction was right, 0 to 1'),
+  calibration: z.array(z.object({ lower: decimal, upper: decimal, predictions: z.number().int(), meanConfidence: decimal.nullable(), directionalAccuracy: decimal.nullable() })),
+}));

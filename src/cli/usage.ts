@@ -53,6 +53,13 @@ Usage:
   tradestore risk ack|resolve ID --by WHO
                                         risk limits, evaluated as data arrives, and the events
                                         they raise (docs/RISK.md)
+  tradestore models list [--symbol S] [--timeframe T] [--name N] [--active] [--json]
+  tradestore models register --name N --type T --version V --symbol S --timeframe T --features JSON [--hyperparameters JSON]
+                             [--trained-from T] [--trained-to T] [--validation X] [--test X] [--path P]
+  tradestore models show|activate ID [--json]
+  tradestore models accuracy ID [--from T] [--to T] [--json]
+                                        the model registry (one active version per symbol and
+                                        timeframe) and its predictions' accuracy (docs/MODELS.md)
   tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
                                         run the ingest service and the API (/v1, /api/v3, /ws, /docs)
                                         with /health and /metrics on PORT
