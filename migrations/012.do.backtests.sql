@@ -1,7 +1,7 @@
 -- Backtests run by an engine outside tradestore, kept by it (docs/BACKTESTS.md).
 
 ALTER TABLE backtests ADD COLUMN updated_at TIMESTAMPTZ NOT NULL DEFAULT now();
-ALTER TABLE backtests ADD CONSTRAINT backtests_started_when_running CHECK (status IN ('pending', 'failed', 'cancelled') OR started_at IS NOT NULL);
+ALTER TABLE backtests ADD CONSTRAINT backtests_started_when_running CHECK (status NOT IN ('running', 'completed') OR started_at IS NOT NULL);
 
 -- The parts of a backtest's trades and equity already stored, by the engine's sequence number:
 -- a part sent twice is refused instead of doubling the trades.
