@@ -80,6 +80,8 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const modelIds: string[] = (await reader.v1.modelsList({ active: 'true' })).data.models.map((m) => m.id);
   const activeModel: boolean = (await reader.v1.modelsDetail(ids.model)).data.isActive;
   const mae: string | null = (await reader.v1.modelsAccuracyList(ids.model, {})).data.mae;
+  const sent = (await reader.v1.accountExchangeOrdersList({ status: 'open' })).data.items.map((o) => o.externalOrderId);
+  const transitions: string[] = (await reader.v1.accountExchangeOrdersDetail('eo-1')).data.history.map((h) => h.status);
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
@@ -121,7 +123,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, modelIds, activeModel, mae, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, modelIds, activeModel, mae, sent, transitions, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;
@@ -169,6 +171,8 @@ describe('A client generated from the OpenAPI document', () => {
       { type: 'POSITION_UPDATE', data: { exchange: 'venue', symbol: 'TATA_INR', userId: 'alice', side: 'long', quantity: '2', entryPrice: '131' } },
       { type: 'STRATEGY_TRADE_OPENED', data: { id: 'rt-1', strategyId: ids.strategy, symbol: 'TATA_INR', side: 'buy', entryPrice: '130', quantity: '2', entryTime: t0 } },
       { type: 'STRATEGY_TRADE_CLOSED', data: { id: 'rt-1', exitPrice: '133', exitTime: t0 + 5 * MINUTE } },
+      { type: 'EXCHANGE_ORDER', data: { event: 'placed', orderId: 'eo-1', userId: 'alice', exchange: 'NSE', symbol: 'NIFTY', side: 'buy', orderType: 'limit', quantity: '50', price: '24000', timestamp: t0 } },
+      { type: 'EXCHANGE_ORDER', data: { event: 'acknowledged', orderId: 'eo-1', userId: 'alice', externalOrderId: 'x-77', timestamp: t0 + 1 } },
       { type: 'NOT_A_TYPE', data: {} },
     );
     for (const m of messages) await service.bus.add(JSON.stringify(m));

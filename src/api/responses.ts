@@ -6,6 +6,7 @@ import type { EquityAndDrawdown, StrategyAnalytics } from '../store/strategyAnal
 import type { Backtest, BacktestComparison, BacktestResults, BacktestTradeRow } from '../store/backtests.ts';
 import type { RiskEvent, RiskLimit } from '../store/risk.ts';
 import type { Accuracy, Model } from '../store/models.ts';
+import type { ExchangeOrder, ExchangeOrderTransition } from '../store/exchangeOrders.ts';
 import type { BusStats, DeadLetter } from '../bus/types.ts';
 import type { Health } from '../service/health.ts';
 import type { DatabaseReport } from '../ops/monitor.ts';
@@ -501,3 +502,34 @@ export const modelAccuracy = exact<Accuracy>()(z.object({
   directionalAccuracy: decimal.nullable().describe('The share of predictions whose direction was right, 0 to 1'),
   calibration: z.array(z.object({ lower: decimal, upper: decimal, predictions: z.number().int(), meanConfidence: decimal.nullable(), directionalAccuracy: decimal.nullable() })),
 }));
+
+export const exchangeOrder = exact<ExchangeOrder>()(z.object({
+  id: z.string().describe("The strategy's own id of the order"),
+  userId: z.string(),
+  strategyId: z.string().nullable(),
+  exchange: z.string(),
+  symbol: z.string(),
+  side: z.string(),
+  orderType: z.string(),
+  timeInForce: z.string(),
+  quantity: decimal,
+  price: decimal.nullable(),
+  stopPrice: decimal.nullable(),
+  filledQuantity: decimal,
+  avgFillPrice: decimal.nullable(),
+  fees: decimal,
+  status: z.string(),
+  reduceOnly: z.boolean(),
+  clientOrderId: z.string().nullable(),
+  externalOrderId: z.string().nullable().describe("The exchange's or broker's id"),
+  errorMessage: z.string().nullable(),
+  retryCount: z.number().int(),
+  createdAt: time,
+  updatedAt: time,
+}));
+export const exchangeOrderPage = page(exchangeOrder);
+export const exchangeOrderWithHistory = exchangeOrder.extend({
+  history: z.array(exact<ExchangeOrderTransition>()(z.object({
+    status: z.string(), filledQuantity: decimal.nullable(), fillQuantity: decimal.nullable(), price: decimal.nullable(), fees: decimal.nullable(), details: z.unknown(), at: time,
+  }))),
+});

@@ -11,6 +11,7 @@ import { StrategyRepository } from './strategies.ts';
 import { BacktestRepository } from './backtests.ts';
 import { RiskRepository } from './risk.ts';
 import { ModelRepository } from './models.ts';
+import { ExchangeOrderRepository } from './exchangeOrders.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -23,6 +24,7 @@ export interface Store {
   readonly backtests: BacktestRepository;
   readonly risk: RiskRepository;
   readonly models: ModelRepository;
+  readonly exchangeOrders: ExchangeOrderRepository;
   readonly apiKeys: ApiKeyRepository;
   close(): Promise<void>;
 }
@@ -54,6 +56,7 @@ export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = a
     backtests: new BacktestRepository(db, strategies),
     risk: new RiskRepository(db, bus.cache, bus),
     models: new ModelRepository(db),
+    exchangeOrders: new ExchangeOrderRepository(db),
     apiKeys: new ApiKeyRepository(db),
     close,
   };

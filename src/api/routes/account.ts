@@ -41,6 +41,23 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
     schema: { tags, security, summary: 'Positions', querystring: z.object({ status: z.enum(['open', 'closed', 'all']).optional() }), response: { 200: res.positions } },
   }, async (request) => ({ positions: await store.account.positions(requireScope(request, 'read').userId, request.query.status) }));
 
+  r.get('/v1/account/exchange-orders', {
+    schema: {
+      tags, security, summary: 'Orders sent to exchanges and brokers (docs/ORDERS.md), newest first, by strategy and status, in keyset pages',
+      querystring: z.object({
+        strategyId: idParam.optional(),
+        status: z.enum(['pending', 'open', 'partially_filled', 'filled', 'cancelled', 'rejected', 'expired']).optional(),
+        cursor: cursorParam,
+        limit: limitParam(PAGE.max).optional(),
+      }),
+      response: { 200: res.exchangeOrderPage },
+    },
+  }, async (request) => store.exchangeOrders.list({ ...request.query, userId: requireScope(request, 'read').userId }));
+
+  r.get('/v1/account/exchange-orders/:id', {
+    schema: { tags, security, summary: 'One order sent to an exchange or broker, with every transition it went through', params: z.object({ id: idParam }), response: { 200: res.exchangeOrderWithHistory } },
+  }, async (request) => store.exchangeOrders.get(request.params.id, requireScope(request, 'read').userId));
+
   r.get('/v1/account/trades', {
     schema: {
       tags, security, summary: 'Strategy round trips with filters, newest first, with the total',

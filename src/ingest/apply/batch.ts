@@ -3,6 +3,7 @@ import { compareIds } from '../../bus/types.ts';
 import type { EventType } from '../events/catalogue.ts';
 import { applyBalances } from './balances.ts';
 import { applyBacktests } from './backtests.ts';
+import { applyExchangeOrders } from './exchangeOrders.ts';
 import { ROW_SPECS, rowApplier, type RowSpec } from './feeds.ts';
 import { applyOrders } from './orders.ts';
 import { applyPositions } from './positions.ts';
@@ -38,6 +39,7 @@ export const APPLIERS: { [T in EventType]: (tx: Queryable, entries: Entry<T>[], 
   POSITION_UPDATE: applyPositions,
   STRATEGY_TRADE_OPENED: applyStrategyTrades,
   STRATEGY_TRADE_CLOSED: applyStrategyTrades,
+  EXCHANGE_ORDER: applyExchangeOrders,
   BACKTEST_STARTED: applyBacktests,
   BACKTEST_PROGRESS: applyBacktests,
   BACKTEST_TRADES: applyBacktests,

@@ -44,7 +44,7 @@ export function riskSubjects(entries: Entry[], effects: Effects): RiskSubjects {
   const users = new Set<string>();
   for (const { event } of entries) {
     const d = event.data as { userId?: string };
-    if (event.type === 'FILL') users.add(d.userId ?? 'system');
+    if (event.type === 'FILL' || event.type === 'EXCHANGE_ORDER') users.add(d.userId ?? 'system');
     else if (event.type === 'POSITION_UPDATE' || event.type === 'BALANCE_UPDATE' || event.type === 'ORDER_UPDATE') {
       if (d.userId) users.add(d.userId);
     }

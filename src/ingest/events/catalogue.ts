@@ -4,6 +4,7 @@ import {
   apiUsage, candle, fill, indicator, marketTrade, orderBook, performanceMetric, portfolioSnapshot, positionUpdate, prediction,
   riskEvent, strategyPerformance, strategyTradeClosed, strategyTradeOpened, systemLog,
 } from './feeds.ts';
+import { exchangeOrder } from './exchangeOrders.ts';
 import { backtestCompleted, backtestEquity, backtestFailed, backtestProgress, backtestStarted, backtestTrades } from './backtests.ts';
 
 /**
@@ -143,6 +144,17 @@ export const CATALOGUE = {
     ordering: ['strategy', 'strategyId'],
     occurredAt: (d) => [d.timestamp],
     example: { strategyId: 'ema_crossover', timestamp: 1763700000123, totalReturn: '0.125', sharpeRatio: '1.84', totalTrades: 40, winningTrades: 24 },
+  }),
+  EXCHANGE_ORDER: spec({
+    schema: exchangeOrder,
+    summary:
+      'An order a strategy sent to an exchange or broker (seeds 001-004): placed, acknowledged, partially_filled, filled, cancelled, rejected, ' +
+      'expired, applied as a state machine (docs/ORDERS.md); every transition goes to order_history, fills with a tradeId to the own fills. ' +
+      'An unknown order or an impossible transition is dead-lettered.',
+    writes: 'exchange_orders, order_history, trades_executed',
+    ordering: ['exchange_order', 'orderId'],
+    occurredAt: (d) => [d.timestamp],
+    example: { event: 'partially_filled', orderId: 'ema-42', userId: 'u1', externalOrderId: '230918000123', fillQuantity: '25', fillPrice: '24010.5', fee: '12', tradeId: 't-9', timestamp: 1763700000123 },
   }),
   BACKTEST_STARTED: spec({
     schema: backtestStarted,
