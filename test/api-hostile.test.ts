@@ -252,7 +252,8 @@ describe('hostile clients against a running service [postgres+redis]', async () 
       const [start, end] = pair[0] === 'startTime' ? ['2000', '1000'] : ['2026-02-01T00:00:00Z', '2026-01-01T00:00:00Z'];
       query.set(pair[0], start);
       query.set(pair[1], end);
-      const path = op.path.replace('{symbol}', 'TATA_INR').replace('{id}', 'none');
+      // An id every kind of {id} accepts (strategies' text ids, backtests' and models' numbers).
+      const path = op.path.replace('{symbol}', 'TATA_INR').replace('{id}', '1');
       const response = await fetch(`${base}${path}?${query}`, { headers: { 'x-api-key': adminKey } });
       const body = (await response.json()) as { error?: { code: string; message: string; parameter: string }; code?: number; msg?: string };
       assert.equal(response.status, 400, `${path}: ${JSON.stringify(body)}`);

@@ -263,7 +263,8 @@ describe('backtests through /v1 and tradestore backtest [postgres]', async () =>
     assert.deepEqual(listed.body.backtests.map((b: { id: string }) => b.id), [id]);
     assert.deepEqual((await call('GET', '/v1/backtests', keys.other)).body.backtests, []);
     assert.equal((await call('GET', '/v1/backtests?orderBy=luck', keys.reader)).status, 400);
-    assert.equal((await call('GET', '/v1/backtests/abc', keys.reader)).status, 400);
+    const badId = await call('GET', '/v1/backtests/abc', keys.reader);
+    assert.deepEqual([badId.status, badId.body.error.code, badId.body.error.parameter], [400, 'invalid_parameter', 'id'], 'a path parameter is sent: invalid, not missing');
 
     // The CLI reads the same.
     const env = { DATABASE_URL: server.url };

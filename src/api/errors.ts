@@ -78,9 +78,12 @@ export function sendBinance(reply: FastifyReply, n: Normalised) {
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
   const n = normalise(error);
-  // A parameter that fails validation because it was not sent at all is reported as missing.
+  // A parameter that fails validation because it was not sent at all is reported as missing
+  // (a path parameter is always sent: one that fails is invalid).
   const query = (request.query ?? {}) as Record<string, unknown>;
-  if (n.code === 'invalid_parameter' && n.parameter && hasZodFastifySchemaValidationErrors(error) && (query[n.parameter] === undefined || query[n.parameter] === '')) {
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  const sent = n.parameter !== undefined && (params[n.parameter] !== undefined || (query[n.parameter] !== undefined && query[n.parameter] !== ''));
+  if (n.code === 'invalid_parameter' && n.parameter && hasZodFastifySchemaValidationErrors(error) && !sent) {
     n.code = 'missing_parameter';
     n.message = `${n.parameter}: is required`;
   }
