@@ -56,8 +56,8 @@ export function storedIn<E extends Entry, R>(spec: {
   };
 }
 
-const differences = (a: Record<string, string>, b: Record<string, string>) =>
-  [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]);
+/** The fields a message says something about (`received`'s) whose value differs from the stored one. */
+const differences = (stored: Record<string, string>, received: Record<string, string>) => Object.keys(received).filter((k) => stored[k] !== received[k]);
 
 function conflict(what: string, stored: Record<string, string>, received: Record<string, string>, where: string): string {
   const fields = differences(stored, received);

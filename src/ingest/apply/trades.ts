@@ -3,6 +3,7 @@ import { applyCandles, type InsertedTrade } from './candles.ts';
 import { canonicalDecimal, describeFit, withScale } from './decimals.ts';
 import { claimIdentities, storedIn } from './identity.ts';
 import { existingKeys } from './rows.ts';
+import { tradeFees } from './fees.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Trade = Entry<'TRADE_ADDED'>['event']['data'];
@@ -19,8 +20,9 @@ function tradeContent(d: Trade): Record<string, string> {
     sellerOrderId: d.sellerOrderId ?? '',
     buyerId: d.buyerId ?? '',
     sellerId: d.sellerId ?? '',
-    tradeFeeBuyer: dec(d.tradeFeeBuyer),
-    tradeFeeSeller: dec(d.tradeFeeSeller),
+    // A fee the engine left to the fee schedule is not part of what it said about the trade.
+    ...(d.tradeFeeBuyer === undefined ? {} : { tradeFeeBuyer: dec(d.tradeFeeBuyer) }),
+    ...(d.tradeFeeSeller === undefined ? {} : { tradeFeeSeller: dec(d.tradeFeeSeller) }),
   };
 }
 
@@ -70,6 +72,8 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
     rejected,
   );
   if (accepted.length === 0) return { rejected };
+  // Fees the engine did not send come from the fee schedule (docs/FEES.md).
+  const fees = await tradeFees(tx, accepted.map((e) => e.event.data));
   const col = (f: (d: Entry<'TRADE_ADDED'>['event']['data']) => unknown) => accepted.map((e) => f(e.event.data));
   // Each time as ISO text once: for the insert and for the publication.
   const iso = new Map(accepted.map((e) => [e.event.data, e.event.data.timestamp.toISOString()]));
@@ -93,8 +97,8 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
       col((d) => d.sellerOrderId ?? null),
       col((d) => d.buyerId ?? null),
       col((d) => d.sellerId ?? null),
-      col((d) => d.tradeFeeBuyer ?? '0'),
-      col((d) => d.tradeFeeSeller ?? '0'),
+      col((d) => fees.get(d)!.buyer),
+      col((d) => fees.get(d)!.seller),
     ],
   );
   const sent = new Map(accepted.map((e) => [tradeKey(e.event.data), e.event.data]));

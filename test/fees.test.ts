@@ -1,0 +1,74 @@
+import { before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Big from 'big.js';
+import fc from 'fast-check';
+import { MemoryBus } from '../src/bus/memory.ts';
+import { migrate } from '../src/schema/migrator.ts';
+import { seed } from '../src/schema/seed.ts';
+import { eachBackend } from './helpers/backends.ts';
+import { ingest } from './helpers/ingest.ts';
+
+eachBackend('fees from the fee schedule', (get) => {
+  let bus: MemoryBus;
+  before(async () => {
+    const { db } = get();
+    await migrate(db);
+    await seed(db);
+    await db.query(`INSERT INTO users (id, email, fee_tier) VALUES ('vip1', 'v@example.com', 'vip'), ('plain', 'p@example.com', NULL), ('gold1', 'g@example.com', 'gold')`);
+    await db.query(`INSERT INTO trading_fees (market, user_tier, maker_fee, taker_fee) VALUES ('TATA_INR', 'vip', 0.0002, 0.0005)`);
+    bus = new MemoryBus();
+  });
+  const at = Date.now() - 60_000;
+  const trade = (id: string, extra: object) => ({ type: 'TRADE_ADDED', data: { market: 'TATA_INR', id, price: '134.5', quantity: '2.123456', isBuyerMaker: true, timestamp: at, ...extra } });
+  const fees = async (id: string) =>
+    (await get().db.query<{ b: string; s: string }>(`SELECT trim_scale(trade_fee_buyer)::text AS b, trim_scale(trade_fee_seller)::text AS s FROM trades WHERE id = $1`, [id])).rows[0]!;
+
+  it("charges each side its tier's maker or taker rate on the asset it receives, to 8 places, and keeps fees the engine sent", async () => {
+    const { db } = get();
+    await ingest(db, bus, [
+      trade('f1', { buyerId: 'vip1', sellerId: 'plain' }), // buyer maker at vip 0.0002 on 2.123456 TATA; seller taker at basic 0.001 on 285.604832 INR
+      trade('f2', { buyerId: 'plain', sellerId: 'vip1', isBuyerMaker: false }), // buyer taker basic; seller maker vip
+      trade('f3', {}), // no counterparties: the default tier
+      trade('f4', { buyerId: 'vip1', sellerId: 'plain', tradeFeeBuyer: '0.5', tradeFeeSeller: '0' }), // sent: kept
+      trade('f5', { buyerId: 'gold1', sellerId: 'gold1' }), // no rate for the tier: nothing charged
+    ]);
+    assert.deepEqual(await fees('f1'), { b: '0.00042469', s: '0.28560483' });
+    assert.deepEqual(await fees('f2'), { b: '0.00212346', s: '0.05712097' });
+    assert.deepEqual(await fees('f3'), { b: '0.00212346', s: '0.28560483' });
+    assert.deepEqual(await fees('f4'), { b: '0.5', s: '0' });
+    assert.deepEqual(await fees('f5'), { b: '0', s: '0' });
+    // The same message again is the same trade (its fees are computed the same), not a conflict.
+    await ingest(db, bus, [trade('f1', { buyerId: 'vip1', sellerId: 'plain' })]);
+    await ingest(db, bus, [trade('f1', { buyerId: 'vip1', sellerId: 'plain', tradeFeeBuyer: '0.00042469' })]);
+    assert.deepEqual(await bus.listDead({ count: 10 }), [], 'the fee it was charged, sent later, agrees');
+    await ingest(db, bus, [trade('f1', { buyerId: 'vip1', sellerId: 'plain', tradeFeeSeller: '0.3' })]);
+    assert.deepEqual((await bus.listDead({ count: 10 })).map((l) => l.reason), [
+      'trade TATA_INR f1 conflicts with the stored one with the same id: tradeFeeSeller differ (stored {"tradeFeeSeller":"0.28560483"}, received {"tradeFeeSeller":"0.3"})',
+    ]);
+    // The default tier is configuration.
+    await db.query(`UPDATE system_config SET value = 'vip' WHERE key = 'fees.default_tier'`);
+    await ingest(db, bus, [trade('f6', {})]);
+    assert.deepEqual(await fees('f6'), { b: '0.00042469', s: '0.14280242' });
+    await db.query(`UPDATE system_config SET value = 'basic' WHERE key = 'fees.default_tier'`);
+  });
+
+  it('computes the same fees as an independent calculation for generated trades', async () => {
+    const { db } = get();
+    const cases = fc.sample(fc.record({
+      price: fc.integer({ min: 1, max: 10_000_000 }).map((u) => (u / 100).toFixed(2)),
+      quantity: fc.integer({ min: 1, max: 100_000_000 }).map((u) => (u / 1_000_000).toFixed(6)),
+      isBuyerMaker: fc.boolean(),
+      buyer: fc.constantFrom('vip1', 'plain'),
+      seller: fc.constantFrom('vip1', 'plain'),
+    }), { numRuns: 200, seed: 3 });
+    await ingest(db, bus, cases.map((c, i) => trade(`g${i}`, { price: c.price, quantity: c.quantity, isBuyerMaker: c.isBuyerMaker, buyerId: c.buyer, sellerId: c.seller })));
+    const rate = (user: string, maker: boolean) => (user === 'vip1' ? (maker ? '0.0002' : '0.0005') : '0.001');
+    const round8 = (x: Big) => x.round(8, 1).toFixed();
+    for (const [i, c] of cases.entries()) {
+      assert.deepEqual(await fees(`g${i}`), {
+        b: round8(new Big(c.quantity).times(rate(c.buyer, c.isBuyerMaker))),
+        s: round8(new Big(c.price).times(c.quantity).times(rate(c.seller, !c.isBuyerMaker))),
+      }, `trade ${i}`);
+    }
+  });
+});
