@@ -2,7 +2,8 @@ import Big from 'big.js';
 import type { CopyValue, Queryable } from '../database/types.ts';
 import { fixedMul, fixedPointText, fixedSub, toFixedPoint, type Fixed } from '../ingest/apply/decimals.ts';
 import type { BacktestClaims, BacktestTrade } from '../ingest/events/backtests.ts';
-import { returnMetrics, tradeMetricsOf, type Metric, type RoundTripSums } from '../analytics/metrics.ts';
+import { returnMetrics, tradeMetricsOf } from '../analytics/metrics.ts';
+import { metricCollector, roundTripSumsSelect, toRoundTripSums, type RoundTripSumsRow } from './roundTripSums.ts';
 import { periodsPerYear } from './strategyAnalytics.ts';
 
 const DAY = 86_400_000;
@@ -177,42 +178,19 @@ type DailyCurve = Awaited<ReturnType<typeof dailyCurve>>;
 
 /** The summary of a backtest from what is stored (read-only), with the daily curve it used. */
 async function summarize(tx: Queryable, b: Locked): Promise<{ summary: BacktestSummary; curve: DailyCurve }> {
-  const { rows } = await tx.query<{ n: number; wins: number; losses: number; gross_profit: string; gross_loss: string; total: string; largest_win: string | null;
-    largest_loss: string | null; avg_minutes: string | null; max_minutes: string | null; avg_return: string | null; avg_duration: string | null }>(
-    `SELECT count(*)::int AS n, count(*) FILTER (WHERE pnl > 0)::int AS wins, count(*) FILTER (WHERE pnl < 0)::int AS losses,
-            coalesce(sum(pnl) FILTER (WHERE pnl > 0), 0)::text AS gross_profit, coalesce(sum(pnl) FILTER (WHERE pnl < 0), 0)::text AS gross_loss,
-            coalesce(sum(pnl), 0)::text AS total,
-            max(pnl) FILTER (WHERE pnl > 0)::text AS largest_win, min(pnl) FILTER (WHERE pnl < 0)::text AS largest_loss,
-            (avg(extract(epoch FROM exit_time - entry_time)) / 60)::text AS avg_minutes, (max(extract(epoch FROM exit_time - entry_time)) / 60)::text AS max_minutes,
+  const { rows } = await tx.query<RoundTripSumsRow & { total: string; avg_return: string | null; avg_duration: string | null }>(
+    `SELECT ${roundTripSumsSelect('entry_time', 'exit_time')}, coalesce(sum(pnl), 0)::text AS total,
             (avg(${PNL_PERCENT}) / 100)::text AS avg_return, avg(exit_time - entry_time)::text AS avg_duration
        FROM backtest_trades WHERE backtest_id = $1::bigint AND exit_time IS NOT NULL AND pnl IS NOT NULL`,
     [b.id],
   );
   const t = rows[0]!;
-  const sums: RoundTripSums = {
-    count: Number(t.n),
-    wins: Number(t.wins),
-    losses: Number(t.losses),
-    grossProfit: t.gross_profit,
-    grossLoss: t.gross_loss,
-    largestWin: t.largest_win,
-    largestLoss: t.largest_loss,
-    avgDurationMinutes: t.avg_minutes === null ? null : Number(t.avg_minutes),
-    maxDurationMinutes: t.max_minutes === null ? null : Number(t.max_minutes),
-  };
+  const sums = toRoundTripSums(t);
   const periods = await periodsPerYear(tx, b.symbols);
   const curve = await dailyCurve(tx, b);
-  const metrics: Record<string, string | null> = {};
-  const reasons: Record<string, string> = {};
-  const put = (name: string, m: Metric) => {
-    metrics[name] = m.value === null ? null : String(m.value);
-    if (m.value === null) reasons[name] = m.reason ?? 'not computed';
-  };
+  const { metrics, reasons, put, putAll } = metricCollector();
   for (const [name, m] of Object.entries(returnMetrics(curve.points.map((p) => Number(p.equity)), curve.points.map((p) => p.time), { periodsPerYear: periods }))) put(name, m);
-  for (const [name, value] of Object.entries(tradeMetricsOf(sums))) {
-    if (value !== null && typeof value === 'object') put(name, value);
-    else metrics[name] = value === null ? null : String(value);
-  }
+  putAll(tradeMetricsOf(sums));
   // With the engine's curve, the final capital is its last value; else the capital plus the P&L.
   const finalCapital = curve.source === 'engine' ? curve.points.at(-1)!.equity : new Big(b.initialCapital).plus(t.total).toFixed();
   metrics.totalReturn = new Big(finalCapital).div(curve.source === 'engine' ? curve.points[0]!.equity : b.initialCapital).minus(1).toFixed(12);

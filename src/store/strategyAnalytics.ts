@@ -1,6 +1,7 @@
 import type { Queryable } from '../database/types.ts';
 import Big from 'big.js';
-import { benchmarkMetrics, periodReturns, returnMetrics, tradeMetricsOf, type Metric, type RoundTripSums } from '../analytics/metrics.ts';
+import { benchmarkMetrics, periodReturns, returnMetrics, tradeMetricsOf } from '../analytics/metrics.ts';
+import { metricCollector, roundTripSumsSelect, toRoundTripSums, type RoundTripSumsRow } from './roundTripSums.ts';
 
 const DAY = 86_400_000;
 
@@ -194,34 +195,12 @@ export async function strategyAnalytics(
   const range = [options.from ?? null, options.to ?? null];
   const curve = options.curve ?? (await equityCurve(db, owner, options));
   // The round trips' counts, exact sums and extremes are computed by the database, in one row.
-  const { rows: sums } = await db.query<{ n: number; wins: number; losses: number; gross_profit: string; gross_loss: string; largest_win: string | null;
-    largest_loss: string | null; avg_minutes: string | null; max_minutes: string | null }>(
-    `SELECT count(*)::int AS n, count(*) FILTER (WHERE pnl > 0)::int AS wins, count(*) FILTER (WHERE pnl < 0)::int AS losses,
-            coalesce(sum(pnl) FILTER (WHERE pnl > 0), 0)::text AS gross_profit, coalesce(sum(pnl) FILTER (WHERE pnl < 0), 0)::text AS gross_loss,
-            max(pnl) FILTER (WHERE pnl > 0)::text AS largest_win, min(pnl) FILTER (WHERE pnl < 0)::text AS largest_loss,
-            (avg(extract(epoch FROM exit - entry)) / 60)::text AS avg_minutes, (max(extract(epoch FROM exit - entry)) / 60)::text AS max_minutes
-       FROM (${ROUND_TRIPS('pnl, entry_time AS entry, exit_time AS exit')}) t
+  const { rows: sums } = await db.query<RoundTripSumsRow>(
+    `SELECT ${roundTripSumsSelect()} FROM (${ROUND_TRIPS('pnl, entry_time AS entry, exit_time AS exit')}) t
       WHERE ($2::timestamptz IS NULL OR exit >= $2) AND ($3::timestamptz IS NULL OR exit < $3)`,
     [owner.id, ...range],
   );
-  const t = sums[0]!;
-  const tradeSums: RoundTripSums = {
-    count: Number(t.n),
-    wins: Number(t.wins),
-    losses: Number(t.losses),
-    grossProfit: t.gross_profit,
-    grossLoss: t.gross_loss,
-    largestWin: t.largest_win,
-    largestLoss: t.largest_loss,
-    avgDurationMinutes: t.avg_minutes === null ? null : Number(t.avg_minutes),
-    maxDurationMinutes: t.max_minutes === null ? null : Number(t.max_minutes),
-  };
-  const metrics: Record<string, string | null> = {};
-  const reasons: Record<string, string> = {};
-  const put = (name: string, m: Metric) => {
-    metrics[name] = m.value === null ? null : String(m.value);
-    if (m.value === null) reasons[name] = m.reason ?? 'not computed';
-  };
+  const { metrics, reasons, put, putAll } = metricCollector();
   const equity = curve.points.map((d) => Number(d.equity));
   const times = curve.points.map((d) => d.time);
   const returnOptions = { periodsPerYear: options.periodsPerYear, riskFree: options.riskFree ?? 0 };
@@ -247,10 +226,7 @@ export async function strategyAnalytics(
     const b = periodReturns(shared.map((s) => s[2]));
     for (const [name, m] of Object.entries(benchmarkMetrics(r, b, returnOptions))) put(name, m);
   } else for (const name of ['beta', 'alpha', 'marketCorrelation']) put(name, { value: null, reason: 'no benchmark given' });
-  for (const [name, value] of Object.entries(tradeMetricsOf(tradeSums))) {
-    if (value !== null && typeof value === 'object') put(name, value);
-    else metrics[name] = value === null ? null : String(value);
-  }
+  putAll(tradeMetricsOf(toRoundTripSums(sums[0]!)));
   return {
     strategyId: owner.id,
     from: options.from?.toISOString() ?? null,
