@@ -15,3 +15,7 @@ ALTER TABLE risk_events ADD COLUMN limit_id BIGINT;
 ALTER TABLE risk_events ADD COLUMN acknowledged_at TIMESTAMPTZ;
 ALTER TABLE risk_events ADD COLUMN acknowledged_by TEXT;
 CREATE INDEX idx_risk_events_id ON risk_events (id);
+
+-- What the evaluation reads for a user: the hour's orders, the day's closed round trips.
+CREATE INDEX idx_orders_user_created ON orders (user_id, created_at DESC) WHERE user_id IS NOT NULL;
+CREATE INDEX idx_strategy_trades_strategy_exit ON strategy_trades (strategy_id, exit_time) WHERE status = 'closed';

@@ -1,3 +1,5 @@
+DROP INDEX IF EXISTS idx_strategy_trades_strategy_exit;
+DROP INDEX IF EXISTS idx_orders_user_created;
 DROP INDEX IF EXISTS idx_risk_events_id;
 ALTER TABLE risk_events DROP COLUMN IF EXISTS acknowledged_by;
 ALTER TABLE risk_events DROP COLUMN IF EXISTS acknowledged_at;

@@ -96,3 +96,9 @@ describe('analytics metrics (empyrical definitions)', () => {
     assert.match((tradeMetrics([{ pnl: '1', entryTime: 0, exitTime: 1 }]).profitFactor as Metric).reason!, /no losing round trip/);
   });
 });
+
+it('takes a curve of 300,000 periods without overflowing the call stack', () => {
+  const equity = Array.from({ length: 300_000 }, (_, i) => 1000 + Math.sin(i / 50) * 10 + i / 1000);
+  const m = returnMetrics(equity, equity.map((_, i) => i * 86_400_000), { periodsPerYear: 365 });
+  assert.ok(m.maxDrawdown!.value! < 0);
+});

@@ -107,6 +107,8 @@ eachBackend('backtests', (get) => {
     // An engine summary that disagrees with the trades is refused; the backtest keeps running.
     await assert.rejects(store.backtests.complete(b.id, { claims: { totalTrades: 499, grossProfit: want.trips.grossProfit } }), /totalTrades: claimed 499, the stored trades give 500/);
     assert.equal((await store.backtests.get(b.id)).status, 'running');
+    // Places the engine wrote count, trailing zeros too: 0.50 is checked to two places.
+    await assert.rejects(store.backtests.complete(b.id, { claims: { winRate: '0.50' } }), /winRate: claimed 0.50, the stored trades give/);
     // Rounded the engine's way (cents, 4 places) it agrees.
     const claims = { totalTrades: 500, grossProfit: new Big(want.trips.grossProfit as string).toFixed(2), finalCapital: new Big(want.final).toFixed(2), winRate: Number((want.trips.winRate as { value: number }).value).toFixed(4) };
     const summary = await store.backtests.complete(b.id, { claims, executionTimeMs: 1234 });
@@ -184,6 +186,8 @@ eachBackend('backtests', (get) => {
     await assert.rejects(store.backtests.get(failed.id, 'other'), NotFoundError);
     assert.deepEqual(await store.backtests.list({}, 'other'), []);
     await assert.rejects(store.backtests.create({ ...input('x'), endDate: new Date(t0) }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'endDate');
+    await assert.rejects(store.backtests.create({ ...input('x'), startDate: new Date(0) }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'startDate', 'periods are bounded like event times');
+    await assert.rejects(store.backtests.create({ ...input('x'), endDate: new Date(Date.UTC(2500, 0, 1)) }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'endDate');
     await assert.rejects(store.backtests.create({ ...input('x'), strategyId: 'nope' }), (e: Error) => e instanceof InvalidArgumentError && e.parameter === 'strategyId');
     // A bad trade deep in a part, found while the part streams to the database: none of it is kept.
     const partly = await store.backtests.create(input('bad part'));

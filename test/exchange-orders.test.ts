@@ -77,4 +77,25 @@ eachBackend('orders sent to exchanges and brokers', (get) => {
     assert.deepEqual((await store.exchangeOrders.list({ userId: 'olga', strategyId: 'ema_crossover' })).items.map((o) => o.id), ['sl-1']);
     assert.deepEqual((await store.exchangeOrders.list({ userId: 'olga', status: 'expired' })).items.map((o) => o.id), ['l-3']);
   });
+
+  it("counts a fill sent again once, refuses one that changed, and stores a trade once whether the order or the exchange's feed reports it first", async () => {
+    const { db } = get();
+    const place = (id: string) => ev('placed', id, t0, { exchange: 'binance', symbol: 'ETHUSDT', side: 'buy', orderType: 'limit', quantity: '2', price: '3000' });
+    const fill = (id: string, tradeId: string, quantity: string, price: string, at: number) => ev('partially_filled', id, at, { fillQuantity: quantity, fillPrice: price, tradeId, externalOrderId: `X-${id}` });
+    await ingest(db, bus, [
+      place('r-1'), ev('acknowledged', 'r-1', t0 + 1, { externalOrderId: 'X-r-1' }),
+      fill('r-1', 'T1', '1', '3000', t0 + 2),
+      fill('r-1', 'T1', '1', '3000', t0 + 2), // the same fill again
+      fill('r-1', 'T1', '1', '3001', t0 + 3), // the same trade id with another price
+      // The exchange's feed reports T2 first, at its own time; then the order's fill of it.
+      { type: 'FILL', data: { exchange: 'binance', symbol: 'ETHUSDT', orderId: 'X-r-1', tradeId: 'T2', side: 'buy', price: '3000', quantity: '1', userId: 'olga', timestamp: t0 + 4 } },
+      fill('r-1', 'T2', '1', '3000', t0 + 5),
+    ]);
+    const order = await store.exchangeOrders.get('r-1', 'olga');
+    assert.deepEqual([order.filledQuantity, order.status], ['2', 'filled'], 'two fills, each counted once');
+    const own = await db.query<{ trade_id: string }>(`SELECT trade_id FROM trades_executed WHERE order_id = 'X-r-1' ORDER BY trade_id`);
+    assert.deepEqual(own.rows.map((r) => r.trade_id), ['T1', 'T2'], 'each trade stored once');
+    const reasons = (await bus.listDead({ count: 100 })).map((l) => l.reason);
+    assert.ok(reasons.includes('trade T1 of order r-1 was applied as 1 @ 3000, not 1 @ 3001'), reasons.join('\n'));
+  });
 });

@@ -50,6 +50,10 @@ eachBackend('fees from the fee schedule', (get) => {
     await ingest(db, bus, [trade('f6', {})]);
     assert.deepEqual(await fees('f6'), { b: '0.00042469', s: '0.14280242' });
     await db.query(`UPDATE system_config SET value = 'basic' WHERE key = 'fees.default_tier'`);
+    // A fee the schedule would charge that the trade cannot hold refuses the trade, saying why.
+    await ingest(db, bus, [trade('huge', { price: '999999999999', quantity: '999999999999' })]);
+    assert.ok((await bus.listDead({ count: 10 })).some((l) => /huge|the fee charged to the seller .* does not fit DECIMAL\(20,8\)/.test(l.reason)));
+    assert.equal((await db.query(`SELECT 1 FROM trades WHERE id = 'huge'`)).rows.length, 0);
   });
 
   it('computes the same fees as an independent calculation for generated trades', async () => {

@@ -109,6 +109,14 @@ eachBackend('risk limits evaluated as data arrives', (get) => {
       'limit_warning max_daily_loss 90 against 100',
     ]);
 
+    // A day's loss breached yesterday (and not evaluated since) is a new breach today.
+    await db.query(`UPDATE risk_limits SET evaluated_at = now() - interval '1 day' WHERE user_id = 'sam' AND limit_type = 'max_daily_loss'`);
+    await ingest(db, bus, close('l4', '-1', 3));
+    assert.equal((await store.risk.events({ userId: 'sam' })).filter((e) => e.description?.startsWith('max_daily_loss ') && e.eventType === 'limit_breach').length, 2);
+    // A limit of one strategy counts that strategy's exchange orders, not the user's venue orders.
+    const scoped = await store.risk.setLimit({ userId: 'sam', limitType: 'max_orders_per_hour', strategyId: strategy.id, limitValue: '1' });
+    assert.deepEqual([scoped.currentValue, scoped.level], ['0', 'ok']);
+
     // The user's own limit (seed 003's users.max_daily_loss) takes part like any other.
     await db.query(`INSERT INTO users (id, email, max_daily_loss) VALUES ('una', 'u@example.com', 50)`);
     const own = await store.strategies.create({ name: 'own', symbols: ['TATA_INR'], userId: 'una' });

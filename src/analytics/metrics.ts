@@ -90,7 +90,8 @@ export function returnMetrics(equity: readonly number[], times: readonly number[
   const downside = n >= 1 ? Math.sqrt(mean(excess.map((x) => Math.min(x, 0) ** 2))) * Math.sqrt(P) : NaN;
   out.sortinoRatio = n < 2 ? none(needTwo) : downside === 0 ? none('no return below the target') : ok((mean(excess) * P) / downside);
   const curve = drawdownCurve(equity, times);
-  const mdd = Math.min(...curve.map((p) => p.drawdown));
+  // A loop, not Math.min(...): a long curve would overflow the call stack.
+  const mdd = curve.reduce((m, p) => Math.min(m, p.drawdown), 0);
   out.maxDrawdown = n >= 1 ? ok(mdd) : none(needOne);
   out.maxDrawdownDuration = n >= 1 ? ok(longestDrawdownMinutes(curve)) : none(needOne);
   out.calmarRatio = n < 1 ? none(needOne) : mdd === 0 ? none('no drawdown') : ok(out.annualReturn.value! / Math.abs(mdd));

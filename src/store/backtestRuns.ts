@@ -193,7 +193,9 @@ async function summarize(tx: Queryable, b: Locked): Promise<{ summary: BacktestS
   putAll(tradeMetricsOf(sums));
   // With the engine's curve, the final capital is its last value; else the capital plus the P&L.
   const finalCapital = curve.source === 'engine' ? curve.points.at(-1)!.equity : new Big(b.initialCapital).plus(t.total).toFixed();
-  metrics.totalReturn = new Big(finalCapital).div(curve.source === 'engine' ? curve.points[0]!.equity : b.initialCapital).minus(1).toFixed(12);
+  const first = curve.source === 'engine' ? curve.points[0]!.equity : b.initialCapital;
+  if (!new Big(first).gt(0)) throw new BacktestStateError(`the equity curve starts at ${first}: a return needs a positive start`);
+  metrics.totalReturn = new Big(finalCapital).div(first).minus(1).toFixed(12);
   delete reasons.totalReturn;
   return {
     summary: { equitySource: curve.source, periodsPerYear: periods, finalCapital, totalPnl: t.total, metrics, reasons, avgTradeReturn: t.avg_return, avgTradeDuration: t.avg_duration },

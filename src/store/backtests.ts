@@ -1,5 +1,6 @@
+import Big from 'big.js';
 import type { Database } from '../database/types.ts';
-import { backtestClaims, backtestTrade, type BacktestClaims, type BacktestTrade } from '../ingest/events/backtests.ts';
+import { backtestClaims, backtestEquity, backtestTrade, type BacktestClaims, type BacktestTrade } from '../ingest/events/backtests.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 import { decodeCursor, pageOf, pageSize, type Page } from './pagination.ts';
 import { PNL_PERCENT, cancelRun, completeRun, failRun, reportProgress, startRun, storeEquity, storeTrades, type BacktestStatus, type BacktestSummary } from './backtestRuns.ts';
@@ -163,8 +164,10 @@ export class BacktestRepository {
     if (!Array.isArray(input.symbols) || !input.symbols.length || !input.symbols.every((s) => typeof s === 'string' && /^[A-Za-z0-9_.\-/:]{1,50}$/.test(s))) {
       throw new InvalidArgumentError('symbols', 'must be a non-empty list of market symbols');
     }
-    if (!(input.startDate instanceof Date) || Number.isNaN(input.startDate.getTime())) throw new InvalidArgumentError('startDate', 'must be a time');
-    if (!(input.endDate instanceof Date) || !(input.endDate > input.startDate)) throw new InvalidArgumentError('endDate', 'must be after startDate');
+    // The period is bounded as event times are (2000 to 2100): its curve has a point a day.
+    const inRange = (d: unknown) => d instanceof Date && d.getTime() >= Date.UTC(2000, 0, 1) && d.getTime() < Date.UTC(2100, 0, 1);
+    if (!inRange(input.startDate)) throw new InvalidArgumentError('startDate', 'must be a time from 2000 to 2100');
+    if (!inRange(input.endDate) || !(input.endDate > input.startDate)) throw new InvalidArgumentError('endDate', 'must be after startDate, before 2100');
     if (!decimalText.test(String(input.initialCapital)) || !/[1-9]/.test(String(input.initialCapital))) throw new InvalidArgumentError('initialCapital', 'must be a positive decimal string');
     for (const field of ['commission', 'slippage'] as const) {
       if (input[field] !== undefined && !decimalText.test(String(input[field]))) throw new InvalidArgumentError(field, 'must be a decimal string, 0 or more');
@@ -266,7 +269,7 @@ export class BacktestRepository {
       metrics: names.map((name) => {
         const backtest = b.results!.metrics[name] ?? null;
         const value = live.metrics[name] ?? null;
-        return { name, backtest, live: value, difference: backtest !== null && value !== null ? String(Number(value) - Number(backtest)) : null };
+        return { name, backtest, live: value, difference: backtest !== null && value !== null ? new Big(value).minus(backtest).toFixed() : null };
       }),
       liveReasons: live.reasons,
     };
@@ -285,6 +288,7 @@ export class BacktestRepository {
   /** Stores trades in bulk (checked as the BACKTEST_TRADES event's are); `seq` numbers the part. */
   async addTrades(id: string, trades: readonly unknown[], seq: number | null = null): Promise<number> {
     if (!Array.isArray(trades) || trades.length === 0) throw new InvalidArgumentError('trades', 'must be a non-empty list');
+    if (seq !== null && !(Number.isInteger(seq) && seq >= 0)) throw new InvalidArgumentError('seq', 'must be a part number, 0 or more');
     // Each trade is checked as it is streamed to the database; the first bad one rolls all back.
     const check = (trade: unknown, index: number): BacktestTrade => {
       const parsed = backtestTrade.safeParse(trade);
@@ -294,8 +298,11 @@ export class BacktestRepository {
     return this.db.transaction((tx) => storeTrades(tx, id, seq, trades, check));
   }
 
-  async addEquity(id: string, points: readonly { time: Date; equity: string }[], seq: number | null = null): Promise<number> {
-    return this.db.transaction((tx) => storeEquity(tx, id, seq, points));
+  async addEquity(id: string, points: readonly unknown[], seq: number | null = null): Promise<number> {
+    const parsed = backtestEquity.shape.points.safeParse(points);
+    if (!parsed.success) throw new InvalidArgumentError('points', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).slice(0, 5).join('; '));
+    if (seq !== null && !(Number.isInteger(seq) && seq >= 0)) throw new InvalidArgumentError('seq', 'must be a part number, 0 or more');
+    return this.db.transaction((tx) => storeEquity(tx, id, seq, parsed.data));
   }
 
   /** Completes a running backtest; `claims` (the engine's summary) are checked against its trades. */

@@ -115,7 +115,7 @@ export async function backfillPredictions(db: Queryable, now: Date, days = 7): P
   );
   let filled = 0;
   for (const { timeframe } of timeframes) {
-    if (!LENGTHS[timeframe]) continue;
+    if (!Object.hasOwn(LENGTHS, timeframe)) continue;
     const { rowCount } = await db.query(
       `UPDATE predictions p SET actual_value = a.actual, error = a.actual - p.predicted_value, base_value = a.base
          FROM (SELECT p.model_id, p.symbol, p.prediction_type, p.prediction_timestamp, p.timestamp, c.at_close, c.base,

@@ -2,6 +2,7 @@ import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { ExchangeOrderEvent } from '../events/exchangeOrders.ts';
 import { existingKeys } from './rows.ts';
+import { fillKey } from './feeds.ts';
 import type { ApplyResult, Entry } from './types.ts';
 
 type Status = 'pending' | 'open' | 'partially_filled' | 'filled' | 'cancelled' | 'rejected' | 'expired';
@@ -86,6 +87,15 @@ export async function applyExchangeOrders(tx: Queryable, entries: Entry<'EXCHANG
     fees: new Big(r.fees), externalOrderId: r.external_order_id, submittedAt: r.submitted_at, filledAt: r.filled_at, cancelledAt: r.cancelled_at,
     error: r.error_message, retryCount: Number(r.retry_count), strategyId: r.strategy_id, exchange: r.exchange, symbol: r.symbol, side: r.side,
   }]));
+  // The trade ids each order's fills were applied with: a fill sent again is not counted again.
+  const { rows: seen } = rows.length
+    ? await tx.query<{ user_id: string; order_id: string; trade_id: string; fill: string; price: string }>(
+        `SELECT details->>'userId' AS user_id, order_id, details->>'tradeId' AS trade_id, fill_quantity::text AS fill, price::text AS price
+           FROM order_history WHERE source = 'exchange' AND order_id = ANY($1::text[]) AND details ? 'tradeId'`,
+        [rows.map((r) => r.id)],
+      )
+    : { rows: [] };
+  const appliedFills = new Map(seen.map((f) => [`${keyOf(f.user_id, f.order_id)}\u0000${f.trade_id}`, `${new Big(f.fill).toFixed()} @ ${new Big(f.price).toFixed()}`]));
   const users = await existingKeys(tx, 'users', events.filter(({ d }) => d.event === 'placed').map(({ d }) => userOf(d)));
   const strategies = await existingKeys(tx, 'strategies', events.flatMap(({ d }) => (d.event === 'placed' && d.strategyId ? [d.strategyId] : [])));
   const history: History[] = [];
@@ -108,6 +118,14 @@ export async function applyExchangeOrders(tx: Queryable, entries: Entry<'EXCHANG
       continue;
     }
     if (!order) { refuse(`unknown order ${d.orderId} of user ${userOf(d)}: it was never placed`); continue; }
+    if (d.tradeId && d.fillQuantity !== undefined) {
+      const fillKeyOf = `${key}\u0000${d.tradeId}`;
+      const before = appliedFills.get(fillKeyOf);
+      const now = `${new Big(d.fillQuantity).toFixed()} @ ${new Big(d.fillPrice!).toFixed()}`;
+      if (before === now) continue; // the same fill sent again: applied once
+      if (before !== undefined) { refuse(`trade ${d.tradeId} of order ${d.orderId} was applied as ${before}, not ${now}`); continue; }
+      appliedFills.set(fillKeyOf, now);
+    }
     if (!FROM[d.event].includes(order.status)) { refuse(`order ${d.orderId} is ${order.status}: it cannot be ${d.event}`); continue; }
     let next: Status = d.event === 'acknowledged' ? 'open' : d.event;
     let fill: Fill | null = null;
@@ -181,18 +199,29 @@ export async function applyExchangeOrders(tx: Queryable, entries: Entry<'EXCHANG
         history.map((h) => h.fee), history.map((h) => h.details), history.map((h) => h.at)],
     );
   }
-  if (fills.length) {
-    // Linked to the own fills; one the exchange's feed reported as a FILL already is not doubled.
-    await tx.query(
-      `INSERT INTO trades_executed (user_id, exchange, symbol, order_id, trade_id, side, quantity, price, quote_quantity, commission, commission_asset, strategy_id, executed_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
-                            $11::text[], $12::text[], $13::timestamptz[])
-       ON CONFLICT ON CONSTRAINT trades_executed_fill_key DO NOTHING`,
-      [fills.map((f) => f.order.userId), fills.map((f) => f.order.exchange), fills.map((f) => f.order.symbol), fills.map((f) => f.order.externalOrderId ?? f.order.id),
-        fills.map((f) => f.tradeId), fills.map((f) => f.order.side), fills.map((f) => f.quantity), fills.map((f) => f.price),
-        fills.map((f) => new Big(f.quantity).times(f.price).toFixed()), fills.map((f) => f.fee), fills.map((f) => f.feeAsset), fills.map((f) => f.order.strategyId),
-        fills.map((f) => f.at)],
+  // Linked to the own fills under the exchange's order id, claiming the same identity a FILL
+  // from the exchange's feed claims: the trade is stored once whichever reports it first.
+  const linkable = fills.filter((f) => f.order.externalOrderId !== null);
+  if (linkable.length) {
+    const keyFor = (f: Fill) => fillKey({ exchange: f.order.exchange, symbol: f.order.symbol, orderId: f.order.externalOrderId!, tradeId: f.tradeId });
+    const { rows: fresh } = await tx.query<{ key: string }>(
+      `INSERT INTO ingest_identities (kind, key, occurred_at) SELECT 'fill', u.key, u.at FROM unnest($1::text[], $2::timestamptz[]) AS u(key, at)
+       ON CONFLICT DO NOTHING RETURNING key`,
+      [linkable.map(keyFor), linkable.map((f) => f.at)],
     );
+    const claimed = new Set(fresh.map((r) => r.key));
+    const own = linkable.filter((f) => claimed.has(keyFor(f)));
+    if (own.length) {
+      await tx.query(
+        `INSERT INTO trades_executed (user_id, exchange, symbol, order_id, trade_id, side, quantity, price, quote_quantity, commission, commission_asset, strategy_id, executed_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+                              $11::text[], $12::text[], $13::timestamptz[])`,
+        [own.map((f) => f.order.userId), own.map((f) => f.order.exchange), own.map((f) => f.order.symbol), own.map((f) => f.order.externalOrderId!),
+          own.map((f) => f.tradeId), own.map((f) => f.order.side), own.map((f) => f.quantity), own.map((f) => f.price),
+          own.map((f) => new Big(f.quantity).times(f.price).toFixed()), own.map((f) => f.fee), own.map((f) => f.feeAsset), own.map((f) => f.order.strategyId),
+          own.map((f) => f.at)],
+      );
+    }
   }
   return { rejected };
 }

@@ -42,7 +42,7 @@ const fillContent = (d: { side: string; price: string; quantity: string; commiss
 });
 /** Keys of ingest_identities (migration 008 backfills the same layouts). */
 const marketTradeKey = (d: { exchange: string; symbol: string; tradeId?: string }) => (d.tradeId ? `${d.exchange} ${d.symbol} ${d.tradeId}` : null);
-const fillKey = (d: { exchange: string; symbol: string; orderId: string; tradeId: string }) =>
+export const fillKey = (d: { exchange: string; symbol: string; orderId: string; tradeId: string }) =>
   `${d.exchange} ${d.symbol} ${Buffer.byteLength(d.orderId)}:${d.orderId} ${d.tradeId}`;
 
 const sum = (levels: { quantity: string }[]) => levels.reduce((s, l) => s.plus(l.quantity), new Big(0)).toFixed();

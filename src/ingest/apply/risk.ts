@@ -53,6 +53,7 @@ export function riskSubjects(entries: Entry[], effects: Effects): RiskSubjects {
 }
 
 interface LimitRow {
+  evaluated_at?: Date | null;
   id: string;
   user_id: string;
   limit_type: string;
@@ -84,8 +85,8 @@ async function measure(tx: Queryable, limits: LimitRow[]): Promise<Map<string, s
        WHEN 'max_drawdown' THEN (SELECT coalesce(max(1 - (s.initial_capital + s.total_pnl) / s.peak_equity), 0) FROM strategies s
                                   WHERE s.user_id = l.user_id AND s.initial_capital IS NOT NULL AND s.peak_equity > 0
                                     AND (l.strategy_id IS NULL OR s.id = l.strategy_id))
-       WHEN 'max_orders_per_hour' THEN (SELECT count(*) FROM orders o WHERE o.user_id = l.user_id AND o.created_at > now() - interval '1 hour'
-                                          AND (l.symbol IS NULL OR o.market = l.symbol))
+       WHEN 'max_orders_per_hour' THEN (SELECT count(*) FROM orders o WHERE l.strategy_id IS NULL AND o.user_id = l.user_id
+                                          AND o.created_at > now() - interval '1 hour' AND (l.symbol IS NULL OR o.market = l.symbol))
                                      + (SELECT count(*) FROM exchange_orders e WHERE e.user_id = l.user_id AND e.created_at > now() - interval '1 hour'
                                           AND (l.symbol IS NULL OR e.symbol = l.symbol) AND (l.strategy_id IS NULL OR e.strategy_id = l.strategy_id))
        WHEN 'min_balance' THEN (SELECT coalesce(sum(b.total_balance), 0) FROM balances b WHERE b.user_id = l.user_id AND b.asset = l.symbol)
@@ -137,12 +138,17 @@ export async function evaluateRisk(tx: Queryable, subjects: RiskSubjects, effect
     : { rows: [] };
   const users = [...new Set([...subjects.users, ...owners.map((o) => o.user_id)])].sort();
   if (!users.length) return [];
+  // The users' limits are locked in one order (by id) before anything writes them: two workers
+  // evaluating the same users wait for each other instead of deadlocking.
+  const lockLimits = () =>
+    tx.query<LimitRow>(
+      `SELECT id::text, user_id, limit_type, symbol, strategy_id, limit_value::text, warning_ratio::text, action, level, current_value::text, evaluated_at
+         FROM risk_limits WHERE is_active AND user_id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+      [users],
+    );
+  await lockLimits();
   await syncAccountLimits(tx, users);
-  const { rows: limits } = await tx.query<LimitRow>(
-    `SELECT id::text, user_id, limit_type, symbol, strategy_id, limit_value::text, warning_ratio::text, action, level, current_value::text
-       FROM risk_limits WHERE is_active AND user_id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
-    [users],
-  );
+  const limits = (await lockLimits()).rows;
   if (!limits.length) return [];
   return settle(tx, limits, await measure(tx, limits), effects);
 }
@@ -151,13 +157,20 @@ export async function evaluateRisk(tx: Queryable, subjects: RiskSubjects, effect
 export async function settle(tx: Queryable, limits: LimitRow[], values: Map<string, string>, effects: Effects): Promise<RaisedRiskEvent[]> {
   const changed: { id: string; value: string; level: RiskLevel }[] = [];
   const raised: Omit<RaisedRiskEvent, 'id' | 'triggeredAt'>[] = [];
+  const now = Date.now();
   for (const limit of limits) {
     const value = values.get(limit.id);
     if (value === undefined) continue;
     const level = riskLevel(limit.limit_type, value, limit.limit_value, limit.warning_ratio);
-    if (level === limit.level && new Big(value).eq(limit.current_value)) continue;
+    // A windowed limit's level belongs to its window: yesterday's breach of the day's loss, or an
+    // hour-old breach of the orders an hour, does not hide a new one.
+    const evaluated = limit.evaluated_at?.getTime() ?? 0;
+    const stale = (limit.limit_type === 'max_daily_loss' && evaluated < Math.floor(now / 86_400_000) * 86_400_000)
+      || (limit.limit_type === 'max_orders_per_hour' && evaluated < now - 3_600_000);
+    const previous: RiskLevel = stale ? 'ok' : limit.level;
+    if (level === limit.level && !stale && new Big(value).eq(limit.current_value)) continue;
     changed.push({ id: limit.id, value, level });
-    if (RANK[level] > RANK[limit.level]) {
+    if (RANK[level] > RANK[previous]) {
       raised.push({
         userId: limit.user_id,
         limitId: limit.id,

@@ -74,6 +74,18 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   if (accepted.length === 0) return { rejected };
   // Fees the engine did not send come from the fee schedule (docs/FEES.md).
   const fees = await tradeFees(tx, accepted.map((e) => e.event.data));
+  const overflowing = accepted.filter((e) => {
+    const f = fees.get(e.event.data)!;
+    const reason = describeFit('the fee charged to the buyer', f.buyer) ?? describeFit('the fee charged to the seller', f.seller);
+    if (reason) rejected.push({ key: e.key, reason });
+    return reason !== null;
+  });
+  if (overflowing.length) {
+    // Refused before anything of them is written: their identities are given back.
+    await tx.query(`DELETE FROM ingest_identities WHERE kind = 'trade' AND key = ANY($1::text[])`, [overflowing.map((e) => tradeKey(e.event.data))]);
+    accepted.splice(0, accepted.length, ...accepted.filter((e) => !overflowing.includes(e)));
+    if (accepted.length === 0) return { rejected };
+  }
   const col = (f: (d: Entry<'TRADE_ADDED'>['event']['data']) => unknown) => accepted.map((e) => f(e.event.data));
   // Each time as ISO text once: for the insert and for the publication.
   const iso = new Map(accepted.map((e) => [e.event.data, e.event.data.timestamp.toISOString()]));

@@ -64,21 +64,27 @@ export const backtestEquity = z.object({
  * The engine's own summary. The values it gives that follow from its trades are checked against
  * the stored trades; a disagreement refuses the completion (docs/BACKTESTS.md).
  */
+/** A claimed value as the engine wrote it (its decimal places are what it is checked to). */
+const claimed = z.preprocess(
+  (v) => (isLosslessNumber(v) ? v.value : typeof v === 'number' ? String(v) : v),
+  z.string({ error: 'expected a decimal number' }).regex(/^-?\d{1,30}(\.\d{1,30})?$/, { error: 'expected a plain decimal number such as 0.5 or 1250.75' }),
+);
+
 export const backtestClaims = z.object({
   totalTrades: count.optional(),
   winningTrades: count.optional(),
   losingTrades: count.optional(),
-  totalPnl: decimal().optional(),
-  grossProfit: decimal().optional(),
-  grossLoss: decimal().optional(),
-  finalCapital: decimal().optional(),
-  totalReturn: decimal().optional(),
-  winRate: decimal().optional(),
-  profitFactor: decimal().optional(),
-  avgWin: decimal().optional(),
-  avgLoss: decimal().optional(),
-  largestWin: decimal().optional(),
-  largestLoss: decimal().optional(),
+  totalPnl: claimed.optional(),
+  grossProfit: claimed.optional(),
+  grossLoss: claimed.optional(),
+  finalCapital: claimed.optional(),
+  totalReturn: claimed.optional(),
+  winRate: claimed.optional(),
+  profitFactor: claimed.optional(),
+  avgWin: claimed.optional(),
+  avgLoss: claimed.optional(),
+  largestWin: claimed.optional(),
+  largestLoss: claimed.optional(),
   /** Kept for reference, not checked: they depend on the engine's conventions. */
   sharpeRatio: decimal().optional(),
   sortinoRatio: decimal().optional(),
