@@ -98,8 +98,8 @@ async function measure(tx: Queryable, limits: LimitRow[]): Promise<Map<string, s
 }
 
 /** The users' own limits (seed 003's users.max_position_size and max_daily_loss) as limit rows, where none of that scope exists. */
-async function syncAccountLimits(tx: Queryable, users: string[]): Promise<void> {
-  await tx.query(
+async function syncAccountLimits(tx: Queryable, users: string[]): Promise<number> {
+  const { rowCount } = await tx.query(
     `INSERT INTO risk_limits (user_id, limit_type, limit_value, source)
      SELECT u.id, k.kind, k.value, 'account'
        FROM users u CROSS JOIN LATERAL (VALUES ('max_position_value', u.max_position_size), ('max_daily_loss', u.max_daily_loss)) AS k(kind, value)
@@ -108,6 +108,7 @@ async function syncAccountLimits(tx: Queryable, users: string[]): Promise<void> 
       WHERE risk_limits.source = 'account' AND (risk_limits.limit_value <> EXCLUDED.limit_value OR NOT risk_limits.is_active)`,
     [users],
   );
+  return rowCount ?? 0;
 }
 
 export interface RaisedRiskEvent {
@@ -146,9 +147,9 @@ export async function evaluateRisk(tx: Queryable, subjects: RiskSubjects, effect
          FROM risk_limits WHERE is_active AND user_id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
       [users],
     );
-  await lockLimits();
-  await syncAccountLimits(tx, users);
-  const limits = (await lockLimits()).rows;
+  const locked = await lockLimits();
+  // Read again only when the users' own limits added or changed a row (rarely).
+  const limits = (await syncAccountLimits(tx, users)) ? (await lockLimits()).rows : locked.rows;
   if (!limits.length) return [];
   return settle(tx, limits, await measure(tx, limits), effects);
 }
