@@ -1,6 +1,8 @@
 -- Backtests run by an engine outside tradestore, kept by it (docs/BACKTESTS.md).
 
 ALTER TABLE backtests ADD COLUMN updated_at TIMESTAMPTZ NOT NULL DEFAULT now();
+-- Trades stored so far, kept by the store (a list of big runs does not count their rows).
+ALTER TABLE backtests ADD COLUMN trade_count BIGINT NOT NULL DEFAULT 0 CHECK (trade_count >= 0);
 ALTER TABLE backtests ADD CONSTRAINT backtests_started_when_running CHECK (status NOT IN ('running', 'completed') OR started_at IS NOT NULL);
 
 -- The parts of a backtest's trades and equity already stored, by the engine's sequence number:

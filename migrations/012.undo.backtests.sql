@@ -7,4 +7,5 @@ ALTER TABLE backtest_results DROP COLUMN IF EXISTS gross_profit;
 DROP TABLE IF EXISTS backtest_equity;
 DROP TABLE IF EXISTS backtest_chunks;
 ALTER TABLE backtests DROP CONSTRAINT IF EXISTS backtests_started_when_running;
+ALTER TABLE backtests DROP COLUMN IF EXISTS trade_count;
 ALTER TABLE backtests DROP COLUMN IF EXISTS updated_at;

@@ -116,7 +116,7 @@ export async function storeTrades<T = BacktestTrade>(
     ['backtest_id', 'symbol', 'side', 'quantity', 'entry_price', 'exit_price', 'entry_time', 'exit_time', 'pnl', 'pnl_percentage', 'commission', 'strategy_signal'],
     rows(),
   );
-  await tx.query(`UPDATE backtests SET updated_at = now() WHERE id = $1::bigint`, [id]);
+  await tx.query(`UPDATE backtests SET trade_count = trade_count + $2, updated_at = now() WHERE id = $1::bigint`, [id, stored]);
   return stored;
 }
 

@@ -94,7 +94,7 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 const COLUMNS = `b.id::text, b.strategy_id, b.user_id, b.name, b.description, b.symbols, b.timeframes, b.start_date, b.end_date,
   b.initial_capital::text, b.commission::text, b.slippage::text, b.parameters, b.status, b.progress, b.error_message, b.created_at, b.started_at,
-  b.completed_at, (SELECT count(*)::int FROM backtest_trades t WHERE t.backtest_id = b.id) AS trades_stored,
+  b.completed_at, b.trade_count AS trades_stored,
   r.detailed_results, r.final_capital::text AS final_capital, r.equity_source, r.execution_time_ms, r.data_points_processed`;
 
 function toBacktest(r: Record<string, unknown>): Backtest {
@@ -225,7 +225,7 @@ export class BacktestRepository {
         ORDER BY entry_time, id LIMIT $4`,
       [id, after?.time ?? null, after?.id ?? '0', limit + 1],
     );
-    const { rows: total } = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM backtest_trades WHERE backtest_id = $1::bigint`, [id]);
+    const { rows: total } = await this.db.query<{ n: string }>(`SELECT trade_count::text AS n FROM backtests WHERE id = $1::bigint`, [id]);
     return pageOf(
       rows,
       limit,

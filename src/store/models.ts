@@ -100,6 +100,9 @@ function closeAt(timeframe: string, at: string): string {
   return `(SELECT c.close FROM (${branches.join(' UNION ALL ')}) c ORDER BY c.t DESC LIMIT 1)`;
 }
 
+/** The longest a prediction looks ahead that the backfill fills in (docs/MODELS.md). */
+export const HORIZON_DAYS = 30;
+
 /**
  * Fills in the actual value and error (actual − predicted) of the predictions whose moment has
  * passed within the last `days`, in bulk, from the stored candles of their model's timeframe:
@@ -125,7 +128,9 @@ export async function backfillPredictions(db: Queryable, now: Date, days = 7): P
                  FROM predictions p JOIN ml_models m ON m.id = p.model_id
                  CROSS JOIN LATERAL (SELECT ${closeAt(timeframe, 'p.prediction_timestamp')} AS at_close, ${closeAt(timeframe, 'p.timestamp')} AS base) c
                 WHERE m.timeframe = $3 AND p.actual_value IS NULL AND p.prediction_type = ANY($4::text[])
-                  AND p.prediction_timestamp <= $1 AND p.prediction_timestamp > $1::timestamptz - $2 * interval '1 day') a
+                  AND p.prediction_timestamp <= $1 AND p.prediction_timestamp > $1::timestamptz - $2 * interval '1 day'
+                  -- Made at most HORIZON_DAYS before their moment: the hypertable's older chunks are skipped.
+                  AND p.timestamp > $1::timestamptz - ($2 + ${HORIZON_DAYS}) * interval '1 day') a
         WHERE p.model_id = a.model_id AND p.symbol = a.symbol AND p.prediction_type = a.prediction_type
           AND p.prediction_timestamp = a.prediction_timestamp AND p.timestamp = a.timestamp AND a.actual IS NOT NULL`,
       [now, days, timeframe, [...BACKFILLED_TYPES]],
