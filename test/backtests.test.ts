@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { apiCaller } from './helpers/api.ts';
 import Big from 'big.js';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
@@ -228,12 +229,7 @@ describe('backtests through /v1 and tradestore backtest [postgres]', async () =>
     await service?.stop();
     await server?.drop();
   });
-  const call = async (method: string, path: string, key: string, body?: object) => {
-    const response = await fetch(`http://127.0.0.1:${service.port}${path}`, {
-      method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  };
+  const call = apiCaller(() => service.port);
 
   it('creates with the trade scope, shows progress while running, reads the summary, trades, curve and comparison; keys see their own', async () => {
     const body = { strategyId, name: 'api run', symbols: ['TATA_INR'], startDate: new Date(t0).toISOString(), endDate: t0 + 20 * DAY, initialCapital: '50000' };

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { apiCaller } from './helpers/api.ts';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
@@ -125,12 +126,7 @@ describe('models through /v1 and tradestore models [postgres]', async () => {
     await service?.stop();
     await server?.drop();
   });
-  const call = async (method: string, path: string, key: string, body?: object) => {
-    const response = await fetch(`http://127.0.0.1:${service.port}${path}`, {
-      method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  };
+  const call = apiCaller(() => service.port);
 
   it('registers with the admin scope, activates, lists, and reads accuracy; the CLI does the same', async () => {
     const body = { name: 'api', modelType: 'lstm', version: '1', symbol: 'TATA_INR', timeframe: '1h', features: ['close'] };

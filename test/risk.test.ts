@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { apiCaller } from './helpers/api.ts';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
@@ -158,12 +159,7 @@ describe('risk through /v1', () => {
     keys.ritaTrade = (await service.store.apiKeys.create('rita', ['read', 'trade'])).key;
   });
   after(async () => service?.stop());
-  const call = async (method: string, path: string, key: string, body?: object) => {
-    const response = await fetch(`http://127.0.0.1:${service.port}${path}`, {
-      method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: response.status, body: response.status === 204 ? null : ((await response.json()) as any) };
-  };
+  const call = apiCaller(() => service.port);
 
   it('manages limits and events with the admin scope; a user reads their own', async () => {
     const body = { userId: 'rita', limitType: 'min_balance', symbol: 'INR', limitValue: '100' };

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { apiCaller } from './helpers/api.ts';
 import Big from 'big.js';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
@@ -257,10 +258,8 @@ describe('the whole path through a real service: events in, snapshots built, met
     ];
     for (const e of events) await bus.add(JSON.stringify(e));
     await bus.close();
-    const call = async (method: string, path: string, body?: object) => {
-      const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-      return { status: response.status, body: (await response.json()) as any };
-    };
+    const api = apiCaller(() => port);
+    const call = (method: string, path: string, body?: object) => api(method, path, key, body);
     await waitFor('the round trips applied', async () => (await call('GET', `/v1/strategies/${id}/trades?status=all`)).body.total === 2, 30_000);
     await waitFor('the daily candles', async () => Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ohlcv_1d WHERE market = 'TATA_INR' AND open_time >= $1`, [new Date(d(3))])).rows[0]!.n) === 4, 30_000);
     assert.equal((await db.query(`SELECT 1 FROM portfolio_snapshots WHERE strategy_id = $1`, [id])).rows.length, 0, 'no capital, no snapshots');

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { apiCaller } from './helpers/api.ts';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
@@ -230,12 +231,7 @@ describe('strategies through /v1', () => {
   });
   after(async () => service?.stop());
 
-  const call = async (method: string, path: string, key: string, body?: object) => {
-    const response = await fetch(`http://127.0.0.1:${service.port}${path}`, {
-      method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  };
+  const call = apiCaller(() => service.port);
 
   it('creates, changes and versions a strategy; keys see their own; admin keys give an unowned one an owner', async () => {
     const created = await call('POST', '/v1/strategies', keys.alice, { name: 'breakout', timeframe: '15m', symbols: ['TATA_INR'], config: { lookback: 20 } });

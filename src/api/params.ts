@@ -55,3 +55,12 @@ export const timeZoneParam = z
   .transform((v) => timeZoneOffset(v)!)
   .optional()
   .describe('Offset from UTC that buckets are aligned in, from -12:00 to +14:00: hours, or hours and minutes (8, -1:00, +05:45). Default 0 (UTC).');
+
+/** The filters of a list of strategy round trips (seed 002's getTradeHistory); `strategyId` where the list spans strategies. */
+export const roundTripFilters = {
+  symbol: symbolParam.optional(),
+  status: z.enum(['open', 'closed', 'cancelled', 'partially_filled', 'all']).optional(),
+  from: dateParam,
+  to: dateParam,
+  cursor: cursorParam,
+};

@@ -266,9 +266,9 @@ export async function buildUserSnapshots(db: Queryable, at: Date, kind: Snapshot
     const holdings = open.filter((o) => o.user_id === u.user_id).map((o) => ({ exchange: o.exchange, symbol: o.symbol, side: o.side, quantity: o.quantity, entryPrice: o.entry_price, fees: '0', spot: o.spot }));
     // Margin positions add their unrealized P&L to the balance; spot holdings add their market value.
     const valued = value(holdings, prices, new Big(u.cash), new Big(0));
-    const spotValue = valued.positions.filter((p) => holdings.some((h) => h.spot && h.symbol === p.symbol && h.exchange === p.exchange)).reduce((sum, p) => sum.plus(p.marketValue), new Big(0));
-    const spotPnl = valued.positions.filter((p) => holdings.some((h) => h.spot && h.symbol === p.symbol && h.exchange === p.exchange)).reduce((sum, p) => sum.plus(p.unrealizedPnl), new Big(0));
-    const totalValue = valued.totalValue.minus(spotPnl).plus(spotValue);
+    const spot = valued.positions.filter((p) => holdings.some((h) => h.spot && h.symbol === p.symbol && h.exchange === p.exchange));
+    // Spot holdings count at their market value instead of their unrealized P&L.
+    const totalValue = spot.reduce((sum, p) => sum.plus(p.marketValue).minus(p.unrealizedPnl), valued.totalValue);
     return {
       strategyId: null,
       userId: u.user_id,

@@ -5,7 +5,7 @@ import type { Store } from '../../store/store.ts';
 import { PAGE } from '../../store/pagination.ts';
 import { requireScope } from '../auth.ts';
 import * as res from '../responses.ts';
-import { cursorParam, dateParam, idParam, limitParam, symbolParam, timeRange } from '../params.ts';
+import { cursorParam, idParam, limitParam, roundTripFilters, symbolParam, timeRange } from '../params.ts';
 
 const tags = ['Account (API key with the read scope)'];
 const security = [{ apiKey: [] }];
@@ -61,15 +61,7 @@ export function accountRoutes(app: FastifyInstance, store: Store): void {
   r.get('/v1/account/trades', {
     schema: {
       tags, security, summary: 'Strategy round trips with filters, newest first, with the total',
-      querystring: timeRange(z.object({
-        strategyId: idParam.optional(),
-        symbol: symbolParam.optional(),
-        status: z.enum(['open', 'closed', 'cancelled', 'partially_filled', 'all']).optional(),
-        from: dateParam,
-        to: dateParam,
-        cursor: cursorParam,
-        limit: limitParam(PAGE.max).optional(),
-      }), 'from', 'to'),
+      querystring: timeRange(z.object({ strategyId: idParam.optional(), ...roundTripFilters, limit: limitParam(PAGE.max).optional() }), 'from', 'to'),
       response: { 200: res.strategyTradePage },
     },
   }, async (request) => store.account.tradeHistory(requireScope(request, 'read').userId, request.query));

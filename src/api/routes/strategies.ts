@@ -5,7 +5,7 @@ import type { Store } from '../../store/store.ts';
 import { STRATEGY_TIMEFRAMES } from '../../store/strategies.ts';
 import { requireScope } from '../auth.ts';
 import * as res from '../responses.ts';
-import { cursorParam, dateParam, idParam, limitParam, symbolParam, timeRange } from '../params.ts';
+import { dateParam, idParam, limitParam, roundTripFilters, symbolParam, timeRange } from '../params.ts';
 import { PAGE } from '../../store/pagination.ts';
 
 const tags = ['Strategies (API key: read to see, trade to change)'];
@@ -117,14 +117,7 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
       security,
       summary: "The strategy's round trips with filters, newest entry first, with the total (status=open: its open positions)",
       params: id,
-      querystring: timeRange(z.object({
-        symbol: symbolParam.optional(),
-        status: z.enum(['open', 'closed', 'cancelled', 'partially_filled', 'all']).optional(),
-        from: dateParam,
-        to: dateParam,
-        cursor: cursorParam,
-        limit: limitParam(PAGE.max).optional(),
-      }), 'from', 'to'),
+      querystring: timeRange(z.object({ ...roundTripFilters, limit: limitParam(PAGE.max).optional() }), 'from', 'to'),
       response: { 200: res.strategyTradePage },
     },
   }, async (request) => store.strategies.trades(request.params.id, request.query, ownerOf(request, 'read')));
