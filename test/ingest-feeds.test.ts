@@ -50,8 +50,11 @@ eachBackend('ingest: feed messages of the other seeds', (get) => {
     await applyEntries(db, [first, grown]);
     const later = entry('CANDLE', { exchange: 'NSE', symbol: 'NIFTY', timeframe: '5s', openTime: T, open: '24011.05', high: '24016', low: '24009.9', close: '24016', volume: '1600', tradesCount: 55 });
     await applyEntries(db, [later]);
-    const { rows } = await db.query<{ close: string; volume: string; trades_count: number }>(`SELECT close::text, volume::text, trades_count FROM market_data`);
-    assert.deepEqual(rows, [{ close: '24016', volume: '1600', trades_count: 55 }]);
+    // The exchange's 5s candle replaced the one the tick above built; the tick's other timeframes stay.
+    const { rows } = await db.query<{ close: string; volume: string; trades_count: number; data_source: string | null }>(
+      `SELECT close::text, volume::text, trades_count, data_source FROM market_data WHERE symbol = 'NIFTY' AND timeframe = '5s'`,
+    );
+    assert.deepEqual(rows, [{ close: '24016', volume: '1600', trades_count: 55, data_source: null }]);
     const bad = decodeEvent(JSON.stringify({ type: 'CANDLE', data: { exchange: 'NSE', symbol: 'NIFTY', timeframe: '1m', openTime: T, open: '10', high: '9', low: '11', close: '10', volume: '1' } }));
     assert.equal(bad.ok, false);
     assert.match((bad as { reason: string }).reason, /high 9 and low 11 must bound open 10 and close 10/);

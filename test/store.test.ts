@@ -260,9 +260,10 @@ eachBackend('store: read it back', (get) => {
     assert.equal(nifty.exchange, 'NSE');
     const depth = await store.market.depth(nifty, 10);
     assert.deepEqual([depth.bids.map(([p, q]) => [norm(p), norm(q)]), depth.asks.map(([p, q]) => [norm(p), norm(q)])], [[['24000', '3'], ['23999.5', '4']], [['24002', '6']]]);
-    const oneMinute = await store.market.klines(nifty, { interval: '1m', startTime: t, limit: 10 });
+    // The exchange's candles (the tick NOW builds one of its own, much later).
+    const oneMinute = await store.market.klines(nifty, { interval: '1m', startTime: t, endTime: t + 3_600_000, limit: 10 });
     assert.deepEqual(oneMinute.map((k) => norm(k.close)), ['24001', '24002', '24003', '24004']);
-    const threeMinutes = await store.market.klines(nifty, { interval: '3m', startTime: t, limit: 10 });
+    const threeMinutes = await store.market.klines(nifty, { interval: '3m', startTime: t, endTime: t + 3_600_000, limit: 10 });
     assert.deepEqual(threeMinutes.map((k) => [k.openTime, norm(k.open), norm(k.close), norm(k.volume)]), [[t, '24000', '24003', '300'], [t + 180_000, '24003', '24004', '100']]);
     const trades = await store.market.trades(nifty, { limit: 5 });
     assert.deepEqual(trades.map((x) => [x.id, norm(x.price), x.isBuyerMaker]), [['x1', '24001.5', false]]);

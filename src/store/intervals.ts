@@ -6,14 +6,16 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 /**
- * Every kline interval Binance knows. Stored ones are read from their candle table; the others
- * are merged from the coarsest stored interval that divides them, and `1s` is aggregated from
- * the trades themselves (no second candles are kept). Buckets are aligned in UTC, or in the time
+ * Every kline interval Binance knows, and 5s (seed 004's ohlc_candles). Stored ones are read
+ * from their candle table; the others are merged from the coarsest stored interval that divides
+ * them, and the venue's `1s` and `5s` are aggregated from its trades (it keeps no second
+ * candles; an exchange instrument's are built from its ticks, docs/CANDLES.md). Buckets are aligned in UTC, or in the time
  * zone a request names (`timeZone`, see `klineSource`): fixed-length ones to the Unix epoch,
  * weeks to Monday 00:00, months to the 1st.
  */
 export const KLINE_INTERVALS = {
   '1s': { ms: 1000, source: 'trades' },
+  '5s': { ms: 5000, source: 'trades' },
   '1m': { ms: MINUTE, source: '1m' },
   '3m': { ms: 3 * MINUTE, source: '1m' },
   '5m': { ms: 5 * MINUTE, source: '5m' },

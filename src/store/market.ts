@@ -245,7 +245,7 @@ export class MarketRepository {
       const direct = await this.storedKlines(market, interval, startTime, endTime, limit, end);
       if (direct.length || interval === '1m') return direct;
     }
-    if (source === 'trades') return this.secondKlines(market, firstOpen, lastClose, limit, end);
+    if (source === 'trades') return this.secondKlines(market, interval as '1s' | '5s', firstOpen, lastClose, limit, end);
     // Derived: each bucket merged, in the database, from whole source candles. Each bucket holds
     // at most `ratio` source candles, so `limit * ratio` of them always cover `limit` buckets, and
     // only a bucket beyond the first `limit` can be cut.
@@ -256,42 +256,43 @@ export class MarketRepository {
   }
 
   /**
-   * Second klines, aggregated from the trades: only seconds with trades have one (as with every
-   * stored interval). The `limit` seconds are found first, one index probe each, so a market's
-   * whole history is never grouped.
+   * Second klines (1s, 5s), aggregated from the trades: only buckets with trades have one (as
+   * with every stored interval). The `limit` buckets are found first, one index probe each, so a
+   * market's whole history is never grouped.
    */
-  private async secondKlines(market: Market, from: number | undefined, to: number | undefined, limit: number, end: 'oldest' | 'newest'): Promise<Kline[]> {
+  private async secondKlines(market: Market, interval: '1s' | '5s', from: number | undefined, to: number | undefined, limit: number, end: 'oldest' | 'newest'): Promise<Kline[]> {
     const venue = market.exchange === VENUE;
     const [table, where, time, tiebreak] = venue
       ? ['trades', 'market = $1', 'executed_at', 'sequence_number']
       : ['market_trades', 'exchange = $1 AND symbol = $2', 'time', 'trade_id'];
     const params: unknown[] = venue ? [market.symbol] : [market.exchange, market.symbol];
     const n = params.length;
-    const [lo, hi, lim] = [`$${n + 1}::timestamptz`, `$${n + 2}::timestamptz`, `$${n + 3}::int`];
-    // `to` is the last millisecond of a second: times with microseconds up to the next second are in.
+    const [lo, hi, lim, step] = [`$${n + 1}::timestamptz`, `$${n + 2}::timestamptz`, `$${n + 3}::int`, `$${n + 4}::interval`];
+    const bucket = (t: string) => `date_bin(${step}, ${t}, TIMESTAMPTZ '1970-01-01 00:00:00+00')`;
+    // `to` is the last millisecond of a bucket: times with microseconds up to the next one are in.
     const inRange = `(${lo} IS NULL OR ${time} >= ${lo}) AND (${hi} IS NULL OR ${time} < ${hi} + interval '1 millisecond')`;
     const edge = end === 'newest'
       ? { first: `max(${time})`, next: `${time} < s.t` }
-      : { first: `min(${time})`, next: `${time} >= s.t + interval '1 second'` };
+      : { first: `min(${time})`, next: `${time} >= s.t + ${step}` };
     const { rows } = await this.db.query<CandleRow>(
       `WITH RECURSIVE s(t, n) AS (
-         SELECT (SELECT date_trunc('second', ${edge.first}) FROM ${table} WHERE ${where} AND ${inRange}), 1
+         SELECT (SELECT ${bucket(edge.first)} FROM ${table} WHERE ${where} AND ${inRange}), 1
          UNION ALL
-         SELECT (SELECT date_trunc('second', ${edge.first}) FROM ${table} WHERE ${where} AND ${inRange} AND ${edge.next}), s.n + 1
+         SELECT (SELECT ${bucket(edge.first)} FROM ${table} WHERE ${where} AND ${inRange} AND ${edge.next}), s.n + 1
            FROM s WHERE s.t IS NOT NULL AND s.n < ${lim}
        ), bounds AS (SELECT min(t) AS first, max(t) AS last FROM s)
-       SELECT date_trunc('second', ${time}) AS open_time,
+       SELECT ${bucket(time)} AS open_time,
               (array_agg(price::text ORDER BY ${time}, ${tiebreak}))[1] AS open, max(price)::text AS high, min(price)::text AS low,
               (array_agg(price::text ORDER BY ${time} DESC, ${tiebreak} DESC))[1] AS close,
               sum(quantity)::text AS volume, sum(quote_quantity)::text AS quote_volume, count(*)::int AS trade_count,
-              coalesce(sum(quantity) FILTER (WHERE NOT coalesce(is_buyer_maker, false)), 0)::text AS taker_buy_volume,
-              coalesce(sum(quote_quantity) FILTER (WHERE NOT coalesce(is_buyer_maker, false)), 0)::text AS taker_buy_quote_volume
+              coalesce(sum(quantity) FILTER (WHERE is_buyer_maker IS FALSE), 0)::text AS taker_buy_volume,
+              coalesce(sum(quote_quantity) FILTER (WHERE is_buyer_maker IS FALSE), 0)::text AS taker_buy_quote_volume
          FROM ${table}, bounds
-        WHERE ${where} AND ${inRange} AND ${time} >= bounds.first AND ${time} < bounds.last + interval '1 second'
+        WHERE ${where} AND ${inRange} AND ${time} >= bounds.first AND ${time} < bounds.last + ${step}
         GROUP BY 1 ORDER BY 1`,
-      [...params, from === undefined ? null : new Date(from), to === undefined ? null : new Date(to), limit],
+      [...params, from === undefined ? null : new Date(from), to === undefined ? null : new Date(to), limit, `${KLINE_INTERVALS[interval].ms} milliseconds`],
     );
-    return rows.map((r) => toKline(r, '1s'));
+    return rows.map((r) => toKline(r, interval));
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../database/types.ts';
 import { CANDLE_INTERVALS } from '../ingest/apply/candles.ts';
-import { TIMEFRAMES } from '../ingest/events/feeds.ts';
+import { TIMEFRAME_LENGTHS, TIMEFRAMES } from '../ingest/events/feeds.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 
 /** Seed 003's ml_models: one row per version of a model for a symbol and timeframe. */
@@ -79,11 +79,7 @@ const toModel = (r: Record<string, unknown>): Model => ({
 /** The prediction types whose actual value tradestore fills in from the candles. */
 export const BACKFILLED_TYPES = ['price', 'return', 'direction'] as const;
 
-const LENGTHS: Record<string, string> = {
-  '1s': '1 second', '5s': '5 seconds', '15s': '15 seconds', '30s': '30 seconds', '1m': '1 minute', '3m': '3 minutes', '5m': '5 minutes', '15m': '15 minutes',
-  '30m': '30 minutes', '1h': '1 hour', '2h': '2 hours', '4h': '4 hours', '6h': '6 hours', '8h': '8 hours', '12h': '12 hours', '1d': '1 day', '3d': '3 days',
-  '1w': '7 days', '1M': '1 month',
-};
+const LENGTHS: Record<string, string> = TIMEFRAME_LENGTHS;
 
 /**
  * The close of `symbol` known at a moment in a timeframe: of the last candle that had finished

@@ -1,5 +1,6 @@
 import Big from 'big.js';
 import type { Queryable } from '../database/types.ts';
+import { TIMEFRAME_LENGTHS } from '../ingest/events/feeds.ts';
 
 const DAY = 86_400_000;
 
@@ -36,11 +37,7 @@ interface Valued {
 }
 
 /** Candle lengths of market_data's timeframes, finest first. */
-const TIMEFRAMES: [string, string][] = [
-  ['1s', '1 second'], ['5s', '5 seconds'], ['15s', '15 seconds'], ['30s', '30 seconds'], ['1m', '1 minute'], ['3m', '3 minutes'], ['5m', '5 minutes'],
-  ['15m', '15 minutes'], ['30m', '30 minutes'], ['1h', '1 hour'], ['2h', '2 hours'], ['4h', '4 hours'], ['6h', '6 hours'], ['8h', '8 hours'],
-  ['12h', '12 hours'], ['1d', '1 day'], ['3d', '3 days'], ['1w', '7 days'], ['1M', '1 month'],
-];
+const TIMEFRAMES = Object.entries(TIMEFRAME_LENGTHS);
 
 /** A market as a holding names it: the venue's (exchange null) or an exchange's symbol. */
 const marketKey = (exchange: string | null, symbol: string) => `${exchange ?? ''}\u0000${symbol}`;

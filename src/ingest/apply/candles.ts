@@ -144,6 +144,39 @@ export function rollUp(minutes: readonly Bucket[], intervalMs: number): Bucket[]
   return [...buckets.values()];
 }
 
+/** Column names of one candle table, for the merge clause both kinds of candle share. */
+export interface CandleColumns {
+  open: string; high: string; low: string; close: string; volume: string; quoteVolume: string; count: string;
+  takerBuyVolume: string; takerBuyQuoteVolume: string;
+  /** Times of the candle's first and last trade: which side opens and closes the merged candle. */
+  first: string; last: string;
+}
+
+const VENUE_CANDLE_COLUMNS: CandleColumns = {
+  open: 'open_price', high: 'high_price', low: 'low_price', close: 'close_price', volume: 'volume', quoteVolume: 'quote_volume',
+  count: 'trade_count', takerBuyVolume: 'taker_buy_volume', takerBuyQuoteVolume: 'taker_buy_quote_volume', first: 'first_trade_at', last: 'last_trade_at',
+};
+
+/**
+ * The ON CONFLICT SET list that merges a batch's bucket (EXCLUDED) into the stored candle (`c`):
+ * volumes and counts add up, high and low widen, and open and close are taken from whichever side
+ * holds the earlier first trade and the later last trade. On equal times the batch's trade counts
+ * as the later one: its trades arrived after the stored ones, so the candle always equals a
+ * recomputation that orders equal times by arrival. The venue's candles and the candles built
+ * from exchange ticks (tickCandles.ts) are merged by this one rule.
+ */
+export function candleMerge(c: CandleColumns): string {
+  return [
+    `${c.open} = CASE WHEN c.${c.first} IS NULL OR EXCLUDED.${c.first} < c.${c.first} THEN EXCLUDED.${c.open} ELSE c.${c.open} END`,
+    `${c.close} = CASE WHEN c.${c.last} IS NULL OR EXCLUDED.${c.last} >= c.${c.last} THEN EXCLUDED.${c.close} ELSE c.${c.close} END`,
+    `${c.high} = GREATEST(c.${c.high}, EXCLUDED.${c.high})`,
+    `${c.low} = LEAST(c.${c.low}, EXCLUDED.${c.low})`,
+    ...[c.volume, c.quoteVolume, c.count, c.takerBuyVolume, c.takerBuyQuoteVolume].map((k) => `${k} = c.${k} + EXCLUDED.${k}`),
+    `${c.first} = LEAST(c.${c.first}, EXCLUDED.${c.first})`,
+    `${c.last} = GREATEST(c.${c.last}, EXCLUDED.${c.last})`,
+  ].join(',\n       ');
+}
+
 /** The candle columns of one upsert's RETURNING. */
 interface CandleRow {
   interval: string; market: string; open_time: Date; close_time: Date; open_price: string; high_price: string; low_price: string; close_price: string;
@@ -152,11 +185,8 @@ interface CandleRow {
 
 /**
  * Upserts the buckets of every interval in ONE statement (a data-modifying CTE per table, so one
- * round trip instead of six). Each bucket is merged into its stored candle: volumes and counts
- * add up, high and low widen, and open and close are taken from whichever side holds the earlier
- * first trade and the later last trade. On equal times the batch's trade counts as the later
- * one: its trades arrived after the stored ones (later sequence numbers win ties), so the candle
- * always equals a recomputation.
+ * round trip instead of six). Each bucket is merged into its stored candle by candleMerge (later
+ * sequence numbers win ties, as later arrivals do there).
  */
 async function upsertBuckets(tx: Queryable, groups: { table: string; interval: string; intervalMs: number; buckets: Bucket[] }[]): Promise<Candle[]> {
   const used = groups.filter((g) => g.buckets.length > 0);
@@ -182,20 +212,7 @@ async function upsertBuckets(tx: Queryable, groups: { table: string; interval: s
        FROM unnest(${p(1)}::text[], ${p(2)}::timestamptz[], ${p(3)}::numeric[], ${p(4)}::numeric[], ${p(5)}::numeric[], ${p(6)}::numeric[],
                    ${p(7)}::numeric[], ${p(8)}::numeric[], ${p(9)}::int[], ${p(10)}::numeric[], ${p(11)}::numeric[], ${p(12)}::timestamptz[], ${p(13)}::timestamptz[])
             AS u(market, open_time, open, high, low, close, volume, quote_volume, count, tb_volume, tb_quote, first_at, last_at)
-     ON CONFLICT (market, open_time) DO UPDATE SET
-       open_price   = CASE WHEN c.first_trade_at IS NULL OR EXCLUDED.first_trade_at < c.first_trade_at
-                           THEN EXCLUDED.open_price ELSE c.open_price END,
-       close_price  = CASE WHEN c.last_trade_at IS NULL OR EXCLUDED.last_trade_at >= c.last_trade_at
-                           THEN EXCLUDED.close_price ELSE c.close_price END,
-       high_price   = GREATEST(c.high_price, EXCLUDED.high_price),
-       low_price    = LEAST(c.low_price, EXCLUDED.low_price),
-       volume       = c.volume + EXCLUDED.volume,
-       quote_volume = c.quote_volume + EXCLUDED.quote_volume,
-       trade_count  = c.trade_count + EXCLUDED.trade_count,
-       taker_buy_volume       = c.taker_buy_volume + EXCLUDED.taker_buy_volume,
-       taker_buy_quote_volume = c.taker_buy_quote_volume + EXCLUDED.taker_buy_quote_volume,
-       first_trade_at = LEAST(c.first_trade_at, EXCLUDED.first_trade_at),
-       last_trade_at  = GREATEST(c.last_trade_at, EXCLUDED.last_trade_at)
+     ON CONFLICT (market, open_time) DO UPDATE SET ${candleMerge(VENUE_CANDLE_COLUMNS)}
      RETURNING ${p(15)}::text AS interval, c.market, c.open_time, c.close_time, c.open_price::text, c.high_price::text, c.low_price::text,
                c.close_price::text, c.volume::text, c.quote_volume::text, c.trade_count, c.taker_buy_volume::text, c.taker_buy_quote_volume::text)`;
   });

@@ -2,6 +2,7 @@ import Big from 'big.js';
 import type { Queryable } from '../../database/types.ts';
 import type { EventOf, EventType } from '../events/catalogue.ts';
 import { claimIdentities, storedIn, type StoredContent } from './identity.ts';
+import { applyTickCandles, type StoredTick } from './tickCandles.ts';
 import { excluded, insertRows, withoutMissingReferences, type Column, type Reference } from './rows.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
@@ -29,6 +30,12 @@ export interface RowSpec<T extends EventType> {
     content: (d: Data<T>) => Record<string, string>;
     stored: StoredContent<Entry<T>>;
     describe: (d: Data<T>) => string;
+  };
+  /** What follows from the rows this batch newly wrote (not those a conflict skipped). */
+  written?: {
+    /** Columns of the written rows to give back. */
+    returning: string;
+    apply: (tx: Queryable, rows: Record<string, unknown>[], entries: Entry<T>[], effects: Effects) => Promise<void>;
   };
 }
 
@@ -101,6 +108,22 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
       }),
       describe: (d) => `exchange trade ${d.exchange} ${d.symbol} ${d.tradeId}`,
     },
+    // The ticks stored (a tick without a trade id at an instant already taken is not) build the
+    // instrument's candles; several with one key in a batch: the first was stored.
+    written: {
+      returning: 'exchange, symbol, trade_id, time',
+      apply: async (tx, rows, entries, effects) => {
+        const key = (exchange: string, symbol: string, tradeId: string, time: Date) => [exchange, symbol, tradeId, time.getTime()].join('\u0000');
+        const stored = new Set(rows.map((r) => key(r.exchange as string, r.symbol as string, r.trade_id as string, r.time as Date)));
+        const ticks: StoredTick[] = [];
+        for (const { event: { data: d } } of entries) {
+          const k = key(d.exchange, d.symbol, d.tradeId ?? '', d.timestamp);
+          if (!stored.delete(k)) continue;
+          ticks.push({ exchange: d.exchange, symbol: d.symbol, time: d.timestamp, price: d.price, quantity: d.quantity, isBuyerMaker: d.isBuyerMaker });
+        }
+        effects.candles.push(...(await applyTickCandles(tx, ticks)));
+      },
+    },
   },
   CANDLE: {
     table: 'market_data',
@@ -122,11 +145,12 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
       { name: 'data_source', type: 'text', value: (d) => d.dataSource },
       { name: 'data_quality_score', type: 'smallint', value: (d) => d.qualityScore ?? 100 },
     ],
-    // A live candle is sent again as it grows: the latest version replaces the stored one.
+    // A live candle is sent again as it grows: the latest version replaces the stored one, and
+    // the exchange's candle replaces one built from ticks (docs/CANDLES.md).
     conflict: `ON CONFLICT (exchange, symbol, timeframe, timestamp) DO UPDATE SET ${excluded(
       'open', 'high', 'low', 'close', 'volume', 'quote_volume', 'trades_count', 'taker_buy_volume',
       'taker_buy_quote_volume', 'vwap', 'data_source', 'data_quality_score',
-    )}`,
+    )}, first_tick_at = NULL, last_tick_at = NULL`,
     identity: (d) => [d.exchange, d.symbol, d.timeframe, d.openTime.getTime()].join('\u0000'),
     references: [instrumentRef()],
   },
@@ -338,7 +362,7 @@ export const ROW_SPECS: { [T in EventType]?: RowSpec<T> } = {
  * several messages for the same row, then write the rest in one statement.
  */
 export function rowApplier<T extends EventType>(spec: RowSpec<T>) {
-  return async (tx: Queryable, entries: Entry<T>[], _effects: Effects): Promise<ApplyResult> => {
+  return async (tx: Queryable, entries: Entry<T>[], effects: Effects): Promise<ApplyResult> => {
     const rejected: ApplyResult['rejected'] = [];
     let accepted = await withoutMissingReferences(tx, spec.references ?? [], entries, rejected);
     if (spec.claim) {
@@ -365,7 +389,8 @@ export function rowApplier<T extends EventType>(spec: RowSpec<T>) {
       const keep = new Set(last.values());
       accepted = accepted.filter((e) => keep.has(e));
     }
-    await insertRows(tx, spec.table, spec.columns, accepted.map((e) => ({ data: e.event.data as Data<T>, entry: e })), spec.conflict);
+    const written = await insertRows(tx, spec.table, spec.columns, accepted.map((e) => ({ data: e.event.data as Data<T>, entry: e })), spec.conflict, spec.written?.returning);
+    if (spec.written) await spec.written.apply(tx, written, accepted, effects);
     return { rejected };
   };
 }

@@ -27,23 +27,25 @@ export interface Reference<D> {
 
 export const referenceKey = (key: (string | number)[]) => JSON.stringify(key.map(String));
 
+/** Inserts the items in one statement; with `returning`, gives back those columns of the rows written. */
 export async function insertRows<D>(
   tx: Queryable,
   table: string,
   columns: Column<D>[],
   items: { data: D; entry: Entry }[],
   conflict: string,
-): Promise<number> {
-  if (items.length === 0) return 0;
+  returning?: string,
+): Promise<Record<string, unknown>[]> {
+  if (items.length === 0) return [];
   const names = columns.map((c) => quoteIdent(c.name)).join(', ');
   const arrays = columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ');
   const aliases = columns.map((_, i) => `c${i}`).join(', ');
   const values = columns.map((c, i) => (c.cast ? `u.c${i}::${c.cast}` : `u.c${i}`)).join(', ');
-  const { rowCount } = await tx.query(
-    `INSERT INTO ${quoteIdent(table)} (${names}) SELECT ${values} FROM unnest(${arrays}) AS u(${aliases}) ${conflict}`,
+  const { rows } = await tx.query<Record<string, unknown>>(
+    `INSERT INTO ${quoteIdent(table)} (${names}) SELECT ${values} FROM unnest(${arrays}) AS u(${aliases}) ${conflict}${returning ? ` RETURNING ${returning}` : ''}`,
     columns.map((c) => items.map((item) => c.value(item.data, item.entry) ?? null)),
   );
-  return rowCount;
+  return rows;
 }
 
 /** The referenced keys that do not exist (as referenceKey strings), one query per reference and batch. */

@@ -65,15 +65,15 @@ export const CATALOGUE = {
   }),
   MARKET_TRADE: spec({
     schema: marketTrade,
-    summary: 'A trade or tick from an exchange feed (seeds 001, 003; seed 004 ticks without tradeId). Stored once.',
-    writes: 'market_trades',
+    summary: 'A trade or tick from an exchange feed (seeds 001, 003; seed 004 ticks without tradeId). Stored once; builds the instrument\'s candles from 1s to 1d (docs/CANDLES.md).',
+    writes: 'market_trades, market_data',
     ordering: ['instrument', 'exchange', 'symbol'],
     occurredAt: (d) => [d.timestamp],
     example: { exchange: 'binance', symbol: 'BTCUSDT', tradeId: 3381475012, price: '67012.55', quantity: '0.0031', isBuyerMaker: false, timestamp: 1763700000123 },
   }),
   CANDLE: spec({
     schema: candle,
-    summary: 'A candle from an exchange, any timeframe from 1s to 1M (seeds 001-004). A later version of the same candle replaces it.',
+    summary: 'A candle from an exchange, any timeframe from 1s to 1M (seeds 001-004). A later version of the same candle replaces it, and it replaces the candle built from ticks for its bucket (docs/CANDLES.md).',
     writes: 'market_data',
     ordering: ['instrument', 'exchange', 'symbol'],
     occurredAt: (d) => [d.openTime],

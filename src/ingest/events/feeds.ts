@@ -18,6 +18,15 @@ const lower = <T extends readonly [string, ...string[]]>(values: T) =>
     .pipe(z.enum(values, { error: (i) => `expected one of ${values.join(', ')}, got ${JSON.stringify(i.input)}` }));
 
 export const TIMEFRAMES = ['1s', '5s', '15s', '30s', '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d', '1w', '1M'] as const;
+export type Timeframe = (typeof TIMEFRAMES)[number];
+/** market_data.data_source of the candles built from MARKET_TRADE ticks (docs/CANDLES.md); no producer may claim it. */
+export const TICKS_SOURCE = 'ticks';
+/** The length of each timeframe's candle as a PostgreSQL interval (a month is a calendar month). */
+export const TIMEFRAME_LENGTHS: Record<Timeframe, string> = {
+  '1s': '1 second', '5s': '5 seconds', '15s': '15 seconds', '30s': '30 seconds', '1m': '1 minute', '3m': '3 minutes', '5m': '5 minutes', '15m': '15 minutes',
+  '30m': '30 minutes', '1h': '1 hour', '2h': '2 hours', '4h': '4 hours', '6h': '6 hours', '8h': '8 hours', '12h': '12 hours', '1d': '1 day', '3d': '3 days',
+  '1w': '7 days', '1M': '1 month',
+};
 const timeframe = z.enum(TIMEFRAMES, { error: (i) => `expected a timeframe such as 1s, 1m, 1h, 1d, got ${JSON.stringify(i.input)}` });
 
 export const marketTrade = z
@@ -49,7 +58,11 @@ export const candle = z
     takerBuyVolume: decimal('nonNegative').optional(),
     takerBuyQuoteVolume: decimal('nonNegative').optional(),
     vwap: decimal('positive').optional(),
-    dataSource: z.string().max(20).optional(),
+    dataSource: z
+      .string()
+      .max(20)
+      .refine((v) => v.toLowerCase() !== TICKS_SOURCE, { error: `dataSource "${TICKS_SOURCE}" is reserved for the candles tradestore builds from ticks` })
+      .optional(),
     qualityScore: count.pipe(z.number().max(100, { error: 'qualityScore is 0-100' })).optional(),
   })
   .superRefine((c, ctx) => {
