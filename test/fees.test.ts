@@ -7,6 +7,9 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { ingest } from './helpers/ingest.ts';
+import { applyEntries } from './helpers/apply.ts';
+import { decodeEvent } from '../src/ingest/events/decode.ts';
+import type { Entry } from '../src/ingest/apply/types.ts';
 
 eachBackend('fees from the fee schedule', (get) => {
   let bus: MemoryBus;
@@ -54,6 +57,24 @@ eachBackend('fees from the fee schedule', (get) => {
     await ingest(db, bus, [trade('huge', { price: '999999999999', quantity: '999999999999' })]);
     assert.ok((await bus.listDead({ count: 10 })).some((l) => /huge|the fee charged to the seller .* does not fit DECIMAL\(20,8\)/.test(l.reason)));
     assert.equal((await db.query(`SELECT 1 FROM trades WHERE id = 'huge'`)).rows.length, 0);
+  });
+
+  it('compares a repeat in the same batch with the fees the first will be charged, as a later batch does', async () => {
+    const { db } = get();
+    const entry = (m: { type: string; data: object }, i: number): Entry => {
+      const decoded = decodeEvent(JSON.stringify(m));
+      if (!decoded.ok) throw new Error(decoded.reason);
+      return { key: `entry:fees:${m.type}:${i}`, event: decoded.event };
+    };
+    const sides = { buyerId: 'vip1', sellerId: 'plain' };
+    const outcome = await applyEntries(db, [
+      trade('b1', sides), trade('b1', { ...sides, tradeFeeBuyer: '0.00042469' }), trade('b1', { ...sides, tradeFeeSeller: '0.28560483' }),
+      trade('b2', sides), trade('b2', { ...sides, tradeFeeSeller: '0.3' }),
+    ].map(entry));
+    assert.deepEqual(outcome.rejected.map((r) => r.reason), [
+      'trade TATA_INR b2 conflicts with an earlier message of the same batch with the same id: tradeFeeSeller differ (stored {"tradeFeeSeller":"0.28560483"}, received {"tradeFeeSeller":"0.3"})',
+    ]);
+    assert.deepEqual(await fees('b1'), { b: '0.00042469', s: '0.28560483' });
   });
 
   it('computes the same fees as an independent calculation for generated trades', async () => {

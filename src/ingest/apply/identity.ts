@@ -19,6 +19,12 @@ export interface Identified<E extends Entry> {
    * computed only for the repeats that need comparing.
    */
   content: () => Record<string, string>;
+  /**
+   * The content as this message will be stored, where tradestore fills in what it left out (a
+   * trade's fees from the schedule): a later message of the same batch is compared with it, as
+   * one in a later batch is compared with the stored row. Defaults to `content`.
+   */
+  asStored?: () => Record<string, string>;
 }
 
 /**
@@ -108,7 +114,8 @@ export async function claimIdentities<E extends Entry>(
       accepted.push(item.entry);
       continue;
     }
-    const [before, where] = fresh.has(item.key) ? [first.get(item.key)!.content(), 'an earlier message of the same batch'] : [contents.get(item.key), 'the stored one'];
+    const earlier = first.get(item.key)!;
+    const [before, where] = fresh.has(item.key) ? [(earlier.asStored ?? earlier.content)(), 'an earlier message of the same batch'] : [contents.get(item.key), 'the stored one'];
     // An identity whose row is gone (removed by retention) is not written again.
     if (!before) continue;
     const received = item.content();

@@ -63,17 +63,25 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
     if (reason) rejected.push({ key: e.key, reason });
     return !reason;
   });
+  // Fees the engine did not send come from the fee schedule (docs/FEES.md): computed first, so a
+  // repeat in the same batch that states them is compared with what the first will store.
+  const fees = await tradeFees(tx, valid.map((e) => e.event.data));
   const accepted = await claimIdentities(
     tx,
     'trade',
-    valid.map((e) => ({ entry: e, key: tradeKey(e.event.data), at: e.event.data.timestamp, content: () => tradeContent(e.event.data) })),
+    valid.map((e) => {
+      const d = e.event.data;
+      const fee = fees.get(d)!;
+      return {
+        entry: e, key: tradeKey(d), at: d.timestamp, content: () => tradeContent(d),
+        asStored: () => ({ ...tradeContent(d), tradeFeeBuyer: dec(fee.buyer), tradeFeeSeller: dec(fee.seller) }),
+      };
+    }),
     storedTrades,
     (i) => `trade ${i.entry.event.data.market} ${i.entry.event.data.id}`,
     rejected,
   );
   if (accepted.length === 0) return { rejected };
-  // Fees the engine did not send come from the fee schedule (docs/FEES.md).
-  const fees = await tradeFees(tx, accepted.map((e) => e.event.data));
   const overflowing = accepted.filter((e) => {
     const f = fees.get(e.event.data)!;
     const reason = describeFit('the fee charged to the buyer', f.buyer) ?? describeFit('the fee charged to the seller', f.seller);
