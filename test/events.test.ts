@@ -47,7 +47,7 @@ describe('decoding the seed\'s messages as real engines send them', () => {
     const cancel = ok('{"type":"ORDER_UPDATE","data":{"orderId":"o-77","status":"CANCELLED"}}') as EventOf<'ORDER_UPDATE'>;
     assert.equal(cancel.data.status, 'cancelled');
     const balance = ok('{"type":"BALANCE_UPDATE","data":{"userId":"u1","asset":"INR","availableChange":"-269","lockedChange":269,"referenceId":"o-77"}}') as EventOf<'BALANCE_UPDATE'>;
-    assert.deepEqual(balance.data, { userId: 'u1', asset: 'INR', availableChange: '-269', lockedChange: '269', referenceId: 'o-77', changeType: 'trade' });
+    assert.deepEqual(balance.data, { userId: 'u1', asset: 'INR', availableChange: '-269', lockedChange: '269', referenceId: 'o-77', changeType: 'trade', feeOfTrade: false });
     assert.equal(balance.key, 'user:u1');
   });
 

@@ -6,10 +6,16 @@ import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { eachBackend } from './helpers/backends.ts';
-import { ingest } from './helpers/ingest.ts';
+import { depositMsg, ingest } from './helpers/ingest.ts';
 import { applyEntries } from './helpers/apply.ts';
 import { decodeEvent } from '../src/ingest/events/decode.ts';
 import type { Entry } from '../src/ingest/apply/types.ts';
+
+const entryOf = (m: { type: string; data: object }, id: string): Entry => {
+  const decoded = decodeEvent(JSON.stringify(m));
+  if (!decoded.ok) throw new Error(decoded.reason);
+  return { key: `entry:fees:${id}`, event: decoded.event };
+};
 
 eachBackend('fees from the fee schedule', (get) => {
   let bus: MemoryBus;
@@ -61,11 +67,7 @@ eachBackend('fees from the fee schedule', (get) => {
 
   it('compares a repeat in the same batch with the fees the first will be charged, as a later batch does', async () => {
     const { db } = get();
-    const entry = (m: { type: string; data: object }, i: number): Entry => {
-      const decoded = decodeEvent(JSON.stringify(m));
-      if (!decoded.ok) throw new Error(decoded.reason);
-      return { key: `entry:fees:${m.type}:${i}`, event: decoded.event };
-    };
+    const entry = (m: { type: string; data: object }, i: number) => entryOf(m, String(i));
     const sides = { buyerId: 'vip1', sellerId: 'plain' };
     const outcome = await applyEntries(db, [
       trade('b1', sides), trade('b1', { ...sides, tradeFeeBuyer: '0.00042469' }), trade('b1', { ...sides, tradeFeeSeller: '0.28560483' }),
@@ -75,6 +77,48 @@ eachBackend('fees from the fee schedule', (get) => {
       'trade TATA_INR b2 conflicts with an earlier message of the same batch with the same id: tradeFeeSeller differ (stored {"tradeFeeSeller":"0.28560483"}, received {"tradeFeeSeller":"0.3"})',
     ]);
     assert.deepEqual(await fees('b1'), { b: '0.00042469', s: '0.28560483' });
+  });
+
+  it("charges a fee change sent without its amount the fee its trade was charged, whether the trade is stored before, after or in the same batch", async () => {
+    const { db } = get();
+    await ingest(db, bus, [depositMsg('vip1', 'TATA', '10'), depositMsg('plain', 'INR', '1000'), depositMsg('plain', 'TATA', '0.0001')]);
+    const sides = { buyerId: 'vip1', sellerId: 'plain' };
+    const feeChange = (userId: string, asset: string, tradeId: string, extra: object = {}) =>
+      ({ type: 'BALANCE_UPDATE', data: { userId, asset, changeType: 'fee', referenceId: tradeId, ...extra } });
+    const history = async (tradeId: string) =>
+      (await db.query<{ user_id: string; asset: string; amount: string }>(
+        `SELECT user_id, asset, trim_scale(amount)::text AS amount FROM balance_history WHERE change_type = 'fee' AND reference_id = $1 ORDER BY user_id`, [tradeId],
+      )).rows;
+    const pending = async () => (await db.query<{ trade_id: string; refused: string | null }>(`SELECT trade_id, refused FROM pending_fee_charges ORDER BY trade_id, refused`)).rows;
+    // Stored before: charged at once (vip1 buys TATA as maker at 0.0002; plain sells for INR as taker at 0.001).
+    await ingest(db, bus, [trade('c1', sides)]);
+    await ingest(db, bus, [feeChange('vip1', 'TATA', 'c1'), feeChange('plain', 'INR', 'c1', { description: 'taker fee' })]);
+    assert.deepEqual(await history('c1'), [{ user_id: 'plain', asset: 'INR', amount: '-0.28560483' }, { user_id: 'vip1', asset: 'TATA', amount: '-0.00042469' }]);
+    // Sent before its trade: kept, then charged in the trade's transaction.
+    await ingest(db, bus, [feeChange('vip1', 'TATA', 'c2')]);
+    assert.deepEqual(await pending(), [{ trade_id: 'c2', refused: null }]);
+    assert.deepEqual(await history('c2'), []);
+    await ingest(db, bus, [trade('c2', sides)]);
+    assert.deepEqual(await history('c2'), [{ user_id: 'vip1', asset: 'TATA', amount: '-0.00042469' }]);
+    assert.deepEqual(await pending(), []);
+    // In one batch, the change first.
+    await applyEntries(db, [feeChange('plain', 'INR', 'c3'), trade('c3', sides)].map((m, i) => entryOf(m, `c3-${i}`)));
+    assert.deepEqual(await history('c3'), [{ user_id: 'plain', asset: 'INR', amount: '-0.28560483' }]);
+    // One the balance cannot pay waits with the reason; one for an asset the user did not receive waits for a trade that pays in it.
+    await ingest(db, bus, [feeChange('plain', 'TATA', 'c4'), feeChange('vip1', 'INR', 'c4')]);
+    await ingest(db, bus, [trade('c4', { buyerId: 'plain', sellerId: 'vip2', quantity: '2' })]);
+    assert.deepEqual(await pending(), [{ trade_id: 'c4', refused: 'insufficient available TATA for plain: 0.00010000 - 0.002 would be -0.0019' }, { trade_id: 'c4', refused: null }]);
+    const balances = (await db.query<{ user_id: string; asset: string; available: string }>(
+      `SELECT user_id, asset, trim_scale(available_balance)::text AS available FROM balances WHERE user_id IN ('vip1', 'plain') ORDER BY 1, 2`,
+    )).rows;
+    assert.deepEqual(balances, [
+      { user_id: 'plain', asset: 'INR', available: new Big('1000').minus('0.28560483').minus('0.28560483').toFixed() },
+      { user_id: 'plain', asset: 'TATA', available: '0.0001' },
+      { user_id: 'vip1', asset: 'TATA', available: new Big('10').minus('0.00042469').minus('0.00042469').toFixed() },
+    ]);
+    const refused = decodeEvent(JSON.stringify({ type: 'BALANCE_UPDATE', data: { userId: 'vip1', asset: 'TATA', changeType: 'fee' } }));
+    assert.match(refused.ok ? '' : refused.reason, /a fee change without availableChange names its trade in referenceId/);
+    await db.query(`DELETE FROM pending_fee_charges`);
   });
 
   it('computes the same fees as an independent calculation for generated trades', async () => {

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../database/types.ts';
 import { add, cmp, describeFit } from './decimals.ts';
 import { existingKeys } from './rows.ts';
+import { charge, keepPending, storedTradeFees } from './feeCharges.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 interface Balance {
@@ -20,9 +21,10 @@ const pairKey = (userId: string, asset: string) => `${userId}\u0000${asset}`;
  * accepted change writes a balance_history row with before and after, and each row is written
  * back once.
  */
-export async function applyBalances(tx: Queryable, entries: Entry<'BALANCE_UPDATE'>[], effects: Effects): Promise<ApplyResult> {
+export async function applyBalances(tx: Queryable, sent: Entry<'BALANCE_UPDATE'>[], effects: Effects): Promise<ApplyResult> {
   const rejected: ApplyResult['rejected'] = [];
-  const known = await existingKeys(tx, 'users', entries.map((e) => e.event.data.userId));
+  const known = await existingKeys(tx, 'users', sent.map((e) => e.event.data.userId));
+  const entries = await withTradeFees(tx, sent, known, rejected);
   const pairs = [...new Map(entries.map((e) => [pairKey(e.event.data.userId, e.event.data.asset), e.event.data])).values()];
   const { rows } = await tx.query<{ user_id: string; asset: string; available: string; locked: string }>(
     `SELECT b.user_id, b.asset, b.available_balance::text AS available, b.locked_balance::text AS locked
@@ -86,6 +88,33 @@ export async function applyBalances(tx: Queryable, entries: Entry<'BALANCE_UPDAT
   }
   effects.balances.push(...changed.map((b) => ({ userId: b.userId, asset: b.asset, available: b.available, locked: b.locked })));
   return { rejected };
+}
+
+/**
+ * Fee changes sent without their amount (docs/FEES.md) get their trade's fee; those whose trade
+ * is not stored yet are kept in pending_fee_charges, to be charged when it arrives (trades.ts),
+ * and are left out here. An id that names trades of several markets in the asset is refused.
+ */
+async function withTradeFees(tx: Queryable, entries: Entry<'BALANCE_UPDATE'>[], users: Set<string>, rejected: ApplyResult['rejected']): Promise<Entry<'BALANCE_UPDATE'>[]> {
+  const open = entries.filter((e) => e.event.data.feeOfTrade && users.has(e.event.data.userId));
+  if (open.length === 0) return entries;
+  const fees = await storedTradeFees(tx, open.map((e) => ({ userId: e.event.data.userId, asset: e.event.data.asset, tradeId: e.event.data.referenceId! })));
+  const resolved = new Map<Entry<'BALANCE_UPDATE'>, Entry<'BALANCE_UPDATE'> | null>();
+  const pending: Entry<'BALANCE_UPDATE'>[] = [];
+  open.forEach((e, i) => {
+    const found = fees.get(i) ?? [];
+    if (found.length === 0) {
+      pending.push(e);
+      resolved.set(e, null);
+    } else if (found.length > 1) {
+      rejected.push({ key: e.key, reason: `fee of trade ${e.event.data.referenceId}: the id names ${e.event.data.userId}'s trades in ${found.map((f) => f.market).join(', ')}; send the fee's amount` });
+      resolved.set(e, null);
+    } else {
+      resolved.set(e, { ...e, event: { ...e.event, data: { ...e.event.data, availableChange: charge(found[0]!.fee), feeOfTrade: false } } });
+    }
+  });
+  await keepPending(tx, pending);
+  return entries.flatMap((e) => (resolved.has(e) ? (resolved.get(e) ? [resolved.get(e)!] : []) : [e]));
 }
 
 const sign = (change: string) => (change.startsWith('-') ? `- ${change.slice(1)}` : `+ ${change}`);

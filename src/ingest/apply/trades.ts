@@ -4,6 +4,8 @@ import { canonicalDecimal, describeFit, withScale } from './decimals.ts';
 import { claimIdentities, storedIn } from './identity.ts';
 import { existingKeys } from './rows.ts';
 import { tradeFees } from './fees.ts';
+import { applyBalances } from './balances.ts';
+import { resolvePending, settlePending, type ChargedTrade } from './feeCharges.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Trade = Entry<'TRADE_ADDED'>['event']['data'];
@@ -135,5 +137,19 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   effects.trades.push(
     ...inserted.map(({ d, sequence, price, quantity }) => ({ market: d.market, id: d.id, sequence: String(sequence), price, quantity, isBuyerMaker: d.isBuyerMaker, executedAt: iso.get(d)! })),
   );
+  await chargePendingFees(tx, inserted.map(({ d }) => ({ market: d.market, id: d.id, buyerId: d.buyerId, sellerId: d.sellerId, feeBuyer: fees.get(d)!.buyer, feeSeller: fees.get(d)!.seller })), effects);
   return { rejected };
+}
+
+/**
+ * Fee changes the engine reported before their trade was stored (feeCharges.ts) are charged now,
+ * in the trade's transaction, by the balance applier's own checks. One that would take the
+ * balance below zero is not charged and keeps the reason in pending_fee_charges (it is not an
+ * entry of this batch, so it has no dead letter).
+ */
+async function chargePendingFees(tx: Queryable, trades: ChargedTrade[], effects: Effects): Promise<void> {
+  const { due, ambiguous } = await resolvePending(tx, trades);
+  const { rejected } = due.length ? await applyBalances(tx, due, effects) : { rejected: [] };
+  const refused = new Set(rejected.map((r) => r.key));
+  await settlePending(tx, due.map((e) => e.key).filter((k) => !refused.has(k)), [...rejected, ...ambiguous]);
 }

@@ -57,7 +57,7 @@ export const CATALOGUE = {
   }),
   BALANCE_UPDATE: spec({
     schema: balanceUpdate,
-    summary: 'A change of a user\'s available and locked balance of one asset; refused if either would go negative.',
+    summary: 'A change of a user\'s available and locked balance of one asset; refused if either would go negative. A fee change (changeType fee) may leave availableChange out and name its venue trade in referenceId: it is charged the fee that trade was charged (docs/FEES.md).',
     writes: 'balances, balance_history',
     ordering: ['user', 'userId'],
     occurredAt: (d) => [d.timestamp],

@@ -66,14 +66,19 @@ export const balanceUpdate = z
   .object({
     userId: externalId(),
     asset: z.string().regex(/^[A-Za-z0-9_.-]{1,10}$/, { error: 'expected an asset code of 1-10 letters or digits' }),
-    availableChange: decimal().default('0'),
+    /** Absent on a `fee` change that names its trade in referenceId: the trade's fee is charged (docs/FEES.md). */
+    availableChange: decimal().optional(),
     lockedChange: decimal().default('0'),
     referenceId: externalId().optional(),
     changeType: changeType.default('trade'),
     description: z.string().max(1000).optional(),
     timestamp: timestamp.optional(),
   })
-  .refine((b) => b.availableChange !== '0' || b.lockedChange !== '0', {
+  .refine((b) => b.availableChange !== undefined || b.changeType !== 'fee' || b.referenceId !== undefined, {
+    error: 'a fee change without availableChange names its trade in referenceId',
+  })
+  .transform((b) => ({ ...b, availableChange: b.availableChange ?? '0', feeOfTrade: b.availableChange === undefined && b.changeType === 'fee' }))
+  .refine((b) => b.feeOfTrade || b.availableChange !== '0' || b.lockedChange !== '0', {
     error: 'BALANCE_UPDATE changes nothing: availableChange and lockedChange are both 0',
   });
 export type BalanceUpdate = z.output<typeof balanceUpdate>;
