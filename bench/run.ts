@@ -11,6 +11,7 @@ import { benchOps } from './ops.ts';
 import { benchAnalytics } from './analytics.ts';
 import { benchBacktests } from './backtests.ts';
 import { benchRisk } from './risk.ts';
+import { benchTicks } from './ticks.ts';
 
 const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || `postgres://${userInfo().username}@127.0.0.1:5432/postgres`;
 const redisUrl = process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -136,5 +137,14 @@ if (wanted('risk')) {
   console.log(`\nrisk: the database apply of ${r.events.toLocaleString('en')} events of the mix, median of ${r.runs} runs each`);
   console.log(`  no risk limits                 ${r.none_events_per_s.toLocaleString('en').padStart(8)} events/s`);
   console.log(`  ${String(r.limits).padStart(3)} active limits              ${r.limits_events_per_s.toLocaleString('en').padStart(8)} events/s   ×${r.limits_vs_none}  ${met}  (${r.risk_events_raised} risk events raised a run)`);
+}
+if (wanted('ticks')) {
+  const t = await benchTicks({ adminUrl, redisUrl, log });
+  results.ticks = t;
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  console.log(`\nticks: the database apply of ${t.ticks.toLocaleString('en')} MARKET_TRADE ticks of two instruments in batches of ${t.batch_size.toLocaleString('en')}, median of ${t.runs} runs`);
+  console.log(`  raw COPY of the same rows (reference)            ${t.copy_rows_per_s.toLocaleString('en').padStart(8)} rows/s`);
+  console.log(`  the applier's INSERT alone (no claims, candles)   ${t.insert_only_ticks_per_s.toLocaleString('en').padStart(8)} ticks/s`);
+  console.log(`  apply: rows, trade-id claims, 8 candle timeframes ${t.apply_ticks_per_s.toLocaleString('en').padStart(8)} ticks/s   ×${t.apply_vs_insert_only} of the INSERT alone  (${t.candles_written.toLocaleString('en')} candles)`);
 }
 console.log(`\nwrote ${resultsFile.pathname}`);

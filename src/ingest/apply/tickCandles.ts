@@ -39,8 +39,8 @@ interface Row {
 
 /**
  * Builds the candles of the batch's newly stored ticks into market_data (docs/CANDLES.md), in
- * ONE statement: the database groups the ticks into every timeframe's buckets (exact NUMERIC,
- * as ticks carry any number of decimals) and merges each bucket into its stored candle by the
+ * ONE statement: the database groups the ticks into seconds and rolls those up into every
+ * timeframe's buckets (exact NUMERIC, as ticks carry any number of decimals) and merges each bucket into its stored candle by the
  * venue's rule (candleMerge). A bucket whose candle an exchange sent (a CANDLE event) is left
  * as sent: the exchange's own candle takes precedence over one built from the ticks we saw.
  * Returns the candles as now stored; their market is `EXCHANGE:SYMBOL`.
@@ -53,16 +53,25 @@ export async function applyTickCandles(tx: Queryable, ticks: readonly StoredTick
                 WITH ORDINALITY AS u(exchange, symbol, time, price, quantity, is_buyer_maker, n)
      ), f AS (
        SELECT * FROM unnest($7::text[], $8::interval[]) AS f(timeframe, length)
-     ), b AS (
-       SELECT t.exchange, t.symbol, f.timeframe, date_bin(f.length, t.time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS open_time,
+     ), s AS (
+       SELECT t.exchange, t.symbol, date_bin(interval '1 second', t.time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS open_time,
               (array_agg(t.price ORDER BY t.time, t.n))[1] AS open, max(t.price) AS high, min(t.price) AS low,
               (array_agg(t.price ORDER BY t.time DESC, t.n DESC))[1] AS close,
               sum(t.quantity) AS volume, sum(t.price * t.quantity) AS quote_volume, count(*)::int AS count,
               coalesce(sum(t.quantity) FILTER (WHERE t.is_buyer_maker IS FALSE), 0) AS tb_volume,
               coalesce(sum(t.price * t.quantity) FILTER (WHERE t.is_buyer_maker IS FALSE), 0) AS tb_quote,
               min(t.time) AS first_at, max(t.time) AS last_at
-         FROM t CROSS JOIN f
-        GROUP BY t.exchange, t.symbol, f.timeframe, f.length, 4
+         FROM t GROUP BY 1, 2, 3
+     ), b AS (
+       -- Every timeframe is a whole number of seconds: its buckets are rolled up from the seconds,
+       -- the first second's open and the last one's close (seconds do not overlap).
+       SELECT s.exchange, s.symbol, f.timeframe, date_bin(f.length, s.open_time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS open_time,
+              (array_agg(s.open ORDER BY s.open_time))[1] AS open, max(s.high) AS high, min(s.low) AS low,
+              (array_agg(s.close ORDER BY s.open_time DESC))[1] AS close,
+              sum(s.volume) AS volume, sum(s.quote_volume) AS quote_volume, sum(s.count)::int AS count,
+              sum(s.tb_volume) AS tb_volume, sum(s.tb_quote) AS tb_quote, min(s.first_at) AS first_at, max(s.last_at) AS last_at
+         FROM s CROSS JOIN f
+        GROUP BY s.exchange, s.symbol, f.timeframe, f.length, 4
      )
      INSERT INTO market_data AS c (exchange, symbol, timeframe, timestamp, open, high, low, close, volume, quote_volume, trades_count,
                                    taker_buy_volume, taker_buy_quote_volume, vwap, data_source, first_tick_at, last_tick_at)
