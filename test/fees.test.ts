@@ -1,11 +1,16 @@
-import { before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Big from 'big.js';
 import fc from 'fast-check';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
-import { eachBackend } from './helpers/backends.ts';
+import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
+import { PostgresDatabase } from '../src/database/postgres.ts';
+import type { Queryable } from '../src/database/types.ts';
+import { applyTrades } from '../src/ingest/apply/trades.ts';
+import { applyBalances } from '../src/ingest/apply/balances.ts';
+import { emptyEffects } from '../src/ingest/apply/types.ts';
 import { depositMsg, ingest } from './helpers/ingest.ts';
 import { applyEntries } from './helpers/apply.ts';
 import { decodeEvent } from '../src/ingest/events/decode.ts';
@@ -84,7 +89,7 @@ eachBackend('fees from the fee schedule', (get) => {
     await ingest(db, bus, [depositMsg('vip1', 'TATA', '10'), depositMsg('plain', 'INR', '1000'), depositMsg('plain', 'TATA', '0.0001')]);
     const sides = { buyerId: 'vip1', sellerId: 'plain' };
     const feeChange = (userId: string, asset: string, tradeId: string, extra: object = {}) =>
-      ({ type: 'BALANCE_UPDATE', data: { userId, asset, changeType: 'fee', referenceId: tradeId, ...extra } });
+      ({ type: 'BALANCE_UPDATE', data: { userId, asset, changeType: 'fee', market: 'TATA_INR', referenceId: tradeId, ...extra } });
     const history = async (tradeId: string) =>
       (await db.query<{ user_id: string; asset: string; amount: string }>(
         `SELECT user_id, asset, trim_scale(amount)::text AS amount FROM balance_history WHERE change_type = 'fee' AND reference_id = $1 ORDER BY user_id`, [tradeId],
@@ -104,20 +109,32 @@ eachBackend('fees from the fee schedule', (get) => {
     // In one batch, the change first.
     await applyEntries(db, [feeChange('plain', 'INR', 'c3'), trade('c3', sides)].map((m, i) => entryOf(m, `c3-${i}`)));
     assert.deepEqual(await history('c3'), [{ user_id: 'plain', asset: 'INR', amount: '-0.28560483' }]);
-    // One the balance cannot pay waits with the reason; one for an asset the user did not receive waits for a trade that pays in it.
+    // One the balance cannot pay, and one of a user who is not the side paying in the asset, keep the reason.
     await ingest(db, bus, [feeChange('plain', 'TATA', 'c4'), feeChange('vip1', 'INR', 'c4')]);
     await ingest(db, bus, [trade('c4', { buyerId: 'plain', sellerId: 'vip2', quantity: '2' })]);
-    assert.deepEqual(await pending(), [{ trade_id: 'c4', refused: 'insufficient available TATA for plain: 0.00010000 - 0.002 would be -0.0019' }, { trade_id: 'c4', refused: null }]);
+    assert.deepEqual(await pending(), [
+      { trade_id: 'c4', refused: 'fee of trade TATA_INR c4: vip1 is neither its buyer paying in the base asset nor its seller paying in the quote asset INR' },
+      { trade_id: 'c4', refused: 'insufficient available TATA for plain: 0.00010000 - 0.002 would be -0.0019' },
+    ]);
+    // Sent after its trade, such a change is refused at once; a trade of the same id in another market is another trade.
+    const before = (await bus.listDead({ count: 100 })).length;
+    const reliance = { type: 'TRADE_ADDED', data: { ...trade('c5', sides).data, market: 'RELIANCE_INR', price: '2500' } };
+    await ingest(db, bus, [trade('c5', sides), reliance]);
+    await ingest(db, bus, [feeChange('vip1', 'INR', 'c5'), feeChange('plain', 'INR', 'c5', { market: 'RELIANCE_INR' })]);
+    assert.deepEqual((await bus.listDead({ count: 100 })).slice(before).map((d) => d.reason), [
+      'fee of trade TATA_INR c5: vip1 is neither its buyer paying in the base asset nor its seller paying in the quote asset INR',
+    ]);
+    assert.deepEqual(await history('c5'), [{ user_id: 'plain', asset: 'INR', amount: '-5.30864' }], "RELIANCE_INR c5's seller fee: 2500 × 2.123456 × 0.001 (basic taker)");
     const balances = (await db.query<{ user_id: string; asset: string; available: string }>(
       `SELECT user_id, asset, trim_scale(available_balance)::text AS available FROM balances WHERE user_id IN ('vip1', 'plain') ORDER BY 1, 2`,
     )).rows;
     assert.deepEqual(balances, [
-      { user_id: 'plain', asset: 'INR', available: new Big('1000').minus('0.28560483').minus('0.28560483').toFixed() },
+      { user_id: 'plain', asset: 'INR', available: new Big('1000').minus('0.28560483').minus('0.28560483').minus('5.30864').toFixed() },
       { user_id: 'plain', asset: 'TATA', available: '0.0001' },
       { user_id: 'vip1', asset: 'TATA', available: new Big('10').minus('0.00042469').minus('0.00042469').toFixed() },
     ]);
     const refused = decodeEvent(JSON.stringify({ type: 'BALANCE_UPDATE', data: { userId: 'vip1', asset: 'TATA', changeType: 'fee' } }));
-    assert.match(refused.ok ? '' : refused.reason, /a fee change without availableChange names its trade in referenceId/);
+    assert.match(refused.ok ? '' : refused.reason, /a fee change without availableChange names its trade: market and referenceId/);
     await db.query(`DELETE FROM pending_fee_charges`);
   });
 
@@ -140,4 +157,56 @@ eachBackend('fees from the fee schedule', (get) => {
       }, `trade ${i}`);
     }
   });
+});
+
+describe('a fee change and its trade applied at once by two workers [postgres]', async () => {
+  const reason = process.env.TRADESTORE_REQUIRE_SERVERS === '1' ? null : await serverUnavailable();
+  if (reason) {
+    it('skipped', { skip: reason }, () => {});
+    return;
+  }
+  let server: { url: string; drop: () => Promise<void> };
+  let db: PostgresDatabase;
+  before(async () => {
+    server = await createServerDatabase();
+    db = await PostgresDatabase.open({ url: server.url, max: 4 });
+    await migrate(db);
+    await seed(db);
+    await db.query(`INSERT INTO users (id, email) VALUES ('w1', 'w1@example.com'), ('w2', 'w2@example.com')`);
+    await db.transaction((tx) => applyBalances(tx, [entryOf(depositMsg('w1', 'TATA', '10'), 'race-deposit') as Entry<'BALANCE_UPDATE'>], emptyEffects()));
+  });
+  after(async () => {
+    await db?.close();
+    await server?.drop();
+  });
+
+  const tradeEntry = (id: string) => entryOf({ type: 'TRADE_ADDED', data: { market: 'TATA_INR', id, price: '100', quantity: '2', isBuyerMaker: false, timestamp: Date.now() - 1000, buyerId: 'w1', sellerId: 'w2' } }, `race-trade-${id}`);
+  const feeEntry = (id: string) => entryOf({ type: 'BALANCE_UPDATE', data: { userId: 'w1', asset: 'TATA', changeType: 'fee', market: 'TATA_INR', referenceId: id } }, `race-fee-${id}`);
+  const charged = async (id: string) =>
+    (await db.query<{ amount: string }>(`SELECT trim_scale(amount)::text AS amount FROM balance_history WHERE change_type = 'fee' AND reference_id = $1`, [id])).rows.map((r) => r.amount);
+
+  // Each worker's transaction is held open after its applier ran, while the other one runs.
+  for (const first of ['trade', 'fee'] as const) {
+    it(`charges the fee once when the ${first} is applied first and commits while the other waits`, async () => {
+      const id = `race-${first}`;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let ran!: () => void;
+      const applied = new Promise<void>((r) => (ran = r));
+      const apply = (which: 'trade' | 'fee') => (tx: Queryable) =>
+        which === 'trade' ? applyTrades(tx, [tradeEntry(id) as Entry<'TRADE_ADDED'>], emptyEffects()) : applyBalances(tx, [feeEntry(id) as Entry<'BALANCE_UPDATE'>], emptyEffects());
+      const held = db.transaction(async (tx) => {
+        await apply(first)(tx);
+        ran();
+        await gate;
+      });
+      await applied;
+      const second = db.transaction((tx) => apply(first === 'trade' ? 'fee' : 'trade')(tx));
+      await new Promise((r) => setTimeout(r, 200));
+      release();
+      await Promise.all([held, second]);
+      assert.deepEqual(await charged(id), ['-0.002'], 'the taker fee of 2 TATA at 0.001, charged once');
+      assert.equal((await db.query(`SELECT 1 FROM pending_fee_charges WHERE trade_id = $1`, [id])).rows.length, 0);
+    });
+  }
 });

@@ -143,6 +143,25 @@ eachBackend('candles from exchange ticks', (get) => {
     assert.ok(tied, 'some second holds several ticks of one instant');
   });
 
+  it('rounds VWAP half up exactly, where a rounded division would be a unit off, and leaves a producer row that says ticks without tick times alone', async () => {
+    const { db } = get();
+    const at = Date.UTC(2026, 10, 26, 10, 0, 0);
+    const tick = (i: number, price: string, quantity: string) => tickMsg({ exchange: 'NSE', symbol: 'NIFTY', tradeId: `v${i}`, price, quantity, timestamp: at + i });
+    // 60587.67 × 2.083515 + 68334.94 × 0.942539 over 3.026054 is 63000.747928724999…: 63000.74792872.
+    await ingest(db, bus, [tick(1, '60587.67', '2.083515'), tick(2, '68334.94', '0.942539')]);
+    const vwap = (await db.query<{ vwap: string }>(`SELECT vwap::text FROM market_data WHERE symbol = 'NIFTY' AND timeframe = '1s' AND timestamp = $1`, [new Date(at)])).rows[0]!.vwap;
+    assert.equal(n(vwap), '63000.74792872');
+    // Before migration 016 a producer could send dataSource "ticks": such a row has no tick times and stays as sent.
+    const legacy = Date.UTC(2026, 10, 26, 11, 0, 0);
+    await db.query(`INSERT INTO market_data (exchange, symbol, timeframe, timestamp, open, high, low, close, volume, trades_count, data_source)
+                    VALUES ('NSE', 'NIFTY', '1m', $1, 99, 105, 98, 104, 1000, 40, 'ticks')`, [new Date(legacy)]);
+    await ingest(db, bus, [tickMsg({ exchange: 'NSE', symbol: 'NIFTY', tradeId: 'v3', price: '100', quantity: '1', timestamp: legacy + 5 })]);
+    const row = (await db.query<{ close: string; volume: string; trades_count: number }>(
+      `SELECT close::text, volume::text, trades_count FROM market_data WHERE symbol = 'NIFTY' AND timeframe = '1m' AND timestamp = $1`, [new Date(legacy)],
+    )).rows[0];
+    assert.deepEqual(row, { close: '104', volume: '1000', trades_count: 40 });
+  });
+
   it("leaves a bucket an exchange sent its own candle for as sent, and refuses a producer's candle that claims to be built from ticks", async () => {
     const { db } = get();
     const at = Date.UTC(2026, 10, 25, 10, 0, 0);
@@ -201,6 +220,13 @@ describe('tick candles through the service: klines of 1s and 5s', () => {
         assert.deepEqual(binance.body.map((k: any[]) => [k[0], k[8]]), expected.map((c) => [c.openTime, c.count]));
       }
     }
+    // A read is cached; the next ticks' candles make every interval of the instrument stale at once.
+    const minute = async (interval: string) =>
+      (await get(`/v1/markets/NIFTY/klines?exchange=NSE&interval=${interval}&startTime=${T0}&limit=1000`)).body.klines.reduce((s: number, k: any) => s + k.tradeCount, 0);
+    const before = { '1s': await minute('1s'), '3m': await minute('3m'), '1h': await minute('1h') };
+    await service.bus.add(JSON.stringify(tickMsg({ exchange: 'NSE', symbol: 'NIFTY', tradeId: 'late-1', price: '24000', quantity: '1', timestamp: T0 + 30_000 })));
+    await waitFor('the next tick in the candles', async () => (await minute('1s')) === before['1s'] + 1, 10_000);
+    assert.deepEqual({ '3m': await minute('3m'), '1h': await minute('1h') }, { '3m': before['3m'] + 1, '1h': before['1h'] + 1 }, 'derived and stored intervals re-read at once');
     // The venue keeps no second candles: its 5s klines are aggregated from its trades when asked.
     const venue = recompute(trades.map((t) => ({ exchange: 'venue', symbol: t.market, tradeId: t.id, price: t.price, quantity: t.quantity, isBuyerMaker: t.isBuyerMaker, timestamp: t.timestamp })))
       .filter((c) => c.timeframe === '5s');

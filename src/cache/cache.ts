@@ -126,6 +126,8 @@ export const CACHE_GROUPS = {
   ticker: (symbol: string) => `ticker:24hr:${symbol}`,
   recentTrades: (symbol: string) => `trades:recent:${symbol}`,
   klines: (symbol: string, interval: string) => `klines:${symbol}:${interval}`,
+  /** Every interval of an exchange instrument (`EXCHANGE:SYMBOL`): its ticks change all its timeframes at once. */
+  instrumentKlines: (instrument: string) => `klines:${instrument}`,
   openOrders: (userId: string) => `orders:open:${userId}`,
   balances: (userId: string) => `balances:${userId}`,
   riskLimits: (userId: string) => `risk_limits:${userId}`,

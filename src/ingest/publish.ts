@@ -32,8 +32,9 @@ export async function publishEffects(bus: Bus, effects: Effects): Promise<void> 
   }
   for (const c of effects.candles) {
     push(CHANNELS.candles(c.market, c.interval), c);
-    // Derived intervals (3m, 1w, …) are cached in the group of the stored interval they are merged from.
-    stale.add(CACHE_GROUPS.klines(c.market, c.interval));
+    // Derived intervals (3m, 1w, …) are cached in the group of the stored interval they are merged
+    // from; every interval of an exchange instrument (EXCHANGE:SYMBOL, candles from ticks) in one.
+    stale.add(c.exchange !== undefined ? CACHE_GROUPS.instrumentKlines(c.market) : CACHE_GROUPS.klines(c.market, c.interval));
   }
   for (const o of effects.orders) {
     push(CHANNELS.ordersByMarket(o.market), o);

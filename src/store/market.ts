@@ -224,8 +224,9 @@ export class MarketRepository {
     const offset = query.timeZoneOffset ?? 0;
     const source = klineSource(interval, offset);
     const key = market.exchange === VENUE ? market.symbol : `${market.exchange}:${market.symbol}`;
-    // Second klines come from the trades and change with each; candles with their source interval.
-    const group = source === 'trades' ? CACHE_GROUPS.recentTrades(key) : market.exchange === VENUE ? CACHE_GROUPS.klines(key, source) : CACHE_GROUPS.klines(key, interval);
+    // Second klines come from the trades and change with each; candles with their source interval;
+    // an instrument's in one group, which its tick candles invalidate (they change every timeframe).
+    const group = market.exchange !== VENUE ? CACHE_GROUPS.instrumentKlines(key) : source === 'trades' ? CACHE_GROUPS.recentTrades(key) : CACHE_GROUPS.klines(key, source);
     const variant = `${interval}:${offset}:${query.startTime ?? ''}:${query.endTime ?? ''}:${limit}`;
     // Open-ended reads of the newest candles change with every trade; ranges are cached longer.
     const ttl = query.endTime !== undefined && query.endTime < Date.now() - DAY_MS ? 3_600_000 : source === 'trades' ? 1_000 : 60_000;

@@ -1,7 +1,7 @@
 import type { Queryable } from '../../database/types.ts';
 import { add, cmp, describeFit } from './decimals.ts';
 import { existingKeys } from './rows.ts';
-import { charge, keepPending, storedTradeFees } from './feeCharges.ts';
+import { charge, keepPending, lockFeeMarkets, storedTradeFees } from './feeCharges.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 interface Balance {
@@ -93,24 +93,26 @@ export async function applyBalances(tx: Queryable, sent: Entry<'BALANCE_UPDATE'>
 /**
  * Fee changes sent without their amount (docs/FEES.md) get their trade's fee; those whose trade
  * is not stored yet are kept in pending_fee_charges, to be charged when it arrives (trades.ts),
- * and are left out here. An id that names trades of several markets in the asset is refused.
+ * and are left out here; one whose user is not the side that pays in its asset is refused.
  */
 async function withTradeFees(tx: Queryable, entries: Entry<'BALANCE_UPDATE'>[], users: Set<string>, rejected: ApplyResult['rejected']): Promise<Entry<'BALANCE_UPDATE'>[]> {
   const open = entries.filter((e) => e.event.data.feeOfTrade && users.has(e.event.data.userId));
   if (open.length === 0) return entries;
-  const fees = await storedTradeFees(tx, open.map((e) => ({ userId: e.event.data.userId, asset: e.event.data.asset, tradeId: e.event.data.referenceId! })));
+  const charges = open.map((e) => ({ userId: e.event.data.userId, asset: e.event.data.asset, market: e.event.data.market!, tradeId: e.event.data.referenceId! }));
+  await lockFeeMarkets(tx, charges.map((c) => c.market));
+  const fees = await storedTradeFees(tx, charges);
   const resolved = new Map<Entry<'BALANCE_UPDATE'>, Entry<'BALANCE_UPDATE'> | null>();
   const pending: Entry<'BALANCE_UPDATE'>[] = [];
   open.forEach((e, i) => {
-    const found = fees.get(i) ?? [];
-    if (found.length === 0) {
+    const found = fees.get(i);
+    if (!found) {
       pending.push(e);
       resolved.set(e, null);
-    } else if (found.length > 1) {
-      rejected.push({ key: e.key, reason: `fee of trade ${e.event.data.referenceId}: the id names ${e.event.data.userId}'s trades in ${found.map((f) => f.market).join(', ')}; send the fee's amount` });
+    } else if ('refused' in found) {
+      rejected.push({ key: e.key, reason: found.refused });
       resolved.set(e, null);
     } else {
-      resolved.set(e, { ...e, event: { ...e.event, data: { ...e.event.data, availableChange: charge(found[0]!.fee), feeOfTrade: false } } });
+      resolved.set(e, { ...e, event: { ...e.event, data: { ...e.event.data, availableChange: charge(found.fee), feeOfTrade: false } } });
     }
   });
   await keepPending(tx, pending);

@@ -3,40 +3,61 @@ import type { Entry } from './types.ts';
 
 /**
  * Fee balance changes the engine reports without their amount (docs/FEES.md): a BALANCE_UPDATE
- * with changeType 'fee', no availableChange and the trade's id in referenceId is charged the fee
- * the user paid on that venue trade: as buyer when the asset is the market's base asset, as
- * seller when it is the quote asset (the side that receives the asset pays its fee in it).
+ * with changeType 'fee', no availableChange, and its venue trade named by market and referenceId
+ * is charged the fee the user paid on that trade: as buyer when the asset is the market's base
+ * asset, as seller when it is the quote asset (the side that receives an asset pays its fee in it).
  */
 export interface FeeCharge {
   userId: string;
   asset: string;
+  market: string;
   tradeId: string;
 }
 
 /** The available change that charges a fee: its negation ('0' for nothing). */
 export const charge = (fee: string) => (/^0(\.0*)?$/.test(fee) ? '0' : `-${fee}`);
 
+/** Why a trade's fee cannot be charged to this user in this asset; null when it can. */
+const notPayer = (c: { userId: string; asset: string; market: string; tradeId: string }) =>
+  `fee of trade ${c.market} ${c.tradeId}: ${c.userId} is neither its buyer paying in the base asset nor its seller paying in the quote asset ${c.asset}`;
+
 /**
- * The fee of each charge's trade, when the trade is stored: by charge index, the fees found
- * (more than one: the id names trades of several markets in that asset, and the charge is
- * ambiguous). The trade is read through its identity claim, so no chunk is searched.
+ * The fee-charge lock of each market (a transaction advisory lock): a trade's applier holds it
+ * from the moment it looks for the fee changes waiting for its new trades until it commits, and a
+ * fee change's applier holds it while it looks for the trade and, not finding it, leaves the
+ * change waiting. So the two never miss each other when two workers apply them at once: whichever
+ * takes the lock second sees what the first committed. Taken in one order, so two batches never
+ * wait for each other's market locks.
  */
-export async function storedTradeFees(tx: Queryable, charges: FeeCharge[]): Promise<Map<number, { market: string; fee: string }[]>> {
-  const found = new Map<number, { market: string; fee: string }[]>();
+export async function lockFeeMarkets(tx: Queryable, markets: string[]): Promise<void> {
+  const distinct = [...new Set(markets)];
+  if (distinct.length === 0) return;
+  await tx.query(
+    `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended('tradestore:fee-charges:' || m, 0) AS k FROM unnest($1::text[]) AS m) s ORDER BY k`,
+    [distinct],
+  );
+}
+
+/**
+ * Each charge's trade, when it is stored (read through its identity claim, so no chunk is
+ * searched): by charge index, the fee to charge, or why it cannot be charged to this user.
+ */
+export async function storedTradeFees(tx: Queryable, charges: FeeCharge[]): Promise<Map<number, { fee: string } | { refused: string }>> {
+  const found = new Map<number, { fee: string } | { refused: string }>();
   if (charges.length === 0) return found;
-  const { rows } = await tx.query<{ i: string; market: string; fee: string }>(
-    `SELECT w.i, t.market,
-            CASE WHEN t.buyer_id = w.user_id AND m.base_asset = w.asset THEN t.trade_fee_buyer ELSE t.trade_fee_seller END::text AS fee
-       FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(user_id, asset, trade_id, i)
-       JOIN markets m ON m.base_asset = w.asset OR m.quote_asset = w.asset
-       JOIN ingest_identities c ON c.kind = 'trade' AND c.key = m.symbol || ' ' || w.trade_id
-       JOIN trades t ON t.market = m.symbol AND t.id = w.trade_id AND t.executed_at = c.occurred_at
-      WHERE (t.buyer_id = w.user_id AND m.base_asset = w.asset) OR (t.seller_id = w.user_id AND m.quote_asset = w.asset)`,
-    [charges.map((c) => c.userId), charges.map((c) => c.asset), charges.map((c) => c.tradeId)],
+  const { rows } = await tx.query<{ i: string; fee: string | null }>(
+    `SELECT w.i,
+            CASE WHEN t.buyer_id = w.user_id AND m.base_asset = w.asset THEN t.trade_fee_buyer
+                 WHEN t.seller_id = w.user_id AND m.quote_asset = w.asset THEN t.trade_fee_seller END::text AS fee
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS w(user_id, asset, market, trade_id, i)
+       JOIN markets m ON m.symbol = w.market
+       JOIN ingest_identities c ON c.kind = 'trade' AND c.key = w.market || ' ' || w.trade_id
+       JOIN trades t ON t.market = w.market AND t.id = w.trade_id AND t.executed_at = c.occurred_at`,
+    [charges.map((c) => c.userId), charges.map((c) => c.asset), charges.map((c) => c.market), charges.map((c) => c.tradeId)],
   );
   for (const r of rows) {
     const i = Number(r.i) - 1;
-    found.set(i, [...(found.get(i) ?? []), { market: r.market, fee: r.fee }]);
+    found.set(i, r.fee === null ? { refused: notPayer(charges[i]!) } : { fee: r.fee });
   }
   return found;
 }
@@ -46,12 +67,13 @@ export async function keepPending(tx: Queryable, entries: Entry<'BALANCE_UPDATE'
   if (entries.length === 0) return;
   const col = <T>(f: (e: Entry<'BALANCE_UPDATE'>) => T) => entries.map(f);
   await tx.query(
-    `INSERT INTO pending_fee_charges (event_id, user_id, asset, trade_id, locked_change, description, occurred_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::timestamptz[])
+    `INSERT INTO pending_fee_charges (event_id, user_id, asset, market, trade_id, locked_change, description, occurred_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[], $8::timestamptz[])
      ON CONFLICT (event_id) DO NOTHING`,
     [
-      col((e) => e.event.eventId ?? e.key), col((e) => e.event.data.userId), col((e) => e.event.data.asset), col((e) => e.event.data.referenceId!),
-      col((e) => e.event.data.lockedChange), col((e) => e.event.data.description ?? null), col((e) => e.event.data.timestamp ?? null),
+      col((e) => e.event.eventId ?? e.key), col((e) => e.event.data.userId), col((e) => e.event.data.asset), col((e) => e.event.data.market!),
+      col((e) => e.event.data.referenceId!), col((e) => e.event.data.lockedChange), col((e) => e.event.data.description ?? null),
+      col((e) => e.event.data.timestamp ?? null),
     ],
   );
 }
@@ -68,39 +90,34 @@ export interface ChargedTrade {
 
 /**
  * The pending fee changes the batch's new trades resolve, as BALANCE_UPDATE entries with their
- * amount (keyed by their event id, which balance_history keeps); `ambiguous`: those the new
- * trades of several markets would resolve (refused, like an ambiguous change sent after its trade).
+ * amount (keyed by their event id, which balance_history keeps), and those the trade cannot pay
+ * (the user is not the side that pays in the asset), with the reason. Call under lockFeeMarkets.
  */
-export async function resolvePending(tx: Queryable, trades: ChargedTrade[]): Promise<{ due: Entry<'BALANCE_UPDATE'>[]; ambiguous: { key: string; reason: string }[] }> {
-  if (trades.length === 0) return { due: [], ambiguous: [] };
+export async function resolvePending(tx: Queryable, trades: ChargedTrade[]): Promise<{ due: Entry<'BALANCE_UPDATE'>[]; refused: { key: string; reason: string }[] }> {
+  if (trades.length === 0) return { due: [], refused: [] };
   const { rows } = await tx.query<{
-    event_id: string; user_id: string; asset: string; trade_id: string; locked_change: string; description: string | null; occurred_at: Date | null;
-    market: string; base_asset: string; quote_asset: string;
+    event_id: string; user_id: string; asset: string; market: string; trade_id: string; locked_change: string; description: string | null;
+    occurred_at: Date | null; base_asset: string; quote_asset: string;
   }>(
-    `SELECT p.event_id, p.user_id, p.asset, p.trade_id, p.locked_change::text, p.description, p.occurred_at, m.symbol AS market, m.base_asset, m.quote_asset
+    `SELECT p.event_id, p.user_id, p.asset, p.market, p.trade_id, p.locked_change::text, p.description, p.occurred_at, m.base_asset, m.quote_asset
        FROM pending_fee_charges p
-       JOIN unnest($1::text[], $2::text[]) AS n(market, id) ON p.trade_id = n.id
-       JOIN markets m ON m.symbol = n.market
-      WHERE p.refused IS NULL AND (p.asset = m.base_asset OR p.asset = m.quote_asset)
+       JOIN unnest($1::text[], $2::text[]) AS n(market, id) ON p.market = n.market AND p.trade_id = n.id
+       JOIN markets m ON m.symbol = p.market
+      WHERE p.refused IS NULL
       ORDER BY p.received_at, p.event_id
       FOR UPDATE OF p`,
     [trades.map((t) => t.market), trades.map((t) => t.id)],
   );
   const byTrade = new Map(trades.map((t) => [`${t.market}\u0000${t.id}`, t]));
-  const matches = new Map<string, { row: (typeof rows)[number]; fee: string }[]>();
+  const due: Entry<'BALANCE_UPDATE'>[] = [];
+  const refused: { key: string; reason: string }[] = [];
   for (const r of rows) {
     const t = byTrade.get(`${r.market}\u0000${r.trade_id}`)!;
     const fee = t.buyerId === r.user_id && r.asset === r.base_asset ? t.feeBuyer : t.sellerId === r.user_id && r.asset === r.quote_asset ? t.feeSeller : null;
-    if (fee !== null) matches.set(r.event_id, [...(matches.get(r.event_id) ?? []), { row: r, fee }]);
-  }
-  const due: Entry<'BALANCE_UPDATE'>[] = [];
-  const ambiguous: { key: string; reason: string }[] = [];
-  for (const [key, found] of matches) {
-    if (found.length > 1) {
-      ambiguous.push({ key, reason: `fee of trade ${found[0]!.row.trade_id}: the id names ${found[0]!.row.user_id}'s trades in ${found.map((f) => f.row.market).join(', ')}` });
+    if (fee === null) {
+      refused.push({ key: r.event_id, reason: notPayer({ userId: r.user_id, asset: r.asset, market: r.market, tradeId: r.trade_id }) });
       continue;
     }
-    const { row: r, fee } = found[0]!;
     due.push({
       key: r.event_id,
       event: {
@@ -109,13 +126,14 @@ export async function resolvePending(tx: Queryable, trades: ChargedTrade[]): Pro
         eventId: null,
         key: null,
         data: {
-          userId: r.user_id, asset: r.asset, availableChange: charge(fee), lockedChange: r.locked_change, referenceId: r.trade_id, changeType: 'fee',
-          feeOfTrade: false, ...(r.description === null ? {} : { description: r.description }), ...(r.occurred_at === null ? {} : { timestamp: r.occurred_at }),
+          userId: r.user_id, asset: r.asset, availableChange: charge(fee), lockedChange: r.locked_change, referenceId: r.trade_id, market: r.market,
+          changeType: 'fee', feeOfTrade: false, ...(r.description === null ? {} : { description: r.description }),
+          ...(r.occurred_at === null ? {} : { timestamp: r.occurred_at }),
         },
       },
     });
   }
-  return { due, ambiguous };
+  return { due, refused };
 }
 
 /** Settles pending charges: charged ones are removed, refused ones keep the reason. */

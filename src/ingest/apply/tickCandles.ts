@@ -29,8 +29,12 @@ const MARKET_DATA_COLUMNS: CandleColumns = {
   takerBuyVolume: 'taker_buy_volume', takerBuyQuoteVolume: 'taker_buy_quote_volume', first: 'first_tick_at', last: 'last_tick_at',
 };
 
-/** VWAP of a candle, from its sums: rounded to 8 decimals (seed 004 keeps 4). */
-const vwap = (quote: string, volume: string) => `round(${quote} / NULLIF(${volume}, 0), 8)`;
+/**
+ * VWAP of a candle, from its sums: quote ÷ volume rounded half up to 8 decimals (seed 004 keeps
+ * 4), exactly: div() is numeric's exact integer quotient, where `/` would round to about 16
+ * digits first and round(…, 8) a second time. Both sums are ≥ 0; null when the volume is 0.
+ */
+const vwap = (quote: string, volume: string) => `(div(2 * ${quote} * 100000000 + ${volume}, NULLIF(2 * ${volume}, 0)) * 0.00000001)`;
 
 interface Row {
   exchange: string; symbol: string; timeframe: string; timestamp: Date; close_time: Date; open: string; high: string; low: string; close: string;
@@ -42,7 +46,8 @@ interface Row {
  * ONE statement: the database groups the ticks into seconds and rolls those up into every
  * timeframe's buckets (exact NUMERIC, as ticks carry any number of decimals) and merges each bucket into its stored candle by the
  * venue's rule (candleMerge). A bucket whose candle an exchange sent (a CANDLE event) is left
- * as sent: the exchange's own candle takes precedence over one built from the ticks we saw.
+ * as sent: the exchange's own candle takes precedence over one built from the ticks we saw (a
+ * row that says 'ticks' without tick times was sent so by a producer before migration 016).
  * Returns the candles as now stored; their market is `EXCHANGE:SYMBOL`.
  */
 export async function applyTickCandles(tx: Queryable, ticks: readonly StoredTick[]): Promise<Candle[]> {
@@ -80,7 +85,7 @@ export async function applyTickCandles(tx: Queryable, ticks: readonly StoredTick
        FROM b
      ON CONFLICT (exchange, symbol, timeframe, timestamp) DO UPDATE SET ${candleMerge(MARKET_DATA_COLUMNS)},
        vwap = ${vwap('(c.quote_volume + EXCLUDED.quote_volume)', '(c.volume + EXCLUDED.volume)')}
-       WHERE c.data_source = $9
+       WHERE c.data_source = $9 AND c.first_tick_at IS NOT NULL
      RETURNING c.exchange, c.symbol, c.timeframe, c.timestamp, c.open::text, c.high::text, c.low::text, c.close::text, c.volume::text,
                c.quote_volume::text, c.trades_count, c.taker_buy_volume::text, c.taker_buy_quote_volume::text`,
     [
@@ -91,6 +96,7 @@ export async function applyTickCandles(tx: Queryable, ticks: readonly StoredTick
   );
   return rows.map((r) => ({
     market: `${r.exchange}:${r.symbol}`,
+    exchange: r.exchange,
     interval: r.timeframe,
     openTime: r.timestamp,
     closeTime: new Date(r.timestamp.getTime() + TICK_TIMEFRAMES[r.timeframe as TickTimeframe] - 1),

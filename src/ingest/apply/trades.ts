@@ -5,7 +5,7 @@ import { claimIdentities, storedIn } from './identity.ts';
 import { existingKeys } from './rows.ts';
 import { tradeFees } from './fees.ts';
 import { applyBalances } from './balances.ts';
-import { resolvePending, settlePending, type ChargedTrade } from './feeCharges.ts';
+import { lockFeeMarkets, resolvePending, settlePending, type ChargedTrade } from './feeCharges.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Trade = Entry<'TRADE_ADDED'>['event']['data'];
@@ -143,13 +143,16 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
 
 /**
  * Fee changes the engine reported before their trade was stored (feeCharges.ts) are charged now,
- * in the trade's transaction, by the balance applier's own checks. One that would take the
- * balance below zero is not charged and keeps the reason in pending_fee_charges (it is not an
- * entry of this batch, so it has no dead letter).
+ * in the trade's transaction, by the balance applier's own checks, under the markets' fee-charge
+ * locks. One that would take the balance below zero, or whose user is not the side that pays in
+ * its asset, is not charged and keeps the reason in pending_fee_charges (it is not an entry of
+ * this batch, so it has no dead letter).
  */
 async function chargePendingFees(tx: Queryable, trades: ChargedTrade[], effects: Effects): Promise<void> {
-  const { due, ambiguous } = await resolvePending(tx, trades);
+  if (trades.length === 0) return;
+  await lockFeeMarkets(tx, trades.map((t) => t.market));
+  const { due, refused: notPayers } = await resolvePending(tx, trades);
   const { rejected } = due.length ? await applyBalances(tx, due, effects) : { rejected: [] };
   const refused = new Set(rejected.map((r) => r.key));
-  await settlePending(tx, due.map((e) => e.key).filter((k) => !refused.has(k)), [...rejected, ...ambiguous]);
+  await settlePending(tx, due.map((e) => e.key).filter((k) => !refused.has(k)), [...rejected, ...notPayers]);
 }

@@ -17,7 +17,9 @@ export interface Rejection {
 }
 
 export interface Candle {
+  /** A venue market's symbol, or an exchange instrument's `EXCHANGE:SYMBOL` (with `exchange` set). */
   market: string;
+  exchange?: string;
   interval: string;
   openTime: Date;
   closeTime: Date;

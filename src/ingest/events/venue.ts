@@ -70,12 +70,14 @@ export const balanceUpdate = z
     availableChange: decimal().optional(),
     lockedChange: decimal().default('0'),
     referenceId: externalId().optional(),
+    /** The market of the trade a fee change without availableChange names (trade ids are unique within a market). */
+    market: symbol(20).optional(),
     changeType: changeType.default('trade'),
     description: z.string().max(1000).optional(),
     timestamp: timestamp.optional(),
   })
-  .refine((b) => b.availableChange !== undefined || b.changeType !== 'fee' || b.referenceId !== undefined, {
-    error: 'a fee change without availableChange names its trade in referenceId',
+  .refine((b) => b.availableChange !== undefined || b.changeType !== 'fee' || (b.referenceId !== undefined && b.market !== undefined), {
+    error: 'a fee change without availableChange names its trade: market and referenceId',
   })
   .transform((b) => ({ ...b, availableChange: b.availableChange ?? '0', feeOfTrade: b.availableChange === undefined && b.changeType === 'fee' }))
   .refine((b) => b.feeOfTrade || b.availableChange !== '0' || b.lockedChange !== '0', {
