@@ -1,13 +1,12 @@
-import { after, before, describe, it } from 'node:test';
+import { before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Big from 'big.js';
 import fc from 'fast-check';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
-import { createServerDatabase, eachBackend, serverUnavailable } from './helpers/backends.ts';
-import { PostgresDatabase } from '../src/database/postgres.ts';
-import type { Queryable } from '../src/database/types.ts';
+import { eachBackend } from './helpers/backends.ts';
+import type { Database, Queryable } from '../src/database/types.ts';
 import { applyTrades } from '../src/ingest/apply/trades.ts';
 import { applyBalances } from '../src/ingest/apply/balances.ts';
 import { emptyEffects } from '../src/ingest/apply/types.ts';
@@ -159,25 +158,15 @@ eachBackend('fees from the fee schedule', (get) => {
   });
 });
 
-describe('a fee change and its trade applied at once by two workers [postgres]', async () => {
-  const reason = process.env.TRADESTORE_REQUIRE_SERVERS === '1' ? null : await serverUnavailable();
-  if (reason) {
-    it('skipped', { skip: reason }, () => {});
-    return;
-  }
-  let server: { url: string; drop: () => Promise<void> };
-  let db: PostgresDatabase;
+// Two connections at once: the server only (the embedded database runs one transaction at a time).
+eachBackend('a fee change and its trade applied at once by two workers', (get) => {
+  let db: Database;
   before(async () => {
-    server = await createServerDatabase();
-    db = await PostgresDatabase.open({ url: server.url, max: 4 });
+    db = get().db;
     await migrate(db);
     await seed(db);
     await db.query(`INSERT INTO users (id, email) VALUES ('w1', 'w1@example.com'), ('w2', 'w2@example.com')`);
     await db.transaction((tx) => applyBalances(tx, [entryOf(depositMsg('w1', 'TATA', '10'), 'race-deposit') as Entry<'BALANCE_UPDATE'>], emptyEffects()));
-  });
-  after(async () => {
-    await db?.close();
-    await server?.drop();
   });
 
   const tradeEntry = (id: string) => entryOf({ type: 'TRADE_ADDED', data: { market: 'TATA_INR', id, price: '100', quantity: '2', isBuyerMaker: false, timestamp: Date.now() - 1000, buyerId: 'w1', sellerId: 'w2' } }, `race-trade-${id}`);
@@ -209,4 +198,4 @@ describe('a fee change and its trade applied at once by two workers [postgres]',
       assert.equal((await db.query(`SELECT 1 FROM pending_fee_charges WHERE trade_id = $1`, [id])).rows.length, 0);
     });
   }
-});
+}, { only: ['postgres'] });

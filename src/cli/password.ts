@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { UsageError } from './usage.ts';
 
 /** Reads standard input whole. */
-async function readStdin(): Promise<string> {
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');

@@ -60,6 +60,16 @@ Usage:
   tradestore models accuracy ID [--from T] [--to T] [--json]
                                         the model registry (one active version per symbol and
                                         timeframe) and its predictions' accuracy (docs/MODELS.md)
+  tradestore credentials add --exchange NAME [--user ID] [--config JSON] [--json]   (API key, then secret, on standard input)
+  tradestore credentials list [--user ID] [--json]
+  tradestore credentials remove ID
+                                        exchange and broker credentials, sealed under
+                                        TRADESTORE_KEYRING; never shown (docs/SECURITY.md)
+  tradestore keys status [--json]
+  tradestore keys rotate [--batch N]
+  tradestore keys retire KEY_ID
+                                        which keys seal how many credentials; re-seal all under the
+                                        current key (resumable); check a key can leave the keyring
   tradestore start [--migrate] [--simulate RATE] [--no-ingest] [--no-api]
                                         run the ingest service and the API (/v1, /api/v3, /ws, /docs)
                                         with /health and /metrics on PORT
@@ -110,6 +120,8 @@ Configuration (environment):
   TRADESTORE_REDIS_CLUSTER  1: REDIS_URL is a node of a Redis Cluster
   PORT, HOST           HTTP port (default 8080) and address (default 0.0.0.0) of start and demo
   TRADESTORE_REDIS_PREFIX  the deployment's namespace for every Redis key and channel (default empty)
+  TRADESTORE_KEYRING   the keys that seal credentials: {"current": ID, "keys": {ID: base64 of 32 bytes}},
+                       or the path of a file holding it (docs/SECURITY.md)
   TRADESTORE_RATE_LIMIT, TRADESTORE_RATE_WINDOW_MS  API requests per user and endpoint per window
   TRADESTORE_AUTH_FAILURE_LIMIT, TRADESTORE_REQUEST_TIMEOUT_MS, TRADESTORE_BODY_LIMIT_BYTES,
   TRADESTORE_WS_MAX_FRAME_BYTES, TRADESTORE_WS_CONNECT_LIMIT, TRADESTORE_WS_PING_MS  limits per client

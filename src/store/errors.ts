@@ -13,7 +13,7 @@ export class InvalidArgumentError extends Error {
 export class NotFoundError extends Error {
   override readonly name = 'NotFoundError';
   constructor(
-    readonly what: 'market' | 'order' | 'strategy' | 'backtest' | 'risk limit' | 'risk event' | 'model' | 'user' | 'API key',
+    readonly what: 'market' | 'order' | 'strategy' | 'backtest' | 'risk limit' | 'risk event' | 'credential' | 'model' | 'user' | 'API key',
     readonly id: string,
   ) {
     super(`unknown ${what} ${JSON.stringify(id)}`);

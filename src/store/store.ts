@@ -12,6 +12,8 @@ import { BacktestRepository } from './backtests.ts';
 import { RiskRepository } from './risk.ts';
 import { ModelRepository } from './models.ts';
 import { ExchangeOrderRepository } from './exchangeOrders.ts';
+import { CredentialRepository } from './credentials.ts';
+import type { Keyring } from '../security/keyring.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -26,6 +28,8 @@ export interface Store {
   readonly models: ModelRepository;
   readonly exchangeOrders: ExchangeOrderRepository;
   readonly apiKeys: ApiKeyRepository;
+  /** Exchange and broker credentials, sealed under the keyring (docs/SECURITY.md). */
+  readonly credentials: CredentialRepository;
   close(): Promise<void>;
 }
 
@@ -42,10 +46,12 @@ export interface StoreOptions {
   db?: Database;
   bus?: Bus;
   owned?: boolean;
+  /** The keys credentials are sealed under; default TRADESTORE_KEYRING. */
+  keyring?: Keyring | null;
 }
 
 /** Builds the repositories over an open database and bus. */
-export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = async () => {}): Store {
+export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = async () => {}, keyring: Keyring | null = null): Store {
   const strategies = new StrategyRepository(db, bus.cache);
   return {
     db,
@@ -58,6 +64,7 @@ export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = a
     models: new ModelRepository(db),
     exchangeOrders: new ExchangeOrderRepository(db),
     apiKeys: new ApiKeyRepository(db),
+    credentials: new CredentialRepository(db, keyring),
     close,
   };
 }
@@ -88,5 +95,5 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   return storeOver(db, bus, async () => {
     if (ownsBus) await bus.close();
     if (ownsDb) await db.close();
-  });
+  }, options.keyring === undefined ? env.keyring : options.keyring);
 }
