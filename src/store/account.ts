@@ -124,6 +124,20 @@ const toOrder = (r: OrderRow): Order => ({
 export const ACCOUNT_READER_ROLE = 'tradestore_account_reader';
 
 /**
+ * Runs `fn` as the account reader for `userId` (row-level security, migrations 007 and 018), so
+ * that a query that forgot its user filter still returns only that user's rows; plainly where
+ * the server cannot (the embedded database).
+ */
+export async function readAsUser<T>(db: Database, userId: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  if (!db.capabilities.rowLevelSecurity) return fn(db);
+  return db.transaction(async (tx) => {
+    await tx.query(`SELECT set_config('tradestore.user_id', $1, true)`, [userId]);
+    await tx.exec(`SET LOCAL ROLE ${ACCOUNT_READER_ROLE}`);
+    return fn(tx);
+  });
+}
+
+/**
  * One user's account data. Every query filters by the user, and where the server can enforce
  * it, runs as the row-level-security role with the user set (migration 007), so that a query
  * without its filter would still return only that user's rows.
@@ -134,14 +148,9 @@ export class AccountRepository {
     private readonly cache: Cache,
   ) {}
 
-  /** Runs `fn` as the account reader for `userId` (row-level security), or plainly where the server cannot. */
-  async asUser<T>(userId: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
-    if (!this.db.capabilities.rowLevelSecurity) return fn(this.db);
-    return this.db.transaction(async (tx) => {
-      await tx.query(`SELECT set_config('tradestore.user_id', $1, true)`, [userId]);
-      await tx.exec(`SET LOCAL ROLE ${ACCOUNT_READER_ROLE}`);
-      return fn(tx);
-    });
+  /** Runs `fn` as the account reader for `userId` (readAsUser). */
+  asUser<T>(userId: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
+    return readAsUser(this.db, userId, fn);
   }
 
   /** Seed 000's getOpenOrders: open orders, newest first. */

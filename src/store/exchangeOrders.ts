@@ -1,4 +1,5 @@
-import type { Database } from '../database/types.ts';
+import type { Database, Queryable } from '../database/types.ts';
+import { readAsUser } from './account.ts';
 import { NotFoundError, InvalidArgumentError } from './errors.ts';
 import { decodeCursor, pageOf, pageSize, type Page } from './pagination.ts';
 
@@ -75,21 +76,27 @@ export class ExchangeOrderRepository {
     if (filters.status !== undefined && !STATUSES.includes(filters.status as never)) throw new InvalidArgumentError('status', `must be one of ${STATUSES.join(', ')}`);
     const limit = pageSize(filters.limit);
     const after = decodeCursor(filters.cursor);
-    const { rows } = await this.db.query<Record<string, unknown>>(
+    const read = (q: Queryable) => q.query<Record<string, unknown>>(
       `SELECT ${COLUMNS} FROM exchange_orders
         WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR strategy_id = $2) AND ($3::text IS NULL OR status = $3)
           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
         ORDER BY created_at DESC, id DESC LIMIT $6`,
       [filters.userId ?? null, filters.strategyId ?? null, filters.status ?? null, after?.time ?? null, after?.id ?? '', limit + 1],
     );
+    // A user's orders are read as that user (row-level security); every user's as the owner.
+    const { rows } = filters.userId === undefined ? await read(this.db) : await readAsUser(this.db, filters.userId, read);
     return pageOf(rows, limit, (r) => ({ time: r.created_at as Date, id: r.id as string }), toOrder);
   }
 
   /** One order with every transition it went through, oldest first. */
   async get(id: string, userId = 'system'): Promise<ExchangeOrder & { history: ExchangeOrderTransition[] }> {
-    const { rows } = await this.db.query(`SELECT ${COLUMNS} FROM exchange_orders WHERE user_id = $1 AND id = $2`, [userId, id]);
+    return readAsUser(this.db, userId, (q) => this.read(q, id, userId));
+  }
+
+  private async read(q: Queryable, id: string, userId: string): Promise<ExchangeOrder & { history: ExchangeOrderTransition[] }> {
+    const { rows } = await q.query(`SELECT ${COLUMNS} FROM exchange_orders WHERE user_id = $1 AND id = $2`, [userId, id]);
     if (!rows[0]) throw new NotFoundError('order', id);
-    const { rows: history } = await this.db.query<{ status: string; filled_quantity: string | null; fill_quantity: string | null; price: string | null; fees: string | null; details: unknown; timestamp: Date }>(
+    const { rows: history } = await q.query<{ status: string; filled_quantity: string | null; fill_quantity: string | null; price: string | null; fees: string | null; details: unknown; timestamp: Date }>(
       `SELECT status, filled_quantity::text, fill_quantity::text, price::text, fees::text, details, timestamp
          FROM order_history WHERE source = 'exchange' AND order_id = $1 AND details->>'userId' = $2 ORDER BY timestamp, id`,
       [id, userId],
