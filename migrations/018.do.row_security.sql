@@ -2,8 +2,9 @@
 -- migration 007 began: the role tradestore_account_reader, with tradestore.user_id set to the
 -- caller, sees only that user's rows. Tables with a user_id column are the user's by it; the
 -- rows of a strategy or a backtest are the user's through it (the parent's own policy applies
--- inside the EXISTS). Only the owner role writes; these policies are for reads (the role gets
--- SELECT where the API reads as the user: account, exchange orders, risk, backtests).
+-- inside the EXISTS); a users row is its user's. Only
+-- the owner role writes; these policies are for reads, and the role is granted SELECT only where
+-- the API reads as the user (migration 007's tables, and exchange orders here).
 DO $$
 DECLARE
     t text;
@@ -31,10 +32,15 @@ BEGIN
     END LOOP;
 END $$;
 
+-- Not the venue's trades: TimescaleDB's compression (columnstore) cannot be used on a table with
+-- row security, and they are compressed after 30 days (lifecycle.ts). They are public market data;
+-- a user's own are read with the user filter (docs/SECURITY.md).
+ALTER TABLE users ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_owner ON users FOR SELECT TO tradestore_account_reader
+    USING (id = current_setting('tradestore.user_id', true));
+
 -- An exchange order's transitions carry its user (order_history.details->>'userId').
 CREATE POLICY account_owner_exchange ON order_history FOR SELECT TO tradestore_account_reader
     USING (source = 'exchange' AND details->>'userId' = current_setting('tradestore.user_id', true));
 
-GRANT SELECT ON exchange_orders, exchange_orders_p0, exchange_orders_p1, exchange_orders_p2, exchange_orders_p3,
-    trades_executed, risk_limits, risk_events, backtests, backtest_results, backtest_trades, backtest_chunks, backtest_equity
-    TO tradestore_account_reader;
+GRANT SELECT ON exchange_orders, exchange_orders_p0, exchange_orders_p1, exchange_orders_p2, exchange_orders_p3 TO tradestore_account_reader;

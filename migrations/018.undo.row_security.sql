@@ -1,6 +1,4 @@
-REVOKE SELECT ON exchange_orders, exchange_orders_p0, exchange_orders_p1, exchange_orders_p2, exchange_orders_p3,
-    trades_executed, risk_limits, risk_events, backtests, backtest_results, backtest_trades, backtest_chunks, backtest_equity
-    FROM tradestore_account_reader;
+REVOKE SELECT ON exchange_orders, exchange_orders_p0, exchange_orders_p1, exchange_orders_p2, exchange_orders_p3 FROM tradestore_account_reader;
 DROP POLICY IF EXISTS account_owner_exchange ON order_history;
 DO $$
 DECLARE
@@ -11,7 +9,7 @@ BEGIN
     'exchange_orders_p0', 'exchange_orders_p1', 'exchange_orders_p2', 'exchange_orders_p3', 'pending_fee_charges',
     'portfolio_snapshots', 'risk_events', 'risk_limits', 'system_logs', 'trades_executed', 'user_sessions',
     'strategy_versions', 'strategy_metrics', 'strategy_performance', 'performance_metrics', 'strategy_trades_archive',
-    'backtest_results', 'backtest_trades', 'backtest_chunks', 'backtest_equity'
+    'backtest_results', 'backtest_trades', 'backtest_chunks', 'backtest_equity', 'users'
     ] LOOP
         EXECUTE format('DROP POLICY IF EXISTS account_owner ON %I', t);
         EXECUTE format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t);

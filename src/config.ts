@@ -1,4 +1,4 @@
-import { loadKeyring, type Keyring } from './security/keyring.ts';
+import { lazyKeyring, type Keyring } from './security/keyring.ts';
 import { DEFAULT_THRESHOLDS, type AlertThresholds } from './ops/alerts.ts';
 import { hostname } from 'node:os';
 
@@ -26,8 +26,11 @@ export interface Config {
   /** The address the HTTP server binds (HOST; default all interfaces). */
   host: string;
   bus: { stream: string; list: string; keyPrefix: string; shards: number };
-  /** The keys that seal credentials (TRADESTORE_KEYRING: the keyring's JSON, or its file); null when unset. */
-  keyring: Keyring | null;
+  /**
+   * The keys that seal credentials (TRADESTORE_KEYRING: the keyring's JSON, or its file), read
+   * when first asked for; null when unset; a ConfigError when it is not a valid keyring.
+   */
+  keyring: () => Keyring | null;
   ingest: {
     consumer: string;
     batchSize: number;
@@ -187,7 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: port('PORT', env.PORT, 8080),
     host: host('HOST', env.HOST),
     bus: busNames(env),
-    keyring: loadKeyring(env.TRADESTORE_KEYRING),
+    keyring: lazyKeyring(env.TRADESTORE_KEYRING),
     ingest: {
       consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),
       batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),

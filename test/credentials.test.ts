@@ -37,11 +37,15 @@ describe('the keyring', () => {
       ['/no/such/keyring.json', /neither a JSON keyring nor the path of a file/],
       ['{"current": "k1"', /not valid JSON/],
       ['{"current": "k1", "keys": {}}', /needs "keys"/],
-      [`{"current": "k1", "keys": {"k1": "${short}"}}`, /key k1 must be 32 bytes in base64/],
+      [`{"current": "k1", "keys": {"k1": "${short}"}}`, /key 1 must be 32 bytes in base64/],
       [`{"current": "k2", "keys": {"k1": "${k1.toString('base64')}"}}`, /"current" must name one of its keys/],
-      [`{"current": "a b", "keys": {"a b": "${k1.toString('base64')}"}}`, /key id "a b" must be/],
+      [`{"current": "a b", "keys": {"a b": "${k1.toString('base64')}"}}`, /the id of key 1 must be/],
+      // An id and a key swapped, in base64 and in base64url: the key is never printed.
+      [`{"current": "k1", "keys": {"${k1.toString('base64')}": "k1"}}`, /the id of key 1 must be .* swapped/],
+      [`{"current": "k1", "keys": {"${k1.toString('base64url')}": "k1"}}`, /the id of key 1 must be .* swapped/],
     ] as const) {
-      assert.throws(() => loadKeyring(value), (e: Error) => e instanceof ConfigError && message.test(e.message) && !e.message.includes(short) && !e.message.includes(k1.toString('base64')));
+      assert.throws(() => loadKeyring(value), (e: Error) =>
+        e instanceof ConfigError && message.test(e.message) && ![short, k1.toString('base64'), k1.toString('base64url')].some((k) => e.message.includes(k)));
     }
   });
 
@@ -64,6 +68,10 @@ describe('the keyring', () => {
       }),
       { numRuns: 200 },
     );
+    // A key id crafted into a stored value is refused as such, not printed.
+    const crafted = a.seal(Buffer.from('x'), 'p');
+    const forged = Buffer.concat([Buffer.from([1, 12]), Buffer.from('k\n[INFO] ok\u001b'), crafted.subarray(4)]);
+    assert.throws(() => a.open(forged, 'p'), (e: Error) => e instanceof SealError && /key id is malformed/.test(e.message) && !e.message.includes('[INFO]'));
     // Each value has its own nonce: the same secret sealed twice differs.
     assert.notDeepEqual(a.seal(Buffer.from('same'), 'p'), a.seal(Buffer.from('same'), 'p'));
   });
@@ -95,6 +103,17 @@ eachBackend('credentials sealed at rest', (get) => {
     await assert.rejects(store.credentials.reveal(a.id), /does not open under key k1: it was altered, or it belongs to another row or column/);
     await db.query(`UPDATE exchange_connections SET api_secret_encrypted = api_key_encrypted WHERE id = $1`, [a.id]);
     await assert.rejects(store.credentials.reveal(a.id), SealError);
+    // Whoever can write the table cannot give a credential another owner, exchange or config (an endpoint of theirs).
+    const c = await store.credentials.add({ userId: 'cred-u1', exchange: 'binance', apiKey: 'key-C', apiSecret: 'secret-C', config: { b: 1, a: [true, null] } });
+    assert.equal((await store.credentials.reveal(c.id)).apiSecret, 'secret-C', 'the config read back from jsonb (keys reordered) still opens');
+    for (const change of [`user_id = NULL`, `exchange = 'evil'`, `config = '{"baseUrl": "https://attacker.example"}'`]) {
+      const saved = (await db.query(`SELECT user_id, exchange, config FROM exchange_connections WHERE id = $1`, [c.id])).rows[0] as { user_id: string; exchange: string; config: object };
+      await db.query(`UPDATE exchange_connections SET ${change} WHERE id = $1`, [c.id]);
+      await assert.rejects(store.credentials.reveal(c.id), /credential \d+: the value does not open/, change);
+      await db.query(`UPDATE exchange_connections SET user_id = $2, exchange = $3, config = $4 WHERE id = $1`, [c.id, saved.user_id, saved.exchange, JSON.stringify(saved.config)]);
+    }
+    assert.equal((await store.credentials.reveal(c.id)).apiKey, 'key-C');
+    await store.credentials.remove(c.id);
     await store.credentials.remove(a.id);
     await store.credentials.remove(b.id);
     await assert.rejects(store.credentials.reveal(a.id), /unknown credential/);
@@ -109,13 +128,24 @@ eachBackend('credentials sealed at rest', (get) => {
     const next = storeOver(db, new MemoryBus(), undefined, ring('k2', { k1, k2 }));
     const seen: number[] = [];
     // Interrupted after two batches of 10: what was re-sealed is kept.
-    assert.deepEqual(await next.credentials.rotate({ batchSize: 10, maxBatches: 2, onProgress: (p) => seen.push(p.remaining) }), { rotated: 20, remaining: 5 });
+    assert.deepEqual(await next.credentials.rotate({ batchSize: 10, maxBatches: 2, onProgress: (p) => seen.push(p.remaining) }), { rotated: 20, remaining: 5, failed: [] });
     assert.deepEqual(seen, [15, 5]);
     assert.deepEqual((await next.credentials.keyUsage()).map((u) => [u.keyId, u.credentials]), [['k1', 5], ['k2', 20]]);
-    assert.deepEqual(await next.credentials.rotate({ batchSize: 10 }), { rotated: 5, remaining: 0 });
+    assert.deepEqual(await next.credentials.rotate({ batchSize: 10 }), { rotated: 5, remaining: 0, failed: [] });
     const onlyK2 = storeOver(db, new MemoryBus(), undefined, ring('k2', { k2 }));
     for (const [i, c] of made.entries()) assert.equal((await onlyK2.credentials.reveal(c.id)).apiSecret, `secret-${i}`);
     assert.deepEqual((await next.credentials.keyUsage()).map((u) => [u.keyId, u.credentials, u.current]), [['k1', 0, false], ['k2', 25, true]]);
+    // Usage counts the key each value names, whatever the row's column says; a row that does not
+    // open is reported with its id and left as it is, and the rotation goes on past it.
+    const k3 = key();
+    const third = storeOver(db, new MemoryBus(), undefined, ring('k3', { k1, k2, k3 }));
+    await db.query(`UPDATE exchange_connections SET encryption_key_id = 'k3' WHERE id = $1`, [made[0]!.id]);
+    await db.query(`UPDATE exchange_connections SET api_secret_encrypted = api_key_encrypted WHERE id = $1`, [made[1]!.id]);
+    assert.deepEqual((await third.credentials.keyUsage()).map((u) => [u.keyId, u.credentials]), [['k1', 0], ['k2', 25], ['k3', 1]]);
+    const done = await third.credentials.rotate({ batchSize: 10 });
+    assert.deepEqual([done.rotated, done.remaining, done.failed.map((f) => f.id)], [24, 1, [made[1]!.id]]);
+    assert.match(done.failed[0]!.reason, new RegExp(`^credential ${made[1]!.id}: the value does not open`));
+    assert.equal((await third.credentials.reveal(made[0]!.id)).apiSecret, 'secret-0', 'the row whose column lied was re-sealed too');
     await db.query(`DELETE FROM exchange_connections`);
   });
 });
@@ -147,7 +177,7 @@ eachBackend('credentials under load and through the CLI', (get) => {
     const done = await store.credentials.rotate({ batchSize: 20 });
     stop = true;
     await load;
-    assert.deepEqual(done, { rotated: 300, remaining: 0 });
+    assert.deepEqual(done, { rotated: 300, remaining: 0, failed: [] });
     assert.ok(added.length > 0);
     const onlyNew = storeOver(db, new MemoryBus(), undefined, ring('k2', { k2 }));
     for (const [i, c] of existing.entries()) assert.equal((await onlyNew.credentials.reveal(c.id)).apiSecret, `s${i}`);
@@ -172,7 +202,11 @@ eachBackend('credentials under load and through the CLI', (get) => {
     assert.equal(rotated.code, 0, rotated.stderr);
     assert.match(rotated.stdout, /rotate: 1 re-sealed under k2, 0 to go\nevery credential is sealed under k2/);
     assert.match((await runCli(['keys', 'status'], env2)).stdout, /k1: 0 credentials\nk2 \(current\): 1 credential/);
-    assert.match((await runCli(['keys', 'retire', 'k1'], env2)).stdout, /key k1 seals nothing: remove it from TRADESTORE_KEYRING/);
+    assert.match((await runCli(['keys', 'retire', 'k1'], env2)).stdout, /key k1 seals no stored credential: remove it from TRADESTORE_KEYRING once no backup/);
+    // A broken keyring fails only the commands that use it.
+    const broken = { ...get().env, TRADESTORE_KEYRING: '/no/such/keyring.json' };
+    assert.equal((await runCli(['migrate', 'status'], broken)).code, 0);
+    assert.equal((await runCli(['keys', 'status'], broken)).code, 2);
     assert.equal((await runCli(['credentials', 'remove', id], env2)).code, 0);
     assert.match((await runCli(['credentials', 'remove', id], env2)).stderr, /unknown credential/);
   });

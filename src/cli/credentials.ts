@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import { openBus } from '../bus/open.ts';
 import { openDatabase } from '../database/open.ts';
-import { SealError } from '../security/keyring.ts';
 import { InvalidArgumentError, NotFoundError } from '../store/errors.ts';
 import type { Credential } from '../store/credentials.ts';
 import { storeOver, type Store } from '../store/store.ts';
@@ -51,6 +50,7 @@ export async function credentialsCommand(config: Config, args: string[], out: (l
     }
     if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new UsageError('--config must be a JSON object');
   }
+  config.keyring(); // a keyring that is not valid is a configuration error (exit 2) before anything is read
   let secrets: [string, string] | null = null;
   if (action === 'add') {
     const [apiKey = '', apiSecret = ''] = (await readStdin()).split(/\r?\n/);
@@ -85,7 +85,8 @@ export async function keysCommand(config: Config, args: string[], out: (line: st
   if ((action === 'retire') !== (positionals.length === 1) || positionals.length > 1) throw new UsageError(action === 'retire' ? 'keys retire needs the key id' : `keys ${action} takes no key id`);
   const batchSize = intOption('batch', values.batch) ?? 100;
   if (batchSize < 1 || batchSize > 10_000) throw new UsageError('--batch must be from 1 to 10000');
-  if (!config.keyring) throw new UsageError('TRADESTORE_KEYRING is not set: the keys are in it (docs/SECURITY.md)');
+  const keys = config.keyring();
+  if (!keys) throw new UsageError('TRADESTORE_KEYRING is not set: the keys are in it (docs/SECURITY.md)');
   await withStore(config, async ({ credentials }) => {
     if (action === 'status') {
       const usage = await credentials.keyUsage();
@@ -96,19 +97,16 @@ export async function keysCommand(config: Config, args: string[], out: (line: st
       return;
     }
     if (action === 'rotate') {
-      try {
-        const done = await credentials.rotate({ batchSize, onProgress: (p) => out(`rotate: ${p.rotated} re-sealed under ${config.keyring!.current}, ${p.remaining} to go`) });
-        return out(done.remaining === 0 ? `every credential is sealed under ${config.keyring!.current}` : `${done.remaining} credentials are held by other transactions: run it again`);
-      } catch (error) {
-        if (error instanceof SealError) throw new Error(`rotation stopped (what was re-sealed is kept; run it again once fixed): ${error.message}`);
-        throw error;
-      }
+      const done = await credentials.rotate({ batchSize, onProgress: (p) => out(`rotate: ${p.rotated} re-sealed under ${keys.current}, ${p.remaining} to go`) });
+      for (const f of done.failed) out(`rotate: not re-sealed: ${f.reason}`);
+      if (done.failed.length) throw new Error(`${done.failed.length} credential${done.failed.length === 1 ? '' : 's'} could not be opened and were left as they are (listed above); the others were re-sealed`);
+      return out(done.remaining === 0 ? `every credential is sealed under ${keys.current}` : `${done.remaining} credentials were held by other transactions: run it again`);
     }
     const id = positionals[0]!;
     const usage = (await credentials.keyUsage()).find((u) => u.keyId === id);
     if (!usage) throw new UsageError(`no key ${id} in the keyring or the credentials`);
     if (usage.current) throw new Error(`key ${id} is the current key: make another one current and rotate first`);
     if (usage.credentials > 0) throw new Error(`key ${id} still seals ${usage.credentials} credential${usage.credentials === 1 ? '' : 's'}: run tradestore keys rotate first`);
-    out(`key ${id} seals nothing: remove it from TRADESTORE_KEYRING`);
+    out(`key ${id} seals no stored credential: remove it from TRADESTORE_KEYRING once no backup you may restore was taken before the rotation (those still need it)`);
   });
 }

@@ -60,14 +60,35 @@ export function loadKeyring(value: string | undefined): Keyring | null {
     throw new ConfigError('TRADESTORE_KEYRING needs "keys": an object of key ids and their keys');
   }
   const material = new Map<string, Buffer>();
-  for (const [id, key] of Object.entries(keys as Record<string, unknown>)) {
-    if (!KEY_ID.test(id)) throw new ConfigError(`TRADESTORE_KEYRING: key id ${JSON.stringify(id.slice(0, 60))} must be 1-50 letters, digits, _ . or -`);
+  // Messages name an entry by its position, never by its id or its value: an id and a key swapped
+  // by mistake would otherwise print the key.
+  for (const [i, [id, key]] of Object.entries(keys as Record<string, unknown>).entries()) {
+    if (!KEY_ID.test(id) || id.length > 40) throw new ConfigError(`TRADESTORE_KEYRING: the id of key ${i + 1} must be 1-40 letters, digits, _ . or - (are an id and a key swapped?)`);
     const bytes = typeof key === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(key) ? Buffer.from(key, 'base64') : null;
-    if (!bytes || bytes.length !== 32) throw new ConfigError(`TRADESTORE_KEYRING: key ${id} must be 32 bytes in base64 (openssl rand -base64 32)`);
+    if (!bytes || bytes.length !== 32) throw new ConfigError(`TRADESTORE_KEYRING: key ${i + 1} must be 32 bytes in base64 (openssl rand -base64 32)`);
     material.set(id, bytes);
   }
   if (typeof current !== 'string' || !material.has(current)) throw new ConfigError('TRADESTORE_KEYRING: "current" must name one of its keys');
   return keyring(current, material);
+}
+
+/**
+ * TRADESTORE_KEYRING read when first needed, not at start: a command that never touches a
+ * credential (migrate, health, backup) works whatever the keyring holds. The same error each time.
+ */
+export function lazyKeyring(value: string | undefined): () => Keyring | null {
+  let loaded: { keyring: Keyring | null } | { error: unknown } | undefined;
+  return () => {
+    loaded ??= (() => {
+      try {
+        return { keyring: loadKeyring(value) };
+      } catch (error) {
+        return { error };
+      }
+    })();
+    if ('error' in loaded) throw loaded.error;
+    return loaded.keyring;
+  };
 }
 
 /** A keyring over these keys (for tests and tools; configuration goes through loadKeyring). */
@@ -80,7 +101,10 @@ export function keyring(current: string, keys: Map<string, Buffer>): Keyring {
   const keyOf = (value: Uint8Array) => {
     const sealed = bytes(value);
     if (sealed.length < 2 || sealed[0] !== VERSION || sealed.length < 2 + sealed[1]! + NONCE + TAG) throw new SealError('the value is not a sealed value of this format');
-    return sealed.subarray(2, 2 + sealed[1]!).toString('latin1');
+    const id = sealed.subarray(2, 2 + sealed[1]!).toString('latin1');
+    // A key id from the database goes into messages: only a well-formed one.
+    if (!KEY_ID.test(id)) throw new SealError('the value is not a sealed value of this format (its key id is malformed)');
+    return id;
   };
   return {
     current,

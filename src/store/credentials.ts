@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../database/types.ts';
-import type { Keyring } from '../security/keyring.ts';
+import { SealError, type Keyring } from '../security/keyring.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 
 /**
@@ -37,7 +37,25 @@ export interface RotationProgress {
 }
 
 const EXCHANGE = /^[A-Za-z0-9_.-]{1,50}$/;
-const associated = (id: string, column: 'api_key' | 'api_secret') => `tradestore:exchange_connections:${id}:${column}`;
+/** JSON with every object's keys sorted: the same text for the config as sent and as jsonb gives it back. */
+const canonical = (v: unknown): string =>
+  Array.isArray(v) ? `[${v.map(canonical).join(',')}]`
+    : v !== null && typeof v === 'object' ? `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+    : JSON.stringify(v);
+
+/**
+ * What a value is sealed with besides its key: the row, the column, and everything the engine
+ * acts on with it (owner, exchange, config). A value moved to another row or column, or a row
+ * whose owner, exchange or config was changed in the database, does not open.
+ */
+interface Binding { id: string; userId: string | null; exchange: string; config: unknown }
+const associated = (b: Binding, column: 'api_key' | 'api_secret') =>
+  JSON.stringify(['tradestore:exchange_connections', b.id, column, b.userId, b.exchange, canonical(b.config)]);
+const bindingOf = (r: { id: string; user_id: string | null; exchange: string; config: unknown }): Binding => ({ id: String(r.id), userId: r.user_id, exchange: r.exchange, config: r.config });
+
+/** The id of the key a stored value names, in SQL (a sealed value is version | id length | id | …). */
+const keyIdSql = (column: string) =>
+  `(CASE WHEN length(${column}) >= 2 THEN convert_from(substring(${column} from 3 for get_byte(${column}, 1)), 'SQL_ASCII') ELSE '' END)`;
 
 interface Row {
   id: string; user_id: string | null; exchange: string; encryption_key_id: string; is_active: boolean; config: Record<string, unknown>;
@@ -50,15 +68,20 @@ const toCredential = (r: Row): Credential => ({
 const COLUMNS = 'id::text, user_id, exchange, encryption_key_id, is_active, config, created_at, updated_at';
 
 export class CredentialRepository {
-  constructor(private readonly db: Database, private readonly keys: Keyring | null) {}
+  private readonly keys: () => Keyring | null;
 
-  private keyring(): Keyring {
-    if (!this.keys) throw new InvalidArgumentError('TRADESTORE_KEYRING', 'is not set: credentials are encrypted under its keys (docs/SECURITY.md)');
-    return this.keys;
+  constructor(private readonly db: Database, keys: Keyring | null | (() => Keyring | null)) {
+    this.keys = typeof keys === 'function' ? keys : () => keys;
   }
 
-  private seal(k: Keyring, id: string, apiKey: string, apiSecret: string): [Buffer, Buffer] {
-    return [k.seal(Buffer.from(apiKey, 'utf8'), associated(id, 'api_key')), k.seal(Buffer.from(apiSecret, 'utf8'), associated(id, 'api_secret'))];
+  private keyring(): Keyring {
+    const k = this.keys();
+    if (!k) throw new InvalidArgumentError('TRADESTORE_KEYRING', 'is not set: credentials are encrypted under its keys (docs/SECURITY.md)');
+    return k;
+  }
+
+  private seal(k: Keyring, b: Binding, apiKey: string, apiSecret: string): [Buffer, Buffer] {
+    return [k.seal(Buffer.from(apiKey, 'utf8'), associated(b, 'api_key')), k.seal(Buffer.from(apiSecret, 'utf8'), associated(b, 'api_secret'))];
   }
 
   /** Stores a credential sealed under the current key; returns it without its secrets. */
@@ -75,11 +98,12 @@ export class CredentialRepository {
       }
       // The id first: it is part of what the values are sealed with.
       const { rows: [next] } = await tx.query<{ id: string }>(`SELECT nextval(pg_get_serial_sequence('exchange_connections', 'id'))::text AS id`);
-      const [key, secret] = this.seal(k, next!.id, input.apiKey, input.apiSecret);
+      const config = JSON.parse(JSON.stringify(input.config ?? {})) as Record<string, unknown>;
+      const [key, secret] = this.seal(k, { id: next!.id, userId: input.userId ?? null, exchange: input.exchange, config }, input.apiKey, input.apiSecret);
       const { rows } = await tx.query<Row>(
         `INSERT INTO exchange_connections (id, user_id, exchange, api_key_encrypted, api_secret_encrypted, encryption_key_id, config)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-        [next!.id, input.userId ?? null, input.exchange, key, secret, k.current, JSON.stringify(input.config ?? {})],
+        [next!.id, input.userId ?? null, input.exchange, key, secret, k.current, JSON.stringify(config)],
       );
       return toCredential(rows[0]!);
     });
@@ -88,7 +112,7 @@ export class CredentialRepository {
   /** Credentials without their secrets, newest first; a user's only when `userId` is given. */
   async list(filter: { userId?: string } = {}): Promise<Credential[]> {
     const { rows } = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM exchange_connections WHERE ($1::text IS NULL OR user_id = $1) ORDER BY id DESC`,
+      `SELECT ${COLUMNS} FROM exchange_connections WHERE ($1::text IS NULL OR user_id = $1) ORDER BY exchange_connections.id DESC`,
       [filter.userId ?? null],
     );
     return rows.map(toCredential);
@@ -108,19 +132,25 @@ export class CredentialRepository {
     );
     const r = rows[0];
     if (!r) throw new NotFoundError('credential', id);
-    return {
-      id: String(r.id), exchange: r.exchange, config: r.config,
-      apiKey: k.open(r.api_key_encrypted, associated(String(r.id), 'api_key')).toString('utf8'),
-      apiSecret: k.open(r.api_secret_encrypted, associated(String(r.id), 'api_secret')).toString('utf8'),
-    };
+    const [apiKey, apiSecret] = openRow(k, r);
+    return { id: String(r.id), exchange: r.exchange, config: r.config, apiKey: apiKey.toString('utf8'), apiSecret: apiSecret.toString('utf8') };
   }
 
-  /** How many credentials each key id seals (the keyring's keys with none included). */
+  /**
+   * How many credentials each key seals (the keyring's keys with none included), counted by the
+   * key each stored value names, not only the row's encryption_key_id: a row whose values name a
+   * key counts for it, whatever its column says.
+   */
   async keyUsage(): Promise<{ keyId: string; credentials: number; inKeyring: boolean; current: boolean }[]> {
-    const { rows } = await this.db.query<{ k: string; n: string }>(`SELECT encryption_key_id AS k, count(*)::text AS n FROM exchange_connections GROUP BY 1`);
+    const { rows } = await this.db.query<{ k: string; n: string }>(
+      `SELECT k, count(DISTINCT id)::text AS n FROM exchange_connections,
+              LATERAL (VALUES (encryption_key_id), (${keyIdSql('api_key_encrypted')}), (${keyIdSql('api_secret_encrypted')})) AS v(k)
+        GROUP BY 1`,
+    );
     const counts = new Map(rows.map((r) => [r.k, Number(r.n)]));
-    const ids = [...new Set([...(this.keys?.ids() ?? []), ...counts.keys()])].sort();
-    return ids.map((keyId) => ({ keyId, credentials: counts.get(keyId) ?? 0, inKeyring: this.keys?.ids().includes(keyId) ?? false, current: this.keys?.current === keyId }));
+    const k = this.keys();
+    const ids = [...new Set([...(k?.ids() ?? []), ...counts.keys()])].sort();
+    return ids.map((keyId) => ({ keyId, credentials: counts.get(keyId) ?? 0, inKeyring: k?.ids().includes(keyId) ?? false, current: k?.current === keyId }));
   }
 
   /**
@@ -129,44 +159,75 @@ export class CredentialRepository {
    * interrupted run loses nothing and the next run goes on from where it stopped. A row whose
    * values do not open is not touched; the run stops with the reason.
    */
-  async rotate(options: { batchSize?: number; onProgress?: (p: RotationProgress) => void; maxBatches?: number } = {}): Promise<RotationProgress> {
+  async rotate(options: { batchSize?: number; onProgress?: (p: RotationProgress) => void; maxBatches?: number } = {}): Promise<RotationProgress & { failed: { id: string; reason: string }[] }> {
     const k = this.keyring();
     const batchSize = options.batchSize ?? 100;
     let rotated = 0;
+    let after = '0';
+    const failed: { id: string; reason: string }[] = [];
     for (let batch = 0; options.maxBatches === undefined || batch < options.maxBatches; batch++) {
-      const moved = await this.db.transaction(async (tx) => rotateBatch(tx, k, batchSize));
-      rotated += moved;
+      const done = await this.db.transaction(async (tx) => rotateBatch(tx, k, batchSize, after));
+      rotated += done.rotated;
+      failed.push(...done.failed);
       const remaining = await this.remaining(k);
       options.onProgress?.({ rotated, remaining });
-      if (moved === 0 || remaining === 0) return { rotated, remaining };
+      if (done.last === null || remaining === 0) return { rotated, remaining, failed };
+      after = done.last;
     }
-    return { rotated, remaining: await this.remaining(k) };
+    return { rotated, remaining: await this.remaining(k), failed };
   }
 
   private async remaining(k: Keyring): Promise<number> {
-    const { rows } = await this.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM exchange_connections WHERE encryption_key_id <> $1`, [k.current]);
+    const { rows } = await this.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM exchange_connections WHERE ${STALE}`, [k.current]);
     return Number(rows[0]!.n);
   }
 }
 
-async function rotateBatch(tx: Queryable, k: Keyring, batchSize: number): Promise<number> {
-  const { rows } = await tx.query<{ id: string; api_key_encrypted: Buffer; api_secret_encrypted: Buffer }>(
-    `SELECT id::text, api_key_encrypted, api_secret_encrypted FROM exchange_connections
-      WHERE encryption_key_id <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-    [k.current, batchSize],
+/** A credential not (wholly) under the current key ($1): by its column or by the key either value names. */
+const STALE = `(encryption_key_id <> $1 OR ${keyIdSql('api_key_encrypted')} <> $1 OR ${keyIdSql('api_secret_encrypted')} <> $1)`;
+
+/** Both values of a row, opened; a SealError names the row. */
+function openRow(k: Keyring, r: { id: string; user_id: string | null; exchange: string; config: unknown; api_key_encrypted: Uint8Array; api_secret_encrypted: Uint8Array }): [Buffer, Buffer] {
+  const b = bindingOf(r);
+  try {
+    return [k.open(r.api_key_encrypted, associated(b, 'api_key')), k.open(r.api_secret_encrypted, associated(b, 'api_secret'))];
+  } catch (error) {
+    if (error instanceof SealError) throw new SealError(`credential ${b.id}: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * Re-seals the next rows after id `after` that are not under the current key. A row whose values
+ * do not open is left as it is and reported; the run goes on past it.
+ */
+async function rotateBatch(tx: Queryable, k: Keyring, batchSize: number, after: string): Promise<{ rotated: number; failed: { id: string; reason: string }[]; last: string | null }> {
+  const { rows } = await tx.query<{ id: string; user_id: string | null; exchange: string; config: unknown; api_key_encrypted: Buffer; api_secret_encrypted: Buffer }>(
+    `SELECT id::text, user_id, exchange, config, api_key_encrypted, api_secret_encrypted FROM exchange_connections
+      WHERE ${STALE} AND exchange_connections.id > $3::bigint ORDER BY exchange_connections.id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [k.current, batchSize, after],
   );
-  if (!rows.length) return 0;
-  const sealed = rows.map((r) => {
-    const key = k.seal(k.open(r.api_key_encrypted, associated(r.id, 'api_key')), associated(r.id, 'api_key'));
-    const secret = k.seal(k.open(r.api_secret_encrypted, associated(r.id, 'api_secret')), associated(r.id, 'api_secret'));
-    return [r.id, key, secret] as const;
+  if (!rows.length) return { rotated: 0, failed: [], last: null };
+  const failed: { id: string; reason: string }[] = [];
+  const sealed = rows.flatMap((r) => {
+    try {
+      const [key, secret] = openRow(k, r);
+      const b = bindingOf(r);
+      return [[r.id, k.seal(key, associated(b, 'api_key')), k.seal(secret, associated(b, 'api_secret'))] as const];
+    } catch (error) {
+      if (!(error instanceof SealError)) throw error;
+      failed.push({ id: r.id, reason: error.message });
+      return [];
+    }
   });
+  const last = rows.at(-1)!.id;
+  if (!sealed.length) return { rotated: 0, failed, last };
   await tx.query(
     `UPDATE exchange_connections c SET api_key_encrypted = u.k, api_secret_encrypted = u.s, encryption_key_id = $4, updated_at = now()
        FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) AS u(id, k, s) WHERE c.id = u.id`,
     [sealed.map((s) => s[0]), sealed.map((s) => s[1]), sealed.map((s) => s[2]), k.current],
   );
-  return rows.length;
+  return { rotated: sealed.length, failed, last };
 }
 
 function idOf(id: string): string {

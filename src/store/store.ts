@@ -47,11 +47,11 @@ export interface StoreOptions {
   bus?: Bus;
   owned?: boolean;
   /** The keys credentials are sealed under; default TRADESTORE_KEYRING. */
-  keyring?: Keyring | null;
+  keyring?: Keyring | null | (() => Keyring | null);
 }
 
 /** Builds the repositories over an open database and bus. */
-export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = async () => {}, keyring: Keyring | null = null): Store {
+export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = async () => {}, keyring: Keyring | null | (() => Keyring | null) = null): Store {
   const strategies = new StrategyRepository(db, bus.cache);
   return {
     db,
