@@ -7,6 +7,7 @@ import { openDatabase } from '../database/open.ts';
 import type { Database } from '../database/types.ts';
 import { IngestWorker } from '../ingest/worker.ts';
 import { registerApi } from '../api/app.ts';
+import { recordUsage, UsageRecorder } from '../api/usage.ts';
 import { health as healthSchema, raw } from '../api/responses.ts';
 import { nativeError } from '../api/errors.ts';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -15,7 +16,7 @@ import { storeOver, type Store } from '../store/store.ts';
 import { migrate } from '../schema/migrator.ts';
 import { seed } from '../schema/seed.ts';
 import { checkHealth } from './health.ts';
-import { ingestRegistry } from './metrics.ts';
+import { ingestRegistry, totalCounter } from './metrics.ts';
 import { scheduleMaintenance, type MaintenanceScheduler } from './maintenance.ts';
 import { configuredIntervals } from '../schema/maintenanceJobs.ts';
 import { scheduleCheckups, type CheckupScheduler } from './monitor.ts';
@@ -126,10 +127,19 @@ export async function startService(config: Config, options: ServiceOptions = {})
     http.setValidatorCompiler(validatorCompiler);
     http.setSerializerCompiler(serializerCompiler);
     let live: LiveStreams | null = null;
+    let usage: UsageRecorder | null = null;
     if (options.api !== false) {
       live = await registerApi(http, store, config, registry);
       const hub = live;
       opened.push(() => hub.close());
+      // Seed 003's api_usage, written in batches off the request path (src/api/usage.ts).
+      const recorder = new UsageRecorder(db, { log });
+      usage = recorder;
+      recordUsage(http, recorder);
+      totalCounter(registry, 'tradestore_api_usage_rows_total', 'API requests recorded in api_usage (written), or not (dropped: the buffer was full or a write failed)',
+        () => ({ written: recorder.written, dropped: recorder.dropped }), 'result');
+      recorder.start();
+      opened.push(() => recorder.stop());
     }
     const operations = ['Operations'];
     http.get('/health', {
@@ -190,6 +200,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
           await running;
           await live?.close();
           await http.close();
+          await usage?.stop();
           await bus.close();
           await db.close();
         })();
