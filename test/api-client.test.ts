@@ -90,6 +90,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const reason: string = letters[0]!.reason;
   const limitValues: string[] = (await admin.v1.adminRiskLimitsList({ userId: 'alice' })).data.limits.map((l) => l.limitValue);
   const breached: string[] = (await admin.v1.adminRiskEventsList({ open: 'true' })).data.events.map((e) => e.severity);
+  const audited: string[] = (await admin.v1.adminAuditList({ limit: 10 })).data.entries.map((e) => e.action);
   await admin.v1.adminDeadLettersFieldsDetail(letters[0]!.id, 'payload');
 
   // Binance's format.
@@ -123,7 +124,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, modelIds, activeModel, mae, sent, transitions, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, audited, modelIds, activeModel, mae, sent, transitions, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;

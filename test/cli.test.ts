@@ -38,12 +38,12 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const up = await runCli(['migrate', 'up'], env);
       assert.equal(up.code, 0, up.stderr);
       assert.match(up.stdout, /applied 001 venue/);
-      assert.match(up.stdout, /database version 18 \(was 0/);
+      assert.match(up.stdout, /database version 19 \(was 0/);
 
       const status = await runCli(['migrate', 'status', '--json'], env);
       assert.equal(status.code, 0, status.stderr);
       const parsed = JSON.parse(status.stdout) as { databaseVersion: number; entries: { checksum: string }[] };
-      assert.equal(parsed.databaseVersion, 18);
+      assert.equal(parsed.databaseVersion, 19);
       assert.ok(parsed.entries.every((e) => e.checksum === 'ok'));
 
       const seed1 = await runCli(['seed'], env);

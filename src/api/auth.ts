@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import { actAs } from '../security/audit.ts';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeyIdentity, ApiKeyRepository, Scope } from '../store/apiKeys.ts';
@@ -90,5 +92,8 @@ export function requireScope(request: FastifyRequest, scope: Scope): ApiKeyIdent
   const identity = request.identity;
   if (!identity) throw new ApiError(401, 'api_key_required', 'this endpoint needs an API key (header X-API-Key)');
   if (!identity.scopes.includes(scope)) throw new ApiError(403, 'scope_required', `this endpoint needs an API key with the ${scope} scope`);
+  // What the handler changes from here on is this key's doing (the audit trail).
+  const agent = request.headers['user-agent'];
+  actAs({ who: `key:${identity.keyId}`, userId: identity.userId, ip: isIP(request.ip) ? request.ip : null, userAgent: typeof agent === 'string' ? agent : null });
   return identity;
 }

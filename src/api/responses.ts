@@ -533,3 +533,11 @@ export const exchangeOrderWithHistory = exchangeOrder.extend({
     status: z.string(), filledQuantity: decimal.nullable(), fillQuantity: decimal.nullable(), price: decimal.nullable(), fees: decimal.nullable(), details: z.unknown(), at: time,
   }))),
 });
+
+/** One row of the audit trail (docs/SECURITY.md). */
+export const auditEntries = z.object({
+  entries: z.array(z.object({
+    id: z.string(), at: z.string(), actor: z.string().nullable(), userId: z.string().nullable(), action: z.string(), resourceType: z.string().nullable(),
+    resourceId: z.string().nullable(), oldValues: z.unknown(), newValues: z.unknown(), ip: z.string().nullable(), userAgent: z.string().nullable(),
+  })),
+});

@@ -28,6 +28,17 @@ import { readFileSync } from 'node:fs';
 import type { Database } from '../database/types.ts';
 import type { OpenDatabase } from './admin.ts';
 import { installFaultHandler } from '../service/faults.ts';
+import { actAs } from '../security/audit.ts';
+import { userInfo } from 'node:os';
+import { auditCommand } from './audit.ts';
+
+const cliUser = () => {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+};
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
@@ -53,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const withDatabase: Record<string, (open: OpenDatabase, args: string[], out: (line: string) => void) => Promise<void>> = {
     migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand, export: exportCommand,
   };
-  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand, backup: backupCommand, restore: restoreCommand, strategy: strategyCommand, analytics: analyticsCommand, backtest: backtestCommand, risk: riskCommand, models: modelsCommand, credentials: credentialsCommand, keys: keysCommand };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand, backup: backupCommand, restore: restoreCommand, strategy: strategyCommand, analytics: analyticsCommand, backtest: backtestCommand, risk: riskCommand, models: modelsCommand, credentials: credentialsCommand, keys: keysCommand, audit: auditCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     // `tradestore <command> [...] --help`: that command's part of the usage, nothing run.
@@ -62,6 +73,9 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const config = loadConfig();
+    // What the command changes is the operating-system user's doing (the audit trail); a
+    // service's changes are its requests' keys' (set per request), not whoever started it.
+    if (!LONG_RUNNING.has(command)) actAs({ who: `cli:${cliUser()}` });
     if (standalone[command]) {
       if (LONG_RUNNING.has(command)) installFaultHandler((line) => process.stderr.write(`${line}\n`));
       await standalone[command](config, args, out);

@@ -1,3 +1,4 @@
+import { auditParams } from '../security/audit.ts';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../database/types.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
@@ -54,9 +55,14 @@ export class ApiKeyRepository {
     if (!user.rows.length) throw new NotFoundError('user', userId);
     const prefix = randomBytes(6).toString('hex');
     const key = `ts_${prefix}_${randomBytes(24).toString('base64url')}`;
+    // The key and its audit row in one statement (one transaction).
+    const change = auditParams({ action: 'api_key.create', resourceType: 'api_key', resourceId: null, userId, new: { name, prefix, scopes, expiresAt: expiresAt ?? null } });
     const { rows } = await this.db.query<{ id: string }>(
-      `INSERT INTO api_keys (user_id, name, key_prefix, key_hash, permissions, expires_at) VALUES ($1, $2, $3, $4, $5::text[], $6) RETURNING id::text`,
-      [userId, name, prefix, hashKey(key), scopes, expiresAt ?? null],
+      `WITH k AS (INSERT INTO api_keys (user_id, name, key_prefix, key_hash, permissions, expires_at) VALUES ($1, $2, $3, $4, $5::text[], $6) RETURNING id),
+            a AS (INSERT INTO audit_log (user_id, action, resource_type, resource_id, old_values, new_values, ip_address, user_agent, actor)
+                  SELECT $7, $8, $9, coalesce($10::text, k.id::text), $11::jsonb, $12::jsonb, $13::inet, $14, $15 FROM k)
+       SELECT id::text FROM k`,
+      [userId, name, prefix, hashKey(key), scopes, expiresAt ?? null, ...change],
     );
     return { key, prefix, keyId: rows[0]!.id, userId, scopes };
   }
@@ -81,11 +87,16 @@ export class ApiKeyRepository {
    * are a NotFoundError ("unknown API key").
    */
   async revoke(keyId: string): Promise<{ revokedAt: Date; already: boolean }> {
+    const change = auditParams({ action: 'api_key.revoke', resourceType: 'api_key', resourceId: keyId, userId: null });
     const { rows } = await this.db.query<{ revoked_at: Date; already: boolean }>(
-      `UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()), is_active = false
-         FROM api_keys before WHERE k.id = $1::bigint AND before.id = k.id
-       RETURNING k.revoked_at, before.revoked_at IS NOT NULL AS already`,
-      [keyId],
+      `WITH r AS (UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()), is_active = false
+                    FROM api_keys before WHERE k.id = $1::bigint AND before.id = k.id
+                  RETURNING k.user_id, k.key_prefix, k.revoked_at, before.revoked_at IS NOT NULL AS already),
+            a AS (INSERT INTO audit_log (user_id, action, resource_type, resource_id, old_values, new_values, ip_address, user_agent, actor)
+                  SELECT coalesce($2::text, r.user_id), $3, $4, $5, coalesce($6::jsonb, jsonb_build_object('prefix', r.key_prefix, 'revoked', r.already)),
+                         coalesce($7::jsonb, jsonb_build_object('prefix', r.key_prefix, 'revoked', true)), $8::inet, $9, $10 FROM r WHERE NOT r.already)
+       SELECT revoked_at, already FROM r`,
+      [keyId, ...change],
     );
     if (!rows.length) throw new NotFoundError('API key', keyId);
     return { revokedAt: rows[0]!.revoked_at, already: rows[0]!.already };

@@ -1,5 +1,6 @@
 import type { Database, Queryable } from '../database/types.ts';
 import { SealError, type Keyring } from '../security/keyring.ts';
+import { audit } from '../security/audit.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 
 /**
@@ -105,7 +106,9 @@ export class CredentialRepository {
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
         [next!.id, input.userId ?? null, input.exchange, key, secret, k.current, JSON.stringify(config)],
       );
-      return toCredential(rows[0]!);
+      const added = toCredential(rows[0]!);
+      await audit(tx, { action: 'credential.add', resourceType: 'credential', resourceId: added.id, userId: added.userId, new: { exchange: added.exchange, keyId: added.keyId, config: added.config } });
+      return added;
     });
   }
 
@@ -119,8 +122,12 @@ export class CredentialRepository {
   }
 
   async remove(id: string): Promise<void> {
-    const { rowCount } = await this.db.query('DELETE FROM exchange_connections WHERE id = $1::bigint', [idOf(id)]);
-    if (!rowCount) throw new NotFoundError('credential', id);
+    await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<Row>(`DELETE FROM exchange_connections WHERE id = $1::bigint RETURNING ${COLUMNS}`, [idOf(id)]);
+      if (!rows[0]) throw new NotFoundError('credential', id);
+      const c = toCredential(rows[0]);
+      await audit(tx, { action: 'credential.remove', resourceType: 'credential', resourceId: c.id, userId: c.userId, old: { exchange: c.exchange, keyId: c.keyId, config: c.config } });
+    });
   }
 
   /** The secrets of one credential, for the trading engine's own process. */
@@ -227,6 +234,11 @@ async function rotateBatch(tx: Queryable, k: Keyring, batchSize: number, after: 
        FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) AS u(id, k, s) WHERE c.id = u.id`,
     [sealed.map((s) => s[0]), sealed.map((s) => s[1]), sealed.map((s) => s[2]), k.current],
   );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  for (const [id] of sealed) {
+    const r = byId.get(id)!;
+    await audit(tx, { action: 'credential.rotate', resourceType: 'credential', resourceId: id, userId: r.user_id, old: { keyId: k.keyOf(r.api_key_encrypted) }, new: { keyId: k.current } });
+  }
   return { rotated: sealed.length, failed, last };
 }
 

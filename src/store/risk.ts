@@ -1,3 +1,4 @@
+import { audit } from '../security/audit.ts';
 import type { Database } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { emptyEffects } from '../ingest/apply/types.ts';
@@ -106,6 +107,9 @@ const decimalText = /^\d{1,20}(\.\d{1,18})?$/;
  * symbol, evaluated by ingest as data arrives; a user's limits are cached under seed 001's
  * `risk_limits:{user_id}` and dropped on every change.
  */
+/** What a person set on a limit (not the measured value, which moves with the data). */
+const settings = (l: RiskLimit) => ({ limitType: l.limitType, symbol: l.symbol, strategyId: l.strategyId, limitValue: l.limitValue, warningRatio: l.warningRatio, action: l.action, isActive: l.isActive });
+
 export class RiskRepository {
   constructor(
     private readonly db: Database,
@@ -140,6 +144,10 @@ export class RiskRepository {
     if (input.limitType === 'min_balance' && !input.symbol) throw new InvalidArgumentError('symbol', 'a min_balance limit names its asset as the symbol');
     if (input.action !== undefined && (typeof input.action !== 'string' || !input.action.trim() || input.action.length > 100)) throw new InvalidArgumentError('action', 'must be 1 to 100 characters');
     const id = await this.db.transaction(async (tx) => {
+      const { rows: before } = await tx.query(
+        `SELECT ${LIMIT_COLUMNS} FROM risk_limits WHERE user_id = $1 AND limit_type = $2 AND symbol IS NOT DISTINCT FROM $3 AND strategy_id IS NOT DISTINCT FROM $4 FOR UPDATE`,
+        [input.userId, input.limitType, input.symbol ?? null, input.strategyId ?? null],
+      );
       const { rows } = await tx.query<{ id: string }>(
         `INSERT INTO risk_limits (user_id, limit_type, symbol, strategy_id, limit_value, warning_ratio, action, is_active, source)
          VALUES ($1, $2, $3, $4, $5, coalesce($6::numeric, 0.8), coalesce($7, 'notify'), coalesce($8, true), 'limit')
@@ -152,6 +160,8 @@ export class RiskRepository {
         if (error.code === '23503') throw new InvalidArgumentError(error.constraint?.includes('strategy') ? 'strategyId' : 'userId', 'does not exist');
         throw error;
       });
+      const { rows: after } = await tx.query(`SELECT ${LIMIT_COLUMNS} FROM risk_limits WHERE id = $1::bigint`, [rows[0]!.id]);
+      await audit(tx, { action: 'risk_limit.set', resourceType: 'risk_limit', resourceId: rows[0]!.id, userId: input.userId, old: before[0] ? settings(toLimit(before[0])) : undefined, new: settings(toLimit(after[0]!)) });
       return rows[0]!.id;
     });
     await this.evaluate([input.userId]);
@@ -169,7 +179,10 @@ export class RiskRepository {
   /** Removes a limit (an account limit comes back while the user's own value is set: deactivate it instead). */
   async removeLimit(id: string): Promise<void> {
     const limit = await this.limit(id);
-    await this.db.query(`DELETE FROM risk_limits WHERE id = $1::bigint`, [id]);
+    await this.db.transaction(async (tx) => {
+      await tx.query(`DELETE FROM risk_limits WHERE id = $1::bigint`, [id]);
+      await audit(tx, { action: 'risk_limit.remove', resourceType: 'risk_limit', resourceId: id, userId: limit.userId, old: settings(limit) });
+    });
     await this.cache.invalidate([CACHE_GROUPS.riskLimits(limit.userId)]);
   }
 

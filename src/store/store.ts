@@ -13,6 +13,7 @@ import { RiskRepository } from './risk.ts';
 import { ModelRepository } from './models.ts';
 import { ExchangeOrderRepository } from './exchangeOrders.ts';
 import { CredentialRepository } from './credentials.ts';
+import { AuditRepository } from './auditTrail.ts';
 import type { Keyring } from '../security/keyring.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
@@ -30,6 +31,8 @@ export interface Store {
   readonly apiKeys: ApiKeyRepository;
   /** Exchange and broker credentials, sealed under the keyring (docs/SECURITY.md). */
   readonly credentials: CredentialRepository;
+  /** The audit trail of changes made through the API, the CLI and the library (docs/SECURITY.md). */
+  readonly audit: AuditRepository;
   close(): Promise<void>;
 }
 
@@ -65,6 +68,7 @@ export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = a
     exchangeOrders: new ExchangeOrderRepository(db),
     apiKeys: new ApiKeyRepository(db),
     credentials: new CredentialRepository(db, keyring),
+    audit: new AuditRepository(db),
     close,
   };
 }

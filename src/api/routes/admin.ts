@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { requireScope } from '../auth.ts';
 import { ApiError } from '../errors.ts';
-import { limitParam } from '../params.ts';
+import { limitParam, millis } from '../params.ts';
 import * as res from '../responses.ts';
 import { checkup } from '../../ops/checkup.ts';
 import { backupDatabase, BackupError } from '../../ops/backup.ts';
@@ -36,6 +36,22 @@ export function adminRoutes(
       if (error instanceof BackupError) throw new ApiError(503, 'backup_failed', error.message);
       throw error;
     }
+  });
+  r.get('/v1/admin/audit', {
+    schema: {
+      tags,
+      security,
+      summary: 'The audit trail, newest first: who changed what (old and new values, secrets redacted), from where',
+      querystring: z.object({
+        userId: z.string().max(255).optional(), resourceType: z.string().max(50).optional(), resourceId: z.string().max(255).optional(),
+        action: z.string().max(100).optional(), actor: z.string().max(200).optional(), since: millis.optional(), limit: limitParam(1000).optional(),
+      }),
+      response: { 200: res.auditEntries },
+    },
+  }, async (request) => {
+    requireScope(request, 'admin');
+    const { since, ...q } = request.query;
+    return { entries: await store.audit.list({ ...q, since: since === undefined ? undefined : new Date(since) }) };
   });
   r.get('/v1/admin/database', {
     schema: {
