@@ -15,12 +15,16 @@ import { eachBackend } from './helpers/backends.ts';
 import { runCli } from './helpers/cli.ts';
 
 it('redacts every secret-named field at any depth, and nothing else', () => {
-  const secretKey = fc.constantFrom('apiKey', 'api_key', 'apiSecret', 'password', 'refreshToken', 'key_hash', 'api_secret_encrypted', 'passphrase', 'privateKey');
-  fc.assert(fc.property(fc.string({ minLength: 1 }), secretKey, fc.string({ minLength: 1 }), (marker, key, other) => {
-    const value = { a: { [key]: `S3CRET${marker}`, list: [{ [key]: `S3CRET${marker}` }, other] }, keep: other };
+  const secretKey = fc.constantFrom(
+    'apiKey', 'api_key', 'x-api-key', 'API-KEY', 'apiSecret', 'password', 'refreshToken', 'key_hash', 'api_secret_encrypted', 'passphrase', 'privateKey',
+    'accessKey', 'access_key', 'authorization', 'Cookie', 'pin', 'totp', 'mnemonic', 'signature', 'credentials', 'api_key_v2',
+  );
+  const plainKey = fc.constantFrom('maxTokens', 'tokenSymbol', 'isPrivate', 'apikeyId', 'exchange', 'testnet', 'baseUrl', 'keyId', 'limitValue', 'name');
+  fc.assert(fc.property(fc.string({ minLength: 1 }), secretKey, plainKey, fc.string({ minLength: 1 }), (marker, key, plain, other) => {
+    const value = { a: { [key]: `S3CRET${marker}`, list: [{ [key]: `S3CRET${marker}` }, other] }, [plain]: other };
     const text = JSON.stringify(redact(value));
     assert.equal(text.includes(`S3CRET${marker}`), false, text);
-    assert.deepEqual((redact(value) as { keep: string }).keep, other);
+    assert.deepEqual((redact(value) as Record<string, string>)[plain], other, `${plain} kept`);
   }));
 });
 
@@ -43,8 +47,10 @@ eachBackend('the audit trail', (get) => {
       await store.risk.setLimit({ userId: 'aud-u', limitType: 'max_daily_loss', limitValue: '250' });
       await store.risk.removeLimit(limit.id);
       const key = await store.apiKeys.create('aud-u', ['read']);
-      await store.apiKeys.revoke(key.keyId);
-      await store.apiKeys.revoke(key.keyId); // already revoked: no change, no row
+      // Two revokes at once: one changes the key and is audited, the other finds it revoked.
+      const both = await Promise.all([store.apiKeys.revoke(key.keyId), store.apiKeys.revoke(key.keyId)]);
+      assert.deepEqual(both.map((b) => b.already).sort(), [false, true]);
+      assert.equal(both[0]!.revokedAt.getTime(), both[1]!.revokedAt.getTime());
       // A change that fails leaves no audit row either.
       await assert.rejects(store.risk.setLimit({ userId: 'aud-u', limitType: 'max_daily_loss', limitValue: '1', strategyId: 'no-such-strategy' }));
     });
@@ -52,6 +58,8 @@ eachBackend('the audit trail', (get) => {
     assert.deepEqual(entries.map((e) => e.action), [
       'credential.add', 'credential.remove', 'risk_limit.set', 'risk_limit.set', 'risk_limit.remove', 'api_key.create', 'api_key.revoke',
     ]);
+    // A credential's config goes in with its secret-named fields redacted.
+    assert.deepEqual(entries[0]!.newValues, { exchange: 'binance', keyId: 'k', config: { testnet: true } });
     for (const e of entries) assert.deepEqual([e.actor, e.ip, e.userAgent, e.userId], ['key:77', '10.1.2.3', 'ops-console/2', 'aud-u']);
     const [, , first, second] = entries;
     assert.deepEqual([first!.oldValues, (first!.newValues as { limitValue: string }).limitValue], [null, '100']);
@@ -61,6 +69,39 @@ eachBackend('the audit trail', (get) => {
     // Without a context, the library is the actor.
     await store.risk.setLimit({ userId: 'aud-u', limitType: 'max_orders_per_hour', limitValue: '5' });
     assert.equal((await store.audit.list({ action: 'risk_limit.set', limit: 1 }))[0]!.actor, 'library');
+    // Paging back: `until` the oldest entry's time gives the ones before it.
+    const newest = await store.audit.list({ userId: 'aud-u', limit: 3 });
+    const older = await store.audit.list({ userId: 'aud-u', until: new Date(newest.at(-1)!.at), limit: 1000 });
+    assert.ok(older.every((e) => e.at < newest.at(-1)!.at) && older.length > 0);
+  });
+
+  it('writes the audit row in the change\'s own transaction: when the row cannot be written, the change is not made', async () => {
+    const { db } = get();
+    // A trigger that refuses one action's audit rows stands in for an audit write that fails.
+    await db.exec(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$;
+                   CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW WHEN (NEW.action IN ('credential.add', 'api_key.create', 'risk_limit.set')) EXECUTE FUNCTION refuse_audit();`);
+    try {
+      const counts = async () => (await db.query<{ c: number; k: number; r: number }>(
+        `SELECT (SELECT count(*)::int FROM exchange_connections) AS c, (SELECT count(*)::int FROM api_keys) AS k, (SELECT count(*)::int FROM risk_limits) AS r`,
+      )).rows[0];
+      const before = await counts();
+      await assert.rejects(store.credentials.add({ userId: 'aud-u', exchange: 'binance', apiKey: 'a', apiSecret: 'b' }), /audit refused/);
+      await assert.rejects(store.apiKeys.create('aud-u', ['read']), /audit refused/);
+      await assert.rejects(store.risk.setLimit({ userId: 'aud-u', limitType: 'max_position_value', limitValue: '5' }), /audit refused/);
+      assert.deepEqual(await counts(), before);
+    } finally {
+      await db.exec(`DROP TRIGGER refuse_audit ON audit_log; DROP FUNCTION refuse_audit()`);
+    }
+  });
+
+  it('records each credential a rotation re-seals, with the key it moved from and to', async () => {
+    const [k1, k2] = [randomBytes(32), randomBytes(32)];
+    const old = storeOver(get().db, new MemoryBus(), undefined, keyring('r1', new Map([['r1', k1]])));
+    const c = await old.credentials.add({ userId: 'aud-u', exchange: 'kite', apiKey: 'x', apiSecret: 'y' });
+    const next = storeOver(get().db, new MemoryBus(), undefined, keyring('r2', new Map([['r1', k1], ['r2', k2]])));
+    await runAs({ who: 'cli:ops' }, () => next.credentials.rotate());
+    const [rotated] = await next.audit.list({ action: 'credential.rotate', resourceId: c.id });
+    assert.deepEqual([rotated!.actor, rotated!.userId, rotated!.oldValues, rotated!.newValues], ['cli:ops', 'aud-u', { keyId: 'r1' }, { keyId: 'r2' }]);
   });
 });
 

@@ -1,5 +1,4 @@
-import { isIP } from 'node:net';
-import { actAs } from '../security/audit.ts';
+import { actAs, inetOf } from '../security/audit.ts';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeyIdentity, ApiKeyRepository, Scope } from '../store/apiKeys.ts';
@@ -94,6 +93,6 @@ export function requireScope(request: FastifyRequest, scope: Scope): ApiKeyIdent
   if (!identity.scopes.includes(scope)) throw new ApiError(403, 'scope_required', `this endpoint needs an API key with the ${scope} scope`);
   // What the handler changes from here on is this key's doing (the audit trail).
   const agent = request.headers['user-agent'];
-  actAs({ who: `key:${identity.keyId}`, userId: identity.userId, ip: isIP(request.ip) ? request.ip : null, userAgent: typeof agent === 'string' ? agent : null });
+  actAs({ who: `key:${identity.keyId}`, ip: inetOf(request.ip), userAgent: typeof agent === 'string' ? agent : null });
   return identity;
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { isIP } from 'node:net';
+import { inetOf } from '../security/audit.ts';
 import type { Database } from '../database/types.ts';
 
 /** One API request as seed 003's api_usage keeps it. */
@@ -96,7 +96,7 @@ export class UsageRecorder {
 /** Records every answered request of `app` (but /health, /metrics and /docs) into `recorder`. */
 export function recordUsage(app: FastifyInstance, recorder: UsageRecorder): void {
   app.addHook('onResponse', async (request, reply) => {
-    if (UNRECORDED.test(request.url)) return;
+    if (UNRECORDED.test(request.url.split('?')[0]!)) return;
     const identity = request.identity;
     const agent = request.headers['user-agent'];
     recorder.record({
@@ -107,7 +107,7 @@ export function recordUsage(app: FastifyInstance, recorder: UsageRecorder): void
       method: request.method.slice(0, 10),
       status: reply.statusCode >= 100 && reply.statusCode <= 599 ? reply.statusCode : 599,
       responseMs: Math.max(0, Math.round(reply.elapsedTime)),
-      ip: isIP(request.ip) ? request.ip : null,
+      ip: inetOf(request.ip),
       userAgent: typeof agent === 'string' ? agent.replace(/\u0000/g, '').slice(0, MAX_USER_AGENT) : null,
       requestBytes: size(request.headers['content-length']),
       responseBytes: size(reply.getHeader('content-length')),

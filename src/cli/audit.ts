@@ -12,15 +12,20 @@ const line = (e: AuditEntry) =>
 export async function auditCommand(config: Config, args: string[], out: (line: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true, strict: true,
-    options: { user: { type: 'string' }, resource: { type: 'string' }, id: { type: 'string' }, action: { type: 'string' }, actor: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    options: { user: { type: 'string' }, resource: { type: 'string' }, id: { type: 'string' }, action: { type: 'string' }, actor: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
   });
   if (positionals.length) throw new UsageError('audit takes no arguments besides its options');
-  const since = values.since === undefined ? undefined : new Date(values.since);
-  if (since && Number.isNaN(since.getTime())) throw new UsageError('--since must be a time, such as 2026-12-01 or 2026-12-01T09:00:00Z');
+  const time = (name: 'since' | 'until') => {
+    const value = values[name];
+    const t = value === undefined ? undefined : new Date(value);
+    if (t && Number.isNaN(t.getTime())) throw new UsageError(`--${name} must be a time, such as 2026-12-01 or 2026-12-01T09:00:00Z`);
+    return t;
+  };
+  const [since, until] = [time('since'), time('until')];
   const limit = intOption('limit', values.limit);
   const db = await openDatabase(config);
   try {
-    const entries = await new AuditRepository(db).list({ userId: values.user, resourceType: values.resource, resourceId: values.id, action: values.action, actor: values.actor, since, limit });
+    const entries = await new AuditRepository(db).list({ userId: values.user, resourceType: values.resource, resourceId: values.id, action: values.action, actor: values.actor, since, until, limit });
     if (values.json) return out(JSON.stringify(entries, null, 2));
     if (!entries.length) return out('no audit entries');
     for (const e of entries) out(line(e));

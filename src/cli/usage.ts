@@ -65,7 +65,7 @@ Usage:
   tradestore credentials remove ID
                                         exchange and broker credentials, sealed under
                                         TRADESTORE_KEYRING; never shown (docs/SECURITY.md)
-  tradestore audit [--user ID] [--resource TYPE] [--id ID] [--action A] [--actor WHO] [--since T] [--limit N] [--json]
+  tradestore audit [--user ID] [--resource TYPE] [--id ID] [--action A] [--actor WHO] [--since T] [--until T] [--limit N] [--json]
                                         the audit trail: who changed what, old and new values
                                         (secrets redacted), from where (docs/SECURITY.md)
   tradestore keys status [--json]

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isIP } from 'node:net';
 import type { Queryable } from '../database/types.ts';
 
 /**
@@ -11,8 +12,6 @@ import type { Queryable } from '../database/types.ts';
 export interface Actor {
   /** `key:<id>` (an API key), `cli:<os user>`, or `library`. */
   who: string;
-  /** The user the acting key belongs to. */
-  userId?: string | null;
   ip?: string | null;
   userAgent?: string | null;
 }
@@ -25,17 +24,34 @@ export const actAs = (actor: Actor): void => context.enterWith(actor);
 export const runAs = <T>(actor: Actor, fn: () => T): T => context.run(actor, fn);
 export const currentActor = (): Actor => context.getStore() ?? { who: 'library' };
 
-/** Keys whose values are never written to the trail. */
-const SECRET = /secret|password|passphrase|token|api_?key$|apikey|key_hash|encrypted|private/i;
+/**
+ * Field names whose values are never written to the trail, compared without case, `-` and `_`:
+ * a name that is one of these words, or ends with one (`apiSecret`, `x-api-key`, `refresh_token`).
+ */
+const SECRET_WORDS = [
+  'secret', 'password', 'passwd', 'passphrase', 'token', 'apikey', 'accesskey', 'privatekey', 'keyhash', 'encrypted', 'authorization', 'auth',
+  'cookie', 'pin', 'otp', 'totp', 'mnemonic', 'seed', 'signature', 'credential', 'credentials',
+];
+export const isSecretName = (name: string): boolean => {
+  const n = name.toLowerCase().replace(/[-_\s]/g, '');
+  return SECRET_WORDS.some((w) => n === w || n.endsWith(w)) || /^(apikey|secret|password|token)\d*$/.test(n.replace(/v\d+$/, ''));
+};
 
 /** A copy of `value` with every secret-named field's value replaced by '[redacted]'. */
 export function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
   if (value instanceof Date) return value.toISOString();
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET.test(k) ? '[redacted]' : redact(v)]));
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, isSecretName(k) ? '[redacted]' : redact(v)]));
   }
   return value;
+}
+
+/** A client address PostgreSQL's inet takes: an IPv6 zone (`fe80::1%eth0`) is dropped. */
+export function inetOf(address: string | undefined | null): string | null {
+  if (!address) return null;
+  const plain = address.split('%')[0]!;
+  return isIP(plain) ? plain : null;
 }
 
 export interface Change {

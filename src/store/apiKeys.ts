@@ -87,11 +87,17 @@ export class ApiKeyRepository {
    * are a NotFoundError ("unknown API key").
    */
   async revoke(keyId: string): Promise<{ revokedAt: Date; already: boolean }> {
+    if (!/^[1-9][0-9]{0,17}$/.test(keyId)) throw new NotFoundError('API key', keyId);
     const change = auditParams({ action: 'api_key.revoke', resourceType: 'api_key', resourceId: keyId, userId: null });
     const { rows } = await this.db.query<{ revoked_at: Date; already: boolean }>(
-      `WITH r AS (UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()), is_active = false
-                    FROM api_keys before WHERE k.id = $1::bigint AND before.id = k.id
-                  RETURNING k.user_id, k.key_prefix, k.revoked_at, before.revoked_at IS NOT NULL AS already),
+      // Only a key not revoked yet is changed (and audited); a revoked one is read as it is. The
+      // UPDATE's WHERE is re-checked on the row a concurrent revoke left, so only one of two wins.
+      `WITH u AS (UPDATE api_keys k SET revoked_at = now(), is_active = false
+                    WHERE k.id = $1::bigint AND k.revoked_at IS NULL
+                  RETURNING k.user_id, k.key_prefix, k.revoked_at, false AS already),
+            r AS (SELECT * FROM u
+                  UNION ALL
+                  SELECT k.user_id, k.key_prefix, k.revoked_at, true FROM api_keys k WHERE k.id = $1::bigint AND NOT EXISTS (SELECT 1 FROM u)),
             a AS (INSERT INTO audit_log (user_id, action, resource_type, resource_id, old_values, new_values, ip_address, user_agent, actor)
                   SELECT coalesce($2::text, r.user_id), $3, $4, $5, coalesce($6::jsonb, jsonb_build_object('prefix', r.key_prefix, 'revoked', r.already)),
                          coalesce($7::jsonb, jsonb_build_object('prefix', r.key_prefix, 'revoked', true)), $8::inet, $9, $10 FROM r WHERE NOT r.already)
@@ -99,6 +105,11 @@ export class ApiKeyRepository {
       [keyId, ...change],
     );
     if (!rows.length) throw new NotFoundError('API key', keyId);
+    if (rows[0]!.revoked_at === null) {
+      // Revoked by a concurrent call after this statement's snapshot: read when, now.
+      const again = await this.db.query<{ revoked_at: Date }>(`SELECT revoked_at FROM api_keys WHERE id = $1::bigint`, [keyId]);
+      return { revokedAt: again.rows[0]!.revoked_at, already: true };
+    }
     return { revokedAt: rows[0]!.revoked_at, already: rows[0]!.already };
   }
 

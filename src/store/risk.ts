@@ -144,6 +144,9 @@ export class RiskRepository {
     if (input.limitType === 'min_balance' && !input.symbol) throw new InvalidArgumentError('symbol', 'a min_balance limit names its asset as the symbol');
     if (input.action !== undefined && (typeof input.action !== 'string' || !input.action.trim() || input.action.length > 100)) throw new InvalidArgumentError('action', 'must be 1 to 100 characters');
     const id = await this.db.transaction(async (tx) => {
+      // One change of a scope at a time, so the value read before is the one this change replaces.
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('tradestore:risk-limit:' || $1 || ':' || $2 || ':' || coalesce($3, '') || ':' || coalesce($4, ''), 0))`,
+        [input.userId, input.limitType, input.symbol ?? null, input.strategyId ?? null]);
       const { rows: before } = await tx.query(
         `SELECT ${LIMIT_COLUMNS} FROM risk_limits WHERE user_id = $1 AND limit_type = $2 AND symbol IS NOT DISTINCT FROM $3 AND strategy_id IS NOT DISTINCT FROM $4 FOR UPDATE`,
         [input.userId, input.limitType, input.symbol ?? null, input.strategyId ?? null],
@@ -178,10 +181,13 @@ export class RiskRepository {
 
   /** Removes a limit (an account limit comes back while the user's own value is set: deactivate it instead). */
   async removeLimit(id: string): Promise<void> {
-    const limit = await this.limit(id);
-    await this.db.transaction(async (tx) => {
-      await tx.query(`DELETE FROM risk_limits WHERE id = $1::bigint`, [id]);
-      await audit(tx, { action: 'risk_limit.remove', resourceType: 'risk_limit', resourceId: id, userId: limit.userId, old: settings(limit) });
+    if (!/^[1-9]\d{0,17}$/.test(id)) throw new NotFoundError('risk limit', id);
+    const limit = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query(`DELETE FROM risk_limits WHERE id = $1::bigint RETURNING ${LIMIT_COLUMNS}`, [id]);
+      if (!rows[0]) throw new NotFoundError('risk limit', id);
+      const removed = toLimit(rows[0]);
+      await audit(tx, { action: 'risk_limit.remove', resourceType: 'risk_limit', resourceId: id, userId: removed.userId, old: settings(removed) });
+      return removed;
     });
     await this.cache.invalidate([CACHE_GROUPS.riskLimits(limit.userId)]);
   }

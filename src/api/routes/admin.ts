@@ -41,17 +41,18 @@ export function adminRoutes(
     schema: {
       tags,
       security,
-      summary: 'The audit trail, newest first: who changed what (old and new values, secrets redacted), from where',
+      summary: 'The audit trail, newest first: who changed what (old and new values, secrets redacted), from where; page back with until = the oldest entry\'s time',
       querystring: z.object({
         userId: z.string().max(255).optional(), resourceType: z.string().max(50).optional(), resourceId: z.string().max(255).optional(),
-        action: z.string().max(100).optional(), actor: z.string().max(200).optional(), since: millis.optional(), limit: limitParam(1000).optional(),
+        action: z.string().max(100).optional(), actor: z.string().max(200).optional(), since: millis.optional(), until: millis.optional(), limit: limitParam(1000).optional(),
       }),
       response: { 200: res.auditEntries },
     },
   }, async (request) => {
     requireScope(request, 'admin');
-    const { since, ...q } = request.query;
-    return { entries: await store.audit.list({ ...q, since: since === undefined ? undefined : new Date(since) }) };
+    const { since, until, ...q } = request.query;
+    const time = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
+    return { entries: await store.audit.list({ ...q, since: time(since), until: time(until) }) };
   });
   r.get('/v1/admin/database', {
     schema: {
