@@ -9,6 +9,7 @@ import { seed } from '../src/schema/seed.ts';
 import { keyring } from '../src/security/keyring.ts';
 import { redact, runAs } from '../src/security/audit.ts';
 import { startService, type Service } from '../src/service/service.ts';
+import { createUser } from '../src/users/users.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { apiCaller } from './helpers/api.ts';
 import { eachBackend } from './helpers/backends.ts';
@@ -73,6 +74,22 @@ eachBackend('the audit trail', (get) => {
     const newest = await store.audit.list({ userId: 'aud-u', limit: 3 });
     const older = await store.audit.list({ userId: 'aud-u', until: new Date(newest.at(-1)!.at), limit: 1000 });
     assert.ok(older.every((e) => e.at < newest.at(-1)!.at) && older.length > 0);
+  });
+
+  it('records users created (never their password) and risk events acknowledged and resolved', async () => {
+    const { db } = get();
+    const { rows: [event] } = await db.query<{ id: string }>(`INSERT INTO risk_events (user_id, event_type, severity, description) VALUES ('aud-u', 'limit_breach', 'critical', 'x') RETURNING id::text`);
+    await runAs({ who: 'cli:ops' }, async () => {
+      await createUser(db, { id: 'aud-new', email: 'new@example.com', password: 'Correct-Horse-9' });
+      await store.risk.acknowledge(event!.id, 'desk');
+      await store.risk.resolve(event!.id, 'desk');
+      await assert.rejects(store.risk.resolve(event!.id, 'desk'), /resolved already/);
+    });
+    const created = await store.audit.list({ action: 'user.create', userId: 'aud-new' });
+    assert.deepEqual(created.map((e) => [e.actor, e.newValues]), [['cli:ops', { email: 'new@example.com', firstName: null, lastName: null, passwordSet: true }]]);
+    assert.equal(JSON.stringify(await store.audit.list({ limit: 1000 })).includes('Correct-Horse-9'), false);
+    const marks = await store.audit.list({ resourceType: 'risk_event', resourceId: event!.id });
+    assert.deepEqual(marks.map((e) => [e.action, e.userId, e.newValues]).reverse(), [['risk_event.acknowledge', 'aud-u', { by: 'desk' }], ['risk_event.resolve', 'aud-u', { by: 'desk' }]]);
   });
 
   it('writes the audit row in the change\'s own transaction: when the row cannot be written, the change is not made', async () => {

@@ -225,11 +225,17 @@ export class RiskRepository {
   private async mark(id: string, by: string, what: 'acknowledged' | 'resolved'): Promise<RiskEvent> {
     if (!/^[1-9]\d{0,17}$/.test(id)) throw new NotFoundError('risk event', id);
     if (typeof by !== 'string' || !by) throw new InvalidArgumentError('by', 'names who does it');
-    const { rows } = await this.db.query(
-      `UPDATE risk_events SET ${what}_at = now(), ${what}_by = $2 WHERE id = $1::bigint AND ${what}_at IS NULL RETURNING ${EVENT_COLUMNS}`,
-      [id, by],
-    );
-    if (rows[0]) return toEvent(rows[0]);
+    const marked = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query(
+        `UPDATE risk_events SET ${what}_at = now(), ${what}_by = $2 WHERE id = $1::bigint AND ${what}_at IS NULL RETURNING ${EVENT_COLUMNS}`,
+        [id, by],
+      );
+      if (!rows[0]) return null;
+      const event = toEvent(rows[0]);
+      await audit(tx, { action: `risk_event.${what === 'acknowledged' ? 'acknowledge' : 'resolve'}`, resourceType: 'risk_event', resourceId: id, userId: event.userId, new: { by } });
+      return event;
+    });
+    if (marked) return marked;
     const { rows: existing } = await this.db.query(`SELECT ${EVENT_COLUMNS} FROM risk_events WHERE id = $1::bigint`, [id]);
     if (!existing[0]) throw new NotFoundError('risk event', id);
     throw new InvalidArgumentError('id', `risk event ${id} was ${what} already, by ${existing[0][`${what}_by`]}`);

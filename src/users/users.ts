@@ -1,3 +1,4 @@
+import { audit } from '../security/audit.ts';
 import argon2 from 'argon2';
 import type { Database } from '../database/types.ts';
 
@@ -49,12 +50,16 @@ export async function createUser(db: Database, user: NewUser): Promise<CreatedUs
   validateNewUser(user);
   const passwordHash = user.password === undefined ? null : await hashPassword(user.password);
   try {
-    const { rows } = await db.query<{ id: string; email: string; created_at: Date }>(
-      `INSERT INTO users (id, email, password_hash, first_name, last_name)
-       VALUES ($1, $2, $3, $4, $5) RETURNING id, email, created_at`,
-      [user.id, user.email, passwordHash, user.firstName ?? null, user.lastName ?? null],
-    );
-    const row = rows[0]!;
+    const row = await db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: string; email: string; created_at: Date }>(
+        `INSERT INTO users (id, email, password_hash, first_name, last_name)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id, email, created_at`,
+        [user.id, user.email, passwordHash, user.firstName ?? null, user.lastName ?? null],
+      );
+      // The audit row: never the password (nor its hash).
+      await audit(tx, { action: 'user.create', resourceType: 'user', resourceId: user.id, userId: user.id, new: { email: user.email, firstName: user.firstName ?? null, lastName: user.lastName ?? null, passwordSet: passwordHash !== null } });
+      return rows[0]!;
+    });
     return { id: row.id, email: row.email, hasPassword: passwordHash !== null, createdAt: row.created_at };
   } catch (error) {
     const e = error as { code?: string; constraint?: string };
