@@ -75,7 +75,9 @@ export function auditParams(change: Change): unknown[] {
   ];
 }
 
-export const AUDIT_INSERT = `INSERT INTO audit_log (user_id, action, resource_type, resource_id, old_values, new_values, ip_address, user_agent, actor)
+/** audit_log's columns in the order of auditParams, for an INSERT that takes them (audit, or a data-modifying CTE). */
+export const AUDIT_COLUMNS = 'user_id, action, resource_type, resource_id, old_values, new_values, ip_address, user_agent, actor';
+const AUDIT_INSERT = `INSERT INTO audit_log (${AUDIT_COLUMNS})
   VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::inet, $8, $9)`;
 
 /** Writes the change's audit row with `q`: call it inside the change's own transaction. */

@@ -32,6 +32,9 @@ export class SealError extends Error {
 }
 
 const KEY_ID = /^[A-Za-z0-9_.-]{1,50}$/;
+/** The id of the key a stored value names, read in SQL from `column` (the format above: version | id length | id | …). */
+export const keyIdSql = (column: string) =>
+  `(CASE WHEN length(${column}) >= 2 THEN convert_from(substring(${column} from 3 for get_byte(${column}, 1)), 'SQL_ASCII') ELSE '' END)`;
 const bytes = (v: Uint8Array) => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
 const VERSION = 1;
 const NONCE = 12;

@@ -1,4 +1,4 @@
-import { auditParams } from '../security/audit.ts';
+import { AUDIT_COLUMNS, auditParams } from '../security/audit.ts';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../database/types.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
@@ -59,7 +59,7 @@ export class ApiKeyRepository {
     const change = auditParams({ action: 'api_key.create', resourceType: 'api_key', resourceId: null, userId, new: { name, prefix, scopes, expiresAt: expiresAt ?? null } });
     const { rows } = await this.db.query<{ id: string }>(
       `WITH k AS (INSERT INTO api_keys (user_id, name, key_prefix, key_hash, permissions, expires_at) VALUES ($1, $2, $3, $4, $5::text[], $6) RETURNING id),
-            a AS (INSERT INTO audit_log (user_id, action, resource_type, resource_id, old_values, new_values, ip_address, user_agent, actor)
+            a AS (INSERT INTO audit_log (${AUDIT_COLUMNS})
                   SELECT $7, $8, $9, coalesce($10::text, k.id::text), $11::jsonb, $12::jsonb, $13::inet, $14, $15 FROM k)
        SELECT id::text FROM k`,
       [userId, name, prefix, hashKey(key), scopes, expiresAt ?? null, ...change],
@@ -98,7 +98,7 @@ export class ApiKeyRepository {
             r AS (SELECT * FROM u
                   UNION ALL
                   SELECT k.user_id, k.key_prefix, k.revoked_at, true FROM api_keys k WHERE k.id = $1::bigint AND NOT EXISTS (SELECT 1 FROM u)),
-            a AS (INSERT INTO audit_log (user_id, action, resource_type, resource_id, old_values, new_values, ip_address, user_agent, actor)
+            a AS (INSERT INTO audit_log (${AUDIT_COLUMNS})
                   SELECT coalesce($2::text, r.user_id), $3, $4, $5, coalesce($6::jsonb, jsonb_build_object('prefix', r.key_prefix, 'revoked', r.already)),
                          coalesce($7::jsonb, jsonb_build_object('prefix', r.key_prefix, 'revoked', true)), $8::inet, $9, $10 FROM r WHERE NOT r.already)
        SELECT revoked_at, already FROM r`,

@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../database/types.ts';
-import { SealError, type Keyring } from '../security/keyring.ts';
+import { keyIdSql, SealError, type Keyring } from '../security/keyring.ts';
 import { audit } from '../security/audit.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 
@@ -53,10 +53,6 @@ interface Binding { id: string; userId: string | null; exchange: string; config:
 const associated = (b: Binding, column: 'api_key' | 'api_secret') =>
   JSON.stringify(['tradestore:exchange_connections', b.id, column, b.userId, b.exchange, canonical(b.config)]);
 const bindingOf = (r: { id: string; user_id: string | null; exchange: string; config: unknown }): Binding => ({ id: String(r.id), userId: r.user_id, exchange: r.exchange, config: r.config });
-
-/** The id of the key a stored value names, in SQL (a sealed value is version | id length | id | …). */
-const keyIdSql = (column: string) =>
-  `(CASE WHEN length(${column}) >= 2 THEN convert_from(substring(${column} from 3 for get_byte(${column}, 1)), 'SQL_ASCII') ELSE '' END)`;
 
 interface Row {
   id: string; user_id: string | null; exchange: string; encryption_key_id: string; is_active: boolean; config: Record<string, unknown>;

@@ -151,21 +151,21 @@ export class RiskRepository {
         `SELECT ${LIMIT_COLUMNS} FROM risk_limits WHERE user_id = $1 AND limit_type = $2 AND symbol IS NOT DISTINCT FROM $3 AND strategy_id IS NOT DISTINCT FROM $4 FOR UPDATE`,
         [input.userId, input.limitType, input.symbol ?? null, input.strategyId ?? null],
       );
-      const { rows } = await tx.query<{ id: string }>(
+      const { rows } = await tx.query<Record<string, unknown>>(
         `INSERT INTO risk_limits (user_id, limit_type, symbol, strategy_id, limit_value, warning_ratio, action, is_active, source)
          VALUES ($1, $2, $3, $4, $5, coalesce($6::numeric, 0.8), coalesce($7, 'notify'), coalesce($8, true), 'limit')
          ON CONFLICT ON CONSTRAINT risk_limits_scope_key DO UPDATE SET limit_value = EXCLUDED.limit_value,
                 warning_ratio = coalesce($6::numeric, risk_limits.warning_ratio), action = coalesce($7, risk_limits.action),
                 is_active = coalesce($8, risk_limits.is_active), source = 'limit', updated_at = now()
-         RETURNING id::text`,
+         RETURNING ${LIMIT_COLUMNS}`,
         [input.userId, input.limitType, input.symbol ?? null, input.strategyId ?? null, input.limitValue, input.warningRatio ?? null, input.action ?? null, input.isActive ?? null],
       ).catch((error: { code?: string; constraint?: string }) => {
         if (error.code === '23503') throw new InvalidArgumentError(error.constraint?.includes('strategy') ? 'strategyId' : 'userId', 'does not exist');
         throw error;
       });
-      const { rows: after } = await tx.query(`SELECT ${LIMIT_COLUMNS} FROM risk_limits WHERE id = $1::bigint`, [rows[0]!.id]);
-      await audit(tx, { action: 'risk_limit.set', resourceType: 'risk_limit', resourceId: rows[0]!.id, userId: input.userId, old: before[0] ? settings(toLimit(before[0])) : undefined, new: settings(toLimit(after[0]!)) });
-      return rows[0]!.id;
+      const after = toLimit(rows[0]!);
+      await audit(tx, { action: 'risk_limit.set', resourceType: 'risk_limit', resourceId: after.id, userId: input.userId, old: before[0] ? settings(toLimit(before[0])) : undefined, new: settings(after) });
+      return after.id;
     });
     await this.evaluate([input.userId]);
     await this.cache.invalidate([CACHE_GROUPS.riskLimits(input.userId)]);

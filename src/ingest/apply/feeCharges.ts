@@ -1,4 +1,5 @@
 import type { Queryable } from '../../database/types.ts';
+import { canonicalDecimal } from './decimals.ts';
 import type { Entry } from './types.ts';
 
 /**
@@ -57,7 +58,7 @@ export async function storedTradeFees(tx: Queryable, charges: FeeCharge[]): Prom
   );
   for (const r of rows) {
     const i = Number(r.i) - 1;
-    found.set(i, r.fee === null ? { refused: notPayer(charges[i]!) } : { fee: r.fee });
+    found.set(i, r.fee === null ? { refused: notPayer(charges[i]!) } : { fee: canonicalDecimal(r.fee) });
   }
   return found;
 }
@@ -78,45 +79,42 @@ export async function keepPending(tx: Queryable, entries: Entry<'BALANCE_UPDATE'
   );
 }
 
-/** A newly stored venue trade, with the fees it was charged. */
-export interface ChargedTrade {
+/** A newly stored venue trade. */
+export interface StoredTrade {
   market: string;
   id: string;
-  buyerId?: string;
-  sellerId?: string;
-  feeBuyer: string;
-  feeSeller: string;
 }
 
 /**
  * The pending fee changes the batch's new trades resolve, as BALANCE_UPDATE entries with their
  * amount (keyed by their event id, which balance_history keeps), and those the trade cannot pay
- * (the user is not the side that pays in the asset), with the reason. Call under lockFeeMarkets.
+ * (the user is not the side that pays in the asset), with the reason. The fee and the paying
+ * side come from storedTradeFees, as for a change sent after its trade. Call under lockFeeMarkets.
  */
-export async function resolvePending(tx: Queryable, trades: ChargedTrade[]): Promise<{ due: Entry<'BALANCE_UPDATE'>[]; refused: { key: string; reason: string }[] }> {
+export async function resolvePending(tx: Queryable, trades: StoredTrade[]): Promise<{ due: Entry<'BALANCE_UPDATE'>[]; refused: { key: string; reason: string }[] }> {
   if (trades.length === 0) return { due: [], refused: [] };
   const { rows } = await tx.query<{
-    event_id: string; user_id: string; asset: string; market: string; trade_id: string; locked_change: string; description: string | null;
-    occurred_at: Date | null; base_asset: string; quote_asset: string;
+    event_id: string; user_id: string; asset: string; market: string; trade_id: string; locked_change: string; description: string | null; occurred_at: Date | null;
   }>(
-    `SELECT p.event_id, p.user_id, p.asset, p.market, p.trade_id, p.locked_change::text, p.description, p.occurred_at, m.base_asset, m.quote_asset
+    `SELECT p.event_id, p.user_id, p.asset, p.market, p.trade_id, p.locked_change::text, p.description, p.occurred_at
        FROM pending_fee_charges p
        JOIN unnest($1::text[], $2::text[]) AS n(market, id) ON p.market = n.market AND p.trade_id = n.id
-       JOIN markets m ON m.symbol = p.market
       WHERE p.refused IS NULL
       ORDER BY p.received_at, p.event_id
       FOR UPDATE OF p`,
     [trades.map((t) => t.market), trades.map((t) => t.id)],
   );
-  const byTrade = new Map(trades.map((t) => [`${t.market}\u0000${t.id}`, t]));
+  if (rows.length === 0) return { due: [], refused: [] };
+  const fees = await storedTradeFees(tx, rows.map((r) => ({ userId: r.user_id, asset: r.asset, market: r.market, tradeId: r.trade_id })));
   const due: Entry<'BALANCE_UPDATE'>[] = [];
   const refused: { key: string; reason: string }[] = [];
-  for (const r of rows) {
-    const t = byTrade.get(`${r.market}\u0000${r.trade_id}`)!;
-    const fee = t.buyerId === r.user_id && r.asset === r.base_asset ? t.feeBuyer : t.sellerId === r.user_id && r.asset === r.quote_asset ? t.feeSeller : null;
-    if (fee === null) {
-      refused.push({ key: r.event_id, reason: notPayer({ userId: r.user_id, asset: r.asset, market: r.market, tradeId: r.trade_id }) });
-      continue;
+  rows.forEach((r, i) => {
+    const found = fees.get(i);
+    // Stored by this transaction, the trade is found; were it not, the change would keep waiting.
+    if (!found) return;
+    if ('refused' in found) {
+      refused.push({ key: r.event_id, reason: found.refused });
+      return;
     }
     due.push({
       key: r.event_id,
@@ -126,13 +124,13 @@ export async function resolvePending(tx: Queryable, trades: ChargedTrade[]): Pro
         eventId: null,
         key: null,
         data: {
-          userId: r.user_id, asset: r.asset, availableChange: charge(fee), lockedChange: r.locked_change, referenceId: r.trade_id, market: r.market,
+          userId: r.user_id, asset: r.asset, availableChange: charge(found.fee), lockedChange: r.locked_change, referenceId: r.trade_id, market: r.market,
           changeType: 'fee', feeOfTrade: false, ...(r.description === null ? {} : { description: r.description }),
           ...(r.occurred_at === null ? {} : { timestamp: r.occurred_at }),
         },
       },
     });
-  }
+  });
   return { due, refused };
 }
 

@@ -5,7 +5,7 @@ import { claimIdentities, storedIn } from './identity.ts';
 import { existingKeys } from './rows.ts';
 import { tradeFees } from './fees.ts';
 import { applyBalances } from './balances.ts';
-import { lockFeeMarkets, resolvePending, settlePending, type ChargedTrade } from './feeCharges.ts';
+import { lockFeeMarkets, resolvePending, settlePending, type StoredTrade } from './feeCharges.ts';
 import type { ApplyResult, Effects, Entry } from './types.ts';
 
 type Trade = Entry<'TRADE_ADDED'>['event']['data'];
@@ -137,7 +137,7 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
   effects.trades.push(
     ...inserted.map(({ d, sequence, price, quantity }) => ({ market: d.market, id: d.id, sequence: String(sequence), price, quantity, isBuyerMaker: d.isBuyerMaker, executedAt: iso.get(d)! })),
   );
-  await chargePendingFees(tx, inserted.map(({ d }) => ({ market: d.market, id: d.id, buyerId: d.buyerId, sellerId: d.sellerId, feeBuyer: fees.get(d)!.buyer, feeSeller: fees.get(d)!.seller })), effects);
+  await chargePendingFees(tx, inserted.map(({ d }) => ({ market: d.market, id: d.id })), effects);
   return { rejected };
 }
 
@@ -148,7 +148,7 @@ export async function applyTrades(tx: Queryable, entries: Entry<'TRADE_ADDED'>[]
  * its asset, is not charged and keeps the reason in pending_fee_charges (it is not an entry of
  * this batch, so it has no dead letter).
  */
-async function chargePendingFees(tx: Queryable, trades: ChargedTrade[], effects: Effects): Promise<void> {
+async function chargePendingFees(tx: Queryable, trades: StoredTrade[], effects: Effects): Promise<void> {
   if (trades.length === 0) return;
   await lockFeeMarkets(tx, trades.map((t) => t.market));
   const { due, refused: notPayers } = await resolvePending(tx, trades);
