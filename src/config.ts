@@ -1,3 +1,4 @@
+import type { SessionSettings } from './security/sessions.ts';
 import { lazyKeyring, type Keyring } from './security/keyring.ts';
 import { DEFAULT_THRESHOLDS, type AlertThresholds } from './ops/alerts.ts';
 import { hostname } from 'node:os';
@@ -31,6 +32,8 @@ export interface Config {
    * when first asked for; null when unset; a ConfigError when it is not a valid keyring.
    */
   keyring: () => Keyring | null;
+  /** Password logins (docs/SECURITY.md): token lifetimes and login limits. */
+  sessions: SessionSettings;
   ingest: {
     consumer: string;
     batchSize: number;
@@ -191,6 +194,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: host('HOST', env.HOST),
     bus: busNames(env),
     keyring: lazyKeyring(env.TRADESTORE_KEYRING),
+    sessions: {
+      ttlMs: int('TRADESTORE_SESSION_TTL_MS', env.TRADESTORE_SESSION_TTL_MS, 15 * 60_000, 1000, 86_400_000),
+      refreshTtlMs: int('TRADESTORE_REFRESH_TTL_MS', env.TRADESTORE_REFRESH_TTL_MS, 30 * 86_400_000, 1000, 365 * 86_400_000),
+      login: {
+        failures: int('TRADESTORE_LOGIN_FAILURE_LIMIT', env.TRADESTORE_LOGIN_FAILURE_LIMIT, 5, 1, 1000),
+        lockMs: int('TRADESTORE_LOGIN_LOCK_MS', env.TRADESTORE_LOGIN_LOCK_MS, 15 * 60_000, 1000, 86_400_000),
+      },
+    },
     ingest: {
       consumer: key('TRADESTORE_CONSUMER', env.TRADESTORE_CONSUMER, `${hostname()}-${process.pid}`),
       batchSize: int('TRADESTORE_BATCH_SIZE', env.TRADESTORE_BATCH_SIZE, 2000, 1, 10_000),

@@ -19,6 +19,7 @@ import { backtestRoutes } from './routes/backtests.ts';
 import { riskRoutes } from './routes/risk.ts';
 import { modelRoutes } from './routes/models.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { authRoutes } from './routes/auth.ts';
 import { binanceRoutes } from './routes/binance.ts';
 import { marketRoutes } from './routes/market.ts';
 import { STREAM_PATHS, streamRoutes } from './routes/streams.ts';
@@ -69,11 +70,12 @@ export async function registerApi(app: FastifyInstance, store: Store, config: Pi
   });
   // Frames above the limit close the connection with 1009 before they are buffered whole.
   // Keys are checked after the rate limiter exists: invalid keys are limited per client address.
-  registerAuth(app, store.apiKeys, { failureLimit: config.api.authFailureLimit, windowMs: config.api.rateWindowMs });
+  registerAuth(app, store.apiKeys, store.sessions, { failureLimit: config.api.authFailureLimit, windowMs: config.api.rateWindowMs });
   await app.register(websocket, { options: { maxPayload: config.api.wsMaxFrameBytes } });
   const live = new LiveStreams(store);
   if (registry) instrumentApi(app, registry, store.bus.cache, live);
   marketRoutes(app, store);
+  authRoutes(app, store);
   accountRoutes(app, store);
   strategyRoutes(app, store);
   backtestRoutes(app, store);

@@ -1,25 +1,46 @@
 import { actAs, inetOf } from '../security/audit.ts';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ApiKeyIdentity, ApiKeyRepository, Scope } from '../store/apiKeys.ts';
+import type { ApiKeyRepository, Scope } from '../store/apiKeys.ts';
+import { isSessionToken, type SessionRepository } from '../security/sessions.ts';
 import { ApiError } from './errors.ts';
+
+/** Who a request acts as: an API key, or a session of a password login (docs/SECURITY.md). */
+export interface Identity {
+  userId: string;
+  scopes: Scope[];
+  /** The API key's id; null for a session. */
+  keyId: string | null;
+  /** The session's id and its login's family; null for an API key. */
+  sessionId: string | null;
+  familyId: string | null;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The API key's identity, when the request carried a valid one. */
-    identity: ApiKeyIdentity | null;
+    /** The caller's identity, when the request carried a valid API key or session token. */
+    identity: Identity | null;
   }
 }
 
 /**
- * X-API-Key, or Binance's X-MBX-APIKEY, or Authorization: Bearer with an API key (ts_…); other
- * bearer tokens (the metrics token) are not API keys.
+ * X-API-Key, or Binance's X-MBX-APIKEY, or Authorization: Bearer with an API key (ts_…) or a
+ * session token (tss_…); other bearer tokens (the metrics token) are neither.
  */
 function presentedKey(request: FastifyRequest): string | null {
   const h = request.headers;
-  const bearer = typeof h.authorization === 'string' && /^Bearer (ts_.+)$/i.exec(h.authorization)?.[1];
+  const bearer = typeof h.authorization === 'string' && /^Bearer (tss?_.+)$/i.exec(h.authorization)?.[1];
   const key = h['x-api-key'] ?? h['x-mbx-apikey'] ?? bearer;
   return typeof key === 'string' && key !== '' ? key : null;
+}
+
+async function identify(key: string, keys: ApiKeyRepository, sessions: SessionRepository): Promise<Identity | null> {
+  if (isSessionToken(key)) {
+    const s = await sessions.verify(key);
+    return s && { userId: s.userId, scopes: s.scopes, keyId: null, sessionId: s.sessionId, familyId: s.familyId };
+  }
+  const k = await keys.verify(key);
+  return k && { userId: k.userId, scopes: k.scopes, keyId: k.keyId, sessionId: null, familyId: null };
 }
 
 export interface AuthOptions {
@@ -53,7 +74,7 @@ const GOOD_KEYS_TTL_MS = 60_000;
  * with 429 before any lookup, whatever the key and whatever the path. A key that verifies is
  * remembered for a minute, so a client using its valid key is not counted on every request.
  */
-export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, options: AuthOptions): void {
+export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, sessions: SessionRepository, options: AuthOptions): void {
   app.decorateRequest('identity', null);
   const attempts = app.createRateLimit({
     keyGenerator: (request) => `auth-attempts:${clientAddress(request.ip)}`,
@@ -75,10 +96,12 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, optio
       }
     }
     // Verified each time (a revoked key stops working at once); only the counting is skipped.
-    const identity = await keys.verify(key);
+    const identity = await identify(key, keys, sessions);
     if (!identity) {
       good.delete(digest);
-      throw new ApiError(401, 'invalid_api_key', 'the API key is not valid (unknown, revoked or expired)');
+      throw isSessionToken(key)
+        ? new ApiError(401, 'invalid_session', 'the session token is not valid (unknown, expired or revoked): refresh it or log in again')
+        : new ApiError(401, 'invalid_api_key', 'the API key is not valid (unknown, revoked or expired)');
     }
     if (good.size > 10_000) good.delete(good.keys().next().value!);
     good.set(digest, Date.now() + GOOD_KEYS_TTL_MS);
@@ -86,13 +109,18 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, optio
   });
 }
 
-/** The caller's identity, which must carry `scope`. */
-export function requireScope(request: FastifyRequest, scope: Scope): ApiKeyIdentity {
+/** The caller's identity (an API key or a session), which must carry `scope` (any scope when none is named). */
+export function requireScope(request: FastifyRequest, scope?: Scope): Identity {
   const identity = request.identity;
-  if (!identity) throw new ApiError(401, 'api_key_required', 'this endpoint needs an API key (header X-API-Key)');
-  if (!identity.scopes.includes(scope)) throw new ApiError(403, 'scope_required', `this endpoint needs an API key with the ${scope} scope`);
-  // What the handler changes from here on is this key's doing (the audit trail).
-  const agent = request.headers['user-agent'];
-  actAs({ who: `key:${identity.keyId}`, ip: inetOf(request.ip), userAgent: typeof agent === 'string' ? agent : null });
+  if (!identity) throw new ApiError(401, 'api_key_required', 'this endpoint needs an API key (header X-API-Key) or a session token (Authorization: Bearer tss_…)');
+  if (scope && !identity.scopes.includes(scope)) throw new ApiError(403, 'scope_required', `this endpoint needs an API key or session with the ${scope} scope`);
+  // What the handler changes from here on is this key's or session's doing (the audit trail).
+  actAs({ who: identity.keyId !== null ? `key:${identity.keyId}` : `session:${identity.sessionId}`, ...clientOf(request) });
   return identity;
+}
+
+/** The request's client, as the audit trail and sessions record it. */
+export function clientOf(request: FastifyRequest): { ip: string | null; userAgent: string | null; address: string } {
+  const agent = request.headers['user-agent'];
+  return { ip: inetOf(request.ip), userAgent: typeof agent === 'string' ? agent.slice(0, 500) : null, address: clientAddress(request.ip) };
 }

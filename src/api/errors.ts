@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { InvalidArgumentError, NotFoundError } from '../store/errors.ts';
+import { AuthFailure } from '../security/authFailure.ts';
 
 /** An API error with its HTTP status; `parameter` names the request parameter at fault. */
 export class ApiError extends Error {
@@ -37,6 +38,7 @@ interface Normalised {
 /** Turns anything thrown by a handler into status, code, message and the parameter at fault. */
 export function normalise(error: unknown): Normalised {
   if (error instanceof ApiError) return { status: error.status, code: error.code, message: error.message, parameter: error.parameter };
+  if (error instanceof AuthFailure) return { status: error.status, code: error.code, message: error.message };
   if (error instanceof InvalidArgumentError) return { status: 400, code: 'invalid_parameter', message: error.message, parameter: error.parameter };
   if (error instanceof NotFoundError) return { status: 404, code: `unknown_${error.what}`, message: error.message, parameter: error.what === 'market' ? 'symbol' : undefined };
   const e = error as FastifyError;
@@ -88,6 +90,7 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
     n.message = `${n.parameter}: is required`;
   }
   if (n.status >= 500) request.log.error(error);
+  if (error instanceof AuthFailure && error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
   return request.url.startsWith('/api/v3/') ? sendBinance(reply, n) : sendNative(reply, n);
 }
 

@@ -102,7 +102,7 @@ export function recordUsage(app: FastifyInstance, recorder: UsageRecorder): void
     recorder.record({
       at: new Date(),
       userId: identity?.userId ?? null,
-      apiKeyId: identity && /^[0-9]{1,18}$/.test(identity.keyId) ? identity.keyId : null,
+      apiKeyId: identity?.keyId && /^[0-9]{1,18}$/.test(identity.keyId) ? identity.keyId : null,
       endpoint: (request.routeOptions.url ?? 'unmatched').slice(0, 255),
       method: request.method.slice(0, 10),
       status: reply.statusCode >= 100 && reply.statusCode <= 599 ? reply.statusCode : 599,

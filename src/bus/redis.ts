@@ -73,7 +73,7 @@ export class RedisBus implements Bus {
   readonly kind = 'redis' as const;
   readonly stream: string;
   readonly shards: number;
-  private readonly names: BusNames;
+  readonly names: BusNames;
   private readonly maxPayloadBytes: number;
   private readonly clustered: boolean;
   private readonly cmd: Client;

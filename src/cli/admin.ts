@@ -35,7 +35,7 @@ export async function userCommand(open: OpenDatabase, args: string[], out: (line
   if (action !== 'create') throw new UsageError('user needs a subcommand: create or list');
   const { values } = parseArgs({
     args: rest,
-    options: { id: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'prompt-password': { type: 'boolean' } },
+    options: { id: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'prompt-password': { type: 'boolean' }, scopes: { type: 'string' } },
     strict: true,
   });
   if (values.password !== undefined) {
@@ -43,8 +43,15 @@ export async function userCommand(open: OpenDatabase, args: string[], out: (line
   }
   if (!values.id) throw new UsageError('user create needs --id');
   if (!values.email) throw new UsageError('user create needs --email');
+  let scopes;
+  try {
+    scopes = values.scopes === undefined ? undefined : parseScopes(values.scopes);
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new UsageError(`--${error.message}`);
+    throw error;
+  }
   const password = await readPassword({ stdin: Boolean(values['password-stdin']), prompt: Boolean(values['prompt-password']) });
-  const user = { id: values.id, email: values.email, password };
+  const user = { id: values.id, email: values.email, password, scopes };
   try {
     validateNewUser(user);
   } catch (error) {
@@ -52,7 +59,7 @@ export async function userCommand(open: OpenDatabase, args: string[], out: (line
     throw error;
   }
   const created = await createUser(await open(), user);
-  out(`created user ${created.id} <${created.email}>${created.hasPassword ? ' (password hashed with argon2id)' : ' (no password: API keys only)'}`);
+  out(`created user ${created.id} <${created.email}>${created.hasPassword ? ' (password hashed with argon2id)' : ' (no password: API keys only)'}; sessions may ${created.scopes.join(', ')}`);
 }
 
 export async function apiKeyCommand(open: OpenDatabase, args: string[], out: (line: string) => void): Promise<void> {

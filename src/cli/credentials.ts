@@ -12,11 +12,11 @@ const line = (c: Credential) =>
   `${c.id.padStart(5)}  ${c.exchange}  ${c.userId ?? '(deployment)'}  key ${c.keyId}${c.isActive ? '' : ' (inactive)'}  created ${c.createdAt}`;
 
 /** Opens the store for one command and closes it after; store errors become usage errors where they are the caller's. */
-async function withStore(config: Config, fn: (store: Store) => Promise<void>): Promise<void> {
+export async function withStore(config: Config, fn: (store: Store) => Promise<void>): Promise<void> {
   const db = await openDatabase(config);
   const bus = openBus(config);
   try {
-    await fn(storeOver(db, bus, undefined, config.keyring));
+    await fn(storeOver(db, bus, undefined, config.keyring, config.sessions));
   } catch (error) {
     if (error instanceof InvalidArgumentError) throw new UsageError(error.parameter === 'TRADESTORE_KEYRING' ? error.message : `--${error.parameter}: ${error.message.replace(/^[^:]+: /, '')}`);
     if (error instanceof NotFoundError) throw new UsageError(error.message);

@@ -10,6 +10,7 @@ import { maintenanceCommand } from './maintenance.ts';
 import { backtestCommand } from './backtest.ts';
 import { riskCommand } from './risk.ts';
 import { credentialsCommand, keysCommand } from './credentials.ts';
+import { sessionsCommand } from './sessions.ts';
 import { modelsCommand } from './models.ts';
 import { migrateCommand } from './migrate.ts';
 import { MaintenanceBusyError } from '../schema/maintenanceJobs.ts';
@@ -64,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   const withDatabase: Record<string, (open: OpenDatabase, args: string[], out: (line: string) => void) => Promise<void>> = {
     migrate: migrateCommand, seed: seedCommand, user: userCommand, apikey: apiKeyCommand, maintenance: maintenanceCommand, export: exportCommand,
   };
-  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand, backup: backupCommand, restore: restoreCommand, strategy: strategyCommand, analytics: analyticsCommand, backtest: backtestCommand, risk: riskCommand, models: modelsCommand, credentials: credentialsCommand, keys: keysCommand, audit: auditCommand };
+  const standalone: Record<string, typeof startCommand> = { start: startCommand, simulate: simulateCommand, dlq: dlqCommand, ingest: ingestCommand, demo: demoCommand, health: healthCommand, backup: backupCommand, restore: restoreCommand, strategy: strategyCommand, analytics: analyticsCommand, backtest: backtestCommand, risk: riskCommand, models: modelsCommand, credentials: credentialsCommand, keys: keysCommand, sessions: sessionsCommand, audit: auditCommand };
   try {
     if (!withDatabase[command] && !standalone[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     // `tradestore <command> [...] --help`: that command's part of the usage, nothing run.

@@ -23,9 +23,10 @@ Usage:
   tradestore migrate down [--to N]      undo migrations down to version N (default: 0, nothing left)
   tradestore migrate status [--json]    applied and pending migrations, checksums, capabilities
   tradestore seed                       markets, instruments, example strategies, fees, config (idempotent)
-  tradestore user create --id ID --email EMAIL [--password-stdin | --prompt-password]
+  tradestore user create --id ID --email EMAIL [--password-stdin | --prompt-password] [--scopes read,trade,admin]
                                         create a user; the password (from standard input, the
-                                        terminal or TRADESTORE_PASSWORD) is hashed with argon2id
+                                        terminal or TRADESTORE_PASSWORD) is hashed with argon2id;
+                                        scopes: what their sessions may do (default read,trade)
   tradestore user list [--json]         users, with their active API keys (never a password hash)
   tradestore apikey create --user ID [--scopes read,trade,admin] [--name NAME] [--json]
                                         create an API key (shown once, stored hashed)
@@ -68,6 +69,9 @@ Usage:
   tradestore audit [--user ID] [--resource TYPE] [--id ID] [--action A] [--actor WHO] [--since T] [--until T] [--limit N] [--json]
                                         the audit trail: who changed what, old and new values
                                         (secrets redacted), from where (docs/SECURITY.md)
+  tradestore sessions list|revoke|two-factor-off --user ID [--json]
+                                        a user's password sessions (never a token); log them out
+                                        everywhere; turn two-factor authentication off (lost device)
   tradestore keys status [--json]
   tradestore keys rotate [--batch N]
   tradestore keys retire KEY_ID
@@ -126,7 +130,8 @@ Configuration (environment):
   TRADESTORE_KEYRING   the keys that seal credentials: {"current": ID, "keys": {ID: base64 of 32 bytes}},
                        or the path of a file holding it (docs/SECURITY.md)
   TRADESTORE_RATE_LIMIT, TRADESTORE_RATE_WINDOW_MS  API requests per user and endpoint per window
-  TRADESTORE_AUTH_FAILURE_LIMIT, TRADESTORE_REQUEST_TIMEOUT_MS, TRADESTORE_BODY_LIMIT_BYTES,
+  TRADESTORE_AUTH_FAILURE_LIMIT, TRADESTORE_SESSION_TTL_MS, TRADESTORE_REFRESH_TTL_MS, TRADESTORE_LOGIN_FAILURE_LIMIT, TRADESTORE_LOGIN_LOCK_MS,
+  TRADESTORE_REQUEST_TIMEOUT_MS, TRADESTORE_BODY_LIMIT_BYTES,
   TRADESTORE_WS_MAX_FRAME_BYTES, TRADESTORE_WS_CONNECT_LIMIT, TRADESTORE_WS_PING_MS  limits per client
   TRADESTORE_STREAM, TRADESTORE_LIST, TRADESTORE_SHARDS, TRADESTORE_CONSUMER, TRADESTORE_LEASE_MS,
   TRADESTORE_BATCH_SIZE, TRADESTORE_MAX_STARTS, TRADESTORE_MAX_PAYLOAD_BYTES,

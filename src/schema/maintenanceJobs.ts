@@ -76,12 +76,13 @@ export const MAINTENANCE_JOBS: readonly MaintenanceJob[] = [
   },
   {
     name: 'sessions',
-    description: 'deletes expired user sessions',
+    description: 'deletes user sessions whose session and refresh tokens have both expired, and login failure counts whose window and lock are over',
     everyMs: HOUR,
     applies: () => true,
     run: async (db, asOf) => {
-      const { rowCount } = await db.query('DELETE FROM user_sessions WHERE expires_at < $1', [asOf]);
-      return { expired: rowCount };
+      const sessions = await db.query('DELETE FROM user_sessions WHERE greatest(expires_at, refresh_expires_at) < $1', [asOf]);
+      const failures = await db.query('DELETE FROM login_failures WHERE greatest(window_ends, locked_until) < $1', [asOf]);
+      return { expired: sessions.rowCount, loginFailures: failures.rowCount };
     },
   },
 ];

@@ -113,7 +113,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
             log,
           });
     const registry = ingestRegistry(bus, worker);
-    const store = storeOver(db, bus, undefined, config.keyring);
+    const store = storeOver(db, bus, undefined, config.keyring, config.sessions);
     const http = Fastify({
       logger: false,
       bodyLimit: config.api.bodyLimitBytes,

@@ -15,6 +15,9 @@ import { ExchangeOrderRepository } from './exchangeOrders.ts';
 import { CredentialRepository } from './credentials.ts';
 import { AuditRepository } from './auditTrail.ts';
 import type { Keyring } from '../security/keyring.ts';
+import { redisMirror, SessionRepository, type SessionSettings } from '../security/sessions.ts';
+import { TwoFactor } from '../security/twoFactor.ts';
+import { RedisBus } from '../bus/redis.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -33,6 +36,8 @@ export interface Store {
   readonly credentials: CredentialRepository;
   /** The audit trail of changes made through the API, the CLI and the library (docs/SECURITY.md). */
   readonly audit: AuditRepository;
+  readonly sessions: SessionRepository;
+  readonly twoFactor: TwoFactor;
   close(): Promise<void>;
 }
 
@@ -54,8 +59,15 @@ export interface StoreOptions {
 }
 
 /** Builds the repositories over an open database and bus. */
-export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = async () => {}, keyring: Keyring | null | (() => Keyring | null) = null): Store {
+export function storeOver(
+  db: Database,
+  bus: Bus,
+  close: () => Promise<void> = async () => {},
+  keyring: Keyring | null | (() => Keyring | null) = null,
+  sessions: SessionSettings = loadConfig({}).sessions,
+): Store {
   const strategies = new StrategyRepository(db, bus.cache);
+  const twoFactor = new TwoFactor(db, keyring);
   return {
     db,
     bus,
@@ -69,6 +81,8 @@ export function storeOver(db: Database, bus: Bus, close: () => Promise<void> = a
     apiKeys: new ApiKeyRepository(db),
     credentials: new CredentialRepository(db, keyring),
     audit: new AuditRepository(db),
+    twoFactor,
+    sessions: new SessionRepository(db, sessions, twoFactor, bus instanceof RedisBus ? redisMirror(bus.client, bus.names.keyPrefix) : null),
     close,
   };
 }
@@ -99,5 +113,5 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   return storeOver(db, bus, async () => {
     if (ownsBus) await bus.close();
     if (ownsDb) await db.close();
-  }, options.keyring === undefined ? env.keyring : options.keyring);
+  }, options.keyring === undefined ? env.keyring : options.keyring, env.sessions);
 }

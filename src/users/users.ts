@@ -1,6 +1,7 @@
 import { audit } from '../security/audit.ts';
 import argon2 from 'argon2';
 import type { Database } from '../database/types.ts';
+import type { Scope } from '../store/apiKeys.ts';
 
 export class UserInputError extends Error {
   constructor(message: string) {
@@ -16,12 +17,15 @@ export interface NewUser {
   password?: string | undefined;
   firstName?: string | undefined;
   lastName?: string | undefined;
+  /** What the user's sessions may do (read and trade when not given); API keys carry their own. */
+  scopes?: Scope[] | undefined;
 }
 
 export interface CreatedUser {
   id: string;
   email: string;
   hasPassword: boolean;
+  scopes: Scope[];
   createdAt: Date;
 }
 
@@ -51,16 +55,16 @@ export async function createUser(db: Database, user: NewUser): Promise<CreatedUs
   const passwordHash = user.password === undefined ? null : await hashPassword(user.password);
   try {
     const row = await db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ id: string; email: string; created_at: Date }>(
-        `INSERT INTO users (id, email, password_hash, first_name, last_name)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id, email, created_at`,
-        [user.id, user.email, passwordHash, user.firstName ?? null, user.lastName ?? null],
+      const { rows } = await tx.query<{ id: string; email: string; scopes: Scope[]; created_at: Date }>(
+        `INSERT INTO users (id, email, password_hash, first_name, last_name, scopes)
+         VALUES ($1, $2, $3, $4, $5, coalesce($6::text[], '{read,trade}')) RETURNING id, email, scopes, created_at`,
+        [user.id, user.email, passwordHash, user.firstName ?? null, user.lastName ?? null, user.scopes ?? null],
       );
       // The audit row: never the password (nor its hash).
-      await audit(tx, { action: 'user.create', resourceType: 'user', resourceId: user.id, userId: user.id, new: { email: user.email, firstName: user.firstName ?? null, lastName: user.lastName ?? null, passwordSet: passwordHash !== null } });
+      await audit(tx, { action: 'user.create', resourceType: 'user', resourceId: user.id, userId: user.id, new: { email: user.email, firstName: user.firstName ?? null, lastName: user.lastName ?? null, scopes: rows[0]!.scopes, passwordSet: passwordHash !== null } });
       return rows[0]!;
     });
-    return { id: row.id, email: row.email, hasPassword: passwordHash !== null, createdAt: row.created_at };
+    return { id: row.id, email: row.email, hasPassword: passwordHash !== null, scopes: row.scopes, createdAt: row.created_at };
   } catch (error) {
     const e = error as { code?: string; constraint?: string };
     if (e.code === '23505') {
