@@ -82,6 +82,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
   const mae: string | null = (await reader.v1.modelsAccuracyList(ids.model, {})).data.mae;
   const sent = (await reader.v1.accountExchangeOrdersList({ status: 'open' })).data.items.map((o) => o.externalOrderId);
   const transitions: string[] = (await reader.v1.accountExchangeOrdersDetail('eo-1')).data.history.map((h) => h.status);
+  const liveSessions: string[] = (await reader.v1.authSessionsList()).data.sessions.map((s) => s.id);
 
   // Administration.
   const lag: number = (await admin.v1.adminIngestList()).data.lag;
@@ -124,7 +125,7 @@ export async function exercise(baseUrl: string, keys: { read: string; admin: str
     void code;
   }
   void [tickSize, one, close, tradeCount, publicId, volume, last, bidPrice, bidQuantity, next, status, openOrders, available, change, entryPrice,
-    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, audited, modelIds, activeModel, mae, sent, transitions, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
+    windowCount, largest, versions, sharpe, source, drawdowns, strategyTrips, ranked, progress, backtestPnl, backtestCurve, versusLive, riskLevel, limitValues, breached, audited, modelIds, activeModel, mae, sent, transitions, liveSessions, pnl, total, strategies, symbols, winning, lag, reason, serverTime, filters, openTime, binanceClose, aggregate, average, lastUpdateId, healthy, history];
   return calls;
 }
 `;

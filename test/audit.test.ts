@@ -86,7 +86,7 @@ eachBackend('the audit trail', (get) => {
       await assert.rejects(store.risk.resolve(event!.id, 'desk'), /resolved already/);
     });
     const created = await store.audit.list({ action: 'user.create', userId: 'aud-new' });
-    assert.deepEqual(created.map((e) => [e.actor, e.newValues]), [['cli:ops', { email: 'new@example.com', firstName: null, lastName: null, passwordSet: true }]]);
+    assert.deepEqual(created.map((e) => [e.actor, e.newValues]), [['cli:ops', { email: 'new@example.com', firstName: null, lastName: null, scopes: ['read', 'trade'], passwordSet: true }]]);
     assert.equal(JSON.stringify(await store.audit.list({ limit: 1000 })).includes('Correct-Horse-9'), false);
     const marks = await store.audit.list({ resourceType: 'risk_event', resourceId: event!.id });
     assert.deepEqual(marks.map((e) => [e.action, e.userId, e.newValues]).reverse(), [['risk_event.acknowledge', 'aud-u', { by: 'desk' }], ['risk_event.resolve', 'aud-u', { by: 'desk' }]]);

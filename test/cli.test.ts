@@ -38,12 +38,12 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const up = await runCli(['migrate', 'up'], env);
       assert.equal(up.code, 0, up.stderr);
       assert.match(up.stdout, /applied 001 venue/);
-      assert.match(up.stdout, /database version 19 \(was 0/);
+      assert.match(up.stdout, /database version 20 \(was 0/);
 
       const status = await runCli(['migrate', 'status', '--json'], env);
       assert.equal(status.code, 0, status.stderr);
       const parsed = JSON.parse(status.stdout) as { databaseVersion: number; entries: { checksum: string }[] };
-      assert.equal(parsed.databaseVersion, 19);
+      assert.equal(parsed.databaseVersion, 20);
       assert.ok(parsed.entries.every((e) => e.checksum === 'ok'));
 
       const seed1 = await runCli(['seed'], env);
@@ -54,7 +54,7 @@ for (const backend of ['embedded', 'postgres'] as const) {
 
       const user = await runCli(['user', 'create', '--id', 'alice', '--email', 'alice@example.com', '--password-stdin'], env, 'correct horse\n');
       assert.equal(user.code, 0, user.stderr);
-      assert.match(user.stdout, /created user alice <alice@example.com> \(password hashed with argon2id\)/);
+      assert.match(user.stdout, /created user alice <alice@example.com> \(password hashed with argon2id\); sessions may read, trade/);
       const fromEnv = await runCli(['user', 'create', '--id', 'carol', '--email', 'carol@example.com'], { ...env, TRADESTORE_PASSWORD: 'battery staple' });
       assert.match(fromEnv.stdout, /created user carol <carol@example.com> \(password hashed with argon2id\)/);
       const onCommandLine = await runCli(['user', 'create', '--id', 'dave', '--email', 'dave@example.com', '--password', 'visible in ps'], env);

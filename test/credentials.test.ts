@@ -10,6 +10,8 @@ import { ConfigError } from '../src/config.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { keyring, loadKeyring, SealError, type Keyring } from '../src/security/keyring.ts';
+import { TwoFactor, totpCode } from '../src/security/twoFactor.ts';
+import { createUser } from '../src/users/users.ts';
 import { storeOver } from '../src/store/store.ts';
 import type { Database } from '../src/database/types.ts';
 import { eachBackend } from './helpers/backends.ts';
@@ -196,12 +198,17 @@ eachBackend('credentials under load and through the CLI', (get) => {
     assert.equal(/cli-key|cli-secret-value/.test(listed.stdout + listed.stderr + added.stdout + added.stderr), false);
     assert.match((await runCli(['credentials', 'add', '--exchange', 'binance'], env1, 'only-a-key\n')).stderr, /API key and the secret from standard input/);
     assert.equal((await runCli(['credentials', 'list'], { ...get().env, TRADESTORE_KEYRING: '{"current": "k1"' })).code, 2);
+    // A user's TOTP secret is sealed under the same keyring, and moves with the credentials.
+    await createUser(get().db, { id: 'cred-2fa', email: '2fa@cred.test' });
+    const setup = await new TwoFactor(get().db, ring('k1', { k1 })).setup('cred-2fa');
     const retireEarly = await runCli(['keys', 'retire', 'k1'], env2);
     assert.deepEqual([retireEarly.code, /still seals 1 credential: run tradestore keys rotate first/.test(retireEarly.stderr)], [1, true]);
     const rotated = await runCli(['keys', 'rotate', '--batch', '1'], env2);
     assert.equal(rotated.code, 0, rotated.stderr);
-    assert.match(rotated.stdout, /rotate: 1 re-sealed under k2, 0 to go\nevery credential is sealed under k2/);
-    assert.match((await runCli(['keys', 'status'], env2)).stdout, /k1: 0 credentials\nk2 \(current\): 1 credential/);
+    assert.match(rotated.stdout, /rotate: 1 re-sealed under k2, 0 to go\nrotate: 1 two-factor secret re-sealed under k2\nevery credential and two-factor secret is sealed under k2/);
+    assert.match((await runCli(['keys', 'status'], env2)).stdout, /k1: 0 credentials, 0 two-factor secrets\nk2 \(current\): 1 credential, 1 two-factor secret/);
+    // Opens under the new key alone.
+    assert.equal((await new TwoFactor(get().db, ring('k2', { k2 })).enable('cred-2fa', totpCode(setup.secret))).recoveryCodes.length, 10);
     assert.match((await runCli(['keys', 'retire', 'k1'], env2)).stdout, /key k1 seals no stored credential: remove it from TRADESTORE_KEYRING once no backup/);
     // A broken keyring fails only the commands that use it.
     const broken = { ...get().env, TRADESTORE_KEYRING: '/no/such/keyring.json' };

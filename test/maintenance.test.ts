@@ -22,6 +22,10 @@ eachBackend('maintenance runs on its own', (get) => {
       INSERT INTO users (id, email) VALUES ('m1', 'm1@example.com');
       INSERT INTO user_sessions (user_id, token_hash, expires_at, created_at) VALUES
         ('m1', 'expired', now() - interval '1 hour', now() - interval '2 days'), ('m1', 'live', now() + interval '1 day', now());
+      -- A session token past its time whose refresh token is not: kept, it can still be refreshed.
+      INSERT INTO user_sessions (user_id, token_hash, refresh_hash, expires_at, refresh_expires_at) VALUES ('m1', 'refreshable', 'r1', now() - interval '1 hour', now() + interval '1 day');
+      INSERT INTO login_failures (subject, failures, window_ends, locked_until) VALUES
+        ('pair:old|10.0.0.1', 3, now() - interval '1 hour', now() - interval '1 minute'), ('pair:locked|10.0.0.1', 0, now() - interval '1 hour', now() + interval '1 hour');
       INSERT INTO market_data (exchange, symbol, timeframe, timestamp, open, high, low, close, volume)
       SELECT 'NSE', 'NIFTY', '1m', date_trunc('day', now()) - interval '2 days' + g * interval '1 minute', 100 + g, 200 + g, 50, 150, 1
         FROM generate_series(0, 9) g;
@@ -43,9 +47,10 @@ eachBackend('maintenance runs on its own', (get) => {
     assert.deepEqual(applies, db.capabilities.timescaledb ? (db.capabilities.jobScheduler ? ['retention', 'archive', 'snapshots', 'strategy-metrics', 'predictions', 'sessions'] : ['policies', 'retention', 'archive', 'snapshots', 'strategy-metrics', 'predictions', 'sessions']) : ['aggregates', 'retention', 'archive', 'snapshots', 'strategy-metrics', 'predictions', 'sessions']);
     for (const s of status.filter((x) => x.applies)) assert.equal(s.last!.status, 'ok', `${s.job}: ${s.last!.error}`);
     const sessions = status.find((s) => s.job === 'sessions')!;
-    assert.deepEqual(sessions.last!.detail, { expired: 1 });
-    assert.deepEqual((await db.query<{ token_hash: string }>('SELECT token_hash FROM user_sessions')).rows.map((r) => r.token_hash), ['live']);
-    assert.ok(lines.some((l) => l.startsWith('maintenance: sessions {"expired":1}')), lines.join('\n'));
+    assert.deepEqual(sessions.last!.detail, { expired: 1, loginFailures: 1 });
+    assert.deepEqual((await db.query<{ token_hash: string }>('SELECT token_hash FROM user_sessions ORDER BY token_hash')).rows.map((r) => r.token_hash), ['live', 'refreshable']);
+    assert.deepEqual((await db.query<{ subject: string }>('SELECT subject FROM login_failures')).rows.map((r) => r.subject), ['pair:locked|10.0.0.1']);
+    assert.ok(lines.some((l) => l.startsWith('maintenance: sessions {"expired":1,"loginFailures":1}')), lines.join('\n'));
     if (db.capabilities.jobScheduler) return; // TimescaleDB's own scheduler drops old chunks and refreshes aggregates on its schedule
     assert.equal((await db.query(`SELECT 1 FROM system_logs WHERE message = 'old'`)).rows.length, 0, 'retention ran (system_logs: 1 year)');
     const daily = await db.query<{ open: string; high: string; volume: string }>(`SELECT open::text, high::text, volume::text FROM daily_ohlcv WHERE symbol = 'NIFTY'`);
@@ -74,7 +79,7 @@ eachBackend('maintenance runs on its own', (get) => {
     }
     const cli = await runCli(['maintenance', 'run', '--job', 'sessions'], get().env);
     assert.equal(cli.code, 0, cli.stderr);
-    assert.match(cli.stdout, /^sessions +ok +\S+ +\{"expired":0\}/);
+    assert.match(cli.stdout, /^sessions +ok +\S+ +\{"expired":0,"loginFailures":0\}/);
     const status = await runCli(['maintenance', 'status', '--json'], get().env);
     const parsed = JSON.parse(status.stdout) as { job: string; last: { status: string } | null }[];
     assert.equal(parsed.find((s) => s.job === 'sessions')!.last!.status, 'ok');
@@ -117,7 +122,7 @@ eachBackend('maintenance runs on its own', (get) => {
     try {
       await waitFor('the service expired the session', async () => (await db.query(`SELECT 1 FROM user_sessions WHERE token_hash = 'soon'`)).rows.length === 0, 30_000);
       // The line is written once the run is recorded, a moment after the session is gone.
-      await waitFor('the run logged', async () => /maintenance: sessions \{"expired":1\}/.test(service.output()), 10_000);
+      await waitFor('the run logged', async () => /maintenance: sessions \{"expired":1,"loginFailures":0\}/.test(service.output()), 10_000);
       const runs = await db.query<{ job: string; runner: string }>(`SELECT job, runner FROM maintenance_runs WHERE job = 'sessions'`);
       assert.equal(runs.rows.length, 1);
     } finally {

@@ -6,6 +6,7 @@ import { InvalidArgumentError, NotFoundError } from '../store/errors.ts';
 import type { Credential } from '../store/credentials.ts';
 import { storeOver, type Store } from '../store/store.ts';
 import { readStdin } from './password.ts';
+import { rotateSecrets, secretsByKey } from '../security/twoFactor.ts';
 import { intOption, UsageError } from './usage.ts';
 
 const line = (c: Credential) =>
@@ -87,26 +88,38 @@ export async function keysCommand(config: Config, args: string[], out: (line: st
   if (batchSize < 1 || batchSize > 10_000) throw new UsageError('--batch must be from 1 to 10000');
   const keys = config.keyring();
   if (!keys) throw new UsageError('TRADESTORE_KEYRING is not set: the keys are in it (docs/SECURITY.md)');
-  await withStore(config, async ({ credentials }) => {
-    if (action === 'status') {
+  await withStore(config, async ({ credentials, db }) => {
+    // Credentials and users' two-factor secrets are sealed under the same keyring.
+    const usageOf = async () => {
+      const secrets = await secretsByKey(db);
       const usage = await credentials.keyUsage();
+      const extra = [...secrets.keys()].filter((k) => !usage.some((u) => u.keyId === k))
+        .map((keyId) => ({ keyId, credentials: 0, inKeyring: keys.ids().includes(keyId), current: keys.current === keyId }));
+      return [...usage, ...extra].map((u) => ({ ...u, twoFactorSecrets: secrets.get(u.keyId) ?? 0 })).sort((a, b) => a.keyId.localeCompare(b.keyId));
+    };
+    if (action === 'status') {
+      const usage = await usageOf();
       if (values.json) return out(JSON.stringify(usage, null, 2));
       for (const u of usage) {
-        out(`${u.keyId}${u.current ? ' (current)' : ''}: ${u.credentials} credential${u.credentials === 1 ? '' : 's'}${u.inKeyring ? '' : ' — NOT IN THE KEYRING: they cannot be opened'}`);
+        out(`${u.keyId}${u.current ? ' (current)' : ''}: ${u.credentials} credential${u.credentials === 1 ? '' : 's'}, ${u.twoFactorSecrets} two-factor secret${u.twoFactorSecrets === 1 ? '' : 's'}${u.inKeyring ? '' : ' — NOT IN THE KEYRING: they cannot be opened'}`);
       }
       return;
     }
     if (action === 'rotate') {
       const done = await credentials.rotate({ batchSize, onProgress: (p) => out(`rotate: ${p.rotated} re-sealed under ${keys.current}, ${p.remaining} to go`) });
-      for (const f of done.failed) out(`rotate: not re-sealed: ${f.reason}`);
-      if (done.failed.length) throw new Error(`${done.failed.length} credential${done.failed.length === 1 ? '' : 's'} could not be opened and were left as they are (listed above); the others were re-sealed`);
-      return out(done.remaining === 0 ? `every credential is sealed under ${keys.current}` : `${done.remaining} credentials were held by other transactions: run it again`);
+      const secrets = await rotateSecrets(db, keys, batchSize);
+      out(`rotate: ${secrets.rotated} two-factor secret${secrets.rotated === 1 ? '' : 's'} re-sealed under ${keys.current}`);
+      const failed = [...done.failed, ...secrets.failed];
+      for (const f of failed) out(`rotate: not re-sealed: ${f.reason}`);
+      if (failed.length) throw new Error(`${failed.length} value${failed.length === 1 ? '' : 's'} could not be opened and were left as they are (listed above); the others were re-sealed`);
+      return out(done.remaining === 0 ? `every credential and two-factor secret is sealed under ${keys.current}` : `${done.remaining} credentials were held by other transactions: run it again`);
     }
     const id = positionals[0]!;
-    const usage = (await credentials.keyUsage()).find((u) => u.keyId === id);
+    const usage = (await usageOf()).find((u) => u.keyId === id);
     if (!usage) throw new UsageError(`no key ${id} in the keyring or the credentials`);
     if (usage.current) throw new Error(`key ${id} is the current key: make another one current and rotate first`);
     if (usage.credentials > 0) throw new Error(`key ${id} still seals ${usage.credentials} credential${usage.credentials === 1 ? '' : 's'}: run tradestore keys rotate first`);
+    if (usage.twoFactorSecrets > 0) throw new Error(`key ${id} still seals ${usage.twoFactorSecrets} two-factor secret${usage.twoFactorSecrets === 1 ? '' : 's'}: run tradestore keys rotate first`);
     out(`key ${id} seals no stored credential: remove it from TRADESTORE_KEYRING once no backup you may restore was taken before the rotation (those still need it)`);
   });
 }

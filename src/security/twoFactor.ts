@@ -4,7 +4,7 @@ import type { Database, Queryable } from '../database/types.ts';
 import { InvalidArgumentError } from '../store/errors.ts';
 import { audit } from './audit.ts';
 import { AuthFailure } from './authFailure.ts';
-import { SealError, type Keyring } from './keyring.ts';
+import { keyIdSql, SealError, type Keyring } from './keyring.ts';
 
 /**
  * Two-factor authentication (seed 000's users.two_factor_enabled, docs/SECURITY.md): TOTP
@@ -136,6 +136,45 @@ export class TwoFactor {
     if (lastStep !== null && step <= Number(lastStep)) return false;
     await tx.query(`UPDATE users SET totp_last_step = $2 WHERE id = $1`, [userId, step]);
     return true;
+  }
+}
+
+/** How many TOTP secrets each key seals (by the key each sealed value names). */
+export async function secretsByKey(db: Queryable): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ k: string; n: string }>(
+    `SELECT ${keyIdSql('totp_secret')} AS k, count(*)::text AS n FROM users WHERE totp_secret IS NOT NULL GROUP BY 1`);
+  return new Map(rows.map((r) => [r.k, Number(r.n)]));
+}
+
+/**
+ * Re-seals every TOTP secret under the keyring's current key, `batchSize` users per
+ * transaction (rows held elsewhere are taken by a later run), as `tradestore keys rotate` does
+ * for credentials. A secret that does not open is left as it is and reported.
+ */
+export async function rotateSecrets(db: Database, k: Keyring, batchSize: number): Promise<{ rotated: number; failed: { id: string; reason: string }[] }> {
+  let after = '';
+  let rotated = 0;
+  const failed: { id: string; reason: string }[] = [];
+  for (;;) {
+    const last = await db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: string; totp_secret: Uint8Array }>(
+        `SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL AND ${keyIdSql('totp_secret')} <> $1 AND id > $2
+          ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`, [k.current, after, batchSize]);
+      for (const r of rows) {
+        try {
+          const resealed = k.seal(k.open(r.totp_secret, associated(r.id)), associated(r.id));
+          await tx.query(`UPDATE users SET totp_secret = $2 WHERE id = $1`, [r.id, resealed]);
+          await audit(tx, { action: 'two_factor.rotate', resourceType: 'user', resourceId: r.id, userId: r.id, old: { keyId: k.keyOf(r.totp_secret) }, new: { keyId: k.current } });
+          rotated += 1;
+        } catch (error) {
+          if (!(error instanceof SealError)) throw error;
+          failed.push({ id: r.id, reason: `the two-factor secret of user ${r.id}: ${error.message}` });
+        }
+      }
+      return rows.at(-1)?.id ?? null;
+    });
+    if (last === null) return { rotated, failed };
+    after = last;
   }
 }
 
