@@ -107,15 +107,25 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, sessi
     good.set(digest, Date.now() + GOOD_KEYS_TTL_MS);
     request.identity = identity;
   });
+  // An operation that documents a security requirement refuses a caller without credentials
+  // before its parameters are validated: such a caller learns nothing of what the route takes.
+  app.addHook('preValidation', async (request) => {
+    const schema = request.routeOptions.schema as { security?: unknown[] } | undefined;
+    if (schema?.security?.length && !request.identity) throw credentialsRequired();
+  });
 }
+
+const credentialsRequired = () =>
+  new ApiError(401, 'api_key_required', 'this endpoint needs an API key (header X-API-Key) or a session token (Authorization: Bearer tss_…)');
 
 /** The caller's identity (an API key or a session), which must carry `scope` (any scope when none is named). */
 export function requireScope(request: FastifyRequest, scope?: Scope): Identity {
   const identity = request.identity;
-  if (!identity) throw new ApiError(401, 'api_key_required', 'this endpoint needs an API key (header X-API-Key) or a session token (Authorization: Bearer tss_…)');
+  if (!identity) throw credentialsRequired();
   if (scope && !identity.scopes.includes(scope)) throw new ApiError(403, 'scope_required', `this endpoint needs an API key or session with the ${scope} scope`);
   // What the handler changes from here on is this key's or session's doing (the audit trail).
-  actAs({ who: identity.keyId !== null ? `key:${identity.keyId}` : `session:${identity.sessionId}`, ...clientOf(request) });
+  const { ip, userAgent } = clientOf(request);
+  actAs({ who: identity.keyId !== null ? `key:${identity.keyId}` : `session:${identity.sessionId}`, ip, userAgent });
   return identity;
 }
 
