@@ -11,6 +11,7 @@ import { generateApi } from 'swagger-typescript-api';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
 import { depositMsg, orderMsg, tradeMsg } from './helpers/ingest.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 const MINUTE = 60_000;
 
@@ -148,7 +149,7 @@ describe('A client generated from the OpenAPI document', () => {
   const ids = { order: 'c-1', strategy: 'client-strategy', backtest: '', model: '' };
 
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://' }), { migrate: true, log: serviceLog });
     base = `http://127.0.0.1:${service.port}`;
     await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com'), ('root', 'r@example.com')`);
     await service.db.query(`INSERT INTO strategies (id, user_id, name, is_active, symbols) VALUES ($1, 'alice', 'client', true, ARRAY['TATA_INR'])`, [ids.strategy]);

@@ -5,13 +5,14 @@ import { startService, type Service } from '../src/service/service.ts';
 import { UsageRecorder, type UsageRow } from '../src/api/usage.ts';
 import type { Database } from '../src/database/types.ts';
 import { waitFor } from './helpers/service.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 describe("api_usage: the API's own requests, written in batches off the request path", () => {
   let service: Service;
   let key = '';
   let keyId = '';
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO users (id, email) VALUES ('usage-u', 'u@example.com')`);
     const created = await service.store.apiKeys.create('usage-u', ['read']);
     key = created.key;

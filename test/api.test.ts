@@ -8,6 +8,7 @@ import { startService, type Service } from '../src/service/service.ts';
 import { createServerDatabase, serverUnavailable } from './helpers/backends.ts';
 import { redisUnavailable, testNames } from './helpers/redis.ts';
 import { depositMsg, orderMsg, tradeMsg } from './helpers/ingest.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
@@ -69,7 +70,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
           await server.drop();
         };
       }
-      service = await startService(loadConfig(env), { migrate: true, log: () => {} });
+      service = await startService(loadConfig(env), { migrate: true, log: serviceLog });
       base = `http://127.0.0.1:${service.port}`;
       await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com'), ('bob', 'b@example.com'), ('root', 'r@example.com')`);
       aliceKey = (await service.store.apiKeys.create('alice', ['read'])).key;
@@ -592,7 +593,7 @@ for (const setup of ['embedded+memory', 'postgres+redis'] as const) {
 
 describe('WebSocket pings', () => {
   it('pings every connection as Binance does, and closes one that leaves 3 pings unanswered', async () => {
-    const service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_WS_PING_MS: '100' }), { migrate: true, log: () => {} });
+    const service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_WS_PING_MS: '100' }), { migrate: true, log: serviceLog });
     try {
       const url = `ws://127.0.0.1:${service.port}/ws/tata_inr@trade`;
       const answering = new WebSocket(url);

@@ -6,6 +6,7 @@ import { startService, type Service } from '../src/service/service.ts';
 import { createUser } from '../src/users/users.ts';
 import { createServerDatabase } from './helpers/backends.ts';
 import { depositMsg, orderMsg } from './helpers/ingest.ts';
+import { secretUsed, serviceLog } from './helpers/exposure.ts';
 
 /**
  * The attack catalogue of docs/SECURITY.md, over every operation the OpenAPI document lists, so a
@@ -14,6 +15,7 @@ import { depositMsg, orderMsg } from './helpers/ingest.ts';
  * resources (404, or an answer with nothing of B's in it).
  */
 const PASSWORD = 'Attack-Catalogue-Pass-1';
+secretUsed(PASSWORD);
 /** Operations anyone may call: public market data, logging in, and the operator's probes (/metrics has its own token). */
 const PUBLIC = [/^GET \/v1\/markets/, /^POST \/v1\/auth\/(login|refresh)$/, /^GET \/(health|metrics|ws|stream)/, /^GET \/api\/v3\//];
 /** Writes a session with any scope may make about itself: ending sessions, its own two-factor settings (with the password). */
@@ -74,7 +76,9 @@ for (const backend of ['embedded', 'postgres'] as const) describe(`the attack ca
   };
 
   before(async () => {
-    const ring = JSON.stringify({ current: 'k', keys: { k: randomBytes(32).toString('base64') } });
+    const k = randomBytes(32).toString('base64');
+    secretUsed(k);
+    const ring = JSON.stringify({ current: 'k', keys: { k } });
     // On the server, the API's account reads run under row-level security as well.
     let database: Record<string, string> = { TRADESTORE_DATA_DIR: 'memory://' };
     if (backend === 'postgres') {
@@ -82,7 +86,7 @@ for (const backend of ['embedded', 'postgres'] as const) describe(`the attack ca
       drop = created.drop;
       database = { DATABASE_URL: created.url };
     }
-    service = await startService(loadConfig({ PORT: '0', ...database, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_KEYRING: ring, TRADESTORE_RATE_LIMIT: '100000', TRADESTORE_AUTH_FAILURE_LIMIT: '1000000' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', ...database, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_KEYRING: ring, TRADESTORE_RATE_LIMIT: '100000', TRADESTORE_AUTH_FAILURE_LIMIT: '1000000' }), { migrate: true, log: serviceLog });
     base = `http://127.0.0.1:${service.port}`;
     await createUser(service.db, { id: 'atk-a', email: 'a@attack.test', password: PASSWORD });
     await createUser(service.db, { id: 'atk-b', email: 'b@attack.test', password: PASSWORD });

@@ -14,6 +14,7 @@ import { storeOver, type Store } from '../src/store/store.ts';
 import { apiCaller } from './helpers/api.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { runCli } from './helpers/cli.ts';
+import { secretUsed, serviceLog } from './helpers/exposure.ts';
 
 it('redacts every secret-named field at any depth, and nothing else', () => {
   const secretKey = fc.constantFrom(
@@ -28,6 +29,8 @@ it('redacts every secret-named field at any depth, and nothing else', () => {
     assert.deepEqual((redact(value) as Record<string, string>)[plain], other, `${plain} kept`);
   }));
 });
+
+secretUsed('AUDIT-KEY', 'AUDIT-SECRET', 'Correct-Horse-9', 'cli-audit-key', 'cli-audit-secret');
 
 eachBackend('the audit trail', (get) => {
   let store: Store;
@@ -127,7 +130,7 @@ describe('the audit trail through the API and the CLI', () => {
   const keys = { admin: '', reader: '' };
   let adminKeyId = '';
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO users (id, email) VALUES ('aud-api', 'x@example.com'), ('root', 'r@example.com')`);
     const admin = await service.store.apiKeys.create('root', ['read', 'admin']);
     [keys.admin, adminKeyId] = [admin.key, admin.keyId];
@@ -157,6 +160,7 @@ eachBackend('tradestore audit', (get) => {
   });
   it('attributes a CLI change to the operating-system user and lists the trail with filters', async () => {
     const k = randomBytes(32).toString('base64');
+    secretUsed(k);
     const env = { ...get().env, TRADESTORE_KEYRING: JSON.stringify({ current: 'k', keys: { k } }) };
     assert.equal((await runCli(['credentials', 'add', '--exchange', 'zerodha'], env, 'cli-audit-key\ncli-audit-secret\n')).code, 0);
     const listed = await runCli(['audit', '--resource', 'credential', '--json'], env);

@@ -18,6 +18,7 @@ import { PostgresDatabase } from '../src/database/postgres.ts';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
 import { ingest } from './helpers/ingest.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 const DAY = 86_400_000;
 const t0 = Date.UTC(2025, 0, 6); // a Monday
@@ -217,7 +218,7 @@ describe('backtests through /v1 and tradestore backtest [postgres]', async () =>
   let strategyId = '';
   before(async () => {
     server = await createServerDatabase();
-    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO users (id, email) VALUES ('quant', 'q@example.com'), ('other', 'o@example.com'), ('root', 'r@example.com')`);
     keys.quant = (await service.store.apiKeys.create('quant', ['read', 'trade'])).key;
     keys.reader = (await service.store.apiKeys.create('quant', ['read'])).key;

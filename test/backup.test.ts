@@ -17,6 +17,7 @@ import { createServerDatabase, serverUnavailable } from './helpers/backends.ts';
 import { ingest, orderMsg, tradeMsg } from './helpers/ingest.ts';
 import { redisUnavailable, testNames } from './helpers/redis.ts';
 import { runCli } from './helpers/cli.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 
@@ -40,7 +41,7 @@ describe('backup and restore [postgres+redis]', async () => {
 
   before(async () => {
     source = await server();
-    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: source.url, ...names.env, TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: source.url, ...names.env, TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: serviceLog });
     await seed(service.db);
     await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com')`);
   });
@@ -237,7 +238,7 @@ describe('backup and restore [embedded, TimescaleDB]', () => {
   it('is taken by the running service (POST /v1/admin/backup) while ingest runs; the CLI points there', async () => {
     const dataDir = join(dir, 'live');
     const backups = join(dir, 'live-backups');
-    const service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: dataDir, TRADESTORE_BACKUP_DIR: backups, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: () => {} });
+    const service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: dataDir, TRADESTORE_BACKUP_DIR: backups, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: serviceLog });
     let archive: string;
     try {
       await seed(service.db);

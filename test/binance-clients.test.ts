@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
 import { orderMsg, tradeMsg } from './helpers/ingest.ts';
 import { waitFor } from './helpers/service.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 /**
  * Existing Binance clients, unchanged, against a running service: ccxt's binance and binanceus
@@ -22,7 +23,7 @@ describe('ccxt (binance, binanceus) against a running service [embedded+memory]'
   const t0 = Math.floor(now / MINUTE) * MINUTE - 10 * MINUTE;
 
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: serviceLog });
     base = `http://127.0.0.1:${service.port}`;
     await service.db.query(`INSERT INTO users (id, email) VALUES ('maker', 'maker@example.com')`);
     const messages = [

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { runCli } from './helpers/cli.ts';
 import { USAGE_COMMANDS } from '../src/cli/usage.ts';
 import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
+import { secretUsed } from './helpers/exposure.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
@@ -52,6 +53,7 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const seed2 = await runCli(['seed'], env);
       assert.match(seed2.stdout, /seeded: 0 markets, 0 instruments, 0 strategies, 0 trading fees, 0 config keys/);
 
+      secretUsed('correct horse', 'battery staple', 'visible in ps');
       const user = await runCli(['user', 'create', '--id', 'alice', '--email', 'alice@example.com', '--password-stdin'], env, 'correct horse\n');
       assert.equal(user.code, 0, user.stderr);
       assert.match(user.stdout, /created user alice <alice@example.com> \(password hashed with argon2id\); sessions may read, trade/);

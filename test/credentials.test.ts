@@ -16,8 +16,14 @@ import { storeOver } from '../src/store/store.ts';
 import type { Database } from '../src/database/types.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { runCli } from './helpers/cli.ts';
+import { secretUsed } from './helpers/exposure.ts';
 
-const key = () => randomBytes(32);
+/** A key of a test keyring; the secret scan looks for it in every log line and error answer. */
+const key = () => {
+  const k = randomBytes(32);
+  secretUsed(k.toString('base64'));
+  return k;
+};
 const ring = (current: string, keys: Record<string, Buffer>): Keyring => keyring(current, new Map(Object.entries(keys)));
 const json = (current: string, keys: Record<string, Buffer>) =>
   JSON.stringify({ current, keys: Object.fromEntries(Object.entries(keys).map(([id, k]) => [id, k.toString('base64')])) });
@@ -82,6 +88,7 @@ describe('the keyring', () => {
 eachBackend('credentials sealed at rest', (get) => {
   const [k1, k2] = [key(), key()];
   const secret = `sk-${randomBytes(12).toString('hex')}`;
+  secretUsed(secret, 'secret-B', 'secret-C', 'cli-secret-value');
   before(async () => {
     const { db } = get();
     await migrate(db);

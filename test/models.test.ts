@@ -12,6 +12,7 @@ import { runCli } from './helpers/cli.ts';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
 import { ingest, tradeMsg } from './helpers/ingest.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 const HOUR = 3_600_000;
 
@@ -117,7 +118,7 @@ describe('models through /v1 and tradestore models [postgres]', async () => {
   const keys = { admin: '', reader: '' };
   before(async () => {
     server = await createServerDatabase();
-    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_MAINTENANCE_TICK_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO users (id, email) VALUES ('root', 'r@example.com'), ('quant', 'q@example.com')`);
     keys.admin = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
     keys.reader = (await service.store.apiKeys.create('quant', ['read'])).key;

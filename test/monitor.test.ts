@@ -17,6 +17,7 @@ import { ingest, tradeMsg } from './helpers/ingest.ts';
 import { OwnPostgres, ownClusterUnavailable, postgresDir } from './helpers/pgcluster.ts';
 import { runCli } from './helpers/cli.ts';
 import { redisUnavailable, testNames } from './helpers/redis.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 const REQUIRE = process.env.TRADESTORE_REQUIRE_SERVERS === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,7 +161,7 @@ describe('the service monitor: /metrics, /v1/admin/database and seed 001\'s metr
   const names = testNames();
   before(async () => {
     server = await createServerDatabase();
-    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, ...names.env, TRADESTORE_MONITOR_INTERVAL_MS: '60000', TRADESTORE_ALERT_SLOW_QUERY_MS: '300' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', DATABASE_URL: server.url, ...names.env, TRADESTORE_MONITOR_INTERVAL_MS: '60000', TRADESTORE_ALERT_SLOW_QUERY_MS: '300' }), { migrate: true, log: serviceLog });
   });
   after(async () => {
     await service?.stop();

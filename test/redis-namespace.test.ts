@@ -8,6 +8,7 @@ import { startService, type Service } from '../src/service/service.ts';
 import { REDIS_URL, redisUnavailable } from './helpers/redis.ts';
 import { depositMsg, tradeMsg } from './helpers/ingest.ts';
 import { waitFor } from './helpers/service.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 /**
  * Two deployments on one Redis, each with its own TRADESTORE_REDIS_PREFIX and nothing else
@@ -48,7 +49,7 @@ describe('two deployments sharing one Redis [embedded+redis]', async () => {
           PORT: '0', TRADESTORE_DATA_DIR: 'memory://', REDIS_URL, TRADESTORE_REDIS_PREFIX: prefix, TRADESTORE_CONSUMER: `ns-${name}`,
           TRADESTORE_MAINTENANCE_TICK_MS: '0', TRADESTORE_RATE_LIMIT: '20',
         }),
-        { migrate: true, log: () => {} },
+        { migrate: true, log: serviceLog },
       );
       await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'alice@example.com')`);
       const key = (await service.store.apiKeys.create('alice', ['read'])).key;

@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import { depositMsg, ingest, orderMsg } from './helpers/ingest.ts';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 it('puts a limit at ok, warning or critical by its value, either way round', () => {
   const cases: [string, string, string, string, string][] = [
@@ -152,7 +153,7 @@ describe('risk through /v1', () => {
   let service: Service;
   const keys = { admin: '', rita: '', ritaTrade: '' };
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO users (id, email) VALUES ('rita', 'r@example.com'), ('root', 'root@example.com')`);
     keys.admin = (await service.store.apiKeys.create('root', ['read', 'admin'])).key;
     keys.rita = (await service.store.apiKeys.create('rita', ['read'])).key;

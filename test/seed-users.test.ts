@@ -4,6 +4,7 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { UserInputError, createUser, verifyPassword } from '../src/users/users.ts';
 import { eachBackend } from './helpers/backends.ts';
+import { secretUsed } from './helpers/exposure.ts';
 
 eachBackend('seed data and users', (get) => {
   before(() => migrate(get().db).then(() => undefined));
@@ -44,6 +45,7 @@ eachBackend('seed data and users', (get) => {
 
   it('creates a user with an argon2id hash that verifies', async () => {
     const { db } = get();
+    secretUsed('correct horse battery');
     const user = await createUser(db, { id: 'alice', email: 'alice@example.com', password: 'correct horse battery' });
     assert.equal(user.hasPassword, true);
     const { rows } = await db.query<{ password_hash: string; kyc_status: string }>(

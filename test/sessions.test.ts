@@ -14,9 +14,11 @@ import { createUser, verifyPassword } from '../src/users/users.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { runCli } from './helpers/cli.ts';
 import { REDIS_URL, redisBus, testNames } from './helpers/redis.ts';
+import { secretUsed, serviceLog } from './helpers/exposure.ts';
 
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const PASSWORD = 'Correct-Horse-Battery-9';
+secretUsed(PASSWORD, 'wrong-password');
 const client = (address: string): Client => ({ address, ip: address, userAgent: 'sessions-test/1' });
 
 describe('sessions through the API', () => {
@@ -35,10 +37,12 @@ describe('sessions through the API', () => {
   const login = (email: string, password = PASSWORD, extra: object = {}) => post('/v1/auth/login', { email, password, ...extra });
 
   before(async () => {
-    const ring = JSON.stringify({ current: 'k1', keys: { k1: randomBytes(32).toString('base64') } });
+    const k1 = randomBytes(32).toString('base64');
+    secretUsed(k1);
+    const ring = JSON.stringify({ current: 'k1', keys: { k1 } });
     service = await startService(loadConfig({
       PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0', TRADESTORE_KEYRING: ring, TRADESTORE_LOGIN_FAILURE_LIMIT: '3',
-    }), { migrate: true, log: () => {} });
+    }), { migrate: true, log: serviceLog });
     base = `http://127.0.0.1:${service.port}`;
     await createUser(service.db, { id: 'ses-a', email: 'a@sessions.test', password: PASSWORD });
     await createUser(service.db, { id: 'ses-tf', email: 'tf@sessions.test', password: PASSWORD });
@@ -143,12 +147,14 @@ describe('sessions through the API', () => {
     assert.equal(setup.status, 200, JSON.stringify(setup.body));
     assert.match(setup.body.uri, /^otpauth:\/\/totp\/tradestore:tf%40sessions\.test\?/);
     const secret: string = setup.body.secret;
+    secretUsed(secret);
     const { rows: [raw] } = await service.db.query<{ totp_secret: Uint8Array }>(`SELECT totp_secret FROM users WHERE id = 'ses-tf'`);
     assert.equal(Buffer.from(raw!.totp_secret).toString('latin1').includes(secret), false);
     assert.equal((await post('/v1/auth/2fa/enable', { password: PASSWORD, code: '000000' }, session)).status, 401);
     const enabled = await post('/v1/auth/2fa/enable', { password: PASSWORD, code: totpCode(secret) }, session);
     assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
     const recovery: string[] = enabled.body.recoveryCodes;
+    secretUsed(...recovery);
     assert.equal(recovery.length, 10);
     assert.equal((await login('tf@sessions.test')).status, 401, 'no code');
     // The current step was spent by enable: the next one (accepted one step ahead) logs in, once.

@@ -15,6 +15,7 @@ import { runCli } from './helpers/cli.ts';
 import { PostgresDatabase } from '../src/database/postgres.ts';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/service/service.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 eachBackend('strategies: managed, versioned', (get) => {
   let store: Store;
@@ -222,7 +223,7 @@ describe('strategies through /v1', () => {
   let service: Service;
   const keys = { alice: '', bob: '', reader: '', admin: '' };
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO users (id, email) VALUES ('alice', 'a@example.com'), ('bob', 'b@example.com'), ('root', 'r@example.com')`);
     keys.alice = (await service.store.apiKeys.create('alice', ['read', 'trade'])).key;
     keys.bob = (await service.store.apiKeys.create('bob', ['read', 'trade'])).key;
@@ -290,7 +291,7 @@ describe('strategy metrics through /v1', () => {
   const equity = [10_000, 10_150, 9_900, 10_400, 10_300, 10_700, 10_650, 10_900];
   const closes = [100, 101, 99.5, 102, 101.5, 104, 103, 105];
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO users (id, email) VALUES ('carol', 'c@example.com')`);
     key = (await service.store.apiKeys.create('carol', ['read'])).key;
     id = (await service.store.strategies.create({ name: 'metrics', symbols: ['TATA_INR'], userId: 'carol' })).id;

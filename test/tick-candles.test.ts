@@ -12,6 +12,7 @@ import type { Queryable } from '../src/database/types.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { ingest } from './helpers/ingest.ts';
 import { waitFor } from './helpers/service.ts';
+import { serviceLog } from './helpers/exposure.ts';
 
 interface Tick { exchange: string; symbol: string; tradeId?: string; price: string; quantity: string; isBuyerMaker?: boolean; timestamp: number }
 interface Expected {
@@ -188,7 +189,7 @@ eachBackend('candles from exchange ticks', (get) => {
 describe('tick candles through the service: klines of 1s and 5s', () => {
   let service: Service;
   before(async () => {
-    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: () => {} });
+    service = await startService(loadConfig({ PORT: '0', TRADESTORE_DATA_DIR: 'memory://', TRADESTORE_MONITOR_INTERVAL_MS: '0' }), { migrate: true, log: serviceLog });
     await service.db.query(`INSERT INTO instruments (exchange, symbol, instrument_type, base_asset, quote_asset) VALUES ('binance', 'BTCUSDT', 'SPOT', 'BTC', 'USDT')`);
   });
   after(async () => service?.stop());

@@ -133,9 +133,25 @@ async function recreateDatabase(url: string): Promise<void> {
   }
 }
 
+/**
+ * A client tool's arguments with the password taken out of its --dbname URL (every local user can
+ * read a command line), and an environment that gives it as PGPASSWORD instead.
+ */
+export function toolConnection(args: string[]): { args: string[]; env: NodeJS.ProcessEnv } {
+  let password: string | null = null;
+  const safe = args.map((a) => {
+    if (!a.startsWith('--dbname=')) return a;
+    const url = new URL(a.slice('--dbname='.length));
+    if (url.password) [password, url.password] = [decodeURIComponent(url.password), ''];
+    return `--dbname=${url.toString()}`;
+  });
+  return { args: safe, env: password === null ? process.env : { ...process.env, PGPASSWORD: password } };
+}
+
 /** Runs a tool, reporting the size of the file it writes every second; its stderr becomes the error. */
 async function withProgress(tool: string, args: string[], file: string, progress?: (line: string) => void): Promise<void> {
-  const child = spawn(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const connection = toolConnection(args);
+  const child = spawn(tool, connection.args, { stdio: ['ignore', 'ignore', 'pipe'], env: connection.env });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const timer = setInterval(() => {

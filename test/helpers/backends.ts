@@ -4,6 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import './exposure.ts';
 import { EmbeddedDatabase } from '../../src/database/embedded.ts';
 import { PostgresDatabase } from '../../src/database/postgres.ts';
 import type { Database } from '../../src/database/types.ts';

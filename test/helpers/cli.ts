@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { expose } from './exposure.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -21,7 +22,10 @@ export function runCli(args: string[], env: Record<string, string>, stdin?: stri
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      expose(`tradestore ${args[0] ?? ''} (standard error)`, stderr);
+      resolve({ code, stdout, stderr });
+    });
     child.stdin.end(stdin ?? '');
   });
 }

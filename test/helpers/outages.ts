@@ -70,14 +70,16 @@ export class OwnRedis {
   constructor(
     readonly port: number,
     private readonly persist = true,
+    /** When set, clients must AUTH with it (requirepass); the URL carries it. */
+    private readonly password: string | null = null,
   ) {}
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.password ? `:${encodeURIComponent(this.password)}@` : ''}127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', this.persist ? 'yes' : 'no', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', this.persist ? 'yes' : 'no', '--appendfsync', 'always', '--save', '', ...(this.password ? ['--requirepass', this.password] : [])], { stdio: 'ignore' });
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => {});
     for (let i = 0; i < 100; i++) {
@@ -98,7 +100,7 @@ export class OwnRedis {
     if (!this.child) return;
     const exited = new Promise((resolve) => this.child!.once('exit', resolve));
     try {
-      execFileSync('redis-cli', ['-p', String(this.port), 'shutdown', 'nosave']);
+      execFileSync('redis-cli', ['-p', String(this.port), 'shutdown', 'nosave'], { env: { ...process.env, ...(this.password ? { REDISCLI_AUTH: this.password } : {}) } });
     } catch {
       this.child.kill('SIGKILL');
     }

@@ -3,6 +3,7 @@ import Big from 'big.js';
 import type { Database } from '../../src/database/types.ts';
 import type { EngineSimulator } from '../../src/simulator/engine.ts';
 import { ROOT } from './cli.ts';
+import { expose } from './exposure.ts';
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -35,6 +36,8 @@ export function spawnCommand(args: string[], env: Record<string, string>): Servi
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Everything the process wrote, once its output has ended (it logs; every line is scanned for secrets).
+  child.on('close', () => expose(`tradestore ${args[0] ?? ''} (output)`, output));
   return { child, output: () => output, exited };
 }
 
