@@ -30,7 +30,7 @@ it('redacts every secret-named field at any depth, and nothing else', () => {
   }));
 });
 
-secretUsed('AUDIT-KEY', 'AUDIT-SECRET', 'Correct-Horse-9', 'cli-audit-key', 'cli-audit-secret');
+secretUsed('AUDIT-KEY', 'AUDIT-SECRET', 'STRATEGY-SECRET', 'Correct-Horse-9', 'cli-audit-key', 'cli-audit-secret');
 
 eachBackend('the audit trail', (get) => {
   let store: Store;
@@ -93,6 +93,29 @@ eachBackend('the audit trail', (get) => {
     assert.equal(JSON.stringify(await store.audit.list({ limit: 1000 })).includes('Correct-Horse-9'), false);
     const marks = await store.audit.list({ resourceType: 'risk_event', resourceId: event!.id });
     assert.deepEqual(marks.map((e) => [e.action, e.userId, e.newValues]).reverse(), [['risk_event.acknowledge', 'aud-u', { by: 'desk' }], ['risk_event.resolve', 'aud-u', { by: 'desk' }]]);
+  });
+
+  it('records strategies created, changed (a new version) and turned on, backtests created, models registered and activated, and the seed', async () => {
+    const start = Date.UTC(2025, 0, 1);
+    const made = await runAs({ who: 'cli:ops' }, async () => {
+      const strategy = await store.strategies.create({ name: 'aud-strategy', symbols: ['TATA_INR'], timeframe: '1h', userId: 'aud-u', config: { fast: 5, apiSecret: 'STRATEGY-SECRET' } });
+      await store.strategies.update(strategy.id, { config: { fast: 8 } }, 'aud-u');
+      await store.strategies.setActive(strategy.id, true);
+      const backtest = await store.backtests.create({ strategyId: strategy.id, name: 'aud-bt', symbols: ['TATA_INR'], startDate: new Date(start), endDate: new Date(start + 86_400_000), initialCapital: '1000' });
+      const model = await store.models.register({ name: 'aud-model', modelType: 'lstm', version: '1', symbol: 'TATA_INR', timeframe: '1h', features: ['close'] });
+      await store.models.activate(model.id);
+      return { strategy: strategy.id, backtest: backtest.id, model: model.id };
+    });
+    const strategy = (await store.audit.list({ resourceType: 'strategy', resourceId: made.strategy })).reverse();
+    assert.deepEqual(strategy.map((e) => [e.action, e.actor, e.userId]), [['strategy.create', 'cli:ops', 'aud-u'], ['strategy.update', 'cli:ops', 'aud-u'], ['strategy.enable', 'cli:ops', 'aud-u']]);
+    const [, update, enable] = strategy as [unknown, { oldValues: any; newValues: any }, { oldValues: any; newValues: any }];
+    assert.deepEqual([update.oldValues.version, update.oldValues.config.fast, update.newValues.version, update.newValues.config.fast], [1, 5, 2, 8]);
+    assert.deepEqual([enable.oldValues, enable.newValues], [{ isActive: false }, { isActive: true }]);
+    assert.equal(JSON.stringify(strategy).includes('STRATEGY-SECRET'), false, 'a secret-named config field is redacted');
+    assert.deepEqual((await store.audit.list({ resourceType: 'backtest', resourceId: made.backtest })).map((e) => [e.action, e.userId]), [['backtest.create', 'aud-u']]);
+    assert.deepEqual((await store.audit.list({ resourceType: 'model', resourceId: made.model })).map((e) => e.action).reverse(), ['model.register', 'model.activate']);
+    const [seeded] = await store.audit.list({ action: 'configuration.seed' });
+    assert.ok(seeded && (seeded.newValues as { systemConfig: number }).systemConfig > 0);
   });
 
   it('writes the audit row in the change\'s own transaction: when the row cannot be written, the change is not made', async () => {

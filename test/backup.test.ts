@@ -184,6 +184,15 @@ describe('backup and restore [postgres+redis]', async () => {
     assert.equal(restored.code, 0, restored.stderr);
     assert.match(restored.stdout, /verified trades: \d+ rows, checksum matches/);
     assert.match(restored.stdout, /tables restored and verified/);
+    // Recorded in the restored database's audit trail: who restored which archive.
+    const trail = await PostgresDatabase.open({ url: target.url, max: 1 });
+    try {
+      const { rows } = await trail.query<{ actor: string; new_values: { archive: string; kind: string; mismatched: string[] } }>(`SELECT actor, new_values FROM audit_log WHERE action = 'database.restore'`);
+      assert.deepEqual(rows.map((r) => [r.new_values.archive, r.new_values.kind, r.new_values.mismatched]), [[kept[1], 'pg_dump', []]]);
+      assert.match(rows[0]!.actor, /^cli:/);
+    } finally {
+      await trail.close();
+    }
     // A manifest that does not match its archive's contents: the restore reports the table and fails.
     const manifestFile = join(out, `${kept[0]}.manifest.json`);
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));

@@ -1,5 +1,7 @@
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
+import { createServerDatabase } from './helpers/backends.ts';
 import { runCli } from './helpers/cli.ts';
 import { redisBus, redisUnavailable, testNames } from './helpers/redis.ts';
 
@@ -11,12 +13,31 @@ describe('tradestore dlq [redis]', async () => {
     it('skipped', { skip: reason }, () => {});
     return;
   }
-  const t = testNames();
-  const bus = redisBus(t.names);
+  const names = testNames();
+  const bus = redisBus(names.names);
+  // Replays and purges are recorded in the database's audit trail.
+  const t = { env: { ...names.env } as Record<string, string> };
+  let drop: (() => Promise<void>) | undefined;
+  before(async () => {
+    const server = await createServerDatabase();
+    drop = server.drop;
+    t.env.DATABASE_URL = server.url;
+    assert.equal((await runCli(['migrate', 'up'], t.env)).code, 0);
+  });
   after(async () => {
     await bus.close();
-    await t.cleanup();
+    await names.cleanup();
+    await drop?.();
   });
+  const audited = async () => {
+    const client = new pg.Client({ connectionString: t.env.DATABASE_URL });
+    await client.connect();
+    try {
+      return (await client.query<{ action: string; resource_id: string; actor: string }>(`SELECT action, resource_id, actor FROM audit_log WHERE resource_type = 'dead_letter' ORDER BY id`)).rows;
+    } finally {
+      await client.end();
+    }
+  };
 
   it('lists dead letters and replays one, then all', async () => {
     await bus.init();
@@ -40,6 +61,18 @@ describe('tradestore dlq [redis]', async () => {
     const entries = await bus.read(new Map([[3, '0-0'], [6, '0-0']]), 10, 10);
     assert.deepEqual(entries.map((e) => [e.shard, e.payload]), [[3, '{"type":"BALANCE_UPDATE","data":{"userId":"ghost"}}'], [6, '{"type":"NOPE","data":{}}']]);
     assert.equal((await bus.stats()).deadLetters, 0);
+    const trail = await audited();
+    assert.deepEqual(trail.map((r) => [r.action, r.resource_id]), [['dead_letter.replay', letters[0]!.id], ['dead_letter.replay', 'all']]);
+    assert.match(trail[0]!.actor, /^cli:/);
+  });
+
+  it('refuses a replay it cannot record, and changes nothing', async () => {
+    await bus.deadLetter([{ shard: 4, source: '9-0', payload: 'x', reason: 'r', attempts: 1 }]);
+    const refused = await runCli(['dlq', 'replay', '--all'], { ...t.env, DATABASE_URL: 'postgres://root@127.0.0.1:1/nowhere' });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /cannot connect to PostgreSQL/);
+    assert.equal((await bus.stats()).deadLetters, 1);
+    assert.equal((await runCli(['dlq', 'purge', '--all'], t.env)).code, 0);
   });
 
   it('purges one dead letter, then all, for good', async () => {

@@ -1,3 +1,5 @@
+import { basename } from 'node:path';
+import { audit } from '../security/audit.ts';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import { EmbeddedDatabase } from '../database/embedded.ts';
@@ -19,6 +21,23 @@ const tableList = (value: string | undefined) => {
  * tradestore backup [--out DIR] [--tables a,b] [--keep N]: a server's pg_dump archive, or the
  * embedded database's data directory, with a manifest of every table's rows and checksum.
  */
+/**
+ * The restore's audit row, in the database restored into (written after the restore: what was
+ * there before is gone, its trail with it, unless the archive held it).
+ */
+async function recordRestore(into: string, detail: Record<string, unknown>): Promise<void> {
+  const db = /^postgres(ql)?:/.test(into) ? await openDatabase({ databaseUrl: into, dataDir: '' }) : await EmbeddedDatabase.open({ dataDir: into });
+  try {
+    await audit(db, { action: 'database.restore', resourceType: 'database', resourceId: null, userId: null, new: detail });
+  } catch (error) {
+    // An archive older than the audit trail's columns (migration 019): recorded nowhere until migrated.
+    if (!['42703', '42P01'].includes((error as { code?: string }).code ?? '')) throw error;
+    process.stderr.write(`restore: not recorded in the audit trail: the restored schema (version ${String(detail.schemaVersion)}) predates it; run tradestore migrate up\n`);
+  } finally {
+    await db.close();
+  }
+}
+
 export async function backupCommand(config: Config, args: string[], out: (line: string) => void): Promise<void> {
   const { values } = parseArgs({ args, strict: true, options: { out: { type: 'string' }, tables: { type: 'string' }, keep: { type: 'string' }, since: { type: 'string' } } });
   const tables = tableList(values.tables);
@@ -91,6 +110,9 @@ export async function restoreCommand(config: Config, args: string[], out: (line:
     out(r.ok ? `verified ${r.table}: ${r.found!.rows} rows, checksum matches` : `MISMATCH ${r.table}: expected ${r.expected.rows} rows (${r.expected.checksum}), found ${r.found ? `${r.found.rows} rows (${r.found.checksum})` : 'no table'}`);
   }
   const failed = results.filter((r) => !r.ok);
+  await recordRestore(manifest.kind === 'embedded' ? (values.into ?? config.dataDir) : (values.into ?? config.databaseUrl ?? config.dataDir), {
+    archive: basename(archive), kind: manifest.kind, takenAt: manifest.at, schemaVersion: manifest.schemaVersion, tables: results.length, mismatched: failed.map((r) => r.table),
+  });
   if (failed.length) throw new Error(`restore verification failed for ${failed.length} of ${results.length} tables: ${failed.map((r) => r.table).join(', ')}`);
   out(`restore: ${results.length} tables restored and verified from ${archive} (taken ${manifest.at}, schema version ${manifest.schemaVersion})`);
 }

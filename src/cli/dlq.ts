@@ -1,3 +1,5 @@
+import { audit } from '../security/audit.ts';
+import { openDatabase } from '../database/open.ts';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import { openBus } from '../bus/open.ts';
@@ -76,6 +78,14 @@ export async function dlqCommand(config: Config, args: string[], out: (line: str
       const missing: string[] = [];
       for (const id of ids) if (!(await bus.readDead(id))) missing.push(id);
       if (missing.length) throw new UsageError(`no dead letter with id ${missing.join(', ')} (ids are shard:id, e.g. 3:1763700000123-0; see tradestore dlq list)`);
+    }
+    // The audit row first, in the database (the dead letters are in Redis: no transaction holds
+    // both): a replay or purge that cannot be recorded is not made.
+    const db = await openDatabase(config);
+    try {
+      await audit(db, { action: `dead_letter.${action}`, resourceType: 'dead_letter', resourceId: ids === 'all' ? 'all' : ids.join(',').slice(0, 255), userId: null, new: { ids } });
+    } finally {
+      await db.close();
     }
     if (action === 'purge') {
       const purged = await bus.purgeDead(ids);

@@ -1,3 +1,4 @@
+import { audit } from '../security/audit.ts';
 import type { Database, Queryable } from '../database/types.ts';
 
 /**
@@ -93,6 +94,9 @@ export async function seed(db: Database): Promise<SeedReport> {
        ON CONFLICT (key) DO NOTHING`,
       [0, 1, 2, 3, 4].map((i) => SYSTEM_CONFIG.map((c) => c[i])),
     );
-    return { markets, instruments, strategies, tradingFees, systemConfig };
+    const report = { markets, instruments, strategies, tradingFees, systemConfig };
+    // Configuration and reference data the deployment starts with: recorded when anything was added.
+    if (Object.values(report).some((n) => n > 0)) await audit(tx, { action: 'configuration.seed', resourceType: 'configuration', resourceId: null, userId: null, new: report });
+    return report;
   });
 }

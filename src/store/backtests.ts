@@ -1,3 +1,4 @@
+import { AUDIT_COLUMNS, auditParams } from '../security/audit.ts';
 import Big from 'big.js';
 import type { Database } from '../database/types.ts';
 import { backtestClaims, backtestEquity, backtestTrade, type BacktestClaims, type BacktestTrade } from '../ingest/events/backtests.ts';
@@ -175,11 +176,15 @@ export class BacktestRepository {
     if (input.parameters !== undefined && input.parameters !== null && (typeof input.parameters !== 'object' || Array.isArray(input.parameters))) {
       throw new InvalidArgumentError('parameters', 'must be a JSON object');
     }
+    const change = auditParams({ action: 'backtest.create', resourceType: 'backtest', resourceId: null, userId: strategy.userId, new: { strategyId: strategy.id, name: input.name, symbols: input.symbols, parameters: input.parameters ?? null } });
     const { rows } = await this.db.query<{ id: string }>(
-      `INSERT INTO backtests (user_id, strategy_id, name, description, symbols, timeframes, start_date, end_date, initial_capital, commission, slippage, parameters)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id::text`,
+      // The backtest and its audit row in one statement (one transaction).
+      `WITH b AS (INSERT INTO backtests (user_id, strategy_id, name, description, symbols, timeframes, start_date, end_date, initial_capital, commission, slippage, parameters)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id),
+            a AS (INSERT INTO audit_log (${AUDIT_COLUMNS}) SELECT $13, $14, $15, coalesce($16::text, b.id::text), $17::jsonb, $18::jsonb, $19::inet, $20, $21 FROM b)
+       SELECT id::text FROM b`,
       [strategy.userId, strategy.id, input.name, input.description ?? null, input.symbols, input.timeframes ?? [], input.startDate, input.endDate,
-        input.initialCapital, input.commission ?? '0', input.slippage ?? '0', input.parameters ? JSON.stringify(input.parameters) : null],
+        input.initialCapital, input.commission ?? '0', input.slippage ?? '0', input.parameters ? JSON.stringify(input.parameters) : null, ...change],
     );
     return this.get(rows[0]!.id);
   }

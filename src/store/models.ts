@@ -1,3 +1,4 @@
+import { audit, AUDIT_COLUMNS, auditParams } from '../security/audit.ts';
 import type { Database, Queryable } from '../database/types.ts';
 import { CANDLE_INTERVALS } from '../ingest/apply/candles.ts';
 import { TIMEFRAME_LENGTHS, TIMEFRAMES } from '../ingest/events/feeds.ts';
@@ -157,13 +158,17 @@ export class ModelRepository {
       if (v !== undefined && v !== null && !/^-?\d{1,20}(\.\d{1,18})?$/.test(v)) throw new InvalidArgumentError(field, 'must be a decimal string');
     }
     if (input.trainingDataStart && input.trainingDataEnd && input.trainingDataStart > input.trainingDataEnd) throw new InvalidArgumentError('trainingDataEnd', 'must not be before trainingDataStart');
+    const change = auditParams({ action: 'model.register', resourceType: 'model', resourceId: null, userId: null, new: { name: input.name, modelType: input.modelType, version: input.version, symbol: input.symbol, timeframe: input.timeframe } });
     const { rows } = await this.db.query<{ id: string }>(
-      `INSERT INTO ml_models (name, model_type, version, symbol, timeframe, features, hyperparameters, training_data_start, training_data_end,
+      // The model and its audit row in one statement (one transaction).
+      `WITH m AS (INSERT INTO ml_models (name, model_type, version, symbol, timeframe, features, hyperparameters, training_data_start, training_data_end,
                               validation_score, test_score, model_path)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id::text`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id),
+            a AS (INSERT INTO audit_log (${AUDIT_COLUMNS}) SELECT $13, $14, $15, coalesce($16::text, m.id::text), $17::jsonb, $18::jsonb, $19::inet, $20, $21 FROM m)
+       SELECT id::text FROM m`,
       [input.name, input.modelType, input.version, input.symbol, input.timeframe, JSON.stringify(input.features),
         input.hyperparameters ? JSON.stringify(input.hyperparameters) : null, input.trainingDataStart ?? null, input.trainingDataEnd ?? null,
-        input.validationScore ?? null, input.testScore ?? null, input.modelPath ?? null],
+        input.validationScore ?? null, input.testScore ?? null, input.modelPath ?? null, ...change],
     ).catch((error: { code?: string }) => {
       if (error.code === '23505') throw new InvalidArgumentError('version', `${input.name} ${input.version} for ${input.symbol} ${input.timeframe} is registered already`);
       throw error;
@@ -195,15 +200,20 @@ export class ModelRepository {
     await this.db.transaction(async (tx) => {
       // Serializes activations of one symbol and timeframe (the partial unique index enforces one active).
       await tx.query(`SELECT id FROM ml_models WHERE symbol = $1 AND timeframe = $2 ORDER BY id FOR UPDATE`, [model.symbol, model.timeframe]);
+      const { rows: before } = await tx.query<{ id: string }>(`SELECT id::text FROM ml_models WHERE symbol = $1 AND timeframe = $2 AND is_active`, [model.symbol, model.timeframe]);
       await tx.query(`UPDATE ml_models SET is_active = false, updated_at = now() WHERE symbol = $1 AND timeframe = $2 AND is_active AND id <> $3::bigint`, [model.symbol, model.timeframe, id]);
       await tx.query(`UPDATE ml_models SET is_active = true, updated_at = now() WHERE id = $1::bigint`, [id]);
+      await audit(tx, { action: 'model.activate', resourceType: 'model', resourceId: id, userId: null, old: { active: before.map((r) => r.id) }, new: { active: [id], symbol: model.symbol, timeframe: model.timeframe } });
     });
     return this.get(id);
   }
 
   async deactivate(id: string): Promise<Model> {
-    await this.get(id);
-    await this.db.query(`UPDATE ml_models SET is_active = false, updated_at = now() WHERE id = $1::bigint`, [id]);
+    const model = await this.get(id);
+    await this.db.transaction(async (tx) => {
+      await tx.query(`UPDATE ml_models SET is_active = false, updated_at = now() WHERE id = $1::bigint`, [id]);
+      await audit(tx, { action: 'model.deactivate', resourceType: 'model', resourceId: id, userId: null, old: { isActive: model.isActive }, new: { isActive: false } });
+    });
     return this.get(id);
   }
 

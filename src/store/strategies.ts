@@ -1,3 +1,4 @@
+import { audit } from '../security/audit.ts';
 import type { Database, Queryable } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
@@ -127,6 +128,7 @@ export class StrategyRepository {
         throw error;
       });
       await tx.query(`INSERT INTO strategy_versions (strategy_id, version_number, config, created_by) VALUES ($1, 1, $2, $3)`, [rows[0]!.id, JSON.stringify(configuration), by]);
+      await audit(tx, { action: 'strategy.create', resourceType: 'strategy', resourceId: rows[0]!.id, userId: input.userId ?? null, new: { ...configuration, version: 1, executionMode: input.executionMode ?? 'paper', initialCapital: input.initialCapital ?? null } });
       return rows[0]!.id;
     });
     await this.cache.invalidate([CACHE_GROUPS.strategy(id), CACHE_GROUPS.strategiesActive()]);
@@ -186,6 +188,16 @@ export class StrategyRepository {
         await recomputeDrawdown(tx, id, changes.initialCapital);
         await rebaseOwnSnapshots(tx, id, current.initialCapital, changes.initialCapital);
       }
+      const state = (s: { executionMode: string; isActive: boolean; userId: string | null; initialCapital: string | null }) =>
+        ({ executionMode: s.executionMode, isActive: s.isActive, userId: s.userId, initialCapital: s.initialCapital });
+      const after = {
+        executionMode: changes.executionMode ?? current.executionMode, isActive: changes.isActive ?? current.isActive,
+        userId: changes.userId !== undefined ? changes.userId : current.userId, initialCapital: changes.initialCapital !== undefined ? changes.initialCapital : current.initialCapital,
+      };
+      await audit(tx, {
+        action: 'strategy.update', resourceType: 'strategy', resourceId: id, userId: after.userId ?? current.userId,
+        old: { ...before, version: Number(current.version), ...state(current) }, new: { ...next, version, ...state(after) },
+      });
     });
     await this.cache.invalidate([CACHE_GROUPS.strategy(id), CACHE_GROUPS.strategiesActive()]);
     return this.get(id);
@@ -276,8 +288,13 @@ export class StrategyRepository {
 
   /** Turns a strategy on or off, and drops the cache entries that change with it. */
   async setActive(id: string, active: boolean): Promise<void> {
-    const { rowCount } = await this.db.query(`UPDATE strategies SET is_active = $2, updated_at = now() WHERE id = $1`, [id, active]);
-    if (!rowCount) throw new NotFoundError('strategy', id);
+    await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ user_id: string | null; was: boolean }>(
+        `UPDATE strategies s SET is_active = $2, updated_at = now() FROM (SELECT is_active AS was FROM strategies WHERE id = $1 FOR UPDATE) o
+          WHERE s.id = $1 RETURNING s.user_id, o.was`, [id, active]);
+      if (!rows[0]) throw new NotFoundError('strategy', id);
+      await audit(tx, { action: active ? 'strategy.enable' : 'strategy.disable', resourceType: 'strategy', resourceId: id, userId: rows[0].user_id, old: { isActive: rows[0].was }, new: { isActive: active } });
+    });
     await this.cache.invalidate([CACHE_GROUPS.strategy(id), CACHE_GROUPS.strategiesActive()]);
   }
 
