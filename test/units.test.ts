@@ -36,6 +36,7 @@ describe('configuration', () => {
       port: 8080,
       host: '0.0.0.0',
       bus: { stream: 'tradestore:events', list: 'db_processor', keyPrefix: '', shards: 8 },
+      sessions: { ttlMs: 15 * 60_000, refreshTtlMs: 30 * 86_400_000, login: { failures: 5, lockMs: 15 * 60_000 } },
       ingest: {
         consumer: 'x', batchSize: 2000, leaseMs: 3000, maxStarts: 5, maxPayloadBytes: 1024 * 1024, maxClockSkewMs: 300_000,
         stallMs: 30_000, deadLetterRetentionMs: 30 * 86_400_000,

@@ -96,7 +96,9 @@ export async function seed(db: Database): Promise<SeedReport> {
     );
     const report = { markets, instruments, strategies, tradingFees, systemConfig };
     // Configuration and reference data the deployment starts with: recorded when anything was added.
-    if (Object.values(report).some((n) => n > 0)) await audit(tx, { action: 'configuration.seed', resourceType: 'configuration', resourceId: null, userId: null, new: report });
+    // (A schema from before the audit trail's actor column, migration 019, seeded during an upgrade: not recorded.)
+    const trail = await tx.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'audit_log' AND column_name = 'actor'`);
+    if (trail.rows.length && Object.values(report).some((n) => n > 0)) await audit(tx, { action: 'configuration.seed', resourceType: 'configuration', resourceId: null, userId: null, new: report });
     return report;
   });
 }

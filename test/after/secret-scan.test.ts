@@ -14,7 +14,7 @@ const SHAPES = [/ts_[0-9a-f]{12}_[A-Za-z0-9_-]{32}/, /tss_[A-Za-z0-9_-]{43}/, /t
 const lines = (prefix: string) =>
   readdirSync(DIR!).filter((f) => f.startsWith(prefix)).flatMap((f) => readFileSync(join(DIR!, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown));
 
-it('finds no secret of the suite in its logs or error answers', { skip: DIR ? false : 'run by npm test after the suite (TRADESTORE_EXPOSURE_DIR)' }, () => {
+it('finds no secret of the suite in its logs or error answers', { skip: DIR ? false : 'run by npm test after the suite (TRADESTORE_EXPOSURE_DIR)' }, (t) => {
   const secrets = [...new Set(lines('secrets-') as string[])].filter((s) => s.length >= 6);
   const exposed = lines('exposed-') as { source: string; text: string }[];
   const leaks: string[] = [];
@@ -25,7 +25,7 @@ it('finds no secret of the suite in its logs or error answers', { skip: DIR ? fa
       if (m) leaks.push(`${source}: something shaped like ${shape.source.slice(0, 4)}… (${m[0].slice(0, 7)}…)`);
     }
   }
-  process.stdout.write(`# secret scan: ${secrets.length} secrets and ${SHAPES.length} token shapes against ${exposed.length} recorded outputs (${exposed.reduce((n, e) => n + e.text.split('\n').length, 0)} lines)\n`);
+  t.diagnostic(`secret scan: ${secrets.length} secrets and ${SHAPES.length} token shapes against ${exposed.length} recorded outputs (${exposed.reduce((n, e) => n + e.text.split('\n').length, 0)} lines)`);
   assert.deepEqual([...new Set(leaks)], []);
   // Not vacuous: the suite recorded what it exposed and named what it used.
   assert.ok(exposed.length > 100 && secrets.length >= 10, `${exposed.length} outputs, ${secrets.length} secrets recorded`);
