@@ -24,6 +24,8 @@ const SELF = [/^POST \/v1\/auth\/(logout|logout-all|2fa\/(setup|enable|disable))
 const SHARED = [/^\/v1\/models/];
 /** What B owns; none of it may appear in anything A is answered. */
 const B = { order: 'B-ORDER-SECRET', strategy: 'b-strategy-secret', exchangeOrder: 'b-eo-secret', amount: '777777', backtest: '' };
+/** What A owns, read back by A. */
+const A = { order: 'a-order', strategy: 'a-strategy', exchangeOrder: 'a-eo', backtest: '', model: '' };
 
 interface Operation { method: string; path: string; security: boolean }
 
@@ -32,7 +34,7 @@ for (const backend of ['embedded', 'postgres'] as const) describe(`the attack ca
   let drop: (() => Promise<void>) | undefined;
   let base = '';
   let operations: Operation[] = [];
-  const tokens = { session: '', read: '', key: '', expired: '', revoked: '', refreshed: '', disabledUser: '' };
+  const tokens = { session: '', read: '', key: '', admin: '', expired: '', revoked: '', refreshed: '', disabledUser: '' };
 
   const call = async (method: string, path: string, auth: Record<string, string>, body?: object) => {
     const r = await fetch(`${base}${path}`, {
@@ -95,7 +97,19 @@ for (const backend of ['embedded', 'postgres'] as const) describe(`the attack ca
     const day = 86_400_000;
     B.backtest = (await service.store.backtests.create({ strategyId: B.strategy, name: 'b-backtest-secret', symbols: ['TATA_INR'], startDate: new Date(Date.UTC(2025, 0, 1)), endDate: new Date(Date.UTC(2025, 0, 1) + 5 * day), initialCapital: '10000' })).id;
     await service.store.risk.setLimit({ userId: 'atk-b', limitType: 'max_orders_per_hour', limitValue: '777777' });
+    // A's own resources, to read back (every read of the API works under its role).
+    await service.db.query(`INSERT INTO strategies (id, user_id, name, is_active, symbols) VALUES ('a-strategy', 'atk-a', 'a own', true, ARRAY['TATA_INR'])`);
+    const start = Date.UTC(2025, 0, 1);
+    A.backtest = (await service.store.backtests.create({ strategyId: 'a-strategy', name: 'a backtest', symbols: ['TATA_INR'], startDate: new Date(start), endDate: new Date(start + 5 * day), initialCapital: '10000' })).id;
+    await service.store.backtests.start(A.backtest);
+    await service.store.backtests.addTrades(A.backtest, [1, 2, 3].map((i) => ({ symbol: 'TATA_INR', side: 'long', quantity: '1', entryPrice: '100', exitPrice: String(100 + i), entryTime: start + i * day, exitTime: start + i * day + 3_600_000 })));
+    await service.store.backtests.complete(A.backtest);
+    await service.store.risk.setLimit({ userId: 'atk-a', limitType: 'max_orders_per_hour', limitValue: '5' });
+    A.model = (await service.store.models.register({ name: 'shared', modelType: 'lstm', version: '1', symbol: 'TATA_INR', timeframe: '1h', features: ['close'] })).id;
     const messages = [
+      orderMsg(A.order, 'TATA_INR', 'buy', '131', '2', 'atk-a'),
+      { type: 'STRATEGY_TRADE_OPENED', data: { id: 'a-round-trip', strategyId: 'a-strategy', symbol: 'TATA_INR', side: 'buy', entryPrice: '130', quantity: '2', entryTime: Date.now() - 60_000 } },
+      { type: 'EXCHANGE_ORDER', data: { event: 'placed', orderId: A.exchangeOrder, userId: 'atk-a', exchange: 'NSE', symbol: 'NIFTY', side: 'buy', orderType: 'limit', quantity: '50', price: '24000', timestamp: Date.now() - 60_000 } },
       depositMsg('atk-b', 'INR', B.amount),
       orderMsg(B.order, 'TATA_INR', 'buy', '131', '2', 'atk-b'),
       { type: 'POSITION_UPDATE', data: { exchange: 'venue', symbol: 'TATA_INR', userId: 'atk-b', side: 'long', quantity: '777777', entryPrice: '131' } },
@@ -115,6 +129,8 @@ for (const backend of ['embedded', 'postgres'] as const) describe(`the attack ca
     tokens.session = (await login('a@attack.test')).sessionToken;
     tokens.read = (await login('a@attack.test', { scopes: ['read'] })).sessionToken;
     tokens.key = (await service.store.apiKeys.create('atk-a', ['read', 'trade'])).key;
+    await createUser(service.db, { id: 'atk-admin', email: 'admin@attack.test', password: PASSWORD });
+    tokens.admin = (await service.store.apiKeys.create('atk-admin', ['read', 'admin'])).key;
     const expired = await login('a@attack.test');
     await service.db.query(`UPDATE user_sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.sessionId]);
     tokens.expired = expired.sessionToken;
@@ -196,5 +212,26 @@ for (const backend of ['embedded', 'postgres'] as const) describe(`the attack ca
     // B's data is still as B left it: A's writes changed nothing.
     const { rows } = await service.db.query<{ name: string }>(`SELECT name FROM strategies WHERE id = $1`, [B.strategy]);
     assert.equal(rows[0]!.name, 'b only');
+  });
+
+  it('answers every read to its owner, and every admin read to an admin key (each under its role of row-level security on the server)', async () => {
+    const asA = (path: string) => path.replace(/\{(\w+)\}/g, (_, name: string) => {
+      if (path.startsWith('/v1/account/orders/')) return A.order;
+      if (path.startsWith('/v1/account/exchange-orders/')) return A.exchangeOrder;
+      if (path.startsWith('/v1/strategies/')) return A.strategy;
+      if (path.startsWith('/v1/backtests/')) return A.backtest;
+      if (path.startsWith('/v1/models/')) return A.model;
+      if (path.startsWith('/v1/markets/')) return 'TATA_INR';
+      throw new Error(`nothing of user A known for ${path} {${name}}`);
+    });
+    // Market data is public (and tried elsewhere); a dead letter's field needs a dead letter.
+    const reads = operations.filter((o) => o.method === 'GET' && o.path.startsWith('/v1/') && !o.path.startsWith('/v1/markets') && !o.path.startsWith('/v1/admin/dead-letters/'));
+    for (const op of reads) {
+      const auth = op.path.startsWith('/v1/admin/') ? { 'x-api-key': tokens.admin } : bearer(tokens.session);
+      const r = await call('GET', asA(op.path), auth);
+      assert.equal(r.status, 200, `${op.path}: ${r.status} ${r.text.slice(0, 300)}`);
+    }
+    const own = JSON.parse((await call('GET', `/v1/strategies/${A.strategy}/trades?status=all`, bearer(tokens.session))).text);
+    assert.deepEqual(own.items.map((t: { id: string }) => t.id), ['a-round-trip']);
   });
 });

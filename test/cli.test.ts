@@ -44,7 +44,7 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const status = await runCli(['migrate', 'status', '--json'], env);
       assert.equal(status.code, 0, status.stderr);
       const parsed = JSON.parse(status.stdout) as { databaseVersion: number; entries: { checksum: string }[] };
-      assert.equal(parsed.databaseVersion, 20);
+      assert.equal(parsed.databaseVersion, 21);
       assert.ok(parsed.entries.every((e) => e.checksum === 'ok'));
 
       const seed1 = await runCli(['seed'], env);

@@ -7,7 +7,7 @@ import type { Database } from '../src/database/types.ts';
 import { eachBackend, TIMESCALEDB_URL } from './helpers/backends.ts';
 import { coverageRelations } from './helpers/coverage.ts';
 
-const LATEST = 20;
+const LATEST = 21;
 
 /** Relations, functions and types in public that no extension owns: what the project created. */
 async function projectObjects(db: Database): Promise<string[]> {
@@ -49,7 +49,7 @@ eachBackend('migrations', (get) => {
     const result = await migrate(db);
     assert.equal(result.from, 0);
     assert.equal(result.to, LATEST);
-    assert.deepEqual(result.steps.map((s) => s.version), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    assert.deepEqual(result.steps.map((s) => s.version), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]);
     const status = await migrationStatus(db);
     assert.equal(status.databaseVersion, LATEST);
     assert.ok(status.entries.every((e) => e.applied && e.checksum === 'ok'));
@@ -107,7 +107,7 @@ eachBackend('migrations', (get) => {
       assert.ok(Number(rows[0]!.n) >= 1, 'a chunk was compressed');
     }
     const partial = await migrate(db, { to: 3 });
-    assert.deepEqual(partial.steps.map((s) => [s.version, s.action]), [[20, 'undo'], [19, 'undo'], [18, 'undo'], [17, 'undo'], [16, 'undo'], [15, 'undo'], [14, 'undo'], [13, 'undo'], [12, 'undo'], [11, 'undo'], [10, 'undo'], [9, 'undo'], [8, 'undo'], [7, 'undo'], [6, 'undo'], [5, 'undo'], [4, 'undo']]);
+    assert.deepEqual(partial.steps.map((s) => [s.version, s.action]), [[21, 'undo'], [20, 'undo'], [19, 'undo'], [18, 'undo'], [17, 'undo'], [16, 'undo'], [15, 'undo'], [14, 'undo'], [13, 'undo'], [12, 'undo'], [11, 'undo'], [10, 'undo'], [9, 'undo'], [8, 'undo'], [7, 'undo'], [6, 'undo'], [5, 'undo'], [4, 'undo']]);
     assert.equal(await relationExists(db, 'system_logs'), false);
     assert.equal(await relationExists(db, 'strategies'), true);
     const down = await migrate(db, { to: 0 });
@@ -132,7 +132,7 @@ eachBackend(
       try {
         const [a, b] = await Promise.all([migrate(get().db), migrate(other)]);
         const versions = [...a.steps, ...b.steps].map((s) => s.version).sort((x, y) => x - y);
-        assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+        assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]);
         assert.equal((await migrationStatus(other)).databaseVersion, LATEST);
         // Both apply the lifecycle policies at once too ("policy already exists" when not under the lock).
         const again = await Promise.all([migrate(get().db), migrate(other), migrate(get().db)]);

@@ -7,6 +7,7 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { keyring } from '../src/security/keyring.ts';
 import { ACCOUNT_READER_ROLE } from '../src/store/account.ts';
+import { ADMIN_READER_ROLE, scopedDatabase } from '../src/store/scoped.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { ingest } from './helpers/ingest.ts';
@@ -137,5 +138,30 @@ eachBackend('row-level security on every table that holds a user\'s rows', (get)
         (table === 'order_history' && (/source\)::text = 'venue'.*EXISTS/.test(q) || /source\)::text = 'exchange'.*details ->> 'userId'.*current_setting/.test(q)));
       assert.ok(ok, `${table}: unexpected policy ${q}`);
     }
+  });
+
+  it('gives the admin reader every row of every table, and no way to change one', async () => {
+    const { rows: missing } = await db.query<{ table: string }>(
+      `SELECT c.relname AS table FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE c.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND $1::regrole::oid = ANY (p.polroles) AND p.polcmd = 'r')
+        ORDER BY 1`, [ADMIN_READER_ROLE]);
+    assert.deepEqual(missing.map((r) => r.table), [], 'row-level security tables without the admin reader\'s policy');
+    const tables = (await db.query<{ t: string }>(`SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' WHERE c.relkind IN ('r', 'p') ORDER BY 1`)).rows.map((r) => r.t);
+    const counts: Record<string, number> = {};
+    await scopedDatabase(db, ADMIN_READER_ROLE, null).transaction(async (tx) => {
+      for (const t of tables) counts[t] = Number((await tx.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${t}"`)).rows[0]!.n);
+    });
+    const owner = (t: string) => db.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${t}"`).then((r) => Number(r.rows[0]!.n));
+    for (const t of ['users', 'strategies', 'risk_limits', 'exchange_connections', 'audit_log', 'api_keys']) assert.equal(counts[t], await owner(t), `${t}: every row`);
+    await assert.rejects(scopedDatabase(db, ADMIN_READER_ROLE, null).query(`UPDATE users SET email = email`), /permission denied/);
+    await assert.rejects(scopedDatabase(db, ADMIN_READER_ROLE, null).query(`DELETE FROM audit_log`), /permission denied/);
+    // The API's scoped reads: user A's repositories find none of B's strategies, backtests, risk or audit rows.
+    const a = store.readsAs({ userId: 'rls-a', admin: false });
+    const bStrategy = (await store.strategies.list('rls-b'))[0]!;
+    await assert.rejects(a.strategies.get(bStrategy.id), /unknown strategy/);
+    assert.deepEqual((await a.backtests.list({})).map((b) => b.userId).filter((u) => u !== 'rls-a'), []);
+    assert.deepEqual(await a.risk.events({ userId: 'rls-b' }), []);
+    assert.deepEqual((await a.audit.list({ userId: 'rls-b' })), []);
+    assert.ok((await store.readsAs({ userId: 'root', admin: true }).audit.list({ userId: 'rls-b' })).length > 0, 'the admin reader sees them');
   });
 }, { only: ['postgres'] });

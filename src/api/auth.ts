@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeyRepository, Scope } from '../store/apiKeys.ts';
 import { isSessionToken, type SessionRepository } from '../security/sessions.ts';
 import { ApiError } from './errors.ts';
+import type { ScopedReads, Store } from '../store/store.ts';
 
 /** Who a request acts as: an API key, or a session of a password login (docs/SECURITY.md). */
 export interface Identity {
@@ -127,6 +128,17 @@ export function requireScope(request: FastifyRequest, scope?: Scope): Identity {
   const { ip, userAgent } = clientOf(request);
   actAs({ who: identity.keyId !== null ? `key:${identity.keyId}` : `session:${identity.sessionId}`, ip, userAgent });
   return identity;
+}
+
+/**
+ * The caller (with `scope`) and the repositories that read as it under row-level security: an
+ * admin reads every row through the admin reader; anyone else only their user's, with `owner`
+ * set for the repositories' own filters.
+ */
+export function readerOf(request: FastifyRequest, store: Pick<Store, 'readsAs'>, scope: Scope = 'read'): ScopedReads & { owner: string | undefined; identity: Identity } {
+  const identity = requireScope(request, scope);
+  const admin = identity.scopes.includes('admin');
+  return { ...store.readsAs({ userId: identity.userId, admin }), owner: admin ? undefined : identity.userId, identity };
 }
 
 /** The request's client, as the audit trail and sessions record it. */

@@ -113,6 +113,23 @@ export class MemoryCache implements Cache {
 }
 
 /**
+ * A cache that serves nothing and stores nothing, for reads whose answer depends on who reads
+ * (row-level security: a shared entry would be another caller's answer); invalidations still
+ * reach `shared`.
+ */
+export function bypassing(shared: Cache): Cache {
+  const stats: CacheStats = { hits: 0, misses: 0, bypassed: 0 };
+  return {
+    stats,
+    read: async (_group, _variant, _ttlMs, load) => {
+      stats.bypassed += 1;
+      return load();
+    },
+    invalidate: (groups) => shared.invalidate(groups),
+  };
+}
+
+/**
  * Cache groups. Where a seed defines a Redis key layout, the group is that key (seed 001:
  * price:{exchange}:{symbol}, orderbook:{exchange}:{symbol}, strategies:active,
  * strategy:{strategy_id}); the venue's own markets use the exchange name 'venue'.

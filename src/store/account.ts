@@ -1,6 +1,7 @@
 import type { Database, Queryable } from '../database/types.ts';
 import { CACHE_GROUPS, type Cache } from '../cache/cache.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
+import { ACCOUNT_READER_ROLE, scopedDatabase } from './scoped.ts';
 import { decodeCursor, pageOf, pageSize, type Page } from './pagination.ts';
 
 export interface Order {
@@ -121,20 +122,15 @@ const toOrder = (r: OrderRow): Order => ({
   cancelledAt: iso(r.cancelled_at),
 });
 
-export const ACCOUNT_READER_ROLE = 'tradestore_account_reader';
+export { ACCOUNT_READER_ROLE } from './scoped.ts';
 
 /**
- * Runs `fn` as the account reader for `userId` (row-level security, migrations 007 and 018), so
- * that a query that forgot its user filter still returns only that user's rows; plainly where
+ * Runs `fn` as the account reader for `userId` (row-level security, migrations 007, 018 and 021),
+ * so that a query that forgot its user filter still returns only that user's rows; plainly where
  * the server cannot (the embedded database).
  */
-export async function readAsUser<T>(db: Database, userId: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
-  if (!db.capabilities.rowLevelSecurity) return fn(db);
-  return db.transaction(async (tx) => {
-    await tx.query(`SELECT set_config('tradestore.user_id', $1, true)`, [userId]);
-    await tx.exec(`SET LOCAL ROLE ${ACCOUNT_READER_ROLE}`);
-    return fn(tx);
-  });
+export function readAsUser<T>(db: Database, userId: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return scopedDatabase(db, ACCOUNT_READER_ROLE, userId).transaction(fn);
 }
 
 /**

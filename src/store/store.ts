@@ -18,6 +18,8 @@ import type { Keyring } from '../security/keyring.ts';
 import { redisMirror, SessionRepository, type SessionSettings } from '../security/sessions.ts';
 import { TwoFactor } from '../security/twoFactor.ts';
 import { RedisBus } from '../bus/redis.ts';
+import { bypassing } from '../cache/cache.ts';
+import { ACCOUNT_READER_ROLE, ADMIN_READER_ROLE, scopedDatabase } from './scoped.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -38,7 +40,21 @@ export interface Store {
   readonly audit: AuditRepository;
   readonly sessions: SessionRepository;
   readonly twoFactor: TwoFactor;
+  /**
+   * Repositories whose reads run under row-level security as the caller (docs/SECURITY.md): the
+   * account reader with the user set, or for an admin the admin reader, which changes nothing.
+   * Reads only: the API's changes go through the repositories above.
+   */
+  readsAs(who: { userId: string; admin: boolean }): ScopedReads;
   close(): Promise<void>;
+}
+
+export interface ScopedReads {
+  readonly strategies: StrategyRepository;
+  readonly backtests: BacktestRepository;
+  readonly risk: RiskRepository;
+  readonly audit: AuditRepository;
+  readonly sessions: Pick<SessionRepository, 'list'>;
 }
 
 export interface StoreOptions {
@@ -68,6 +84,12 @@ export function storeOver(
 ): Store {
   const strategies = new StrategyRepository(db, bus.cache);
   const twoFactor = new TwoFactor(db, keyring);
+  // Scoped reads bypass the shared cache: an entry one caller's read stored is not another's answer.
+  const reads = (over: Database): ScopedReads => {
+    const cache = bypassing(bus.cache);
+    const s = new StrategyRepository(over, cache);
+    return { strategies: s, backtests: new BacktestRepository(over, s), risk: new RiskRepository(over, cache, bus), audit: new AuditRepository(over), sessions: new SessionRepository(over, sessions, twoFactor) };
+  };
   return {
     db,
     bus,
@@ -83,6 +105,7 @@ export function storeOver(
     audit: new AuditRepository(db),
     twoFactor,
     sessions: new SessionRepository(db, sessions, twoFactor, bus instanceof RedisBus ? redisMirror(bus.client, bus.names.keyPrefix) : null),
+    readsAs: ({ userId, admin }) => reads(scopedDatabase(db, admin ? ADMIN_READER_ROLE : ACCOUNT_READER_ROLE, userId)),
     close,
   };
 }

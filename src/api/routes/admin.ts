@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
-import { requireScope } from '../auth.ts';
+import { readerOf, requireScope } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import { limitParam, millis } from '../params.ts';
 import * as res from '../responses.ts';
@@ -49,10 +49,10 @@ export function adminRoutes(
       response: { 200: res.auditEntries },
     },
   }, async (request) => {
-    requireScope(request, 'admin');
+    const { audit } = readerOf(request, store, 'admin');
     const { since, until, ...q } = request.query;
     const time = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
-    return { entries: await store.audit.list({ ...q, since: time(since), until: time(until) }) };
+    return { entries: await audit.list({ ...q, since: time(since), until: time(until) }) };
   });
   r.get('/v1/admin/database', {
     schema: {

@@ -78,7 +78,7 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
       },
     },
   }, async (request) => ({
-    sessions: (await store.sessions.list(requireScope(request).userId)).map((s) => ({
+    sessions: (await store.readsAs({ userId: requireScope(request).userId, admin: false }).sessions.list(requireScope(request).userId)).map((s) => ({
       ...s, createdAt: s.createdAt.toISOString(), expiresAt: s.expiresAt.toISOString(), refreshExpiresAt: s.refreshExpiresAt?.toISOString() ?? null, lastAccessed: s.lastAccessed.toISOString(),
     })),
   }));

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { RANKABLE } from '../../store/backtests.ts';
 import { PAGE } from '../../store/pagination.ts';
-import { requireScope } from '../auth.ts';
+import { readerOf, requireScope } from '../auth.ts';
 import * as res from '../responses.ts';
 import { cursorParam, idParam, limitParam, symbolParam } from '../params.ts';
 
@@ -61,19 +61,23 @@ export function backtestRoutes(app: FastifyInstance, store: Store): void {
       }),
       response: { 200: res.backtests },
     },
-  }, async (request) => ({ backtests: await store.backtests.list(request.query, ownerOf(request, 'read')) }));
+  }, async (request) => { const r = readerOf(request, store); return { backtests: await r.backtests.list(request.query, r.owner) }; });
 
-  r.get('/v1/backtests/:id', { schema: { tags, security, summary: 'One backtest: its state and progress, and its summary once completed', params: id, response: { 200: res.backtest } } }, async (request) =>
-    store.backtests.get(request.params.id, ownerOf(request, 'read')));
+  r.get('/v1/backtests/:id', { schema: { tags, security, summary: 'One backtest: its state and progress, and its summary once completed', params: id, response: { 200: res.backtest } } }, async (request) => {
+    const r = readerOf(request, store);
+    return r.backtests.get(request.params.id, r.owner);
+    });
 
   r.get('/v1/backtests/:id/trades', {
     schema: { tags, security, summary: "The backtest's trades by entry time, in keyset pages", params: id, querystring: z.object({ cursor: cursorParam, limit: limitParam(PAGE.max).optional() }), response: { 200: res.backtestTradePage } },
-  }, async (request) => store.backtests.trades(request.params.id, request.query, ownerOf(request, 'read')));
+  }, async (request) => { const r = readerOf(request, store); return r.backtests.trades(request.params.id, request.query, r.owner); });
 
-  r.get('/v1/backtests/:id/equity', { schema: { tags, security, summary: "The daily equity curve the summary was computed from", params: id, response: { 200: res.backtestEquity } } }, async (request) =>
-    store.backtests.equity(request.params.id, ownerOf(request, 'read')));
+  r.get('/v1/backtests/:id/equity', { schema: { tags, security, summary: "The daily equity curve the summary was computed from", params: id, response: { 200: res.backtestEquity } } }, async (request) => {
+    const r = readerOf(request, store);
+    return r.backtests.equity(request.params.id, r.owner);
+    });
 
   r.get('/v1/backtests/:id/compare', {
     schema: { tags, security, summary: "A completed backtest's metrics beside its strategy's live metrics over the backtest's period", params: id, response: { 200: res.backtestComparison } },
-  }, async (request) => store.backtests.compare(request.params.id, ownerOf(request, 'read')));
+  }, async (request) => { const r = readerOf(request, store); return r.backtests.compare(request.params.id, r.owner); });
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
-import { requireScope } from '../auth.ts';
+import { readerOf, requireScope } from '../auth.ts';
 import * as res from '../responses.ts';
 import { idParam, limitParam } from '../params.ts';
 
@@ -19,15 +19,17 @@ export function riskRoutes(app: FastifyInstance, store: Store): void {
     schema: { tags, security, summary: "The key's user's risk limits with their current values and levels, and their open risk events", response: { 200: z.object({ limits: res.riskLimits.shape.limits, events: res.riskEvents.shape.events }) } },
   }, async (request) => {
     const { userId } = requireScope(request, 'read');
-    return { limits: await store.risk.limits(userId), events: await store.risk.events({ userId, open: true }) };
+    // The caller's own, as the account reader (even for an admin key: this is the key's account).
+    const { risk } = store.readsAs({ userId, admin: false });
+    return { limits: await risk.limits(userId), events: await risk.events({ userId, open: true }) };
   });
 
   r.get('/v1/admin/risk/limits', {
     schema: { tags, security, summary: "A user's risk limits, or every limit (of a level)", querystring: z.object({ userId: idParam.optional(), level: z.enum(['ok', 'warning', 'critical']).optional() }), response: { 200: res.riskLimits } },
   }, async (request) => {
-    requireScope(request, 'admin');
+    const { risk } = readerOf(request, store, 'admin');
     const q = request.query;
-    return { limits: q.userId ? (await store.risk.limits(q.userId)).filter((l) => !q.level || l.level === q.level) : await store.risk.allLimits({ level: q.level }) };
+    return { limits: q.userId ? (await risk.limits(q.userId)).filter((l) => !q.level || l.level === q.level) : await risk.allLimits({ level: q.level }) };
   });
 
   r.put('/v1/admin/risk/limits', {
@@ -67,9 +69,9 @@ export function riskRoutes(app: FastifyInstance, store: Store): void {
       response: { 200: res.riskEvents },
     },
   }, async (request) => {
-    requireScope(request, 'admin');
+    const { risk } = readerOf(request, store, 'admin');
     const q = request.query;
-    return { events: await store.risk.events({ userId: q.userId, open: q.open === 'true', severity: q.severity, limit: q.limit }) };
+    return { events: await risk.events({ userId: q.userId, open: q.open === 'true', severity: q.severity, limit: q.limit }) };
   });
 
   for (const what of ['acknowledge', 'resolve'] as const) {

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Store } from '../../store/store.ts';
 import { STRATEGY_TIMEFRAMES } from '../../store/strategies.ts';
-import { requireScope } from '../auth.ts';
+import { readerOf, requireScope } from '../auth.ts';
 import * as res from '../responses.ts';
 import { dateParam, idParam, limitParam, roundTripFilters, symbolParam, timeRange } from '../params.ts';
 import { PAGE } from '../../store/pagination.ts';
@@ -36,8 +36,8 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
   r.get('/v1/strategies', {
     schema: { tags, security, summary: 'Strategies, newest first: the active ones, or all (status=all)', querystring: z.object({ status: z.enum(['active', 'all']).optional() }), response: { 200: res.strategies } },
   }, async (request) => {
-    const owner = ownerOf(request, 'read');
-    return { strategies: request.query.status === 'all' ? await store.strategies.list(owner) : await store.strategies.active(owner) };
+    const r = readerOf(request, store);
+    return { strategies: request.query.status === 'all' ? await r.strategies.list(r.owner) : await r.strategies.active(r.owner) };
   });
 
   r.post('/v1/strategies', {
@@ -80,11 +80,15 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
     return store.strategies.update(request.params.id, { ...changes, ...(userId !== undefined ? { userId } : {}) }, identity.userId, owner);
   });
 
-  r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: id, response: { 200: res.strategy } } }, async (request) =>
-    store.strategies.get(request.params.id, ownerOf(request, 'read')));
+  r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: id, response: { 200: res.strategy } } }, async (request) => {
+    const r = readerOf(request, store);
+    return r.strategies.get(request.params.id, r.owner);
+    });
 
-  r.get('/v1/strategies/:id/versions', { schema: { tags, security, summary: "Every version of the strategy's configuration, oldest first", params: id, response: { 200: res.strategyVersions } } }, async (request) =>
-    ({ versions: await store.strategies.versions(request.params.id, ownerOf(request, 'read')) }));
+  r.get('/v1/strategies/:id/versions', { schema: { tags, security, summary: "Every version of the strategy's configuration, oldest first", params: id, response: { 200: res.strategyVersions } } }, async (request) => {
+    const r = readerOf(request, store);
+    return { versions: await r.strategies.versions(request.params.id, r.owner) };
+    });
 
   r.get('/v1/strategies/:id/metrics', {
     schema: {
@@ -97,7 +101,8 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
     },
   }, async (request) => {
     const q = request.query;
-    return store.strategies.analytics(request.params.id, { from: q.from, to: q.to, benchmark: q.benchmark, riskFree: q.riskFree }, ownerOf(request, 'read'));
+    const r = readerOf(request, store);
+    return r.strategies.analytics(request.params.id, { from: q.from, to: q.to, benchmark: q.benchmark, riskFree: q.riskFree }, r.owner);
   });
 
   r.get('/v1/strategies/:id/equity', {
@@ -109,7 +114,7 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
       querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'),
       response: { 200: res.strategyEquity },
     },
-  }, async (request) => store.strategies.equity(request.params.id, request.query, ownerOf(request, 'read')));
+  }, async (request) => { const r = readerOf(request, store); return r.strategies.equity(request.params.id, request.query, r.owner); });
 
   r.get('/v1/strategies/:id/trades', {
     schema: {
@@ -120,9 +125,9 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
       querystring: timeRange(z.object({ ...roundTripFilters, limit: limitParam(PAGE.max).optional() }), 'from', 'to'),
       response: { 200: res.strategyTradePage },
     },
-  }, async (request) => store.strategies.trades(request.params.id, request.query, ownerOf(request, 'read')));
+  }, async (request) => { const r = readerOf(request, store); return r.strategies.trades(request.params.id, request.query, r.owner); });
 
   r.get('/v1/strategies/:id/performance', {
     schema: { tags, security, summary: 'Performance of closed round trips entered in [from, to]', params: id, querystring: timeRange(z.object({ from: dateParam, to: dateParam }), 'from', 'to'), response: { 200: res.strategyPerformance } },
-  }, async (request) => store.strategies.performance(request.params.id, request.query, ownerOf(request, 'read')));
+  }, async (request) => { const r = readerOf(request, store); return r.strategies.performance(request.params.id, request.query, r.owner); });
 }
