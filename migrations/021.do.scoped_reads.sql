@@ -1,4 +1,5 @@
--- 021 every read of the API under a role of row-level security (docs/SECURITY.md).
+-- 021 every read of the API, and its account writes, under a role of row-level security
+-- (docs/SECURITY.md).
 --
 -- The account reader (migration 007) also reads a user's strategies with their versions,
 -- metrics and equity, backtests with their results, risk limits and events, sessions and audit
@@ -34,3 +35,45 @@ BEGIN
         EXECUTE format('CREATE POLICY admin_reader ON %I FOR SELECT TO tradestore_admin_reader USING (true)', t);
     END LOOP;
 END $$;
+
+-- The account writer: the API's changes of a user's own strategies (their versions, their own
+-- snapshots rebased when the capital changes) and backtests, and their audit rows, run as it
+-- with the user set. It sees and changes only the user's rows; a row it writes must be the
+-- user's (WITH CHECK), so a change that picked another user's row, or gave one away, fails.
+DO $$
+BEGIN
+    CREATE ROLE tradestore_account_writer NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END $$;
+DO $$
+BEGIN
+    EXECUTE format('GRANT tradestore_account_writer TO %I', current_user);
+EXCEPTION WHEN OTHERS THEN
+    NULL;
+END $$;
+GRANT USAGE ON SCHEMA public TO tradestore_account_writer;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tradestore_account_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON strategies, strategy_versions, portfolio_snapshots, backtests TO tradestore_account_writer;
+GRANT SELECT ON strategy_trades, strategy_trades_archive, backtest_results, markets, instruments TO tradestore_account_writer;
+GRANT INSERT ON audit_log TO tradestore_account_writer;
+
+CREATE POLICY account_writer ON strategies FOR ALL TO tradestore_account_writer
+    USING (user_id = current_setting('tradestore.user_id', true)) WITH CHECK (user_id = current_setting('tradestore.user_id', true));
+CREATE POLICY account_writer ON backtests FOR ALL TO tradestore_account_writer
+    USING (user_id = current_setting('tradestore.user_id', true)) WITH CHECK (user_id = current_setting('tradestore.user_id', true));
+CREATE POLICY account_writer ON audit_log FOR INSERT TO tradestore_account_writer
+    WITH CHECK (user_id = current_setting('tradestore.user_id', true));
+-- Through the strategy (its own policy applies inside the EXISTS): only the user's strategies'.
+CREATE POLICY account_writer ON strategy_versions FOR ALL TO tradestore_account_writer
+    USING (EXISTS (SELECT 1 FROM strategies s WHERE s.id = strategy_versions.strategy_id))
+    WITH CHECK (EXISTS (SELECT 1 FROM strategies s WHERE s.id = strategy_versions.strategy_id));
+CREATE POLICY account_writer ON portfolio_snapshots FOR ALL TO tradestore_account_writer
+    USING (user_id = current_setting('tradestore.user_id', true) OR EXISTS (SELECT 1 FROM strategies s WHERE s.id = portfolio_snapshots.strategy_id))
+    WITH CHECK (user_id = current_setting('tradestore.user_id', true) OR EXISTS (SELECT 1 FROM strategies s WHERE s.id = portfolio_snapshots.strategy_id));
+CREATE POLICY account_writer ON strategy_trades FOR SELECT TO tradestore_account_writer
+    USING (EXISTS (SELECT 1 FROM strategies s WHERE s.id = strategy_trades.strategy_id));
+CREATE POLICY account_writer ON strategy_trades_archive FOR SELECT TO tradestore_account_writer
+    USING (EXISTS (SELECT 1 FROM strategies s WHERE s.id = strategy_trades_archive.strategy_id));
+CREATE POLICY account_writer ON backtest_results FOR SELECT TO tradestore_account_writer
+    USING (EXISTS (SELECT 1 FROM backtests b WHERE b.id = backtest_results.backtest_id));

@@ -3,6 +3,19 @@ DECLARE
     t text;
 BEGIN
     FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_policy p ON p.polrelid = c.oid
+              WHERE n.nspname = current_schema() AND p.polname = 'account_writer' LOOP
+        EXECUTE format('DROP POLICY account_writer ON %I', t);
+    END LOOP;
+END $$;
+REVOKE ALL ON strategies, strategy_versions, portfolio_snapshots, backtests, strategy_trades, strategy_trades_archive, backtest_results, markets, instruments, audit_log
+    FROM tradestore_account_writer;
+REVOKE USAGE ON ALL SEQUENCES IN SCHEMA public FROM tradestore_account_writer;
+REVOKE USAGE ON SCHEMA public FROM tradestore_account_writer;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_policy p ON p.polrelid = c.oid
               WHERE n.nspname = current_schema() AND p.polname = 'admin_reader' LOOP
         EXECUTE format('DROP POLICY admin_reader ON %I', t);
     END LOOP;

@@ -214,6 +214,23 @@ for (const backend of ['embedded', 'postgres'] as const) describe(`the attack ca
     assert.equal(rows[0]!.name, 'b only');
   });
 
+  it('makes its owner\'s changes of their own strategies and backtests (as the account writer on the server)', async () => {
+    const send = async (method: string, path: string, body: object) => {
+      const r = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...bearer(tokens.session) }, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    const made = await send('POST', '/v1/strategies', { name: 'a-written', symbols: ['TATA_INR'], timeframe: '1h', initialCapital: '1000' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal(made.body.userId, 'atk-a');
+    const changed = await send('PATCH', `/v1/strategies/${made.body.id}`, { config: { fast: 3 }, initialCapital: '2000', isActive: true });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.deepEqual([changed.body.version, changed.body.initialCapital, changed.body.isActive], ['2', '2000', true]);
+    const backtest = await send('POST', '/v1/backtests', { strategyId: made.body.id, name: 'a-bt', symbols: ['TATA_INR'], startDate: 1735689600000, endDate: 1736121600000, initialCapital: '1000' });
+    assert.equal(backtest.status, 201, JSON.stringify(backtest.body));
+    const audit = await service.store.audit.list({ userId: 'atk-a', resourceType: 'strategy', resourceId: made.body.id });
+    assert.deepEqual(audit.map((e) => e.action).reverse(), ['strategy.create', 'strategy.update']);
+  });
+
   it('answers every read to its owner, and every admin read to an admin key (each under its role of row-level security on the server)', async () => {
     const asA = (path: string) => path.replace(/\{(\w+)\}/g, (_, name: string) => {
       if (path.startsWith('/v1/account/orders/')) return A.order;

@@ -7,7 +7,7 @@ import { migrate } from '../src/schema/migrator.ts';
 import { seed } from '../src/schema/seed.ts';
 import { keyring } from '../src/security/keyring.ts';
 import { ACCOUNT_READER_ROLE } from '../src/store/account.ts';
-import { ADMIN_READER_ROLE, scopedDatabase } from '../src/store/scoped.ts';
+import { ACCOUNT_WRITER_ROLE, ADMIN_READER_ROLE, scopedDatabase } from '../src/store/scoped.ts';
 import { storeOver, type Store } from '../src/store/store.ts';
 import { eachBackend } from './helpers/backends.ts';
 import { ingest } from './helpers/ingest.ts';
@@ -163,5 +163,21 @@ eachBackend('row-level security on every table that holds a user\'s rows', (get)
     assert.deepEqual(await a.risk.events({ userId: 'rls-b' }), []);
     assert.deepEqual((await a.audit.list({ userId: 'rls-b' })), []);
     assert.ok((await store.readsAs({ userId: 'root', admin: true }).audit.list({ userId: 'rls-b' })).length > 0, 'the admin reader sees them');
+  });
+
+  it('lets the account writer change only the user\'s own strategies and backtests, and give none away', async () => {
+    const writer = scopedDatabase(db, ACCOUNT_WRITER_ROLE, 'rls-a');
+    const own = Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM strategies WHERE user_id = 'rls-a'`)).rows[0]!.n);
+    // An UPDATE without its user filter changes the user's rows only.
+    assert.equal((await writer.query(`UPDATE strategies SET description = 'touched'`)).rowCount, own);
+    assert.equal((await db.query(`SELECT 1 FROM strategies WHERE description = 'touched' AND user_id <> 'rls-a'`)).rows.length, 0);
+    assert.equal((await writer.query(`DELETE FROM backtests WHERE user_id = 'rls-b'`)).rowCount, 0);
+    await assert.rejects(writer.query(`INSERT INTO strategies (name, user_id, symbols) VALUES ('planted', 'rls-b', ARRAY['TATA_INR'])`), /row-level security/);
+    await assert.rejects(writer.query(`UPDATE strategies SET user_id = 'rls-b' WHERE user_id = 'rls-a'`), /row-level security/);
+    await assert.rejects(writer.query(`INSERT INTO audit_log (user_id, action) VALUES ('rls-b', 'forged')`), /row-level security/);
+    await assert.rejects(writer.query(`UPDATE risk_limits SET limit_value = 0`), /permission denied/);
+    // Through the repositories: A's writer finds none of B's strategies to change.
+    const bStrategy = (await store.strategies.list('rls-b'))[0]!;
+    await assert.rejects(store.writesAs('rls-a').strategies.update(bStrategy.id, { name: 'taken' }, 'rls-a', 'rls-a'), /unknown strategy/);
   });
 }, { only: ['postgres'] });

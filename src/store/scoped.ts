@@ -2,6 +2,8 @@ import type { Database, Queryable } from '../database/types.ts';
 
 /** Reads a user's rows only (migrations 007, 018, 021). */
 export const ACCOUNT_READER_ROLE = 'tradestore_account_reader';
+/** Changes a user's own strategies and backtests, and writes their audit rows (migration 021). */
+export const ACCOUNT_WRITER_ROLE = 'tradestore_account_writer';
 /** Reads every row of every table, and changes nothing (migration 021). */
 export const ADMIN_READER_ROLE = 'tradestore_admin_reader';
 
@@ -11,7 +13,7 @@ export const ADMIN_READER_ROLE = 'tradestore_admin_reader';
  * `userId`, so a query that forgot its user filter still sees only what the role's policies let
  * through. Where the server cannot enforce it (the embedded database) it is the database itself.
  */
-export function scopedDatabase(db: Database, role: typeof ACCOUNT_READER_ROLE | typeof ADMIN_READER_ROLE, userId: string | null): Database {
+export function scopedDatabase(db: Database, role: typeof ACCOUNT_READER_ROLE | typeof ACCOUNT_WRITER_ROLE | typeof ADMIN_READER_ROLE, userId: string | null): Database {
   if (!db.capabilities.rowLevelSecurity) return db;
   const inScope = <T>(fn: (tx: Queryable) => Promise<T>) =>
     db.transaction(async (tx) => {

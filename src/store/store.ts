@@ -19,7 +19,7 @@ import { redisMirror, SessionRepository, type SessionSettings } from '../securit
 import { TwoFactor } from '../security/twoFactor.ts';
 import { RedisBus } from '../bus/redis.ts';
 import { bypassing } from '../cache/cache.ts';
-import { ACCOUNT_READER_ROLE, ADMIN_READER_ROLE, scopedDatabase } from './scoped.ts';
+import { ACCOUNT_READER_ROLE, ACCOUNT_WRITER_ROLE, ADMIN_READER_ROLE, scopedDatabase } from './scoped.ts';
 
 /** The typed data layer: what the service, the CLI and the tests are built on. */
 export interface Store {
@@ -46,7 +46,14 @@ export interface Store {
    * Reads only: the API's changes go through the repositories above.
    */
   readsAs(who: { userId: string; admin: boolean }): ScopedReads;
+  /** Repositories whose changes of a user's own strategies and backtests run as the account writer with the user set. */
+  writesAs(userId: string): ScopedWrites;
   close(): Promise<void>;
+}
+
+export interface ScopedWrites {
+  readonly strategies: StrategyRepository;
+  readonly backtests: BacktestRepository;
 }
 
 export interface ScopedReads {
@@ -106,6 +113,12 @@ export function storeOver(
     twoFactor,
     sessions: new SessionRepository(db, sessions, twoFactor, bus instanceof RedisBus ? redisMirror(bus.client, bus.names.keyPrefix) : null),
     readsAs: ({ userId, admin }) => reads(scopedDatabase(db, admin ? ADMIN_READER_ROLE : ACCOUNT_READER_ROLE, userId)),
+    writesAs: (userId) => {
+      const over = scopedDatabase(db, ACCOUNT_WRITER_ROLE, userId);
+      // Not read from the shared cache, nor filled: what this role cannot see is not "none" for others.
+      const s = new StrategyRepository(over, bypassing(bus.cache));
+      return { strategies: s, backtests: new BacktestRepository(over, s) };
+    },
     close,
   };
 }

@@ -46,7 +46,12 @@ export function backtestRoutes(app: FastifyInstance, store: Store): void {
       }),
       response: { 201: res.backtest },
     },
-  }, async (request, reply) => reply.code(201).send(await store.backtests.create(request.body, ownerOf(request, 'trade'))));
+  }, async (request, reply) => {
+    const owner = ownerOf(request, 'trade');
+    // An admin's backtest of any strategy as the owner role; anyone else's of their own, as the account writer.
+    const backtests = owner === undefined ? store.backtests : store.writesAs(owner).backtests;
+    return reply.code(201).send(await backtests.create(request.body, owner));
+  });
 
   r.get('/v1/backtests', {
     schema: {

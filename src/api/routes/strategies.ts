@@ -50,7 +50,8 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
     },
   }, async (request, reply) => {
     const identity = requireScope(request, 'trade');
-    return reply.code(201).send(await store.strategies.create({ ...request.body, userId: identity.userId }, identity.userId));
+    // As the account writer: the strategy must be the caller's (row-level security checks it).
+    return reply.code(201).send(await store.writesAs(identity.userId).strategies.create({ ...request.body, userId: identity.userId }, identity.userId));
   });
 
   r.patch('/v1/strategies/:id', {
@@ -77,7 +78,9 @@ export function strategyRoutes(app: FastifyInstance, store: Store): void {
     const owner = ownerOf(request, 'trade');
     const { userId, ...changes } = request.body;
     if (userId !== undefined && owner !== undefined) return Promise.reject(Object.assign(new Error('userId: only an API key with the admin scope gives a strategy an owner'), { statusCode: 403, code: 'scope_required' }));
-    return store.strategies.update(request.params.id, { ...changes, ...(userId !== undefined ? { userId } : {}) }, identity.userId, owner);
+    // An admin changes any strategy as the owner role; anyone else their own, as the account writer.
+    const strategies = owner === undefined ? store.strategies : store.writesAs(owner).strategies;
+    return strategies.update(request.params.id, { ...changes, ...(userId !== undefined ? { userId } : {}) }, identity.userId, owner);
   });
 
   r.get('/v1/strategies/:id', { schema: { tags, security, summary: 'One strategy', params: id, response: { 200: res.strategy } } }, async (request) => {
