@@ -18,7 +18,7 @@ import { secretUsed, serviceLog } from './helpers/exposure.ts';
 
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const PASSWORD = 'Correct-Horse-Battery-9';
-secretUsed(PASSWORD, 'wrong-password');
+secretUsed(PASSWORD, 'wrong-password', 'Another-Horse-Battery-7', 'Long-Enough-1');
 const client = (address: string): Client => ({ address, ip: address, userAgent: 'sessions-test/1' });
 
 describe('sessions through the API', () => {
@@ -301,6 +301,18 @@ eachBackend('tradestore sessions', (get) => {
     assert.equal(await sessions.verify(t.sessionToken), null);
     assert.equal((await runCli(['sessions', 'two-factor-off', '--user', 'cli-s'], get().env)).code, 0);
     assert.equal((await get().db.query(`SELECT two_factor_enabled FROM users WHERE id = 'cli-s'`)).rows[0]!.two_factor_enabled, false);
+    // A new password ends the sessions it leaves: the old one no longer logs in.
+    const again = await sessions.login({ email: 's@cli.test', password: PASSWORD }, client('10.2.2.2'));
+    const changed = await runCli(['user', 'password', '--id', 'cli-s', '--password-stdin'], get().env, 'Another-Horse-Battery-7\n');
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stdout, /password of user cli-s set \(argon2id\); 1 live session\(s\) ended/);
+    assert.equal(await sessions.verify(again.sessionToken), null);
+    await assert.rejects(sessions.login({ email: 's@cli.test', password: PASSWORD }, client('10.2.2.3')), { code: 'invalid_credentials' });
+    assert.ok(await sessions.login({ email: 's@cli.test', password: 'Another-Horse-Battery-7' }, client('10.2.2.3')));
+    assert.equal((await runCli(['user', 'password', '--id', 'cli-s', '--password-stdin'], get().env, 'short\n')).code, 2);
+    assert.equal((await runCli(['user', 'password', '--id', 'nobody', '--password-stdin'], get().env, 'Long-Enough-1\n')).code, 2);
+    const actions = (await get().db.query<{ action: string }>(`SELECT action FROM audit_log WHERE user_id = 'cli-s' ORDER BY id`)).rows.map((r) => r.action);
+    for (const a of ['session.revoke_all', 'two_factor.disable', 'user.password']) assert.ok(actions.includes(a), a);
     assert.equal((await runCli(['sessions', 'list', '--user', 'nobody'], get().env)).code, 2);
     assert.equal((await runCli(['sessions', 'list'], get().env)).code, 2);
   });

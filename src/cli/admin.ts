@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Database } from '../database/types.ts';
 import { seed } from '../schema/seed.ts';
-import { createUser, listUsers, UserInputError, validateNewUser } from '../users/users.ts';
+import { createUser, listUsers, setPassword, UserInputError, validateNewUser } from '../users/users.ts';
 import { ApiKeyRepository, parseScopes } from '../store/apiKeys.ts';
 import { InvalidArgumentError } from '../store/errors.ts';
 import { readPassword } from './password.ts';
@@ -32,7 +32,21 @@ export async function userCommand(open: OpenDatabase, args: string[], out: (line
     }
     return;
   }
-  if (action !== 'create') throw new UsageError('user needs a subcommand: create or list');
+  if (action === 'password') {
+    const { values } = parseArgs({ args: rest, options: { id: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'prompt-password': { type: 'boolean' } }, strict: true });
+    if (values.password !== undefined) throw new UsageError('--password would show the password to anyone who lists processes (ps): use --password-stdin, --prompt-password or TRADESTORE_PASSWORD');
+    if (!values.id) throw new UsageError('user password needs --id');
+    const password = await readPassword({ stdin: Boolean(values['password-stdin']), prompt: Boolean(values['prompt-password']) });
+    if (password === undefined) throw new UsageError('user password needs the new password: --password-stdin, --prompt-password or TRADESTORE_PASSWORD');
+    try {
+      const { sessionsRevoked } = await setPassword(await open(), values.id, password);
+      return out(`password of user ${values.id} set (argon2id); ${sessionsRevoked} live session(s) ended`);
+    } catch (error) {
+      if (error instanceof UserInputError) throw new UsageError(error.message);
+      throw error;
+    }
+  }
+  if (action !== 'create') throw new UsageError('user needs a subcommand: create, password or list');
   const { values } = parseArgs({
     args: rest,
     options: { id: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'prompt-password': { type: 'boolean' }, scopes: { type: 'string' } },

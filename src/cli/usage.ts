@@ -27,6 +27,8 @@ Usage:
                                         create a user; the password (from standard input, the
                                         terminal or TRADESTORE_PASSWORD) is hashed with argon2id;
                                         scopes: what their sessions may do (default read,trade)
+  tradestore user password --id ID [--password-stdin | --prompt-password]
+                                        set a user's password; ends their sessions
   tradestore user list [--json]         users, with their active API keys (never a password hash)
   tradestore apikey create --user ID [--scopes read,trade,admin] [--name NAME] [--json]
                                         create an API key (shown once, stored hashed)

@@ -76,6 +76,24 @@ export async function createUser(db: Database, user: NewUser): Promise<CreatedUs
   }
 }
 
+/**
+ * Sets a user's password (argon2id) and ends every session they have: whoever held one logs in
+ * again with the new password. Audited without the password.
+ */
+export async function setPassword(db: Database, userId: string, password: string): Promise<{ sessionsRevoked: number }> {
+  if (password.length < 8) throw new UserInputError('password must have at least 8 characters');
+  const hash = await hashPassword(password);
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ had: boolean }>(
+      `UPDATE users u SET password_hash = $2, updated_at = now() FROM (SELECT password_hash IS NOT NULL AS had FROM users WHERE id = $1 FOR UPDATE) o
+        WHERE u.id = $1 RETURNING o.had`, [userId, hash]);
+    if (!rows[0]) throw new UserInputError(`unknown user ${JSON.stringify(userId)}`);
+    const revoked = await tx.query(`UPDATE user_sessions SET revoked_at = now(), revoked_reason = 'admin' WHERE user_id = $1 AND revoked_at IS NULL`, [userId]);
+    await audit(tx, { action: 'user.password', resourceType: 'user', resourceId: userId, userId, old: { passwordSet: rows[0].had }, new: { passwordSet: true, sessionsRevoked: revoked.rowCount } });
+    return { sessionsRevoked: revoked.rowCount };
+  });
+}
+
 export interface UserListing {
   id: string;
   email: string;
