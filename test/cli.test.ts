@@ -39,7 +39,7 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const up = await runCli(['migrate', 'up'], env);
       assert.equal(up.code, 0, up.stderr);
       assert.match(up.stdout, /applied 001 venue/);
-      assert.match(up.stdout, /database version 20 \(was 0/);
+      assert.match(up.stdout, /database version 21 \(was 0/);
 
       const status = await runCli(['migrate', 'status', '--json'], env);
       assert.equal(status.code, 0, status.stderr);
