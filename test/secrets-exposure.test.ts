@@ -101,7 +101,9 @@ describe('the secrets of a deployment in its logs and error answers', () => {
     assert.equal((await cli(['keys', 'status'])).code, 0);
     // Configuration that does not work: a database and a Redis that do not answer, a keyring that is not one.
     const closed = await freePort();
-    assert.notEqual((await cli(['migrate', 'status'], { DATABASE_URL: `postgres://root:${s.db}@127.0.0.1:${closed}/x` })).code, 0);
+    const unreachable = await cli(['migrate', 'status'], { DATABASE_URL: `postgres://root:${s.db}@127.0.0.1:${closed}/x` });
+    assert.notEqual(unreachable.code, 0);
+    assert.match(unreachable.stderr, /postgres:\/\/root:\*\*\*@127\.0\.0\.1/, 'the URL is shown with its password as ***');
     assert.notEqual((await cli(['ingest', 'status'], { REDIS_URL: `redis://:${s.redis}@127.0.0.1:${closed}` })).code, 0);
     assert.notEqual((await cli(['keys', 'status'], { TRADESTORE_KEYRING: `{"current": "k", "keys": {"k": "${s.key}"` })).code, 0);
     assert.notEqual((await cli(['keys', 'status'], { TRADESTORE_KEYRING: `{"current": "k", "keys": {"k": "${s.key.slice(0, 20)}"}}` })).code, 0);

@@ -91,6 +91,15 @@ describe('sessions through the API', () => {
     assert.equal((await get('/v1/account/balances', read.body.sessionToken)).status, 200);
     const admin = await login('a@sessions.test', PASSWORD, { scopes: ['admin'] });
     assert.deepEqual([admin.status, admin.body.error.code], [403, 'scope_not_allowed']);
+    // A scope taken from the user is taken from their live sessions at once.
+    const full = (await login('a@sessions.test')).body.sessionToken;
+    await service.db.query(`UPDATE users SET scopes = '{read}' WHERE id = 'ses-a'`);
+    try {
+      assert.equal((await post('/v1/strategies', { name: 'x', symbols: ['BTCUSDT'], timeframe: '1h' }, full)).status, 403);
+      assert.equal((await get('/v1/account/balances', full)).status, 200);
+    } finally {
+      await service.db.query(`UPDATE users SET scopes = '{read,trade}' WHERE id = 'ses-a'`);
+    }
   });
 
   it('rotates refresh tokens; a refresh token used twice revokes the whole login; expired and revoked tokens fail', async () => {
@@ -234,6 +243,18 @@ eachBackend('logins, their limits and their sessions', (get) => {
     await assert.rejects(slow.login({ email: 'v@limits.test', password: PASSWORD }, client('10.7.0.1')), { code: 'login_locked' });
     // Not for the user at an address they logged in from: the attacker cannot keep them out.
     assert.ok(await slow.login({ email: 'v@limits.test', password: PASSWORD }, client('10.6.0.1')));
+  });
+
+  it('writes last_accessed at most once a minute per session', async () => {
+    const t = await sessions.login({ email: 'u@limits.test', password: PASSWORD }, client('10.9.0.5'));
+    const at = async () => (await get().db.query<{ t: Date }>(`SELECT last_accessed AS t FROM user_sessions WHERE id = $1`, [t.sessionId])).rows[0]!.t.getTime();
+    const first = await at();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(await sessions.verify(t.sessionToken));
+    assert.equal(await at(), first, 'not written again within the minute');
+    await get().db.query(`UPDATE user_sessions SET last_accessed = now() - interval '2 minutes' WHERE id = $1`, [t.sessionId]);
+    assert.ok(await sessions.verify(t.sessionToken));
+    assert.ok(Date.now() - (await at()) < 10_000, 'written once a minute has passed');
   });
 
   it('a successful login gives its attempt back: a user who mistypes sometimes is never locked', async () => {
