@@ -26,6 +26,8 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 GRANT USAGE ON SCHEMA public TO tradestore_admin_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO tradestore_admin_reader;
+-- Tables later migrations create (as this role) are readable by it too.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO tradestore_admin_reader;
 DO $$
 DECLARE
     t text;

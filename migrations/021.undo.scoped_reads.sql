@@ -20,6 +20,7 @@ BEGIN
         EXECUTE format('DROP POLICY admin_reader ON %I', t);
     END LOOP;
 END $$;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES FROM tradestore_admin_reader;
 REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM tradestore_admin_reader;
 REVOKE USAGE ON SCHEMA public FROM tradestore_admin_reader;
 REVOKE SELECT ON strategy_versions, strategy_metrics, strategy_performance, strategy_trades_archive, portfolio_snapshots,
