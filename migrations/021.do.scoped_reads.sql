@@ -12,6 +12,11 @@ GRANT SELECT ON strategy_versions, strategy_metrics, strategy_performance, strat
     user_sessions, audit_log, instruments, market_data, market_trades, ohlcv_1m, ohlcv_1d
     TO tradestore_account_reader;
 
+-- A strategy's snapshots are its owner's whatever their own user_id (the service's and an
+-- engine's snapshots of a strategy carry none): the strategy's policy applies inside the EXISTS.
+CREATE POLICY account_owner_strategy ON portfolio_snapshots FOR SELECT TO tradestore_account_reader
+    USING (EXISTS (SELECT 1 FROM strategies s WHERE s.id = portfolio_snapshots.strategy_id));
+
 DO $$
 BEGIN
     CREATE ROLE tradestore_admin_reader NOLOGIN;
@@ -70,9 +75,12 @@ CREATE POLICY account_writer ON audit_log FOR INSERT TO tradestore_account_write
 CREATE POLICY account_writer ON strategy_versions FOR ALL TO tradestore_account_writer
     USING (EXISTS (SELECT 1 FROM strategies s WHERE s.id = strategy_versions.strategy_id))
     WITH CHECK (EXISTS (SELECT 1 FROM strategies s WHERE s.id = strategy_versions.strategy_id));
+-- A snapshot it writes names no other user and no other user's strategy, and at least one of the user or their strategy.
 CREATE POLICY account_writer ON portfolio_snapshots FOR ALL TO tradestore_account_writer
     USING (user_id = current_setting('tradestore.user_id', true) OR EXISTS (SELECT 1 FROM strategies s WHERE s.id = portfolio_snapshots.strategy_id))
-    WITH CHECK (user_id = current_setting('tradestore.user_id', true) OR EXISTS (SELECT 1 FROM strategies s WHERE s.id = portfolio_snapshots.strategy_id));
+    WITH CHECK ((user_id IS NULL OR user_id = current_setting('tradestore.user_id', true))
+                AND (strategy_id IS NULL OR EXISTS (SELECT 1 FROM strategies s WHERE s.id = portfolio_snapshots.strategy_id))
+                AND (user_id IS NOT NULL OR strategy_id IS NOT NULL));
 CREATE POLICY account_writer ON strategy_trades FOR SELECT TO tradestore_account_writer
     USING (EXISTS (SELECT 1 FROM strategies s WHERE s.id = strategy_trades.strategy_id));
 CREATE POLICY account_writer ON strategy_trades_archive FOR SELECT TO tradestore_account_writer

@@ -1,3 +1,4 @@
+DROP POLICY IF EXISTS account_owner_strategy ON portfolio_snapshots;
 DO $$
 DECLARE
     t text;

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 const named = process.argv.slice(2);
 const files = named.length ? named : readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', f));
 const dir = mkdtempSync(join(tmpdir(), 'tradestore-exposure-'));
-const env = { ...process.env, TRADESTORE_EXPOSURE_DIR: dir };
+// The scan expects a whole suite's worth of output only when the whole suite ran.
+const env = { ...process.env, TRADESTORE_EXPOSURE_DIR: dir, TRADESTORE_EXPOSURE_WHOLE: named.length ? '' : '1' };
 const node = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', '--test', ...args], { stdio: 'inherit', env }).status ?? 1;
 try {
   const suite = node(['--test-concurrency=2', ...files]);

@@ -176,6 +176,17 @@ eachBackend('row-level security on every table that holds a user\'s rows', (get)
     await assert.rejects(writer.query(`UPDATE strategies SET user_id = 'rls-b' WHERE user_id = 'rls-a'`), /row-level security/);
     await assert.rejects(writer.query(`INSERT INTO audit_log (user_id, action) VALUES ('rls-b', 'forged')`), /row-level security/);
     await assert.rejects(writer.query(`UPDATE risk_limits SET limit_value = 0`), /permission denied/);
+    // Snapshots: a strategy's (no user_id of their own) are its owner's to read; none can be planted for B.
+    const aStrategy = (await store.strategies.list('rls-a'))[0]!;
+    const bOwn = (await store.strategies.list('rls-b'))[0]!;
+    await db.query(`INSERT INTO portfolio_snapshots (strategy_id, snapshot_time, total_value, cash_balance) VALUES ($1, now(), 1, 1)`, [aStrategy.id]);
+    const seen = async (user: string) => Number((await scopedDatabase(db, ACCOUNT_READER_ROLE, user).query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM portfolio_snapshots WHERE strategy_id = $1`, [aStrategy.id])).rows[0]!.n);
+    assert.deepEqual([await seen('rls-a'), await seen('rls-b')], [1, 0]);
+    for (const [strategyId, userId] of [[aStrategy.id, 'rls-b'], [bOwn.id, 'rls-a'], [bOwn.id, null]] as const) {
+      await assert.rejects(writer.query(`INSERT INTO portfolio_snapshots (strategy_id, user_id, snapshot_time, total_value, cash_balance) VALUES ($1, $2, now(), 1, 1)`, [strategyId, userId]), /row-level security/, `${strategyId} ${userId}`);
+    }
+    assert.equal((await writer.query(`INSERT INTO portfolio_snapshots (strategy_id, user_id, snapshot_time, total_value, cash_balance) VALUES ($1, 'rls-a', now(), 1, 1)`, [aStrategy.id])).rowCount, 1);
     // Through the repositories: A's writer finds none of B's strategies to change.
     const bStrategy = (await store.strategies.list('rls-b'))[0]!;
     await assert.rejects(store.writesAs('rls-a').strategies.update(bStrategy.id, { name: 'taken' }, 'rls-a', 'rls-a'), /unknown strategy/);

@@ -2,10 +2,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { MemoryBus } from '../src/bus/memory.ts';
 import { loadConfig } from '../src/config.ts';
 import { migrate } from '../src/schema/migrator.ts';
 import { keyring } from '../src/security/keyring.ts';
+import { AuthFailure } from '../src/security/authFailure.ts';
 import { SessionRepository, type Client } from '../src/security/sessions.ts';
 import { TwoFactor, totpCode } from '../src/security/twoFactor.ts';
 import { startService, type Service } from '../src/service/service.ts';
@@ -73,6 +75,16 @@ describe('sessions through the API', () => {
     const listed = await get('/v1/auth/sessions', t.sessionToken);
     assert.deepEqual(listed.body.sessions.map((s: any) => s.id), [t.sessionId]);
     assert.equal(JSON.stringify(listed.body).includes(t.sessionToken), false);
+  });
+
+  it('logs in and refreshes whatever stale bearer the client still sends', async () => {
+    const old = (await login('a@sessions.test')).body;
+    await service.db.query(`UPDATE user_sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, [old.sessionId]);
+    const body = JSON.stringify({ email: 'a@sessions.test', password: PASSWORD });
+    const r = await fetch(`${base}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${old.sessionToken}` }, body });
+    assert.equal(r.status, 200);
+    const again = await post('/v1/auth/refresh', { refreshToken: old.refreshToken }, old.sessionToken);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
   });
 
   it('answers every failed login the same way, whether the user exists, has no password or is disabled', async () => {
@@ -257,6 +269,24 @@ eachBackend('logins, their limits and their sessions', (get) => {
     assert.ok(Date.now() - (await at()) < 10_000, 'written once a minute has passed');
   });
 
+  it('counts a wrong second-factor code as a failed login', async () => {
+    const wrong = () => sessions.limitedCheck('lim-u', client('10.9.0.6'), async () => {
+      throw new AuthFailure(401, 'invalid_two_factor_code', 'wrong');
+    });
+    for (let i = 0; i < 3; i++) await assert.rejects(wrong(), { code: 'invalid_two_factor_code' });
+    await assert.rejects(wrong(), { code: 'login_locked' });
+    await assert.rejects(sessions.login({ email: 'u@limits.test', password: PASSWORD }, client('10.9.0.6')), { code: 'login_locked' });
+  });
+
+  it('knows an IPv6 user by their /64, so an attacker cannot lock them out when their address changes', async () => {
+    await createUser(get().db, { id: 'lim-w', email: 'w@limits.test', password: PASSWORD });
+    const slow = new SessionRepository(get().db, { ...settings, login: { failures: 3, lockMs: 60_000 } }, new TwoFactor(get().db, null));
+    assert.ok(await slow.login({ email: 'w@limits.test', password: PASSWORD }, { address: '2001:db8:1:2::/64', ip: '2001:db8:1:2::10', userAgent: null }));
+    for (let i = 0; i < 61; i++) await slow.login({ email: 'w@limits.test', password: 'wrong-4' }, client(`10.5.${i}.1`)).catch(() => undefined);
+    await assert.rejects(slow.login({ email: 'w@limits.test', password: PASSWORD }, client('10.4.0.1')), { code: 'login_locked' });
+    assert.ok(await slow.login({ email: 'w@limits.test', password: PASSWORD }, { address: '2001:db8:1:2::/64', ip: '2001:db8:1:2::99', userAgent: null }));
+  });
+
   it('a successful login gives its attempt back: a user who mistypes sometimes is never locked', async () => {
     for (let i = 0; i < 10; i++) {
       await assert.rejects(sessions.login({ email: 'u@limits.test', password: 'typo' }, client('10.9.0.4')), { code: 'invalid_credentials' });
@@ -336,5 +366,33 @@ eachBackend('tradestore sessions', (get) => {
     for (const a of ['session.revoke_all', 'two_factor.disable', 'user.password']) assert.ok(actions.includes(a), a);
     assert.equal((await runCli(['sessions', 'list', '--user', 'nobody'], get().env)).code, 2);
     assert.equal((await runCli(['sessions', 'list'], get().env)).code, 2);
+  });
+}, { only: ['postgres'] });
+
+eachBackend('revocations and refreshes at the same moment', (get) => {
+  it('revokes a session a refresh in flight is making: log out everywhere waits for it and ends it', async () => {
+    const { db } = get();
+    await migrate(db);
+    await createUser(db, { id: 'race-u', email: 'u@race.test', password: PASSWORD });
+    const store = storeOver(db, new MemoryBus());
+    const t = await store.sessions.login({ email: 'u@race.test', password: PASSWORD }, client('10.3.3.3'));
+    // Another connection holds the audit trail: the refresh stops at its audit row, its new session not committed.
+    const blocker = new pg.Client({ connectionString: get().env.DATABASE_URL });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE audit_log IN SHARE MODE');
+      const refreshing = store.sessions.refresh(t.refreshToken, client('10.3.3.3'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const revoking = store.sessions.logoutAll('race-u');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await blocker.query('COMMIT');
+      const [next, revoked] = await Promise.all([refreshing, revoking]);
+      assert.equal(revoked, 1, 'the session the refresh made is the one revoked');
+      assert.equal(await store.sessions.verify(next.sessionToken), null);
+      await assert.rejects(store.sessions.refresh(next.refreshToken, client('10.3.3.3')), { code: 'invalid_refresh_token' });
+    } finally {
+      await blocker.end();
+    }
   });
 }, { only: ['postgres'] });

@@ -65,6 +65,12 @@ export function clientAddress(ip: string): string {
   return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
+/**
+ * Routes that take no credentials of their own: an expired token a client sends with every
+ * request (as HTTP clients set up with a bearer do) must not stop it from logging in or refreshing.
+ */
+const NO_CREDENTIALS_NEEDED = new Set(['/v1/auth/login', '/v1/auth/refresh']);
+
 /** Keys verified lately (by SHA-256): they are not counted against their address again for a while. */
 const GOOD_KEYS_TTL_MS = 60_000;
 
@@ -98,6 +104,7 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyRepository, sessi
     }
     // Verified each time (a revoked key stops working at once); only the counting is skipped.
     const identity = await identify(key, keys, sessions);
+    if (!identity && NO_CREDENTIALS_NEEDED.has(request.routeOptions.url ?? '')) return;
     if (!identity) {
       good.delete(digest);
       throw isSessionToken(key)

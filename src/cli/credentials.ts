@@ -112,7 +112,9 @@ export async function keysCommand(config: Config, args: string[], out: (line: st
       const failed = [...done.failed, ...secrets.failed];
       for (const f of failed) out(`rotate: not re-sealed: ${f.reason}`);
       if (failed.length) throw new Error(`${failed.length} value${failed.length === 1 ? '' : 's'} could not be opened and were left as they are (listed above); the others were re-sealed`);
-      return out(done.remaining === 0 ? `every credential and two-factor secret is sealed under ${keys.current}` : `${done.remaining} credentials were held by other transactions: run it again`);
+      const secretsLeft = [...(await secretsByKey(db)).entries()].filter(([k]) => k !== keys.current).reduce((n, [, c]) => n + c, 0);
+      if (done.remaining === 0 && secretsLeft === 0) return out(`every credential and two-factor secret is sealed under ${keys.current}`);
+      return out(`${done.remaining} credential(s) and ${secretsLeft} two-factor secret(s) were held by other transactions: run it again`);
     }
     const id = positionals[0]!;
     const usage = (await usageOf()).find((u) => u.keyId === id);

@@ -84,6 +84,18 @@ const refreshKey = (hash: string) => `refresh_token:${hash}`;
 /** last_accessed is written at most this often per session (a request is not a write). */
 const ACCESS_WRITE_MS = 60_000;
 const KNOWN_ADDRESS_DAYS = 30;
+/**
+ * Whether the user logged in from this client address lately (an IPv6 address by its /64, as the
+ * limits count it): $1 the user, $2 the address.
+ */
+const KNOWN_ADDRESS = `EXISTS (SELECT 1 FROM user_sessions s WHERE s.user_id = $1 AND s.created_at > now() - ${KNOWN_ADDRESS_DAYS} * interval '1 day'
+  AND s.ip_address <<= network(set_masklen($2::inet, CASE WHEN family($2::inet) = 6 THEN 64 ELSE 32 END)))`;
+/**
+ * Every change of a user's sessions (a login, a refresh, a revocation) first locks the user's
+ * row, so they take turns: a revocation's UPDATE then sees every session a refresh or a login
+ * made before it, and none is made after it unseen.
+ */
+const LOCK_USER = `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`;
 type RevokeReason = 'logout' | 'logout_all' | 'refresh_reused' | 'user_disabled' | 'admin';
 
 /**
@@ -130,14 +142,10 @@ export class SessionRepository {
    * the password is checked (against a decoy hash when there is no user) in every case.
    */
   async login(input: LoginInput, client: Client): Promise<Tokens> {
-    const { rows } = await this.db.query<{ id: string; password_hash: string | null; is_active: boolean; two_factor_enabled: boolean; scopes: Scope[]; known: boolean }>(
-      `SELECT u.id, u.password_hash, u.is_active, u.two_factor_enabled, u.scopes,
-              EXISTS (SELECT 1 FROM user_sessions s WHERE s.user_id = u.id AND s.ip_address = $2::inet AND s.created_at > now() - $3 * interval '1 day') AS known
-         FROM users u WHERE u.email = $1`,
-      [input.email, client.ip, KNOWN_ADDRESS_DAYS],
-    );
+    const { rows } = await this.db.query<{ id: string; password_hash: string | null; is_active: boolean; two_factor_enabled: boolean; scopes: Scope[] }>(
+      `SELECT u.id, u.password_hash, u.is_active, u.two_factor_enabled, u.scopes FROM users u WHERE u.email = $1`, [input.email]);
     const user = rows[0];
-    await this.throttle.attempt(input.email, client.address, user?.known ?? false);
+    await this.throttle.attempt(input.email, client.address, user ? await this.knownAddress(user.id, client) : false);
     const hash = user?.password_hash ?? (await decoyHash());
     const passwordOk = await this.passwords.verify(hash, input.password).catch(() => false);
     const ok = passwordOk && user !== undefined && user.password_hash !== null && user.is_active;
@@ -149,6 +157,7 @@ export class SessionRepository {
     if (beyond.length) throw new AuthFailure(403, 'scope_not_allowed', `this user's sessions may have the scopes ${user.scopes.join(', ')}; not ${beyond.join(', ')}`);
     const actor: Actor = { who: `user:${user.id}`, ip: client.ip, userAgent: client.userAgent };
     const tokens = await runAs(actor, () => this.db.transaction(async (tx) => {
+      await tx.query(LOCK_USER, [user.id]);
       if (user.two_factor_enabled && !(await this.twoFactor.check(tx, user.id, input))) return null;
       const opened = await this.open(tx, user.id, scopes, randomUUID(), new Date(Date.now() + this.settings.refreshTtlMs), client);
       await tx.query(`UPDATE users SET last_login = now() WHERE id = $1`, [user.id]);
@@ -169,10 +178,29 @@ export class SessionRepository {
     const { rows } = await this.db.query<{ email: string; password_hash: string | null }>(`SELECT email, password_hash FROM users WHERE id = $1`, [userId]);
     const user = rows[0];
     if (!user) throw new AuthFailure(401, 'invalid_credentials', 'the password is wrong');
-    await this.throttle.attempt(user.email, client.address, false);
+    await this.throttle.attempt(user.email, client.address, await this.knownAddress(userId, client));
     const ok = user.password_hash !== null && (await this.passwords.verify(user.password_hash, password).catch(() => false));
     if (!ok) throw new AuthFailure(401, 'invalid_credentials', 'the password is wrong');
     await this.throttle.succeeded(user.email, client.address);
+  }
+
+  /**
+   * Runs a second-factor check (`fn`, which throws when the code is wrong) under the login limits:
+   * a wrong code counts as a failed login, so codes cannot be guessed faster than passwords.
+   */
+  async limitedCheck<T>(userId: string, client: Client, fn: () => Promise<T>): Promise<T> {
+    const { rows } = await this.db.query<{ email: string }>(`SELECT email FROM users WHERE id = $1`, [userId]);
+    const email = rows[0]?.email ?? `id:${userId}`;
+    await this.throttle.attempt(email, client.address, await this.knownAddress(userId, client));
+    const result = await fn();
+    await this.throttle.succeeded(email, client.address);
+    return result;
+  }
+
+  private async knownAddress(userId: string, client: Client): Promise<boolean> {
+    if (!client.ip) return false;
+    const { rows } = await this.db.query<{ known: boolean }>(`SELECT ${KNOWN_ADDRESS} AS known`, [userId, client.ip]);
+    return rows[0]?.known ?? false;
   }
 
   /**
@@ -183,6 +211,9 @@ export class SessionRepository {
     const invalid = () => new AuthFailure(401, 'invalid_refresh_token', 'the refresh token is not valid (unknown, expired, revoked or used): log in again');
     if (!REFRESH.test(refreshToken)) throw invalid();
     const outcome = await this.db.transaction(async (tx) => {
+      const owner = await tx.query<{ user_id: string }>(`SELECT user_id FROM user_sessions WHERE refresh_hash = $1`, [digest(refreshToken)]);
+      if (!owner.rows[0]) return null;
+      await tx.query(LOCK_USER, [owner.rows[0].user_id]);
       const { rows } = await tx.query<{ id: string; user_id: string; family_id: string; scopes: Scope[]; refreshed: boolean; revoked: boolean; expired: boolean; refresh_expires_at: Date; user_scopes: Scope[]; active: boolean }>(
         `SELECT s.id::text, s.user_id, s.family_id::text, s.scopes, s.refreshed_at IS NOT NULL AS refreshed, s.revoked_at IS NOT NULL AS revoked,
                 s.refresh_expires_at <= now() AS expired, s.refresh_expires_at, u.scopes AS user_scopes, u.is_active AS active
@@ -274,6 +305,7 @@ export class SessionRepository {
 
   /** Revokes the live sessions `where` picks, with one audit row; returns their Redis keys. */
   private async revokeWhere(tx: Queryable, where: string, params: unknown[], reason: RevokeReason, userId: string, familyId: string | null): Promise<{ keys: string[]; count: number }> {
+    await tx.query(LOCK_USER, [userId]);
     const { rows } = await tx.query<{ id: string; token_hash: string; refresh_hash: string | null }>(
       `UPDATE user_sessions SET revoked_at = now(), revoked_reason = $${params.length + 1}
         WHERE ${where} AND revoked_at IS NULL RETURNING id::text, token_hash, refresh_hash`,

@@ -88,6 +88,7 @@ export async function setPassword(db: Database, userId: string, password: string
       `UPDATE users u SET password_hash = $2, updated_at = now() FROM (SELECT password_hash IS NOT NULL AS had FROM users WHERE id = $1 FOR UPDATE) o
         WHERE u.id = $1 RETURNING o.had`, [userId, hash]);
     if (!rows[0]) throw new UserInputError(`unknown user ${JSON.stringify(userId)}`);
+    // The user's row is locked above: a refresh or a login waits, and this UPDATE sees every session made before.
     const revoked = await tx.query(`UPDATE user_sessions SET revoked_at = now(), revoked_reason = 'admin' WHERE user_id = $1 AND revoked_at IS NULL`, [userId]);
     await audit(tx, { action: 'user.password', resourceType: 'user', resourceId: userId, userId, old: { passwordSet: rows[0].had }, new: { passwordSet: true, sessionsRevoked: revoked.rowCount } });
     return { sessionsRevoked: revoked.rowCount };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /**
  * What the suite exposes, for the secret scan that runs after it (test/after/secret-scan.test.ts,
- * started by scripts/test.mjs): every line a service logs (a child process's output, an
+ * started by scripts/test.ts): every line a service logs (a child process's output, an
  * in-process service's log), every CLI's standard error, and every HTTP answer of 400 or more a
  * test receives, headers and body. Tests name the secrets they use with `secretUsed`; API keys,
  * session and refresh tokens are also found by their shape. Recording is on when

@@ -105,7 +105,7 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
   }, async (request) => {
     const { userId } = requireSession(request);
     await store.sessions.confirmPassword(userId, request.body.password, clientOf(request));
-    return store.twoFactor.enable(userId, request.body.code);
+    return store.sessions.limitedCheck(userId, clientOf(request), () => store.twoFactor.enable(userId, request.body.code));
   });
 
   r.post('/v1/auth/2fa/disable', {
@@ -117,7 +117,7 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
   }, async (request) => {
     const { userId } = requireSession(request);
     await store.sessions.confirmPassword(userId, request.body.password, clientOf(request));
-    await store.twoFactor.disable(userId, { code: request.body.code, recoveryCode: request.body.recoveryCode });
+    await store.sessions.limitedCheck(userId, clientOf(request), () => store.twoFactor.disable(userId, { code: request.body.code, recoveryCode: request.body.recoveryCode }));
     return { twoFactor: false as const };
   });
 }
