@@ -46,6 +46,9 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const parsed = JSON.parse(status.stdout) as { databaseVersion: number; entries: { checksum: string }[] };
       assert.equal(parsed.databaseVersion, 21);
       assert.ok(parsed.entries.every((e) => e.checksum === 'ok'));
+      const trail = JSON.parse((await runCli(['audit', '--action', 'schema.migrate', '--json'], env)).stdout) as { actor: string; oldValues: unknown; newValues: { version: number } }[];
+      assert.deepEqual(trail.map((e) => [e.oldValues, e.newValues.version]), [[{ version: 0 }, 21]]);
+      assert.match(trail[0]!.actor, /^cli:/);
 
       const seed1 = await runCli(['seed'], env);
       assert.equal(seed1.code, 0, seed1.stderr);

@@ -1,3 +1,4 @@
+import { audit } from '../security/audit.ts';
 import { parseArgs } from 'node:util';
 import type { Database } from '../database/types.ts';
 import { migrate, migrationStatus } from '../schema/migrator.ts';
@@ -34,6 +35,10 @@ export async function migrateCommand(open: OpenDatabase, args: string[], out: (l
   for (const note of result.notes) out(`note: ${note}`);
   for (const step of result.steps) out(`${step.action === 'do' ? 'applied' : 'undone '} ${pad(step.version)} ${step.name}`);
   out(`database version ${result.to} (was ${result.from}; ${describe(db)})`);
+  // Recorded in the audit trail when the schema it lands on has one (migration 019 on).
+  if (result.steps.length && result.to >= 19) {
+    await audit(db, { action: 'schema.migrate', resourceType: 'schema', resourceId: null, userId: null, old: { version: result.from }, new: { version: result.to, steps: result.steps.length } });
+  }
   if (result.lifecycle) {
     const l = result.lifecycle;
     out(`lifecycle: ${l.applied.length} TimescaleDB policies, ${l.serviceEnforced.length} carried out by the service's maintenance`);
