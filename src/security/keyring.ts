@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../config.ts';
+import { InvalidArgumentError } from '../store/errors.ts';
 
 /**
  * The keys that encrypt credentials at rest (docs/SECURITY.md), from configuration only: the
@@ -134,6 +135,25 @@ export function keyring(current: string, keys: Map<string, Buffer>): Keyring {
       } catch {
         throw new SealError(`the value does not open under key ${id}: it was altered, or it belongs to another row or column`);
       }
+    },
+  };
+}
+
+/** A keyring, none, or a function that reads it when first asked (Config.keyring). */
+export type KeyringSource = Keyring | null | (() => Keyring | null);
+
+/**
+ * The keyring `source` gives when asked: `optional()` may be null; `required()` throws an
+ * InvalidArgumentError naming TRADESTORE_KEYRING and `what` is sealed under it.
+ */
+export function keyringOf(source: KeyringSource, what: string): { optional: () => Keyring | null; required: () => Keyring } {
+  const optional = typeof source === 'function' ? source : () => source;
+  return {
+    optional,
+    required: () => {
+      const k = optional();
+      if (!k) throw new InvalidArgumentError('TRADESTORE_KEYRING', `is not set: ${what} are sealed under its keys (docs/SECURITY.md)`);
+      return k;
     },
   };
 }

@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { Database, Queryable } from '../database/types.ts';
-import { InvalidArgumentError } from '../store/errors.ts';
 import { audit } from './audit.ts';
 import { AuthFailure } from './authFailure.ts';
-import { keyIdSql, SealError, type Keyring } from './keyring.ts';
+import { keyIdSql, keyringOf, SealError, type Keyring, type KeyringSource } from './keyring.ts';
 
 /**
  * Two-factor authentication (seed 000's users.two_factor_enabled, docs/SECURITY.md): TOTP
@@ -32,16 +31,10 @@ export interface TwoFactorSetup {
 }
 
 export class TwoFactor {
-  private readonly keys: () => Keyring | null;
+  private readonly keyring: () => Keyring;
 
-  constructor(private readonly db: Database, keys: Keyring | null | (() => Keyring | null)) {
-    this.keys = typeof keys === 'function' ? keys : () => keys;
-  }
-
-  private keyring(): Keyring {
-    const k = this.keys();
-    if (!k) throw new InvalidArgumentError('TRADESTORE_KEYRING', 'is not set: two-factor secrets are sealed under its keys (docs/SECURITY.md)');
-    return k;
+  constructor(private readonly db: Database, keys: KeyringSource) {
+    this.keyring = keyringOf(keys, 'two-factor secrets').required;
   }
 
   /**

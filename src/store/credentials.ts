@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../database/types.ts';
-import { keyIdSql, SealError, type Keyring } from '../security/keyring.ts';
+import { keyIdSql, keyringOf, SealError, type Keyring, type KeyringSource } from '../security/keyring.ts';
 import { audit } from '../security/audit.ts';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
 
@@ -66,15 +66,10 @@ const COLUMNS = 'id::text, user_id, exchange, encryption_key_id, is_active, conf
 
 export class CredentialRepository {
   private readonly keys: () => Keyring | null;
+  private readonly keyring: () => Keyring;
 
-  constructor(private readonly db: Database, keys: Keyring | null | (() => Keyring | null)) {
-    this.keys = typeof keys === 'function' ? keys : () => keys;
-  }
-
-  private keyring(): Keyring {
-    const k = this.keys();
-    if (!k) throw new InvalidArgumentError('TRADESTORE_KEYRING', 'is not set: credentials are encrypted under its keys (docs/SECURITY.md)');
-    return k;
+  constructor(private readonly db: Database, keys: KeyringSource) {
+    ({ optional: this.keys, required: this.keyring } = keyringOf(keys, 'credentials'));
   }
 
   private seal(k: Keyring, b: Binding, apiKey: string, apiSecret: string): [Buffer, Buffer] {
