@@ -44,8 +44,8 @@ BEGIN
 END $$;
 
 -- The account writer: the API's changes of a user's own strategies (their versions, their own
--- snapshots rebased when the capital changes) and backtests, and their audit rows, run as it
--- with the user set. It sees and changes only the user's rows; a row it writes must be the
+-- snapshots rebased when the capital changes) and backtests, their sessions ended and their
+-- two-factor settings, and their audit rows, run as it with the user set. It sees and changes only the user's rows; a row it writes must be the
 -- user's (WITH CHECK), so a change that picked another user's row, or gave one away, fails.
 DO $$
 BEGIN
@@ -64,6 +64,17 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tradestore_account_writer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON strategies, strategy_versions, portfolio_snapshots, backtests TO tradestore_account_writer;
 GRANT SELECT ON strategy_trades, strategy_trades_archive, backtest_results, markets, instruments TO tradestore_account_writer;
 GRANT INSERT ON audit_log TO tradestore_account_writer;
+-- Their own sessions ended (logout) and two-factor settings changed: of users only those columns.
+GRANT SELECT ON users, user_sessions TO tradestore_account_writer;
+GRANT UPDATE (two_factor_enabled, totp_secret, totp_last_step, updated_at) ON users TO tradestore_account_writer;
+GRANT UPDATE (revoked_at, revoked_reason) ON user_sessions TO tradestore_account_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON user_recovery_codes TO tradestore_account_writer;
+CREATE POLICY account_writer ON users FOR ALL TO tradestore_account_writer
+    USING (id = current_setting('tradestore.user_id', true)) WITH CHECK (id = current_setting('tradestore.user_id', true));
+CREATE POLICY account_writer ON user_sessions FOR ALL TO tradestore_account_writer
+    USING (user_id = current_setting('tradestore.user_id', true)) WITH CHECK (user_id = current_setting('tradestore.user_id', true));
+CREATE POLICY account_writer ON user_recovery_codes FOR ALL TO tradestore_account_writer
+    USING (user_id = current_setting('tradestore.user_id', true)) WITH CHECK (user_id = current_setting('tradestore.user_id', true));
 
 CREATE POLICY account_writer ON strategies FOR ALL TO tradestore_account_writer
     USING (user_id = current_setting('tradestore.user_id', true)) WITH CHECK (user_id = current_setting('tradestore.user_id', true));

@@ -8,7 +8,8 @@ BEGIN
         EXECUTE format('DROP POLICY account_writer ON %I', t);
     END LOOP;
 END $$;
-REVOKE ALL ON strategies, strategy_versions, portfolio_snapshots, backtests, strategy_trades, strategy_trades_archive, backtest_results, markets, instruments, audit_log
+REVOKE ALL ON strategies, strategy_versions, portfolio_snapshots, backtests, strategy_trades, strategy_trades_archive, backtest_results, markets, instruments, audit_log,
+    users, user_sessions, user_recovery_codes
     FROM tradestore_account_writer;
 REVOKE USAGE ON ALL SEQUENCES IN SCHEMA public FROM tradestore_account_writer;
 REVOKE USAGE ON SCHEMA public FROM tradestore_account_writer;

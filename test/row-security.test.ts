@@ -23,7 +23,7 @@ const THROUGH_A_PARENT = [
   'strategy_trades_archive', 'backtest_results', 'backtest_trades', 'backtest_chunks', 'backtest_equity',
 ];
 
-// Row-level security needs roles, which the embedded database does not enforce: the server only.
+// The catalogue-wide checks run on the server; the embedded database enforces the same roles (below).
 eachBackend('row-level security on every table that holds a user\'s rows', (get) => {
   let db: Database;
   let store: Store;
@@ -187,8 +187,27 @@ eachBackend('row-level security on every table that holds a user\'s rows', (get)
       await assert.rejects(writer.query(`INSERT INTO portfolio_snapshots (strategy_id, user_id, snapshot_time, total_value, cash_balance) VALUES ($1, $2, now(), 1, 1)`, [strategyId, userId]), /row-level security/, `${strategyId} ${userId}`);
     }
     assert.equal((await writer.query(`INSERT INTO portfolio_snapshots (strategy_id, user_id, snapshot_time, total_value, cash_balance) VALUES ($1, 'rls-a', now(), 1, 1)`, [aStrategy.id])).rowCount, 1);
+    // Sessions and two-factor settings: the user's own only, and of users only those columns.
+    assert.equal((await writer.query(`UPDATE user_sessions SET revoked_at = now() WHERE user_id = 'rls-b'`)).rowCount, 0);
+    assert.equal((await writer.query(`UPDATE users SET two_factor_enabled = two_factor_enabled WHERE id = 'rls-b'`)).rowCount, 0);
+    await assert.rejects(writer.query(`UPDATE users SET scopes = '{read,trade,admin}' WHERE id = 'rls-a'`), /permission denied/);
+    await assert.rejects(writer.query(`UPDATE users SET is_active = true WHERE id = 'rls-a'`), /permission denied/);
+    await assert.rejects(writer.query(`INSERT INTO user_recovery_codes (user_id, code_hash) VALUES ('rls-b', 'x')`), /row-level security/);
     // Through the repositories: A's writer finds none of B's strategies to change.
     const bStrategy = (await store.strategies.list('rls-b'))[0]!;
     await assert.rejects(store.writesAs('rls-a').strategies.update(bStrategy.id, { name: 'taken' }, 'rls-a', 'rls-a'), /unknown strategy/);
   });
 }, { only: ['postgres'] });
+
+eachBackend('row-level security on the embedded database too', (get) => {
+  it('switches roles and enforces the policies there as on the server', async () => {
+    const { db } = get();
+    await migrate(db);
+    await db.query(`INSERT INTO users (id, email) VALUES ('emb-a', 'a@emb.test'), ('emb-b', 'b@emb.test')`);
+    await db.query(`INSERT INTO strategies (id, user_id, name, symbols) VALUES ('emb-sa', 'emb-a', 'a', ARRAY['X']), ('emb-sb', 'emb-b', 'b', ARRAY['X'])`);
+    assert.equal(db.capabilities.rowLevelSecurity, true);
+    const seen = await scopedDatabase(db, ACCOUNT_READER_ROLE, 'emb-a').query<{ id: string }>(`SELECT id FROM strategies`);
+    assert.deepEqual(seen.rows.map((r) => r.id), ['emb-sa']);
+    await assert.rejects(scopedDatabase(db, ADMIN_READER_ROLE, null).query(`DELETE FROM users WHERE id = 'emb-b'`), /permission denied/);
+  });
+}, { only: ['embedded'] });

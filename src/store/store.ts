@@ -54,6 +54,9 @@ export interface Store {
 export interface ScopedWrites {
   readonly strategies: StrategyRepository;
   readonly backtests: BacktestRepository;
+  /** Ending the user's sessions (logout, logout everywhere). */
+  readonly sessions: Pick<SessionRepository, 'logout' | 'logoutAll'>;
+  readonly twoFactor: TwoFactor;
 }
 
 export interface ScopedReads {
@@ -91,6 +94,7 @@ export function storeOver(
 ): Store {
   const strategies = new StrategyRepository(db, bus.cache);
   const twoFactor = new TwoFactor(db, keyring);
+  const mirror = bus instanceof RedisBus ? redisMirror(bus.client, bus.names.keyPrefix) : null;
   // Scoped reads bypass the shared cache: an entry one caller's read stored is not another's answer.
   const reads = (over: Database): ScopedReads => {
     const cache = bypassing(bus.cache);
@@ -111,13 +115,14 @@ export function storeOver(
     credentials: new CredentialRepository(db, keyring),
     audit: new AuditRepository(db),
     twoFactor,
-    sessions: new SessionRepository(db, sessions, twoFactor, bus instanceof RedisBus ? redisMirror(bus.client, bus.names.keyPrefix) : null),
+    sessions: new SessionRepository(db, sessions, twoFactor, mirror),
     readsAs: ({ userId, admin }) => reads(scopedDatabase(db, admin ? ADMIN_READER_ROLE : ACCOUNT_READER_ROLE, userId)),
     writesAs: (userId) => {
       const over = scopedDatabase(db, ACCOUNT_WRITER_ROLE, userId);
       // Not read from the shared cache, nor filled: what this role cannot see is not "none" for others.
       const s = new StrategyRepository(over, bypassing(bus.cache));
-      return { strategies: s, backtests: new BacktestRepository(over, s) };
+      const twoFactorAs = new TwoFactor(over, keyring);
+      return { strategies: s, backtests: new BacktestRepository(over, s), sessions: new SessionRepository(over, sessions, twoFactorAs, mirror), twoFactor: twoFactorAs };
     },
     close,
   };

@@ -59,11 +59,17 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
 
   r.post('/v1/auth/logout', {
     schema: { tags, security, summary: 'Ends this session and every session refreshed from the same login', response: { 200: z.object({ revoked: z.number().int() }) } },
-  }, async (request) => ({ revoked: await store.sessions.logout(requireSession(request)) }));
+  }, async (request) => {
+    const session = requireSession(request);
+    return { revoked: await store.writesAs(session.userId).sessions.logout(session) };
+  });
 
   r.post('/v1/auth/logout-all', {
     schema: { tags, security, summary: "Ends every session of the caller's user (log out everywhere); API keys stay as they are", response: { 200: z.object({ revoked: z.number().int() }) } },
-  }, async (request) => ({ revoked: await store.sessions.logoutAll(requireScope(request).userId) }));
+  }, async (request) => {
+    const { userId } = requireScope(request);
+    return { revoked: await store.writesAs(userId).sessions.logoutAll(userId) };
+  });
 
   r.get('/v1/auth/sessions', {
     schema: {
@@ -93,7 +99,7 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
   }, async (request) => {
     const { userId } = requireSession(request);
     await store.sessions.confirmPassword(userId, request.body.password, clientOf(request));
-    return store.twoFactor.setup(userId);
+    return store.writesAs(userId).twoFactor.setup(userId);
   });
 
   r.post('/v1/auth/2fa/enable', {
@@ -105,7 +111,7 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
   }, async (request) => {
     const { userId } = requireSession(request);
     await store.sessions.confirmPassword(userId, request.body.password, clientOf(request));
-    return store.sessions.limitedCheck(userId, clientOf(request), () => store.twoFactor.enable(userId, request.body.code));
+    return store.sessions.limitedCheck(userId, clientOf(request), () => store.writesAs(userId).twoFactor.enable(userId, request.body.code));
   });
 
   r.post('/v1/auth/2fa/disable', {
@@ -117,7 +123,7 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
   }, async (request) => {
     const { userId } = requireSession(request);
     await store.sessions.confirmPassword(userId, request.body.password, clientOf(request));
-    await store.sessions.limitedCheck(userId, clientOf(request), () => store.twoFactor.disable(userId, { code: request.body.code, recoveryCode: request.body.recoveryCode }));
+    await store.sessions.limitedCheck(userId, clientOf(request), () => store.writesAs(userId).twoFactor.disable(userId, { code: request.body.code, recoveryCode: request.body.recoveryCode }));
     return { twoFactor: false as const };
   });
 }
