@@ -17,18 +17,26 @@ GRANT SELECT ON strategy_versions, strategy_metrics, strategy_performance, strat
 CREATE POLICY account_owner_strategy ON portfolio_snapshots FOR SELECT TO tradestore_account_reader
     USING (EXISTS (SELECT 1 FROM strategies s WHERE s.id = portfolio_snapshots.strategy_id));
 
+-- The two new roles, made when missing (roles belong to the server, as in migration 007), and
+-- the connecting role made able to switch to them.
 DO $$
+DECLARE
+    r text;
 BEGIN
-    CREATE ROLE tradestore_admin_reader NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
+    FOREACH r IN ARRAY ARRAY['tradestore_admin_reader', 'tradestore_account_writer'] LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+        BEGIN
+            EXECUTE format('GRANT %I TO %I', r, current_user);
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
+    END LOOP;
 END $$;
-DO $$
-BEGIN
-    EXECUTE format('GRANT tradestore_admin_reader TO %I', current_user);
-EXCEPTION WHEN OTHERS THEN
-    NULL;
-END $$;
+
 GRANT USAGE ON SCHEMA public TO tradestore_admin_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO tradestore_admin_reader;
 -- Tables later migrations create (as this role) are readable by it too.
@@ -45,20 +53,9 @@ END $$;
 
 -- The account writer: the API's changes of a user's own strategies (their versions, their own
 -- snapshots rebased when the capital changes) and backtests, their sessions ended and their
--- two-factor settings, and their audit rows, run as it with the user set. It sees and changes only the user's rows; a row it writes must be the
--- user's (WITH CHECK), so a change that picked another user's row, or gave one away, fails.
-DO $$
-BEGIN
-    CREATE ROLE tradestore_account_writer NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
-END $$;
-DO $$
-BEGIN
-    EXECUTE format('GRANT tradestore_account_writer TO %I', current_user);
-EXCEPTION WHEN OTHERS THEN
-    NULL;
-END $$;
+-- two-factor settings, and their audit rows, run as it with the user set. It sees and changes
+-- only the user's rows; a row it writes must be the user's (WITH CHECK), so a change that picked
+-- another user's row, or gave one away, fails.
 GRANT USAGE ON SCHEMA public TO tradestore_account_writer;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tradestore_account_writer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON strategies, strategy_versions, portfolio_snapshots, backtests TO tradestore_account_writer;

@@ -1,11 +1,11 @@
-DROP POLICY IF EXISTS account_owner_strategy ON portfolio_snapshots;
 DO $$
 DECLARE
     t text;
+    p text;
 BEGIN
-    FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_policy p ON p.polrelid = c.oid
-              WHERE n.nspname = current_schema() AND p.polname = 'account_writer' LOOP
-        EXECUTE format('DROP POLICY account_writer ON %I', t);
+    FOR t, p IN SELECT c.relname, pol.polname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_policy pol ON pol.polrelid = c.oid
+              WHERE n.nspname = current_schema() AND pol.polname IN ('account_writer', 'admin_reader', 'account_owner_strategy') LOOP
+        EXECUTE format('DROP POLICY %I ON %I', p, t);
     END LOOP;
 END $$;
 REVOKE ALL ON strategies, strategy_versions, portfolio_snapshots, backtests, strategy_trades, strategy_trades_archive, backtest_results, markets, instruments, audit_log,
@@ -13,15 +13,6 @@ REVOKE ALL ON strategies, strategy_versions, portfolio_snapshots, backtests, str
     FROM tradestore_account_writer;
 REVOKE USAGE ON ALL SEQUENCES IN SCHEMA public FROM tradestore_account_writer;
 REVOKE USAGE ON SCHEMA public FROM tradestore_account_writer;
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_policy p ON p.polrelid = c.oid
-              WHERE n.nspname = current_schema() AND p.polname = 'admin_reader' LOOP
-        EXECUTE format('DROP POLICY admin_reader ON %I', t);
-    END LOOP;
-END $$;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES FROM tradestore_admin_reader;
 REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM tradestore_admin_reader;
 REVOKE USAGE ON SCHEMA public FROM tradestore_admin_reader;

@@ -142,10 +142,10 @@ export function requireScope(request: FastifyRequest, scope?: Scope): Identity {
  * admin reads every row through the admin reader; anyone else only their user's, with `owner`
  * set for the repositories' own filters.
  */
-export function readerOf(request: FastifyRequest, store: Pick<Store, 'readsAs'>, scope: Scope = 'read'): ScopedReads & { owner: string | undefined; identity: Identity } {
+export function readerOf(request: FastifyRequest, store: Pick<Store, 'readsAs'>, scope: Scope = 'read'): ScopedReads & { owner: string | undefined } {
   const identity = requireScope(request, scope);
   const admin = identity.scopes.includes('admin');
-  return { ...store.readsAs({ userId: identity.userId, admin }), owner: admin ? undefined : identity.userId, identity };
+  return { ...store.readsAs({ userId: identity.userId, admin }), owner: admin ? undefined : identity.userId };
 }
 
 /** The request's client, as the audit trail and sessions record it. */

@@ -26,7 +26,7 @@ const tableList = (value: string | undefined) => {
  * there before is gone, its trail with it, unless the archive held it).
  */
 async function recordRestore(into: string, detail: Record<string, unknown>): Promise<void> {
-  const db = /^postgres(ql)?:/.test(into) ? await openDatabase({ databaseUrl: into, dataDir: '' }) : await EmbeddedDatabase.open({ dataDir: into });
+  const db = await openTarget(into);
   try {
     await audit(db, { action: 'database.restore', resourceType: 'database', resourceId: null, userId: null, new: detail });
   } catch (error) {
@@ -37,6 +37,10 @@ async function recordRestore(into: string, detail: Record<string, unknown>): Pro
     await db.close();
   }
 }
+
+/** The database a restore goes into: a server's URL, or an embedded database's directory. */
+const openTarget = async (into: string) =>
+  /^postgres(ql)?:/.test(into) ? openDatabase({ databaseUrl: into, dataDir: '' }) : EmbeddedDatabase.open({ dataDir: into });
 
 export async function backupCommand(config: Config, args: string[], out: (line: string) => void): Promise<void> {
   const { values } = parseArgs({ args, strict: true, options: { out: { type: 'string' }, tables: { type: 'string' }, keep: { type: 'string' }, since: { type: 'string' } } });
@@ -88,21 +92,23 @@ export async function restoreCommand(config: Config, args: string[], out: (line:
   const manifest = await readManifest(archive);
   const options = { tables, force: values.force, progress: (line: string) => process.stderr.write(`${line}\n`) };
   let results: Verification[];
+  let into: string;
   if (manifest.kind === 'timeseries') {
-    const into = values.into ?? config.databaseUrl ?? config.dataDir;
+    into = values.into ?? config.databaseUrl ?? config.dataDir;
     if (tables) throw new UsageError('a time-series backup restores every table it holds: it does not take --tables');
-    const db = /^postgres(ql)?:/.test(into) ? await openDatabase({ databaseUrl: into, dataDir: '' }) : await EmbeddedDatabase.open({ dataDir: into });
+    const db = await openTarget(into);
     try {
       results = await restoreTimeSeries(db, archive, manifest, options);
     } finally {
       await db.close();
     }
   } else if (manifest.kind === 'pg_dump') {
-    const into = values.into ?? config.databaseUrl;
-    if (!into || !/^postgres(ql)?:/.test(into)) throw new UsageError('restore of a server backup needs --into postgres://… (or DATABASE_URL)');
+    const url = values.into ?? config.databaseUrl;
+    if (!url || !/^postgres(ql)?:/.test(url)) throw new UsageError('restore of a server backup needs --into postgres://… (or DATABASE_URL)');
+    into = url;
     results = await restoreServer(archive, into, options);
   } else {
-    const into = values.into ?? config.dataDir;
+    into = values.into ?? config.dataDir;
     if (/^postgres(ql)?:/.test(into)) throw new UsageError('an embedded backup restores into a directory (--into DIR)');
     results = await restoreEmbedded(archive, into, options);
   }
@@ -110,7 +116,7 @@ export async function restoreCommand(config: Config, args: string[], out: (line:
     out(r.ok ? `verified ${r.table}: ${r.found!.rows} rows, checksum matches` : `MISMATCH ${r.table}: expected ${r.expected.rows} rows (${r.expected.checksum}), found ${r.found ? `${r.found.rows} rows (${r.found.checksum})` : 'no table'}`);
   }
   const failed = results.filter((r) => !r.ok);
-  await recordRestore(manifest.kind === 'embedded' ? (values.into ?? config.dataDir) : (values.into ?? config.databaseUrl ?? config.dataDir), {
+  await recordRestore(into, {
     archive: basename(archive), kind: manifest.kind, takenAt: manifest.at, schemaVersion: manifest.schemaVersion, tables: results.length, mismatched: failed.map((r) => r.table),
   });
   if (failed.length) throw new Error(`restore verification failed for ${failed.length} of ${results.length} tables: ${failed.map((r) => r.table).join(', ')}`);

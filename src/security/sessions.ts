@@ -172,16 +172,16 @@ export class SessionRepository {
 
   /**
    * The user's password asked again (before two-factor authentication changes), under the same
-   * login limits as a login.
+   * login limits as a login; then `then` (a second-factor change), counted in the same attempt:
+   * a wrong code counts as a failed login too.
    */
-  async confirmPassword(userId: string, password: string, client: Client): Promise<void> {
-    const { rows } = await this.db.query<{ email: string; password_hash: string | null }>(`SELECT email, password_hash FROM users WHERE id = $1`, [userId]);
-    const user = rows[0];
-    if (!user) throw new AuthFailure(401, 'invalid_credentials', 'the password is wrong');
-    await this.throttle.attempt(user.email, client.address, await this.knownAddress(userId, client));
-    const ok = user.password_hash !== null && (await this.passwords.verify(user.password_hash, password).catch(() => false));
-    if (!ok) throw new AuthFailure(401, 'invalid_credentials', 'the password is wrong');
-    await this.throttle.succeeded(user.email, client.address);
+  async confirmPassword<T>(userId: string, password: string, client: Client, then: () => Promise<T> = async () => undefined as T): Promise<T> {
+    return this.limitedCheck(userId, client, async () => {
+      const { rows } = await this.db.query<{ password_hash: string | null }>(`SELECT password_hash FROM users WHERE id = $1`, [userId]);
+      const hash = rows[0]?.password_hash;
+      if (!hash || !(await this.passwords.verify(hash, password).catch(() => false))) throw new AuthFailure(401, 'invalid_credentials', 'the password is wrong');
+      return then();
+    });
   }
 
   /**

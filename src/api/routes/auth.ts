@@ -83,11 +83,15 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
         }),
       },
     },
-  }, async (request) => ({
-    sessions: (await store.readsAs({ userId: requireScope(request).userId, admin: false }).sessions.list(requireScope(request).userId)).map((s) => ({
-      ...s, createdAt: s.createdAt.toISOString(), expiresAt: s.expiresAt.toISOString(), refreshExpiresAt: s.refreshExpiresAt?.toISOString() ?? null, lastAccessed: s.lastAccessed.toISOString(),
-    })),
-  }));
+  }, async (request) => {
+    const { userId } = requireScope(request);
+    const sessions = await store.readsAs({ userId, admin: false }).sessions.list(userId);
+    return {
+      sessions: sessions.map((s) => ({
+        ...s, createdAt: s.createdAt.toISOString(), expiresAt: s.expiresAt.toISOString(), refreshExpiresAt: s.refreshExpiresAt?.toISOString() ?? null, lastAccessed: s.lastAccessed.toISOString(),
+      })),
+    };
+  });
 
   r.post('/v1/auth/2fa/setup', {
     schema: {
@@ -110,8 +114,7 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
     },
   }, async (request) => {
     const { userId } = requireSession(request);
-    await store.sessions.confirmPassword(userId, request.body.password, clientOf(request));
-    return store.sessions.limitedCheck(userId, clientOf(request), () => store.writesAs(userId).twoFactor.enable(userId, request.body.code));
+    return store.sessions.confirmPassword(userId, request.body.password, clientOf(request), () => store.writesAs(userId).twoFactor.enable(userId, request.body.code));
   });
 
   r.post('/v1/auth/2fa/disable', {
@@ -122,8 +125,8 @@ export function authRoutes(app: FastifyInstance, store: Store): void {
     },
   }, async (request) => {
     const { userId } = requireSession(request);
-    await store.sessions.confirmPassword(userId, request.body.password, clientOf(request));
-    await store.sessions.limitedCheck(userId, clientOf(request), () => store.writesAs(userId).twoFactor.disable(userId, { code: request.body.code, recoveryCode: request.body.recoveryCode }));
+    await store.sessions.confirmPassword(userId, request.body.password, clientOf(request), () =>
+      store.writesAs(userId).twoFactor.disable(userId, { code: request.body.code, recoveryCode: request.body.recoveryCode }));
     return { twoFactor: false as const };
   });
 }
